@@ -1,0 +1,28 @@
+# Both targets set themselves up on a fresh machine: they create .venv and install the project.
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: check test bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: the local 2.13.0 file is a CPU build; a looser pin pulls GBs of CUDA wheels.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+check: $(STAMP)
+	$(BIN)/pot check default
+
+test: $(STAMP)
+	$(BIN)/pytest
+	$(BIN)/mypy
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

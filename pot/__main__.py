@@ -1,0 +1,7 @@
+"""``python -m pot``."""
+
+import sys
+
+from pot.cli import main
+
+sys.exit(main())
