@@ -1,0 +1,309 @@
+"""TOML configuration of a node, a cluster and a client.
+
+Every problem is reported as one ``ConfigError`` whose message starts with the
+dotted path of the offending field (``replicas[2].address: ...``), so a user can
+fix the file without reading code. Relative paths are resolved against the
+directory of the config file, so a cluster directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+from pot_impl.runtime.crypto import public_key_from_hex
+
+T = TypeVar("T")
+
+SyncMode = Literal["full", "normal"]
+BYZANTINE_BEHAVIOURS = ("equivocate", "silent")
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ReplicaEntry:
+    """A member of the replica group as every node and client sees it."""
+
+    id: int
+    address: Address
+    public_key: bytes
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """PBFT knobs that all replicas of one group must agree on."""
+
+    checkpoint_interval: int = 8
+    watermark_window: int = 32
+    max_batch: int = 256
+    batch_delay_ms: float = 2.0
+    view_change_timeout_ms: float = 2000.0
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """Limits that protect a node from its peers and clients."""
+
+    max_frame_bytes: int = 4 * 1024 * 1024
+    abuse_limit: int = 8
+    send_queue_frames: int = 10_000
+    verify_threads: int = 2
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """What one replica process needs beyond the group description."""
+
+    id: int
+    key_file: Path
+    data_dir: Path
+    event_log: Path
+    sync: SyncMode = "full"
+    byzantine: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A parsed config file: the group, its settings and optionally one node's own part."""
+
+    replicas: tuple[ReplicaEntry, ...]
+    protocol: ProtocolSettings = field(default_factory=ProtocolSettings)
+    transport: TransportSettings = field(default_factory=TransportSettings)
+    node: NodeSettings | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.replicas)
+
+    @property
+    def f(self) -> int:
+        return (self.n - 1) // 3
+
+    def replica(self, replica_id: int) -> ReplicaEntry:
+        return self.replicas[replica_id]
+
+    def require_node(self) -> NodeSettings:
+        if self.node is None:
+            raise ConfigError("node: missing table [node] (required to run a replica)")
+        return self.node
+
+
+class _Table:
+    """Typed access to one TOML table that records which keys were used."""
+
+    def __init__(self, path: str, data: Mapping[str, Any]) -> None:
+        self.path = path
+        self.data = data
+        self.used: set[str] = set()
+
+    def name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, kind: type[T], default: T | None = None) -> T:
+        self.used.add(key)
+        if key not in self.data:
+            if default is None:
+                raise ConfigError(f"{self.name(key)}: missing (required)")
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{self.name(key)}: expected {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    def positive(self, key: str, kind: type[T], default: T | None = None) -> T:
+        value = self.get(key, kind, default)
+        if cast(float, value) <= 0:
+            raise ConfigError(f"{self.name(key)}: must be positive, got {value}")
+        return value
+
+    def finish(self) -> None:
+        """Reject unknown keys: a misspelt option must not be silently ignored."""
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(f"{self.name(unknown[0])}: unknown key")
+
+
+def parse_address(text: str, where: str) -> Address:
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"{where}: expected HOST:PORT with a port in 1..65535, got {text!r}")
+    return Address(host, int(port_text))
+
+
+def _replicas(raw: object) -> tuple[ReplicaEntry, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("replicas: expected a non-empty array of tables [[replicas]]")
+    entries: list[ReplicaEntry] = []
+    for index, item in enumerate(raw):
+        where = f"replicas[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected a table")
+        table = _Table(where, item)
+        replica_id = table.get("id", int)
+        if replica_id != index:
+            raise ConfigError(f"{where}.id: replicas must be listed in id order 0..n-1, got {replica_id}")
+        address = parse_address(table.get("address", str), f"{where}.address")
+        try:
+            public_key = public_key_from_hex(table.get("public_key", str))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.public_key: {exc}") from None
+        table.finish()
+        entries.append(ReplicaEntry(replica_id, address, public_key))
+    if len(entries) < 4:
+        raise ConfigError(f"replicas: PBFT needs n = 3f+1 >= 4 replicas, got {len(entries)}")
+    return tuple(entries)
+
+
+def _protocol(table: _Table) -> ProtocolSettings:
+    settings = ProtocolSettings(
+        checkpoint_interval=table.positive("checkpoint_interval", int, ProtocolSettings.checkpoint_interval),
+        watermark_window=table.positive("watermark_window", int, ProtocolSettings.watermark_window),
+        max_batch=table.positive("max_batch", int, ProtocolSettings.max_batch),
+        batch_delay_ms=table.get("batch_delay_ms", float, ProtocolSettings.batch_delay_ms),
+        view_change_timeout_ms=table.positive(
+            "view_change_timeout_ms", float, ProtocolSettings.view_change_timeout_ms
+        ),
+    )
+    if settings.batch_delay_ms < 0:
+        raise ConfigError(f"{table.name('batch_delay_ms')}: must be >= 0, got {settings.batch_delay_ms}")
+    if settings.watermark_window < 2 * settings.checkpoint_interval:
+        raise ConfigError(
+            f"{table.name('watermark_window')}: must be at least 2 * checkpoint_interval "
+            f"({2 * settings.checkpoint_interval}) so a checkpoint can become stable before the window fills"
+        )
+    table.finish()
+    return settings
+
+
+def _transport(table: _Table) -> TransportSettings:
+    settings = TransportSettings(
+        max_frame_bytes=table.positive("max_frame_bytes", int, TransportSettings.max_frame_bytes),
+        abuse_limit=table.positive("abuse_limit", int, TransportSettings.abuse_limit),
+        send_queue_frames=table.positive("send_queue_frames", int, TransportSettings.send_queue_frames),
+        verify_threads=table.positive("verify_threads", int, TransportSettings.verify_threads),
+    )
+    table.finish()
+    return settings
+
+
+def _node(table: _Table, base: Path, n: int) -> NodeSettings:
+    node_id = table.get("id", int)
+    if not 0 <= node_id < n:
+        raise ConfigError(f"{table.name('id')}: must name one of the replicas 0..{n - 1}, got {node_id}")
+    sync = table.get("sync", str, "full")
+    if sync not in ("full", "normal"):
+        raise ConfigError(f"{table.name('sync')}: expected \"full\" or \"normal\", got {sync!r}")
+    byzantine = table.get("byzantine", str, "") or None
+    if byzantine is not None and byzantine not in BYZANTINE_BEHAVIOURS:
+        raise ConfigError(f"{table.name('byzantine')}: expected one of {', '.join(BYZANTINE_BEHAVIOURS)}")
+    settings = NodeSettings(
+        id=node_id,
+        key_file=base / table.get("key_file", str),
+        data_dir=base / table.get("data_dir", str),
+        event_log=base / table.get("event_log", str),
+        sync=cast(SyncMode, sync),
+        byzantine=byzantine,
+    )
+    table.finish()
+    return settings
+
+
+def _sub_table(root: _Table, key: str) -> _Table:
+    raw = root.get(key, dict, {})
+    return _Table(key, raw)
+
+
+def parse_config(data: Mapping[str, Any], base: Path) -> Config:
+    """Validate a decoded TOML document; paths are resolved against ``base``."""
+    root = _Table("", data)
+    root.used.add("replicas")
+    replicas = _replicas(data.get("replicas"))
+    protocol = _protocol(_sub_table(root, "protocol"))
+    transport = _transport(_sub_table(root, "transport"))
+    node = _node(_sub_table(root, "node"), base, len(replicas)) if "node" in data else None
+    root.used.add("node")
+    root.finish()
+    return Config(replicas, protocol, transport, node)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a TOML config file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return parse_config(data, path.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def render_config(config: Config, base: Path) -> str:
+    """The TOML text of ``config``, with node paths written relative to ``base``."""
+    lines: list[str] = []
+    if config.node is not None:
+        node = config.node
+        lines += [
+            "[node]",
+            f"id = {node.id}",
+            f'key_file = "{_relative(node.key_file, base)}"',
+            f'data_dir = "{_relative(node.data_dir, base)}"',
+            f'event_log = "{_relative(node.event_log, base)}"',
+            f'sync = "{node.sync}"',
+        ]
+        if node.byzantine:
+            lines.append(f'byzantine = "{node.byzantine}"')
+        lines.append("")
+    protocol, transport = config.protocol, config.transport
+    lines += [
+        "[protocol]",
+        f"checkpoint_interval = {protocol.checkpoint_interval}",
+        f"watermark_window = {protocol.watermark_window}",
+        f"max_batch = {protocol.max_batch}",
+        f"batch_delay_ms = {protocol.batch_delay_ms}",
+        f"view_change_timeout_ms = {protocol.view_change_timeout_ms}",
+        "",
+        "[transport]",
+        f"max_frame_bytes = {transport.max_frame_bytes}",
+        f"abuse_limit = {transport.abuse_limit}",
+        f"send_queue_frames = {transport.send_queue_frames}",
+        f"verify_threads = {transport.verify_threads}",
+        "",
+    ]
+    for replica in config.replicas:
+        lines += [
+            "[[replicas]]",
+            f"id = {replica.id}",
+            f'address = "{replica.address}"',
+            f'public_key = "{replica.public_key.hex()}"',
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)

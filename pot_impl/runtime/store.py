@@ -1,0 +1,117 @@
+"""Durable node state in SQLite, in WAL mode.
+
+The store is a small transactional key-value map with named namespaces
+(``kind``): the node decides what goes in it, the store only guarantees that
+a ``commit`` is atomic and durable before it returns. The node commits all
+state changes of one processing step in one transaction *before* it sends
+the messages that depend on them, so a SIGKILL at any instant leaves either
+the old or the new state, never a state that others have seen and we forgot.
+
+``sync = "full"`` fsyncs the WAL at each commit (survives power loss);
+``"normal"`` leaves the WAL in the OS page cache, which survives a process
+kill (SIGKILL) but not a machine crash. Both are WAL mode.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+"""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or is not a node store."""
+
+
+@dataclass
+class WriteBatch:
+    """Changes to apply atomically: later operations on one key win."""
+
+    puts: dict[tuple[str, bytes], bytes] = field(default_factory=dict)
+    deletes: set[tuple[str, bytes]] = field(default_factory=set)
+    delete_below: dict[str, bytes] = field(default_factory=dict)
+
+    def put(self, kind: str, key: bytes, value: bytes) -> None:
+        self.deletes.discard((kind, key))
+        self.puts[(kind, key)] = value
+
+    def delete(self, kind: str, key: bytes) -> None:
+        self.puts.pop((kind, key), None)
+        self.deletes.add((kind, key))
+
+    def prune(self, kind: str, below: bytes) -> None:
+        """Delete every key of ``kind`` that sorts before ``below`` (garbage collection)."""
+        current = self.delete_below.get(kind)
+        self.delete_below[kind] = below if current is None else max(current, below)
+
+    def __bool__(self) -> bool:
+        return bool(self.puts or self.deletes or self.delete_below)
+
+
+def int_key(value: int) -> bytes:
+    """Fixed-width big-endian key, so byte order is numeric order."""
+    return value.to_bytes(8, "big", signed=False)
+
+
+class Store:
+    """A node's SQLite database."""
+
+    def __init__(self, path: Path, sync: str = "full") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path}: SQLite refused WAL mode (got {mode})")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open node store ({exc})") from None
+        self.path = path
+        self.commits = 0
+
+    def commit(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` in one durable transaction."""
+        if not batch:
+            return
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for kind, below in batch.delete_below.items():
+                db.execute("DELETE FROM records WHERE kind = ? AND key < ?", (kind, below))
+            if batch.deletes:
+                db.executemany("DELETE FROM records WHERE kind = ? AND key = ?", list(batch.deletes))
+            if batch.puts:
+                db.executemany(
+                    "INSERT OR REPLACE INTO records (kind, key, value) VALUES (?, ?, ?)",
+                    [(kind, key, value) for (kind, key), value in batch.puts.items()],
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        self.commits += 1
+
+    def get(self, kind: str, key: bytes) -> bytes | None:
+        row = self._db.execute("SELECT value FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def scan(self, kind: str) -> list[tuple[bytes, bytes]]:
+        """All records of ``kind`` in key order."""
+        rows: Iterable[tuple[bytes, bytes]] = self._db.execute(
+            "SELECT key, value FROM records WHERE kind = ? ORDER BY key", (kind,)
+        )
+        return [(bytes(key), bytes(value)) for key, value in rows]
+
+    def close(self) -> None:
+        self._db.close()
