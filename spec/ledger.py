@@ -1,0 +1,606 @@
+"""The PoT ledger: the deterministic state machine that PBFT replicates.
+
+PBFT orders opaque requests; a replica's ledger state is ``execute(its executed
+log, genesis)``. Everything here is pure: ``apply(state, tx)`` returns a new
+state and a receipt, and a rejected transaction returns the very same state
+(never a partial effect) with a reason code.
+
+Time is a logical clock advanced by the ``Tick`` transaction, ordered in the
+log like any other transaction, so every replica sees the same clock at the
+same log position (a wall clock read at execution time would break
+determinism). Deadlines are clock values.
+
+Training proofs are abstracted (see docs/spec_ledger.md): a claim commits to
+``segments`` training segments, and ``ClaimRecord.faked`` is the set of those
+whose committed leaf does not match honest re-execution. The ledger never reads
+that set wholesale: it consults it only through ``segment_is_faked`` for one
+segment named by a transaction (a validator's fraud evidence or a challenge),
+which is what coordinators re-executing that one segment learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import NamedTuple
+
+NO_SEGMENT = -1
+"""The ``evidence`` of an ACCEPT vote: it names no faked segment."""
+
+
+class Role(IntEnum):
+    """What an account registered as."""
+
+    NONE = 0
+    TRAINER = 1
+    VALIDATOR = 2
+
+
+class OrderStatus(IntEnum):
+    """Life cycle of an order: open until Finalize settles it once."""
+
+    OPEN = 0
+    PAID = 1
+    REFUNDED = 2
+
+
+class Verdict(IntEnum):
+    """A validator's judgement of a claim."""
+
+    ACCEPT = 0
+    REJECT = 1
+
+
+class Reason(IntEnum):
+    """Receipt code: OK, or why a transaction was rejected without effect."""
+
+    OK = 0
+    UNKNOWN_ACCOUNT = 1
+    ALREADY_REGISTERED = 2
+    BAD_ROLE = 3
+    STAKE_TOO_LOW = 4
+    INSUFFICIENT_FUNDS = 5
+    BAD_AMOUNT = 6
+    DEADLINE_NOT_IN_FUTURE = 7
+    UNKNOWN_ORDER = 8
+    ORDER_SETTLED = 9
+    CLAIM_WINDOW_CLOSED = 10
+    NOT_A_TRAINER = 11
+    DUPLICATE_CLAIM = 12
+    BAD_SEGMENTS = 13
+    NOT_A_VALIDATOR = 14
+    UNKNOWN_CLAIM = 15
+    DUPLICATE_VOTE = 16
+    BAD_SAMPLE = 17
+    BAD_EVIDENCE = 18
+    SCORE_MISMATCH = 19
+    UNKNOWN_VOTE = 20
+    NOT_AN_ACCEPT = 21
+    CHALLENGE_WINDOW_CLOSED = 22
+    DUPLICATE_CHALLENGE = 23
+    DEADLINE_NOT_REACHED = 24
+
+
+class LedgerBug(IntEnum):
+    """Planted protocol bugs (spec variants that the checker must catch); NONE is the protocol."""
+
+    NONE = 0
+    FINALIZE_IGNORES_CHALLENGES = 1
+    SLASH_ON_UNPROVED_CHALLENGE = 2
+    PAY_BEFORE_DEADLINE = 3
+    FINALIZE_TWICE = 4
+    FINALIZE_NEEDS_ALL_VOTES = 5
+
+
+# --------------------------------------------------------------------------- state
+
+
+class LedgerParams(NamedTuple):
+    """Protocol constants fixed at genesis (part of the state so that ``apply`` needs nothing else)."""
+
+    segments: int
+    """S: training segments each claim commits to."""
+    sample_size: int
+    """q: segments each validator re-executes."""
+    validators: int
+    """n: size of the validator committee the validation quorum is taken from."""
+    byzantine_validators: int
+    """f: validators that may be Byzantine."""
+    min_trainer_stake: int
+    min_validator_stake: int
+    challenge_window: int
+    """Clock ticks after an order's deadline during which challenges are still accepted."""
+
+
+class OrderRecord(NamedTuple):
+    client: int
+    bounty: int
+    fee: int
+    """Paid to the validators who were right, split evenly; the rest returns to the client."""
+    deadline: int
+    escrow: int
+    status: OrderStatus
+    winner: int
+    """Trainer paid the bounty, or -1."""
+    settlements: int
+    """How many times Finalize settled this order (the protocol allows one)."""
+    settled_at: int
+    """Clock value at settlement, or -1."""
+
+
+class ClaimRecord(NamedTuple):
+    """A claim, keyed by (order, trainer): one claim per trainer per order."""
+
+    order: int
+    trainer: int
+    model: int
+    score: int
+    faked: frozenset[int]
+
+
+class VoteRecord(NamedTuple):
+    """A validation, keyed by (order, trainer, validator)."""
+
+    order: int
+    trainer: int
+    validator: int
+    verdict: Verdict
+    score: int
+    sample: frozenset[int]
+    evidence: int
+    """For REJECT: the sampled segment offered as fraud proof; NO_SEGMENT for ACCEPT."""
+
+
+class ChallengeRecord(NamedTuple):
+    """A challenge of an ACCEPT vote, adjudicated on arrival by re-executing one segment."""
+
+    order: int
+    trainer: int
+    validator: int
+    segment: int
+    challenger: int
+    upheld: bool
+
+
+class LedgerState(NamedTuple):
+    params: LedgerParams
+    now: int
+    balances: tuple[int, ...]
+    stakes: tuple[int, ...]
+    roles: tuple[Role, ...]
+    orders: tuple[OrderRecord, ...]
+    """Indexed by order id, assigned in log order."""
+    claims: frozenset[ClaimRecord]
+    votes: frozenset[VoteRecord]
+    challenges: frozenset[ChallengeRecord]
+    slashed: frozenset[int]
+    """Accounts ever slashed (a history variable for HonestValidatorsNeverSlashed)."""
+
+
+def genesis(params: LedgerParams, balances: Iterable[int]) -> LedgerState:
+    """The state before the first transaction: funded accounts, nobody registered, clock 0."""
+    funds = tuple(balances)
+    if any(amount < 0 for amount in funds):
+        raise ValueError("genesis balances must be non-negative")
+    return LedgerState(
+        params=params,
+        now=0,
+        balances=funds,
+        stakes=(0,) * len(funds),
+        roles=(Role.NONE,) * len(funds),
+        orders=(),
+        claims=frozenset(),
+        votes=frozenset(),
+        challenges=frozenset(),
+        slashed=frozenset(),
+    )
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+@dataclass(frozen=True)
+class Register:
+    account: int
+    role: Role
+    stake: int
+
+
+@dataclass(frozen=True)
+class Order:
+    client: int
+    bounty: int
+    fee: int
+    deadline: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    trainer: int
+    order: int
+    model: int
+    score: int
+    faked: frozenset[int]
+    """The abstraction of the commitment to S segment leaves: which leaves are not honest re-executions."""
+
+
+@dataclass(frozen=True)
+class Validate:
+    validator: int
+    order: int
+    trainer: int
+    verdict: Verdict
+    score: int
+    sample: frozenset[int]
+    evidence: int = NO_SEGMENT
+
+
+@dataclass(frozen=True)
+class Challenge:
+    challenger: int
+    order: int
+    trainer: int
+    validator: int
+    segment: int
+
+
+@dataclass(frozen=True)
+class Finalize:
+    order: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Advance the logical clock by one."""
+
+
+Tx = Register | Order | Claim | Validate | Challenge | Finalize | Tick
+
+
+class Receipt(NamedTuple):
+    reason: Reason
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is Reason.OK
+
+
+ACCEPTED = Receipt(Reason.OK)
+
+
+# --------------------------------------------------------------------------- quorum
+
+
+def validation_quorum(n_validators: int, f: int) -> int:
+    """ACCEPT votes a claim needs: f + 1, so that every quorum holds an honest validator.
+
+    Liveness needs ``n_validators - f >= validation_quorum(n_validators, f)``:
+    the honest validators alone can form a quorum.
+    """
+    del n_validators
+    return f + 1
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def segment_is_faked(claim: ClaimRecord, segment: int) -> bool:
+    """What coordinators learn by re-executing one segment of a claim (the only use of ``faked``)."""
+    return segment in claim.faked
+
+
+def find_claim(state: LedgerState, order: int, trainer: int) -> ClaimRecord | None:
+    for claim in state.claims:
+        if claim.order == order and claim.trainer == trainer:
+            return claim
+    return None
+
+
+def find_vote(state: LedgerState, order: int, trainer: int, validator: int) -> VoteRecord | None:
+    for vote in state.votes:
+        if vote.order == order and vote.trainer == trainer and vote.validator == validator:
+            return vote
+    return None
+
+
+def votes_on(state: LedgerState, claim: ClaimRecord) -> list[VoteRecord]:
+    return [v for v in state.votes if v.order == claim.order and v.trainer == claim.trainer]
+
+
+def proved_faked_segments(state: LedgerState, claim: ClaimRecord) -> frozenset[int]:
+    """Segments of ``claim`` proved faked on the ledger: upheld challenges and confirmed REJECT evidence."""
+    from_challenges = {
+        ch.segment
+        for ch in state.challenges
+        if ch.upheld and ch.order == claim.order and ch.trainer == claim.trainer
+    }
+    from_rejects = {
+        v.evidence
+        for v in votes_on(state, claim)
+        if v.verdict is Verdict.REJECT and segment_is_faked(claim, v.evidence)
+    }
+    return frozenset(from_challenges | from_rejects)
+
+
+def accept_count(state: LedgerState, claim: ClaimRecord) -> int:
+    return sum(1 for v in votes_on(state, claim) if v.verdict is Verdict.ACCEPT)
+
+
+def registered_validators(state: LedgerState) -> int:
+    return sum(1 for role in state.roles if role is Role.VALIDATOR)
+
+
+def has_quorum(state: LedgerState, claim: ClaimRecord) -> bool:
+    quorum = validation_quorum(state.params.validators, state.params.byzantine_validators)
+    return accept_count(state, claim) >= quorum
+
+
+def claim_rank(claim: ClaimRecord) -> tuple[int, int]:
+    """Higher is better: the higher score wins, ties go to the lower trainer account."""
+    return (claim.score, -claim.trainer)
+
+
+def vote_proved_wrong(claim: ClaimRecord, vote: VoteRecord, proved: frozenset[int]) -> bool:
+    """An ACCEPT whose own sample contains a proved-faked segment, or a REJECT whose evidence is genuine."""
+    if vote.verdict is Verdict.ACCEPT:
+        return not vote.sample.isdisjoint(proved)
+    return not segment_is_faked(claim, vote.evidence)
+
+
+def vote_proved_right(vote: VoteRecord, proved: frozenset[int]) -> bool:
+    """An ACCEPT of a claim with no proved fraud, or a REJECT whose evidence was confirmed faked."""
+    if vote.verdict is Verdict.ACCEPT:
+        return not proved
+    return vote.evidence in proved
+
+
+def settlement_time(state: LedgerState, order: OrderRecord) -> int:
+    """The first clock value at which the order may be finalized: after claims and challenges close."""
+    return order.deadline + state.params.challenge_window
+
+
+def total_value(state: LedgerState) -> int:
+    """Balances + escrow + stakes: constant under every transaction (ValueConservation)."""
+    return sum(state.balances) + sum(o.escrow for o in state.orders) + sum(state.stakes)
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def _with(values: tuple[int, ...], index: int, delta: int) -> tuple[int, ...]:
+    return (*values[:index], values[index] + delta, *values[index + 1 :])
+
+
+def _known_account(state: LedgerState, account: int) -> bool:
+    return 0 <= account < len(state.balances)
+
+
+def _live_role(state: LedgerState, account: int, role: Role, min_stake: int) -> bool:
+    return (
+        _known_account(state, account) and state.roles[account] is role and state.stakes[account] >= min_stake
+    )
+
+
+def _open_order(state: LedgerState, order: int) -> Reason:
+    if not 0 <= order < len(state.orders):
+        return Reason.UNKNOWN_ORDER
+    if state.orders[order].status is not OrderStatus.OPEN:
+        return Reason.ORDER_SETTLED
+    return Reason.OK
+
+
+def _register(state: LedgerState, tx: Register) -> LedgerState | Reason:
+    if not _known_account(state, tx.account):
+        return Reason.UNKNOWN_ACCOUNT
+    if state.roles[tx.account] is not Role.NONE:
+        return Reason.ALREADY_REGISTERED
+    if tx.role is Role.TRAINER:
+        minimum = state.params.min_trainer_stake
+    elif tx.role is Role.VALIDATOR:
+        minimum = state.params.min_validator_stake
+    else:
+        return Reason.BAD_ROLE
+    if tx.stake < minimum:
+        return Reason.STAKE_TOO_LOW
+    if state.balances[tx.account] < tx.stake:
+        return Reason.INSUFFICIENT_FUNDS
+    roles = list(state.roles)
+    roles[tx.account] = tx.role
+    return state._replace(
+        balances=_with(state.balances, tx.account, -tx.stake),
+        stakes=_with(state.stakes, tx.account, tx.stake),
+        roles=tuple(roles),
+    )
+
+
+def _order(state: LedgerState, tx: Order) -> LedgerState | Reason:
+    if not _known_account(state, tx.client):
+        return Reason.UNKNOWN_ACCOUNT
+    if tx.bounty <= 0 or tx.fee < 0:
+        return Reason.BAD_AMOUNT
+    if tx.deadline <= state.now:
+        return Reason.DEADLINE_NOT_IN_FUTURE
+    escrow = tx.bounty + tx.fee
+    if state.balances[tx.client] < escrow:
+        return Reason.INSUFFICIENT_FUNDS
+    record = OrderRecord(tx.client, tx.bounty, tx.fee, tx.deadline, escrow, OrderStatus.OPEN, -1, 0, -1)
+    return state._replace(balances=_with(state.balances, tx.client, -escrow), orders=(*state.orders, record))
+
+
+def _claim(state: LedgerState, tx: Claim) -> LedgerState | Reason:
+    if not _live_role(state, tx.trainer, Role.TRAINER, state.params.min_trainer_stake):
+        return Reason.NOT_A_TRAINER
+    reason = _open_order(state, tx.order)
+    if reason is not Reason.OK:
+        return reason
+    if state.now >= state.orders[tx.order].deadline:
+        return Reason.CLAIM_WINDOW_CLOSED
+    if find_claim(state, tx.order, tx.trainer) is not None:
+        return Reason.DUPLICATE_CLAIM
+    if not all(0 <= s < state.params.segments for s in tx.faked):
+        return Reason.BAD_SEGMENTS
+    record = ClaimRecord(tx.order, tx.trainer, tx.model, tx.score, tx.faked)
+    return state._replace(claims=state.claims | {record})
+
+
+def _validate(state: LedgerState, tx: Validate) -> LedgerState | Reason:
+    if not _live_role(state, tx.validator, Role.VALIDATOR, state.params.min_validator_stake):
+        return Reason.NOT_A_VALIDATOR
+    reason = _open_order(state, tx.order)
+    if reason is not Reason.OK:
+        return reason
+    if state.now >= state.orders[tx.order].deadline:
+        return Reason.CLAIM_WINDOW_CLOSED
+    claim = find_claim(state, tx.order, tx.trainer)
+    if claim is None:
+        return Reason.UNKNOWN_CLAIM
+    if find_vote(state, tx.order, tx.trainer, tx.validator) is not None:
+        return Reason.DUPLICATE_VOTE
+    if len(tx.sample) != state.params.sample_size or not all(
+        0 <= s < state.params.segments for s in tx.sample
+    ):
+        return Reason.BAD_SAMPLE
+    if tx.verdict is Verdict.ACCEPT:
+        if tx.evidence != NO_SEGMENT:
+            return Reason.BAD_EVIDENCE
+        if tx.score != claim.score:
+            return Reason.SCORE_MISMATCH
+    elif tx.evidence not in tx.sample:
+        return Reason.BAD_EVIDENCE
+    record = VoteRecord(tx.order, tx.trainer, tx.validator, tx.verdict, tx.score, tx.sample, tx.evidence)
+    return state._replace(votes=state.votes | {record})
+
+
+def _challenge(state: LedgerState, tx: Challenge) -> LedgerState | Reason:
+    if not _known_account(state, tx.challenger):
+        return Reason.UNKNOWN_ACCOUNT
+    reason = _open_order(state, tx.order)
+    if reason is not Reason.OK:
+        return reason
+    if state.now >= settlement_time(state, state.orders[tx.order]):
+        return Reason.CHALLENGE_WINDOW_CLOSED
+    vote = find_vote(state, tx.order, tx.trainer, tx.validator)
+    claim = find_claim(state, tx.order, tx.trainer)
+    if vote is None or claim is None:
+        return Reason.UNKNOWN_VOTE
+    if vote.verdict is not Verdict.ACCEPT:
+        return Reason.NOT_AN_ACCEPT
+    if not 0 <= tx.segment < state.params.segments:
+        return Reason.BAD_SEGMENTS
+    if any(
+        (ch.order, ch.trainer, ch.validator, ch.segment) == (tx.order, tx.trainer, tx.validator, tx.segment)
+        for ch in state.challenges
+    ):
+        return Reason.DUPLICATE_CHALLENGE
+    record = ChallengeRecord(
+        tx.order, tx.trainer, tx.validator, tx.segment, tx.challenger, segment_is_faked(claim, tx.segment)
+    )
+    return state._replace(challenges=state.challenges | {record})
+
+
+def _finalize(state: LedgerState, tx: Finalize, bug: LedgerBug) -> LedgerState | Reason:
+    if not 0 <= tx.order < len(state.orders):
+        return Reason.UNKNOWN_ORDER
+    order = state.orders[tx.order]
+    if order.status is not OrderStatus.OPEN and bug is not LedgerBug.FINALIZE_TWICE:
+        return Reason.ORDER_SETTLED
+    if state.now < settlement_time(state, order) and bug is not LedgerBug.PAY_BEFORE_DEADLINE:
+        return Reason.DEADLINE_NOT_REACHED
+    claims = sorted((c for c in state.claims if c.order == tx.order), key=claim_rank, reverse=True)
+    if bug is LedgerBug.FINALIZE_NEEDS_ALL_VOTES and any(
+        len(votes_on(state, c)) < registered_validators(state) for c in claims
+    ):
+        return Reason.DEADLINE_NOT_REACHED
+    balances = list(state.balances)
+    stakes = list(state.stakes)
+    slashed_now: set[int] = set()
+    right: set[int] = set()
+
+    def slash(account: int) -> None:
+        """Forfeit the whole stake to the order's client, who bore the cost of the misbehaviour."""
+        balances[order.client] += stakes[account]
+        stakes[account] = 0
+        slashed_now.add(account)
+
+    winner: ClaimRecord | None = None
+    for claim in claims:
+        proved = proved_faked_segments(state, claim)
+        if bug is LedgerBug.FINALIZE_IGNORES_CHALLENGES:
+            proved = frozenset(
+                v.evidence
+                for v in votes_on(state, claim)
+                if v.verdict is Verdict.REJECT and segment_is_faked(claim, v.evidence)
+            )
+        if proved:
+            slash(claim.trainer)
+        elif winner is None and has_quorum(state, claim):
+            winner = claim
+        for vote in sorted(votes_on(state, claim)):
+            if vote_proved_wrong(claim, vote, proved):
+                slash(vote.validator)
+            elif vote_proved_right(vote, proved):
+                right.add(vote.validator)
+    if bug is LedgerBug.SLASH_ON_UNPROVED_CHALLENGE:
+        for ch in sorted(state.challenges):
+            if ch.order == tx.order:
+                slash(ch.validator)
+    right -= slashed_now
+    escrow = order.escrow
+    if winner is not None:
+        balances[winner.trainer] += order.bounty
+        status, paid_to = OrderStatus.PAID, winner.trainer
+    else:
+        balances[order.client] += order.bounty
+        status, paid_to = OrderStatus.REFUNDED, -1
+    escrow -= order.bounty
+    share = order.fee // len(right) if right else 0
+    for validator in right:
+        balances[validator] += share
+    balances[order.client] += order.fee - share * len(right)
+    escrow -= order.fee
+    record = order._replace(
+        escrow=escrow,
+        status=status,
+        winner=paid_to,
+        settlements=order.settlements + 1,
+        settled_at=state.now,
+    )
+    orders = list(state.orders)
+    orders[tx.order] = record
+    return state._replace(
+        balances=tuple(balances),
+        stakes=tuple(stakes),
+        orders=tuple(orders),
+        slashed=state.slashed | slashed_now,
+    )
+
+
+def apply(state: LedgerState, tx: Tx, bug: LedgerBug = LedgerBug.NONE) -> tuple[LedgerState, Receipt]:
+    """Execute one transaction: the new state and an OK receipt, or the unchanged state and a reason."""
+    result: LedgerState | Reason
+    if isinstance(tx, Tick):
+        result = state._replace(now=state.now + 1)
+    elif isinstance(tx, Register):
+        result = _register(state, tx)
+    elif isinstance(tx, Order):
+        result = _order(state, tx)
+    elif isinstance(tx, Claim):
+        result = _claim(state, tx)
+    elif isinstance(tx, Validate):
+        result = _validate(state, tx)
+    elif isinstance(tx, Challenge):
+        result = _challenge(state, tx)
+    else:
+        result = _finalize(state, tx, bug)
+    if isinstance(result, Reason):
+        return state, Receipt(result)
+    return result, ACCEPTED
+
+
+def execute(log: Iterable[Tx], start: LedgerState, bug: LedgerBug = LedgerBug.NONE) -> LedgerState:
+    """The ledger state after applying an ordered log to ``start`` (rejected transactions have no effect)."""
+    state = start
+    for tx in log:
+        state, _ = apply(state, tx, bug)
+    return state

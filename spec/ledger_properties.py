@@ -1,0 +1,160 @@
+"""Named safety invariants and the liveness property of the PoT ledger.
+
+Each predicate cites where its requirement comes from: the PoT design
+(/work/shared/DESIGN.md, "The specification" and "The implementation": clients
+escrow bounties, validators re-execute sampled segments, a mismatch is a fraud
+proof any coordinator can check, Finalize pays the best qualifying claim) and
+issue 3's property list. Some invariants need ground truth the ledger itself
+never sees (which participants are honest, which segments are faked); the
+``Honesty`` value supplies the former, ``ClaimRecord.faked`` the latter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from spec.ledger import (
+    ClaimRecord,
+    LedgerState,
+    OrderStatus,
+    claim_rank,
+    find_claim,
+    has_quorum,
+    proved_faked_segments,
+    settlement_time,
+    total_value,
+    votes_on,
+)
+
+LedgerPredicate = Callable[[LedgerState], bool]
+
+
+class Honesty(NamedTuple):
+    """Which accounts follow the protocol (a model constant; the ledger cannot tell)."""
+
+    validators: frozenset[int]
+    trainers: frozenset[int]
+
+
+def value_conserved(supply: int) -> LedgerPredicate:
+    """ValueConservation (issue 3; PoT design: escrowed bounties and stakes are moved, never minted).
+
+    Balances + escrow + stakes equal the genesis supply, and none is negative.
+    """
+
+    def holds(state: LedgerState) -> bool:
+        non_negative = (
+            min(state.balances, default=0) >= 0
+            and min(state.stakes, default=0) >= 0
+            and all(o.escrow >= 0 for o in state.orders)
+        )
+        return non_negative and total_value(state) == supply
+
+    return holds
+
+
+def no_double_payment(state: LedgerState) -> bool:
+    """NoDoublePayment (issue 3; PoT design: Finalize settles an order's escrow exactly once)."""
+    return all(
+        o.settlements <= 1 and (o.settlements == 1) == (o.status is not OrderStatus.OPEN)
+        for o in state.orders
+    )
+
+
+def _detected_by_honest(claim: ClaimRecord, honesty: Honesty, state: LedgerState) -> bool:
+    return any(
+        v.validator in honesty.validators and not v.sample.isdisjoint(claim.faked)
+        for v in votes_on(state, claim)
+    )
+
+
+def _upheld_challenge(claim: ClaimRecord, state: LedgerState) -> bool:
+    return any(
+        ch.upheld and ch.order == claim.order and ch.trainer == claim.trainer for ch in state.challenges
+    )
+
+
+def _winning_claim(state: LedgerState, order_id: int) -> ClaimRecord | None:
+    order = state.orders[order_id]
+    if order.status is not OrderStatus.PAID:
+        return None
+    return find_claim(state, order_id, order.winner)
+
+
+def no_fake_winner(honesty: Honesty) -> LedgerPredicate:
+    """NoFakeWinner (issue 3; PoT design: a segment mismatch found by a validator or a challenger is a
+    fraud proof): a claim whose fake an honest validator's sample hit, or against which a challenge was
+    upheld, is never paid."""
+
+    def holds(state: LedgerState) -> bool:
+        for order_id in range(len(state.orders)):
+            winner = _winning_claim(state, order_id)
+            if winner is not None and (
+                _detected_by_honest(winner, honesty, state) or _upheld_challenge(winner, state)
+            ):
+                return False
+        return True
+
+    return holds
+
+
+def honest_validators_never_slashed(honesty: Honesty) -> LedgerPredicate:
+    """HonestValidatorsNeverSlashed (issue 3; PoT design: only a checkable fraud proof may cost a stake)."""
+    return lambda state: state.slashed.isdisjoint(honesty.validators)
+
+
+def honest_trainers_never_slashed(honesty: Honesty) -> LedgerPredicate:
+    """HonestTrainersNeverSlashed (PoT design: a trainer loses its stake only for a proved-faked segment)."""
+    return lambda state: state.slashed.isdisjoint(honesty.trainers)
+
+
+def best_valid_claim_wins(state: LedgerState) -> bool:
+    """BestValidClaimWins (issue 3; PoT design: Finalize pays the best claim with a validation quorum).
+
+    A settled order's winner has a quorum and no proved fraud, and no genuine claim (no faked segment)
+    that reached a quorum is passed over for a lower-ranked winner or a refund. An undetected fake may
+    still outrank it: sampling bounds that risk, the ledger cannot.
+    """
+    for order_id, order in enumerate(state.orders):
+        if order.status is OrderStatus.OPEN:
+            continue
+        winner = _winning_claim(state, order_id)
+        if order.status is OrderStatus.PAID and (
+            winner is None or not has_quorum(state, winner) or proved_faked_segments(state, winner)
+        ):
+            return False
+        for claim in state.claims:
+            genuine_qualified = claim.order == order_id and not claim.faked and has_quorum(state, claim)
+            if genuine_qualified and (winner is None or claim_rank(claim) > claim_rank(winner)):
+                return False
+    return True
+
+
+def no_payment_before_deadline(state: LedgerState) -> bool:
+    """NoPaymentBeforeDeadline (PoT design: an order settles only after its claim and challenge windows
+    close, so every claim, vote and challenge made in time is taken into account)."""
+    return all(
+        o.status is OrderStatus.OPEN or o.settled_at >= settlement_time(state, o) for o in state.orders
+    )
+
+
+def ledger_invariants(supply: int, honesty: Honesty) -> Mapping[str, LedgerPredicate]:
+    """All ledger invariants by name, for a ledger whose genesis holds ``supply`` in total."""
+    return {
+        "ValueConservation": value_conserved(supply),
+        "NoDoublePayment": no_double_payment,
+        "NoFakeWinner": no_fake_winner(honesty),
+        "HonestValidatorsNeverSlashed": honest_validators_never_slashed(honesty),
+        "HonestTrainersNeverSlashed": honest_trainers_never_slashed(honesty),
+        "BestValidClaimWins": best_valid_claim_wins,
+        "NoPaymentBeforeDeadline": no_payment_before_deadline,
+    }
+
+
+def some_order_open(state: LedgerState) -> bool:
+    return any(o.status is OrderStatus.OPEN for o in state.orders)
+
+
+def no_order_open(state: LedgerState) -> bool:
+    return not some_order_open(state)
