@@ -16,7 +16,12 @@ class ProofChecker(Protocol):
     """Decides training-proof questions for the ledger, deterministically."""
 
     def check_sample(
-        self, task: bytes, proof_root: bytes, validator_key: bytes, sample: tuple[int, ...], seed_signature: bytes
+        self,
+        task: bytes,
+        proof_root: bytes,
+        validator_key: bytes,
+        sample: tuple[int, ...],
+        seed_signature: bytes,
     ) -> bool:
         """True iff ``sample`` is the segment sample derived from the validator's signature
         ``seed_signature`` over (order, proof root), so a validator cannot pick its sample freely."""

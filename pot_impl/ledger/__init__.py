@@ -1,0 +1,1 @@
+"""The PoT ledger: a deterministic state machine over the PBFT-ordered log."""
