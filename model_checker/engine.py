@@ -1,0 +1,446 @@
+"""Breadth-first exploration: the engine under safety checking and state-graph building.
+
+The search is level-synchronous and vectorised where Python allows it. For a
+chunk of the frontier the only per-state Python work is calling each action's
+``step``; successors are fingerprinted with ``map(hash, ...)`` into an int64
+array, and the whole chunk is deduplicated against the visited table with
+``np.unique`` and ``np.searchsorted``. New states get ids in BFS order (first
+occurrence in the chunk, i.e. by parent then action order), so the parent
+links give shortest traces.
+
+``hash`` is a sound fingerprint here because ``check_plain`` (run on the
+initial states and on a sample of successors of every chunk) admits only
+values whose hash is a pure function of the value in every process.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from array import array
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter
+from typing import Any, Generic
+
+import numpy as np
+import numpy.typing as npt
+
+from model_checker.model import Action, Label, Model, Predicate, S, SpecError, check_plain
+from model_checker.visited import GrowableArray, VisitedTable
+
+CHUNK_STATES = 32_768
+"""Frontier states expanded per vectorised batch: bounds transient memory and paces progress."""
+
+_SAMPLES_PER_CHUNK = 16
+"""Successors per chunk whose shape and plainness are verified (all initial states are)."""
+
+_SECOND = itemgetter(1)
+_FIRST = itemgetter(0)
+
+
+def fingerprint_key(model: Model[Any]) -> Callable[[Any], Hashable] | None:
+    """What is hashed for a state: ``view(symmetry(state))``, or the state itself (``None``)."""
+    symmetry, view = model.symmetry, model.view
+    if symmetry is not None and view is not None:
+        return lambda state: view(symmetry(state))
+    return symmetry or view
+
+
+def fingerprint(model: Model[Any], state: Any) -> int:
+    """The 64-bit fingerprint of one state (identical in every process)."""
+    key = fingerprint_key(model)
+    return hash(state if key is None else key(state))
+
+
+@dataclass
+class ActionCoverage:
+    """How often an action family fired during the search."""
+
+    name: str
+    enabled: int = 0
+    """States at which the action had at least one successor."""
+    generated: int = 0
+    """Successors it produced, duplicates and stuttering steps included."""
+    new: int = 0
+    """Distinct states first reached through it."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A state violating an invariant, or a deadlocked state (``kind='deadlock'``)."""
+
+    name: str
+    kind: str
+    state_id: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for the live progress line."""
+
+    distinct: int
+    queue: int
+    depth: int
+    seconds: float
+
+
+@dataclass
+class Graph:
+    """Edges recorded during exploration, in CSR form by source id."""
+
+    out_degree: GrowableArray = field(default_factory=lambda: GrowableArray(np.int32))
+    targets: GrowableArray = field(default_factory=lambda: GrowableArray(np.int32))
+    label_ids: GrowableArray = field(default_factory=lambda: GrowableArray(np.int32))
+    label_keys: dict[tuple[int, tuple[Any, ...]], int] = field(default_factory=dict)
+
+    def intern(self, key: tuple[int, tuple[Any, ...]]) -> int:
+        """The id of a label given as ``(action index, parameter values)``."""
+        found = self.label_keys.get(key)
+        if found is None:
+            found = self.label_keys[key] = len(self.label_keys)
+        return found
+
+
+@dataclass
+class Exploration(Generic[S]):
+    """What one breadth-first search found."""
+
+    model: Model[S]
+    visited: VisitedTable
+    initial_ids: list[int]
+    violations: list[Violation]
+    coverage: list[ActionCoverage]
+    generated: int
+    depth: int
+    seconds: float
+    complete: bool
+    """Every reachable state was expanded (no bound was hit, no early stop)."""
+    stopped_early: bool
+    """The search stopped at the first violation."""
+    expanded: npt.NDArray[np.bool_] | None = None
+    """With a graph: which states were expanded (the constraint leaves some unexpanded)."""
+    graph: Graph | None = None
+    predicate_values: list[GrowableArray] = field(default_factory=list)
+
+
+class ActionFailure(SpecError):
+    """An action, invariant, predicate or view raised: names it and the state it ran on."""
+
+    def __init__(self, message: str, state: Any, state_id: int | None) -> None:
+        super().__init__(message)
+        self.state = state
+        self.state_id = state_id
+
+
+class Explorer(Generic[S]):
+    """One breadth-first search of a model; ``run`` does the work."""
+
+    def __init__(
+        self,
+        model: Model[S],
+        *,
+        invariants: Sequence[str] | None = None,
+        deadlock: bool = True,
+        max_depth: int | None = None,
+        max_states: int | None = None,
+        stop_at_first: bool = True,
+        record_graph: bool = False,
+        predicates: Sequence[Predicate[S]] = (),
+        progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.model = model
+        names = list(model.invariants) if invariants is None else list(invariants)
+        unknown = [name for name in names if name not in model.invariants]
+        if unknown:
+            raise SpecError(
+                f"model {model.name} has no invariant {', '.join(unknown)}; "
+                f"its invariants are {', '.join(model.invariants) or '(none)'}"
+            )
+        self.invariants = [(name, model.invariants[name]) for name in names]
+        self.deadlock = deadlock
+        self.max_depth = max_depth
+        self.max_states = max_states
+        self.stop_at_first = stop_at_first
+        self.predicates = list(predicates)
+        self.progress = progress
+        self.key = fingerprint_key(model)
+        self.visited = VisitedTable()
+        self.violations: list[Violation] = []
+        self._violated: set[str] = set()
+        self.coverage = [ActionCoverage(action.name) for action in model.actions]
+        self.generated = 0
+        self.graph = Graph() if record_graph else None
+        self.expanded = GrowableArray(np.bool_) if record_graph else None
+        self.predicate_values = [GrowableArray(np.bool_) for _ in self.predicates]
+        self._stop = False
+        self._bounded = False
+
+    # -- the search -------------------------------------------------------
+
+    def run(self) -> Exploration[S]:
+        """Explore breadth-first until done, a bound, or the first violation.
+
+        The cyclic garbage collector is paused meanwhile: states are acyclic,
+        and with millions of live tuples its full passes cost more than the
+        search itself (measured: 13 s instead of 3.6 s on TwoPhase RM=7).
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._search()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _search(self) -> Exploration[S]:
+        started = time.perf_counter()
+        self._started = started
+        self._last_report = started
+        initial = self._initial_states()
+        frontier_states, frontier_ids = self._admit(initial, np.full(len(initial), -1, dtype=np.int32), None)
+        initial_ids = frontier_ids.tolist()
+        depth = 1 if initial_ids else 0
+        while frontier_states and not self._stop:
+            if self.max_depth is not None and depth >= self.max_depth:
+                self._bounded = True
+                break
+            next_states: list[S] = []
+            next_ids: list[npt.NDArray[np.int32]] = []
+            level_start = len(self.visited)
+            for begin in range(0, len(frontier_states), CHUNK_STATES):
+                chunk = frontier_states[begin : begin + CHUNK_STATES]
+                states, ids = self._expand_chunk(chunk, frontier_ids[begin : begin + CHUNK_STATES])
+                next_states += states
+                next_ids.append(ids)
+                self._report(len(frontier_states) - begin - len(chunk) + len(next_states), depth + 1)
+                if self._stop:
+                    break
+            if len(self.visited) > level_start:
+                depth += 1
+            frontier_states = next_states
+            frontier_ids = np.concatenate(next_ids) if next_ids else np.empty(0, dtype=np.int32)
+            if self._bounded:
+                break
+        if self.expanded is not None:
+            # States never expanded (constraint, bound, early stop) get no out-edges.
+            missing = len(self.visited) - len(self.expanded)
+            self.expanded.extend(np.zeros(missing, dtype=np.bool_))
+            assert self.graph is not None
+            self.graph.out_degree.extend(np.zeros(missing, dtype=np.int32))
+        complete = not self._bounded and not self._stop
+        return Exploration(
+            model=self.model,
+            visited=self.visited,
+            initial_ids=initial_ids,
+            violations=self.violations,
+            coverage=self.coverage,
+            generated=self.generated,
+            depth=depth,
+            seconds=time.perf_counter() - started,
+            complete=complete,
+            stopped_early=self._stop,
+            expanded=None if self.expanded is None else self.expanded.view.astype(bool),
+            graph=self.graph,
+            predicate_values=self.predicate_values,
+        )
+
+    def _initial_states(self) -> list[S]:
+        try:
+            initial = list(self.model.init())
+        except SpecError:
+            raise
+        except Exception as exc:
+            raise SpecError(f"the initial-state function of {self.model.name} raised {exc!r}") from exc
+        for index, state in enumerate(initial):
+            check_plain(state, f"initial state {index}")
+        self.generated += len(initial)
+        return initial
+
+    def _expand_chunk(
+        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
+    ) -> tuple[list[S], npt.NDArray[np.int32]]:
+        """Expand ``chunk``; returns the new states to expand next and their ids."""
+        steps = [action.step for action in self.model.actions]
+        pairs: list[tuple[tuple[Any, ...], S]] = []
+        ends = array("q")
+        extend, mark, size = pairs.extend, ends.append, pairs.__len__
+        try:
+            for state in chunk:
+                for step in steps:
+                    extend(step(state))
+                    mark(size())
+        except Exception as exc:
+            n_actions = len(steps)
+            position, action_index = divmod(len(ends), n_actions)
+            action = self.model.actions[action_index]
+            raise ActionFailure(
+                f"action {action.name} raised {type(exc).__name__}: {exc}",
+                chunk[position],
+                int(chunk_ids[position]),
+            ) from exc
+        n_actions = len(steps)
+        per_action = np.diff(np.frombuffer(ends, dtype=np.int64), prepend=0).reshape(len(chunk), n_actions)
+        self._count_coverage(per_action)
+        self._verify_sample(pairs, ends, chunk, chunk_ids)
+        successors = list(map(_SECOND, pairs))
+        fps = self._fingerprints(successors, chunk, chunk_ids)
+        self.generated += len(successors)
+        state_ends = np.cumsum(per_action.sum(axis=1))
+        if self.deadlock:
+            for local in np.flatnonzero(per_action.sum(axis=1) == 0).tolist():
+                self._violate("deadlock", "deadlock", int(chunk_ids[local]))
+        if self.expanded is not None:
+            self.expanded.extend(np.ones(len(chunk), dtype=np.bool_))
+
+        uniq, first = np.unique(fps, return_index=True)
+        fresh = ~self.visited.contains(uniq)
+        new_first = np.sort(first[fresh])
+        if self.max_states is not None:
+            room = max(self.max_states - len(self.visited), 0)
+            if len(new_first) > room:
+                new_first = new_first[:room]
+                self._bounded = True
+        parents = chunk_ids[np.searchsorted(state_ends, new_first, side="right")]
+        new_action = np.searchsorted(np.frombuffer(ends, dtype=np.int64), new_first, side="right") % n_actions
+        for action_index, count in enumerate(np.bincount(new_action, minlength=n_actions).tolist()):
+            self.coverage[action_index].new += count
+        new_states = [successors[j] for j in new_first.tolist()]
+        states, ids = self._admit(new_states, parents, fps[new_first])
+        if self.graph is not None:
+            self._record_edges(pairs, fps, per_action)
+        return states, ids
+
+    def _admit(
+        self, candidates: list[S], parents: npt.NDArray[np.int32], fps: npt.NDArray[np.int64] | None
+    ) -> tuple[list[S], npt.NDArray[np.int32]]:
+        """Add new states to the table, check them; returns those to expand next, with ids."""
+        if fps is None:  # initial states: deduplicate among themselves
+            all_fps = self._fingerprints(candidates, candidates, np.full(len(candidates), -1, np.int32))
+            _, first = np.unique(all_fps, return_index=True)
+            first = np.sort(first)
+            candidates = [candidates[j] for j in first.tolist()]
+            fps, parents = all_fps[first], parents[first]
+            if self.max_states is not None and len(candidates) > self.max_states:
+                candidates, fps, parents = (
+                    candidates[: self.max_states],
+                    fps[: self.max_states],
+                    parents[: self.max_states],
+                )
+                self._bounded = True
+        id_range = self.visited.add(fps, parents)
+        ids = np.arange(id_range.start, id_range.stop, dtype=np.int32)
+        for name, invariant in self.invariants:
+            if name in self._violated:
+                continue
+            holds = self._evaluate(f"invariant {name}", invariant, candidates, ids)
+            if not holds.all():
+                self._violate(name, "invariant", int(ids[np.argmin(holds)]))
+        for predicate, values in zip(self.predicates, self.predicate_values, strict=True):
+            values.extend(self._evaluate("a temporal property's predicate", predicate, candidates, ids))
+        if self.model.constraint is None:
+            return candidates, ids
+        keep = self._evaluate("the state constraint", self.model.constraint, candidates, ids)
+        return list(compress(candidates, keep.tolist())), ids[keep]
+
+    def _evaluate(
+        self, what: str, predicate: Predicate[S], states: list[S], ids: npt.NDArray[np.int32]
+    ) -> npt.NDArray[np.bool_]:
+        try:
+            return np.fromiter(map(predicate, states), dtype=np.bool_, count=len(states))
+        except Exception as exc:
+            position = _first_raising(predicate, states)
+            raise ActionFailure(
+                f"{what} raised {type(exc).__name__}: {exc}", states[position], int(ids[position])
+            ) from exc
+
+    def _fingerprints(
+        self, states: list[S], parents: list[S], parent_ids: npt.NDArray[np.int32]
+    ) -> npt.NDArray[np.int64]:
+        key = self.key
+        try:
+            keys: Iterable[Hashable] = states if key is None else map(key, states)
+            return np.fromiter(map(hash, keys), dtype=np.int64, count=len(states))
+        except Exception as exc:
+            raise SpecError(
+                f"fingerprinting a state raised {type(exc).__name__}: {exc} "
+                "(states must be hashable; symmetry and view must accept every state)"
+            ) from exc
+
+    def _verify_sample(
+        self, pairs: list[tuple[tuple[Any, ...], S]], ends: array[int], chunk: list[S], chunk_ids: Any
+    ) -> None:
+        """Check the shape of a few yielded items: ``(values, state)`` with plain states."""
+        if not pairs:
+            return
+        n_actions = len(self.model.actions)
+        ends_array = np.frombuffer(ends, dtype=np.int64)
+        for j in np.unique(np.linspace(0, len(pairs) - 1, _SAMPLES_PER_CHUNK).astype(np.int64)).tolist():
+            slot = int(np.searchsorted(ends_array, j, side="right"))
+            action = self.model.actions[slot % n_actions]
+            source = chunk[slot // n_actions]
+            item = pairs[j]
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], tuple)):
+                raise ActionFailure(
+                    f"action {action.name} yielded {item!r}; a step yields (parameter values tuple, state)",
+                    source,
+                    int(chunk_ids[slot // n_actions]),
+                )
+            action.label(item[0])
+            check_plain(item[1], f"successor of {action.name}")
+
+    def _count_coverage(self, per_action: npt.NDArray[np.int64]) -> None:
+        generated = per_action.sum(axis=0).tolist()
+        enabled = (per_action > 0).sum(axis=0).tolist()
+        for cov, gen, en in zip(self.coverage, generated, enabled, strict=True):
+            cov.generated += gen
+            cov.enabled += en
+
+    def _record_edges(
+        self,
+        pairs: list[tuple[tuple[Any, ...], S]],
+        fps: npt.NDArray[np.int64],
+        per_action: npt.NDArray[np.int64],
+    ) -> None:
+        assert self.graph is not None
+        graph = self.graph
+        targets = np.full(len(fps), -1, dtype=np.int32)  # -1: target dropped by max_states
+        known = self.visited.contains(fps)
+        targets[known] = self.visited.ids_of(fps[known])
+        graph.out_degree.extend(per_action.sum(axis=1).astype(np.int32))
+        graph.targets.extend(targets)
+        actions = np.repeat(np.tile(np.arange(per_action.shape[1]), per_action.shape[0]), per_action.ravel())
+        keys = zip(actions.tolist(), map(_FIRST, pairs), strict=True)
+        graph.label_ids.extend(np.fromiter(map(graph.intern, keys), dtype=np.int32, count=len(pairs)))
+
+    def _violate(self, name: str, kind: str, state_id: int) -> None:
+        if name in self._violated:
+            return
+        self._violated.add(name)
+        self.violations.append(Violation(name, kind, state_id))
+        if self.stop_at_first:
+            self._stop = True
+
+    def _report(self, queue: int, depth: int) -> None:
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if now - self._last_report >= 1.0:
+            self._last_report = now
+            self.progress(Progress(len(self.visited), queue, depth, now - self._started))
+
+
+def _first_raising(predicate: Callable[[Any], Any], states: list[Any]) -> int:
+    for position, state in enumerate(states):
+        try:
+            predicate(state)
+        except Exception:
+            return position
+    return 0
+
+
+def label_of(model: Model[Any], key: tuple[int, tuple[Any, ...]]) -> Label:
+    """The printable label of an interned ``(action index, values)`` key."""
+    action: Action[Any] = model.actions[key[0]]
+    return action.label(key[1])
