@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
+from pot_impl.pbft.config import ReplicaConfig
 from pot_impl.runtime.crypto import public_key_from_hex
 
 T = TypeVar("T")
@@ -44,15 +45,16 @@ class ReplicaEntry:
     public_key: bytes
 
 
-@dataclass(frozen=True)
-class ProtocolSettings:
-    """PBFT knobs that all replicas of one group must agree on."""
-
-    checkpoint_interval: int = 8
-    watermark_window: int = 32
-    max_batch: int = 256
-    batch_delay_ms: float = 2.0
-    view_change_timeout_ms: float = 2000.0
+PROTOCOL_DEFAULTS: dict[str, int] = {
+    "checkpoint_interval": 16,
+    "watermark_window": 64,
+    "batch_size": 256,
+    "batch_timeout_ms": 2,
+    "view_change_timeout_ms": 2000,
+    "state_transfer_timeout_ms": 1000,
+    "max_pending_requests": 20_000,
+}
+"""Defaults for a real network; the core's own defaults are tuned for simulated ticks."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class Config:
     """A parsed config file: the group, its settings and optionally one node's own part."""
 
     replicas: tuple[ReplicaEntry, ...]
-    protocol: ProtocolSettings = field(default_factory=ProtocolSettings)
+    protocol: ReplicaConfig
     transport: TransportSettings = field(default_factory=TransportSettings)
     node: NodeSettings | None = None
 
@@ -121,16 +123,14 @@ class _Table:
                 raise ConfigError(f"{self.name(key)}: missing (required)")
             return default
         value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"{self.name(key)}: expected {kind.__name__}, got {type(value).__name__}")
         return value
 
-    def positive(self, key: str, kind: type[T], default: T | None = None) -> T:
-        value = self.get(key, kind, default)
-        if cast(float, value) <= 0:
-            raise ConfigError(f"{self.name(key)}: must be positive, got {value}")
+    def number(self, key: str, default: int | None = None, minimum: int = 1) -> int:
+        value = self.get(key, int, default)
+        if value < minimum:
+            raise ConfigError(f"{self.name(key)}: must be at least {minimum}, got {value}")
         return value
 
     def finish(self) -> None:
@@ -171,33 +171,25 @@ def _replicas(raw: object) -> tuple[ReplicaEntry, ...]:
     return tuple(entries)
 
 
-def _protocol(table: _Table) -> ProtocolSettings:
-    settings = ProtocolSettings(
-        checkpoint_interval=table.positive("checkpoint_interval", int, ProtocolSettings.checkpoint_interval),
-        watermark_window=table.positive("watermark_window", int, ProtocolSettings.watermark_window),
-        max_batch=table.positive("max_batch", int, ProtocolSettings.max_batch),
-        batch_delay_ms=table.get("batch_delay_ms", float, ProtocolSettings.batch_delay_ms),
-        view_change_timeout_ms=table.positive(
-            "view_change_timeout_ms", float, ProtocolSettings.view_change_timeout_ms
-        ),
-    )
-    if settings.batch_delay_ms < 0:
-        raise ConfigError(f"{table.name('batch_delay_ms')}: must be >= 0, got {settings.batch_delay_ms}")
-    if settings.watermark_window < 2 * settings.checkpoint_interval:
-        raise ConfigError(
-            f"{table.name('watermark_window')}: must be at least 2 * checkpoint_interval "
-            f"({2 * settings.checkpoint_interval}) so a checkpoint can become stable before the window fills"
-        )
+def _protocol(table: _Table, n: int) -> ReplicaConfig:
+    """The ``[protocol]`` table: any ``ReplicaConfig`` field but ``n`` (taken from the replica list)."""
+    values = {
+        name: table.number(name, default, minimum=0 if name == "batch_timeout_ms" else 1)
+        for name, default in PROTOCOL_DEFAULTS.items()
+    }
     table.finish()
-    return settings
+    try:
+        return ReplicaConfig(n=n, **values)
+    except ValueError as exc:
+        raise ConfigError(f"protocol: {exc}") from None
 
 
 def _transport(table: _Table) -> TransportSettings:
     settings = TransportSettings(
-        max_frame_bytes=table.positive("max_frame_bytes", int, TransportSettings.max_frame_bytes),
-        abuse_limit=table.positive("abuse_limit", int, TransportSettings.abuse_limit),
-        send_queue_frames=table.positive("send_queue_frames", int, TransportSettings.send_queue_frames),
-        verify_threads=table.positive("verify_threads", int, TransportSettings.verify_threads),
+        max_frame_bytes=table.number("max_frame_bytes", TransportSettings.max_frame_bytes),
+        abuse_limit=table.number("abuse_limit", TransportSettings.abuse_limit),
+        send_queue_frames=table.number("send_queue_frames", TransportSettings.send_queue_frames),
+        verify_threads=table.number("verify_threads", TransportSettings.verify_threads),
     )
     table.finish()
     return settings
@@ -235,7 +227,7 @@ def parse_config(data: Mapping[str, Any], base: Path) -> Config:
     root = _Table("", data)
     root.used.add("replicas")
     replicas = _replicas(data.get("replicas"))
-    protocol = _protocol(_sub_table(root, "protocol"))
+    protocol = _protocol(_sub_table(root, "protocol"), len(replicas))
     transport = _transport(_sub_table(root, "transport"))
     node = _node(_sub_table(root, "node"), base, len(replicas)) if "node" in data else None
     root.used.add("node")
@@ -275,14 +267,10 @@ def render_config(config: Config, base: Path) -> str:
         if node.byzantine:
             lines.append(f'byzantine = "{node.byzantine}"')
         lines.append("")
-    protocol, transport = config.protocol, config.transport
+    transport = config.transport
+    lines.append("[protocol]")
+    lines += [f"{name} = {getattr(config.protocol, name)}" for name in PROTOCOL_DEFAULTS]
     lines += [
-        "[protocol]",
-        f"checkpoint_interval = {protocol.checkpoint_interval}",
-        f"watermark_window = {protocol.watermark_window}",
-        f"max_batch = {protocol.max_batch}",
-        f"batch_delay_ms = {protocol.batch_delay_ms}",
-        f"view_change_timeout_ms = {protocol.view_change_timeout_ms}",
         "",
         "[transport]",
         f"max_frame_bytes = {transport.max_frame_bytes}",

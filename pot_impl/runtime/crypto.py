@@ -9,11 +9,15 @@ every message would cost as much as the check itself.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey, VerifyKey
+
+from pot_impl.auth import CLIENT_PREFIX, REPLICA_PREFIX, Principal
 
 SEED_BYTES = 32
 PUBLIC_KEY_BYTES = 32
@@ -116,3 +120,77 @@ def read_key_pair(path: Path) -> KeyPair:
         raise KeyFileError(
             f"key file {path} must hold a {SEED_BYTES}-byte Ed25519 seed as {2 * SEED_BYTES} hex digits"
         ) from None
+
+
+def client_id(public: bytes) -> str:
+    """A client's id is its public key in hex: clients need no registration to be verifiable."""
+    return public.hex()
+
+
+class Ed25519Signer:
+    """Signs as one principal (``auth.Signer``)."""
+
+    def __init__(self, principal: Principal, pair: KeyPair) -> None:
+        self._principal = principal
+        self._pair = pair
+
+    @property
+    def principal(self) -> Principal:
+        return self._principal
+
+    def sign(self, payload: bytes) -> bytes:
+        return self._pair.sign(payload)
+
+
+class Ed25519Verifier:
+    """Checks signatures of replicas (keys from the config) and clients (key = id), ``auth.Verifier``.
+
+    The runtime checks every incoming signature once, off the event loop, and
+    records the good ones with ``remember``; when the core later asks
+    ``verify`` about the same (principal, payload, signature) the answer is a
+    dictionary hit. Anything not pre-checked (e.g. signatures nested in a
+    view-change) is checked on the spot. ``check`` is safe to call from
+    worker threads; ``remember`` and ``verify`` belong to the event loop thread.
+    """
+
+    def __init__(self, replica_keys: Sequence[bytes], cache_entries: int = 100_000) -> None:
+        self._replica_keys = tuple(replica_keys)
+        self._keys = PublicKeyCache()
+        self._verified: OrderedDict[tuple[Principal, bytes, bytes], None] = OrderedDict()
+        self._cache_entries = cache_entries
+        self.checks = 0  # real Ed25519 verifications on the loop thread
+        self.cache_hits = 0
+
+    def public_key(self, principal: Principal) -> bytes | None:
+        kind, _, name = principal.partition(":")
+        if kind + ":" == REPLICA_PREFIX:
+            if name.isdigit() and int(name) < len(self._replica_keys):
+                return self._replica_keys[int(name)]
+            return None
+        if kind + ":" == CLIENT_PREFIX and len(name) == 2 * PUBLIC_KEY_BYTES:
+            try:
+                return bytes.fromhex(name)
+            except ValueError:
+                return None
+        return None
+
+    def check(self, principal: Principal, payload: bytes, signature: bytes) -> bool:
+        """A real signature check, without touching the cache."""
+        public = self.public_key(principal)
+        return public is not None and self._keys.verify(public, payload, signature)
+
+    def remember(self, principal: Principal, payload: bytes, signature: bytes) -> None:
+        """Record a signature that ``check`` accepted."""
+        self._verified[(principal, signature, payload)] = None
+        if len(self._verified) > self._cache_entries:
+            self._verified.popitem(last=False)
+
+    def verify(self, principal: Principal, payload: bytes, signature: bytes) -> bool:
+        if (principal, signature, payload) in self._verified:
+            self.cache_hits += 1
+            return True
+        self.checks += 1
+        if self.check(principal, payload, signature):
+            self.remember(principal, payload, signature)
+            return True
+        return False

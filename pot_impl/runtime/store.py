@@ -35,7 +35,7 @@ class StoreError(RuntimeError):
 
 @dataclass
 class WriteBatch:
-    """Changes to apply atomically: later operations on one key win."""
+    """Changes to apply atomically, with the meaning of applying the calls one after another."""
 
     puts: dict[tuple[str, bytes], bytes] = field(default_factory=dict)
     deletes: set[tuple[str, bytes]] = field(default_factory=set)
@@ -50,9 +50,12 @@ class WriteBatch:
         self.deletes.add((kind, key))
 
     def prune(self, kind: str, below: bytes) -> None:
-        """Delete every key of ``kind`` that sorts before ``below`` (garbage collection)."""
+        """Delete every key of ``kind`` that sorts before ``below``, including keys put earlier in
+        this batch (the SQL runs prunes first, so earlier puts below the bound are dropped here)."""
         current = self.delete_below.get(kind)
         self.delete_below[kind] = below if current is None else max(current, below)
+        for key in [k for k in self.puts if k[0] == kind and k[1] < below]:
+            del self.puts[key]
 
     def __bool__(self) -> bool:
         return bool(self.puts or self.deletes or self.delete_below)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pot_impl.pbft.config import ReplicaConfig
 from pot_impl.runtime.config import (
     Address,
     Config,
@@ -28,7 +29,7 @@ def sample_config(base: Path) -> Config:
     node = NodeSettings(
         1, base / "keys/r1.key", base / "data/r1", base / "events/r1.jsonl", byzantine="silent"
     )
-    return Config(replicas, node=node)
+    return Config(replicas, ReplicaConfig(n=4, checkpoint_interval=2, watermark_window=8), node=node)
 
 
 def sample_document(base: Path) -> dict[str, Any]:
@@ -52,8 +53,9 @@ def test_render_then_load_round_trips(tmp_path: Path) -> None:
         (lambda d: d["replicas"][0].pop("public_key"), "replicas[0].public_key"),
         (lambda d: d["replicas"].pop(), "replicas"),
         (lambda d: d["protocol"].update(checkpoint_interval=0), "protocol.checkpoint_interval"),
-        (lambda d: d["protocol"].update(watermark_window=3), "protocol.watermark_window"),
-        (lambda d: d["protocol"].update(max_batch="many"), "protocol.max_batch"),
+        (lambda d: d["protocol"].update(watermark_window=3), "protocol"),
+        (lambda d: d["protocol"].update(batch_size="many"), "protocol.batch_size"),
+        (lambda d: d["protocol"].update(batch_timeout_ms=-1), "protocol.batch_timeout_ms"),
         (lambda d: d["transport"].update(max_frame_bytes=True), "transport.max_frame_bytes"),
         (lambda d: d["transport"].update(colour="red"), "transport.colour"),
         (lambda d: d["node"].update(id=9), "node.id"),

@@ -31,20 +31,14 @@ def test_store_matches_a_dict_model_across_reopen(
         for op, key, value in ops:
             if op == "put":
                 batch.put("log", int_key(key), value)
-            elif op == "delete":
-                batch.delete("log", int_key(key))
-            else:
-                batch.prune("log", int_key(key))
-        store.commit(batch)
-        # a batch applies prunes first, then deletes and puts
-        pruned = max((key for op, key, _ in ops if op == "prune"), default=None)
-        if pruned is not None:
-            model = {k: v for k, v in model.items() if k >= pruned}
-        for op, key, value in ops:
-            if op == "put":
                 model[key] = value
             elif op == "delete":
+                batch.delete("log", int_key(key))
                 model.pop(key, None)
+            else:
+                batch.prune("log", int_key(key))
+                model = {k: v for k, v in model.items() if k >= key}
+        store.commit(batch)
     store.close()
     reopened = Store(directory / "node.db")
     assert reopened.scan("log") == [(int_key(k), model[k]) for k in sorted(model)]
