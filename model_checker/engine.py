@@ -126,12 +126,19 @@ class Exploration(Generic[S]):
 
 
 class ActionFailure(SpecError):
-    """An action, invariant, predicate or view raised: names it and the state it ran on."""
+    """An action, invariant or predicate raised: names it and the state it ran on.
 
-    def __init__(self, message: str, state: Any, state_id: int | None) -> None:
+    ``trace`` (a list of ``trace.Step``) leads to that state; the checker fills it
+    in from ``state_id`` after the search.
+    """
+
+    def __init__(
+        self, message: str, state: Any, state_id: int | None, trace: list[Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.state = state
         self.state_id = state_id
+        self.trace = trace
 
 
 class Explorer(Generic[S]):
@@ -281,7 +288,8 @@ class Explorer(Generic[S]):
                 int(chunk_ids[position]),
             ) from exc
         n_actions = len(steps)
-        per_action = np.diff(np.frombuffer(ends, dtype=np.int64), prepend=0).reshape(len(chunk), n_actions)
+        ends_array = np.frombuffer(ends, dtype=np.int64)
+        per_action = np.diff(ends_array, prepend=np.int64(0)).astype(np.int64).reshape(len(chunk), n_actions)
         self._count_coverage(per_action)
         self._verify_sample(pairs, ends, chunk, chunk_ids)
         successors = list(map(_SECOND, pairs))
@@ -303,7 +311,7 @@ class Explorer(Generic[S]):
                 new_first = new_first[:room]
                 self._bounded = True
         parents = chunk_ids[np.searchsorted(state_ends, new_first, side="right")]
-        new_action = np.searchsorted(np.frombuffer(ends, dtype=np.int64), new_first, side="right") % n_actions
+        new_action = np.searchsorted(ends_array, new_first, side="right") % n_actions
         for action_index, count in enumerate(np.bincount(new_action, minlength=n_actions).tolist()):
             self.coverage[action_index].new += count
         new_states = [successors[j] for j in new_first.tolist()]

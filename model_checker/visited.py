@@ -16,6 +16,8 @@ fingerprint is moved a logarithmic number of times.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -29,14 +31,14 @@ _MERGE_FRACTION = 8
 class GrowableArray:
     """A numpy array with amortised O(1) append of batches."""
 
-    def __init__(self, dtype: type[np.integer], capacity: int = 1024) -> None:
-        self._data: npt.NDArray[np.integer] = np.empty(capacity, dtype=dtype)
+    def __init__(self, dtype: npt.DTypeLike, capacity: int = 1024) -> None:
+        self._data: npt.NDArray[Any] = np.empty(capacity, dtype=dtype)
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def extend(self, values: npt.NDArray[np.integer]) -> None:
+    def extend(self, values: npt.NDArray[Any]) -> None:
         """Append ``values`` at the end."""
         needed = self._size + len(values)
         if needed > len(self._data):
@@ -47,7 +49,7 @@ class GrowableArray:
         self._size = needed
 
     @property
-    def view(self) -> npt.NDArray[np.integer]:
+    def view(self) -> npt.NDArray[Any]:
         """The filled part (a view, invalidated by the next ``extend``)."""
         return self._data[: self._size]
 

@@ -1,0 +1,210 @@
+"""The public entry point: ``check(model, ...) -> CheckResult``.
+
+Runs the breadth-first search for invariants and deadlocks and, when the
+model declares temporal properties, the liveness analysis on the state graph
+recorded by the same search. The result carries everything ``pot check``
+prints: verdict, counts, per-property status with counterexamples, coverage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from model_checker.engine import ActionCoverage, ActionFailure, Exploration, Explorer, Progress
+from model_checker.model import Model, SpecError
+from model_checker.trace import Trace, replay, to_itf
+
+Verdict = Literal["ok", "violation", "incomplete"]
+Status = Literal["holds", "violated", "unknown"]
+
+
+@dataclass(frozen=True)
+class PropertyResult:
+    """One checked property: an invariant, deadlock freedom, or a temporal property."""
+
+    name: str
+    kind: str
+    """``invariant``, ``deadlock``, or a temporal kind (``eventually``, ``leads_to``, ...)."""
+    status: Status
+    """``unknown`` when the search was bounded or stopped before deciding it."""
+    counterexample: Trace[Any] | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one ``check`` or ``simulate`` run."""
+
+    model: Model[Any]
+    mode: Literal["exhaustive", "simulation"]
+    verdict: Verdict
+    distinct_states: int
+    generated_states: int
+    depth: int
+    """Breadth-first levels, the initial level counted (TLC's convention)."""
+    seconds: float
+    bytes_per_state: float
+    properties: tuple[PropertyResult, ...]
+    coverage: tuple[ActionCoverage, ...]
+    incomplete_reason: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    """Extra figures (e.g. graph edges and SCCs when liveness was checked)."""
+
+    @property
+    def states_per_second(self) -> float:
+        return self.distinct_states / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def counterexample(self) -> Trace[Any] | None:
+        """The first violation's trace, if any."""
+        return next((p.counterexample for p in self.properties if p.counterexample is not None), None)
+
+    @property
+    def never_enabled(self) -> list[str]:
+        """Actions that no explored state enabled: usually a spec bug."""
+        return [c.name for c in self.coverage if c.enabled == 0]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``pot check --json`` object."""
+        example = self.counterexample
+        return {
+            "model": self.model.name,
+            "mode": self.mode,
+            "verdict": self.verdict,
+            "distinct_states": self.distinct_states,
+            "generated_states": self.generated_states,
+            "depth": self.depth,
+            "seconds": round(self.seconds, 4),
+            "states_per_second": round(self.states_per_second, 1),
+            "bytes_per_state": round(self.bytes_per_state, 2),
+            "properties": [{"name": p.name, "kind": p.kind, "status": p.status} for p in self.properties],
+            "coverage": [
+                {
+                    "action": c.name,
+                    "enabled": c.enabled,
+                    "generated": c.generated,
+                    "new_states": c.new,
+                    "never_enabled": c.enabled == 0,
+                }
+                for c in self.coverage
+            ],
+            "counterexample": None if example is None else to_itf(self.model, example),
+            "incomplete_reason": self.incomplete_reason,
+            "constants": {name: _jsonable(value) for name, value in self.model.constants.items()},
+            **self.stats,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (int, str, bool, float)) or value is None else repr(value)
+
+
+def check(
+    model: Model[Any],
+    *,
+    invariants: Sequence[str] | None = None,
+    deadlock: bool = True,
+    liveness: bool = True,
+    max_depth: int | None = None,
+    max_states: int | None = None,
+    stop_at_first: bool = True,
+    progress: Callable[[Progress], None] | None = None,
+) -> CheckResult:
+    """Check ``model`` exhaustively (breadth-first), within the optional bounds.
+
+    ``invariants`` selects invariants by name (default: all). ``stop_at_first``
+    stops at the first violation; otherwise one counterexample is collected
+    per property. Temporal properties are checked when ``liveness`` is set and
+    the model declares any (the search then records the state graph).
+    """
+    temporal = liveness and bool(model.properties)
+    if temporal:
+        raise SpecError("temporal properties are not supported yet; use --no-liveness")
+    live: Any = None
+    explorer = Explorer(
+        model,
+        invariants=invariants,
+        deadlock=deadlock,
+        max_depth=max_depth,
+        max_states=max_states,
+        stop_at_first=stop_at_first,
+        record_graph=temporal,
+        predicates=live.predicates if live is not None else (),
+        progress=progress,
+    )
+    try:
+        exploration = explorer.run()
+    except ActionFailure as failure:
+        if failure.state_id is not None:
+            path = explorer.visited.path_to(failure.state_id)
+            failure.trace = replay(model, [explorer.visited.fingerprint(i) for i in path])
+        raise
+    results = safety_results(exploration, [name for name, _ in explorer.invariants], deadlock)
+    stats: dict[str, Any] = {}
+    seconds = exploration.seconds
+    if live is not None:
+        temporal_results, stats = live.check(exploration, stop_at_first and _any_violated(results))
+        results += temporal_results
+        seconds += stats["liveness_seconds"]
+    return CheckResult(
+        model=model,
+        mode="exhaustive",
+        verdict=verdict_of(results, exploration.complete),
+        distinct_states=len(exploration.visited),
+        generated_states=exploration.generated,
+        depth=exploration.depth,
+        seconds=seconds,
+        bytes_per_state=exploration.visited.nbytes / max(len(exploration.visited), 1),
+        properties=tuple(results),
+        coverage=tuple(exploration.coverage),
+        incomplete_reason=_incomplete_reason(exploration, max_depth, max_states),
+        stats=stats,
+    )
+
+
+def safety_results(
+    exploration: Exploration[Any], invariants: list[str], deadlock: bool
+) -> list[PropertyResult]:
+    """Invariant and deadlock statuses, with traces rebuilt for the violations."""
+    found = {v.name: v for v in exploration.violations}
+    decided: Status = "holds" if exploration.complete else "unknown"
+    checked = [(name, "invariant") for name in invariants]
+    if deadlock:
+        checked.append(("deadlock", "deadlock"))
+    results = []
+    for name, kind in checked:
+        violation = found.get(name)
+        if violation is None:
+            results.append(PropertyResult(name, kind, decided))
+            continue
+        path = exploration.visited.path_to(violation.state_id)
+        fingerprints = [exploration.visited.fingerprint(i) for i in path]
+        trace = Trace(name, kind, tuple(replay(exploration.model, fingerprints)))
+        results.append(PropertyResult(name, kind, "violated", trace))
+    return results
+
+
+def _any_violated(results: Sequence[PropertyResult]) -> bool:
+    return any(r.status == "violated" for r in results)
+
+
+def verdict_of(results: Sequence[PropertyResult], complete: bool) -> Verdict:
+    """``violation`` if anything failed, else ``ok`` only if the search was exhaustive."""
+    if _any_violated(results):
+        return "violation"
+    if not complete or any(r.status == "unknown" for r in results):
+        return "incomplete"
+    return "ok"
+
+
+def _incomplete_reason(
+    exploration: Exploration[Any], max_depth: int | None, max_states: int | None
+) -> str | None:
+    if exploration.complete:
+        return None
+    if exploration.stopped_early:
+        return "stopped at the first violation"
+    if max_states is not None and len(exploration.visited) >= max_states:
+        return f"state bound reached (--max-states {max_states})"
+    return f"depth bound reached (--max-depth {max_depth})"

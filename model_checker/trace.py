@@ -1,0 +1,307 @@
+"""Traces: rebuilding them from fingerprints, printing them, exporting them as ITF.
+
+The visited table holds fingerprints only, so a trace is recovered by
+replaying the model: from the initial state whose fingerprint matches, each
+step re-runs the actions of the current state and keeps the successor whose
+fingerprint is the next one on the path. That costs one expansion per step,
+nothing per visited state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TextIO
+
+from model_checker.engine import fingerprint_key
+from model_checker.model import Label, Model, S, SpecError
+
+ITF_SPEC = "https://apalache-mc.org/docs/adr/015adr-trace.html"
+_JSON_SAFE_INT = 2**53
+
+
+@dataclass(frozen=True)
+class Step(Generic[S]):
+    """One state of a trace and the action that led to it (``None`` for the initial state)."""
+
+    label: Label | None
+    state: S
+
+
+@dataclass(frozen=True)
+class Trace(Generic[S]):
+    """A counterexample: a finite path, or a lasso when ``loop`` is set.
+
+    For a lasso the behaviour is ``steps[0..] , steps[loop..], steps[loop..], ...``:
+    after the last state it continues with the state at index ``loop`` (the
+    last step's successor is ``steps[loop].state``). ``loop == len(steps) - 1``
+    with ``stutters`` means the behaviour stays in the last state forever.
+    """
+
+    property: str
+    kind: str
+    steps: tuple[Step[S], ...]
+    loop: int | None = None
+    stutters: bool = False
+    loop_label: Label | None = None
+    """The action closing the cycle (from the last state back to ``steps[loop]``)."""
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def replay(
+    model: Model[S],
+    fingerprints: Sequence[int],
+    label_keys: Sequence[tuple[int, tuple[Any, ...]] | None] | None = None,
+) -> list[Step[S]]:
+    """The states along a path given by fingerprints (and optionally the label of each step).
+
+    ``label_keys[i]`` (``(action index, parameter values)``) restricts step ``i``
+    to that action instance; ``None`` accepts any action.
+    """
+    key = fingerprint_key(model)
+
+    def fp(state: Any) -> int:
+        return hash(state if key is None else key(state))
+
+    initial = next((s for s in model.init() if fp(s) == fingerprints[0]), None)
+    if initial is None:
+        raise SpecError("no initial state has the trace's first fingerprint (is the model deterministic?)")
+    steps: list[Step[S]] = [Step(None, initial)]
+    for index, target in enumerate(fingerprints[1:]):
+        wanted = None if label_keys is None else label_keys[index]
+        found = _successor_with(model, steps[-1].state, target, wanted, fp)
+        if found is None:
+            raise SpecError(
+                f"replaying a trace: no successor of step {index + 1} has the recorded fingerprint "
+                "(actions must be deterministic functions of the state)"
+            )
+        steps.append(found)
+    return steps
+
+
+def _successor_with(
+    model: Model[S],
+    state: S,
+    target: int,
+    wanted: tuple[int, tuple[Any, ...]] | None,
+    fp: Any,
+) -> Step[S] | None:
+    for action_index, action in enumerate(model.actions):
+        if wanted is not None and wanted[0] != action_index:
+            continue
+        for values, successor in action.step(state):
+            if (wanted is None or wanted[1] == values) and fp(successor) == target:
+                return Step(action.label(values), successor)
+    return None
+
+
+# -- printing ---------------------------------------------------------------
+
+
+class Palette:
+    """ANSI styles, or none at all."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
+
+    def label(self, text: str) -> str:
+        return self._wrap("1;36", text)
+
+    def new(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def old(self, text: str) -> str:
+        return self._wrap("2;31", text)
+
+    def note(self, text: str) -> str:
+        return self._wrap("1;33", text)
+
+
+def format_value(value: Any) -> str:
+    """A compact, deterministic rendering: enums by name, sets sorted, records by field."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, (int, str)):
+        return repr(value)
+    fields = _record_fields(value)
+    if fields is not None:
+        inner = ", ".join(f"{name}={format_value(item)}" for name, item in fields.items())
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, tuple):
+        return "<<" + ", ".join(format_value(item) for item in value) + ">>"
+    if isinstance(value, (frozenset, set)):
+        return "{" + ", ".join(sorted(format_value(item) for item in value)) + "}"
+    if isinstance(value, Mapping):
+        return "[" + ", ".join(f"{format_value(k)} |-> {format_value(v)}" for k, v in value.items()) + "]"
+    return repr(value)
+
+
+def _record_fields(value: Any) -> dict[str, Any] | None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return dict(zip(value._fields, value, strict=True))
+    return None
+
+
+def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(path, old, new)`` for each changed field, one level into maps and records."""
+    changed: list[tuple[str, Any, Any]] = []
+    for name, new in after.items():
+        old = before.get(name)
+        if old == new:
+            continue
+        old_items, new_items = _items(old), _items(new)
+        if old_items is not None and new_items is not None and old_items.keys() == new_items.keys():
+            changed.extend(
+                (f"{name}[{format_value(k)}]", old_items[k], v)
+                for k, v in new_items.items()
+                if old_items[k] != v
+            )
+        else:
+            changed.append((name, old, new))
+    return changed
+
+
+def _items(value: Any) -> Mapping[Any, Any] | None:
+    if isinstance(value, Mapping):
+        return value
+    return _record_fields(value)
+
+
+def format_trace(model: Model[S], trace: Trace[S], palette: Palette | None = None) -> str:
+    """Numbered steps: the first state in full, then each label with only the changed fields."""
+    paint = palette or Palette(False)
+    lines: list[str] = []
+    previous: Mapping[str, Any] | None = None
+    for number, step in enumerate(trace.steps, start=1):
+        record = model.record(step.state)
+        title = "Initial state" if step.label is None else str(step.label)
+        marker = paint.note("   <- the cycle starts here") if trace.loop == number - 1 else ""
+        lines.append(f"{number:>4}. {paint.label(title)}{marker}")
+        if previous is None:
+            lines.extend(f"        {name} = {format_value(value)}" for name, value in record.items())
+        else:
+            changes = _changes(previous, record)
+            lines.extend(
+                f"        {path} = {paint.new(format_value(new))}  {paint.old(f'(was {format_value(old)})')}"
+                for path, old, new in changes
+            )
+            if not changes:
+                lines.append("        (no field changed)")
+        previous = record
+    if trace.loop is not None:
+        if trace.stutters:
+            lines.append(
+                paint.note("      then stutters forever in the last state (no fair action is enabled)")
+            )
+        else:
+            closing = "" if trace.loop_label is None else f" by {paint.label(str(trace.loop_label))}"
+            lines.append(paint.note(f"      then back to step {trace.loop + 1}{closing}, forever"))
+    return "\n".join(lines)
+
+
+# -- ITF --------------------------------------------------------------------
+
+
+def to_itf_value(value: Any) -> Any:
+    """A value in ITF's JSON encoding (records as objects, ``#tup``, ``#set``, ``#map``, ``#bigint``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, int):
+        return value if -_JSON_SAFE_INT < value < _JSON_SAFE_INT else {"#bigint": str(value)}
+    if isinstance(value, str):
+        return value
+    fields = _record_fields(value)
+    if fields is not None:
+        return {name: to_itf_value(item) for name, item in fields.items()}
+    if isinstance(value, tuple):
+        return {"#tup": [to_itf_value(item) for item in value]}
+    if isinstance(value, (frozenset, set)):
+        return {"#set": sorted((to_itf_value(item) for item in value), key=_canonical)}
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) for k in value):
+            return {k: to_itf_value(v) for k, v in value.items()}
+        pairs = [[to_itf_value(k), to_itf_value(v)] for k, v in value.items()]
+        return {"#map": sorted(pairs, key=_canonical)}
+    return {"#unserializable": repr(value)}
+
+
+def from_itf_value(value: Any) -> Any:
+    """Decode an ITF value: ``#tup`` to tuple, ``#set`` to frozenset, ``#map`` and records to dict."""
+    if isinstance(value, list):
+        return [from_itf_value(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "#bigint" in value:
+        return int(value["#bigint"])
+    if "#tup" in value:
+        return tuple(from_itf_value(item) for item in value["#tup"])
+    if "#set" in value:
+        return frozenset(_hashable(from_itf_value(item)) for item in value["#set"])
+    if "#map" in value:
+        return {_hashable(from_itf_value(k)): from_itf_value(v) for k, v in value["#map"]}
+    if "#unserializable" in value:
+        return value["#unserializable"]
+    return {k: from_itf_value(v) for k, v in value.items()}
+
+
+def _hashable(value: Any) -> Any:
+    """Records and maps decoded as dicts become sorted item tuples inside sets and map keys."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def _canonical(encoded: Any) -> str:
+    return json.dumps(encoded, sort_keys=True)
+
+
+def to_itf(model: Model[S], trace: Trace[S]) -> dict[str, Any]:
+    """The trace as an ITF document (``loop`` set for lassos)."""
+    records = [model.record(step.state) for step in trace.steps]
+    states = []
+    for index, (step, record) in enumerate(zip(trace.steps, records, strict=True)):
+        meta: dict[str, Any] = {"index": index}
+        if step.label is not None:
+            meta["action"] = str(step.label)
+        states.append({"#meta": meta, **{name: to_itf_value(value) for name, value in record.items()}})
+    document: dict[str, Any] = {
+        "#meta": {
+            "format": "ITF",
+            "format-description": ITF_SPEC,
+            "source": model.name,
+            "description": f"counterexample to {trace.kind} {trace.property}",
+            "property": trace.property,
+            "kind": trace.kind,
+        },
+        "vars": list(records[0]) if records else [],
+        "states": states,
+    }
+    if trace.loop is not None:
+        document["loop"] = trace.loop
+        if trace.loop_label is not None:
+            document["#meta"]["loop_action"] = str(trace.loop_label)
+    return document
+
+
+def read_itf(stream: TextIO) -> tuple[list[str], list[dict[str, Any]], int | None]:
+    """An ITF document's variables, decoded states (``#meta`` dropped) and loop index."""
+    document = json.load(stream)
+    states = [
+        {name: from_itf_value(value) for name, value in state.items() if name != "#meta"}
+        for state in document["states"]
+    ]
+    return list(document.get("vars", [])), states, document.get("loop")
