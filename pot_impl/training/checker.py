@@ -1,0 +1,142 @@
+"""The ledger's ``ProofChecker``: sample checks and fraud-proof checks by re-executing one segment.
+
+Every coordinator runs this with the same pinned environment, so all reach the
+same answer from the same bytes. A fraud proof is upheld only when the
+evidence is bound to the ledger's proof root (claim commitment, Merkle paths,
+checkpoint digests) and the committed data is shown wrong: a leaf that does
+not decode, a start checkpoint that is not a valid state, a re-execution that
+disagrees (tier A: bit for bit when the claim's environment is the
+coordinator's; tier B otherwise), or a final model or score that is not the
+claimed one. Evidence that is malformed or not bound to the claim is rejected,
+so a validator cannot frame an honest trainer.
+"""
+
+from __future__ import annotations
+
+from pot_impl.training.checkpoint import CheckpointError, decode_checkpoint, model_digest
+from pot_impl.training.comparison import DEFAULT_TOLERANCE, Tolerance, score_matches
+from pot_impl.training.datasets import DatasetCatalog
+from pot_impl.training.evidence import FraudEvidence
+from pot_impl.training.merkle import verify_inclusion
+from pot_impl.training.replay import Replayer
+from pot_impl.training.runtime import Environment
+from pot_impl.training.sampling import sample_is_valid
+from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
+from pot_impl.training.task import TaskError, decode_order, prepare_task
+
+
+class TrainingProofChecker:
+    """Implements ``pot_impl.ledger.proofs.ProofChecker`` with real PyTorch re-execution."""
+
+    def __init__(
+        self,
+        catalog: DatasetCatalog | None = None,
+        env: Environment | None = None,
+        tolerance: Tolerance = DEFAULT_TOLERANCE,
+    ) -> None:
+        self.catalog = catalog or DatasetCatalog(None)
+        self.env = env or Environment()
+        self.tolerance = tolerance
+
+    def check_sample(
+        self,
+        task: bytes,
+        proof_root: bytes,
+        validator_key: bytes,
+        sample: tuple[int, ...],
+        seed_signature: bytes,
+    ) -> bool:
+        try:
+            order = decode_order(task)
+        except TaskError:
+            return False
+        return sample_is_valid(
+            order.digest, proof_root, order.task.segments, validator_key, sample, seed_signature
+        )
+
+    def check_fraud_proof(self, task: bytes, proof_root: bytes, evidence: bytes) -> bool:
+        try:
+            order = decode_order(task)
+            proof = FraudEvidence.decode(evidence)
+            claim = Claim.decode(proof.claim)
+        except (TaskError, ProofFormatError):
+            return False
+        if claim.commitment != proof_root or claim.order_digest != order.digest:
+            return False
+        if not verify_inclusion(claim.merkle_root, claim.segments, proof.index, proof.leaf, proof.path):
+            return False
+        # The disputed leaf is now known to be committed under the ledger's proof root.
+        if claim.segments != order.task.segments:
+            return True
+        try:
+            leaf = SegmentLeaf.decode(proof.leaf)
+        except ProofFormatError:
+            return True
+        if leaf.index != proof.index:
+            return True
+        try:
+            replayer = Replayer(order, prepare_task(order.task, self.catalog), self.env)
+        except TaskError:
+            return False  # this coordinator cannot resolve the order's data: it cannot uphold anything
+        tolerance = None if claim.environment == self.env.fingerprint else self.tolerance
+        if proof.kind == "score":
+            return self._score_is_wrong(proof, claim, leaf, replayer, tolerance)
+        return self._segment_is_wrong(proof, claim, leaf, replayer, tolerance)
+
+    def _segment_is_wrong(
+        self,
+        proof: FraudEvidence,
+        claim: Claim,
+        leaf: SegmentLeaf,
+        replayer: Replayer,
+        tolerance: Tolerance | None,
+    ) -> bool:
+        if leaf.index == 0:
+            start = replayer.initial
+        else:
+            previous_bytes = proof.previous_leaf
+            if previous_bytes is None or proof.start is None:
+                return False
+            if not verify_inclusion(
+                claim.merkle_root, claim.segments, leaf.index - 1, previous_bytes, proof.previous_path
+            ):
+                return False
+            try:
+                previous = SegmentLeaf.decode(previous_bytes)
+            except ProofFormatError:
+                return True
+            try:
+                start = decode_checkpoint(proof.start, previous.checkpoint_digest)
+            except CheckpointError:
+                return False
+        try:
+            claimed_end = None if proof.end is None else decode_checkpoint(proof.end, leaf.checkpoint_digest)
+        except CheckpointError:
+            return False
+        try:
+            replay = replayer.check_segment(leaf, start, claimed_end, tolerance)
+        except CheckpointError:
+            return True  # the committed start checkpoint is not a valid state of this task
+        return replay.judgement.mismatch is not None
+
+    def _score_is_wrong(
+        self,
+        proof: FraudEvidence,
+        claim: Claim,
+        leaf: SegmentLeaf,
+        replayer: Replayer,
+        tolerance: Tolerance | None,
+    ) -> bool:
+        if proof.index != claim.segments - 1 or proof.end is None:
+            return False
+        try:
+            final = decode_checkpoint(proof.end, leaf.checkpoint_digest)
+        except CheckpointError:
+            return False
+        if model_digest(final) != claim.final_model_digest:
+            return True
+        try:
+            score = replayer.score(final)
+        except CheckpointError:
+            return True
+        return not score_matches(claim.score, score, tolerance)

@@ -1,0 +1,71 @@
+"""The pinned execution environment: device choice and deterministic PyTorch settings.
+
+Exact (tier A) re-execution is only possible when trainer and validator run
+the same PyTorch build on the same device type with the same thread count,
+deterministic algorithms, TF32 off and fixed batch shapes. ``Environment``
+names those choices; its fingerprint travels in the claim so a validator can
+tell whether it may compare bit for bit or must fall back to tier B.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+# cuBLAS needs a fixed workspace to be deterministic; it must be set before CUDA initialises.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+DEFAULT_THREADS = 1
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Device and thread count of a run; with the torch version, this is what tier A pins."""
+
+    device: str = "cpu"
+    threads: int = DEFAULT_THREADS
+
+    @property
+    def fingerprint(self) -> str:
+        """Everything that must match for bit-identical re-execution."""
+        kind = self.device.split(":")[0]
+        if kind == "cuda":
+            kind = f"cuda/{torch.cuda.get_device_name(torch.device(self.device))}/cuda{torch.version.cuda}"
+        return f"torch{torch.__version__}/{kind}/threads{self.threads}"
+
+
+def default_environment(threads: int = DEFAULT_THREADS) -> Environment:
+    """CUDA when present, CPU otherwise."""
+    return Environment("cuda" if torch.cuda.is_available() else "cpu", threads)
+
+
+@contextmanager
+def deterministic(env: Environment) -> Iterator[torch.device]:
+    """Run a block under the pinned deterministic settings, restoring the caller's settings afterwards."""
+    saved = (
+        torch.get_num_threads(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.set_num_threads(env.threads)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield torch.device(env.device)
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1])
+        torch.backends.cuda.matmul.allow_tf32 = saved[2]
+        torch.backends.cudnn.allow_tf32 = saved[3]
+        torch.backends.cudnn.deterministic = saved[4]
+        torch.backends.cudnn.benchmark = saved[5]

@@ -1,0 +1,199 @@
+"""One deterministic training run of an order: model, optimizer, data order and RNG, step by step.
+
+Trainer, validator and fraud-proof checker all drive this same class, so
+"re-executing a segment" means literally running the trainer's code from a
+restored checkpoint. Everything that influences a step is either in the
+order (architecture, data, hyperparameters, seeds), a pure function of the
+step number (learning rate, batch indices) or in the checkpoint (weights,
+optimizer state, RNG state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from pot_impl.training.architectures import build_model, classification_loss, correct_predictions
+from pot_impl.training.checkpoint import MODEL_PREFIX, Checkpoint, CheckpointError, checkpoint_digest
+from pot_impl.training.runtime import Environment, deterministic
+from pot_impl.training.task import PreparedTask
+
+DATA_ORDER_DOMAIN = b"pot-data-order-v1"
+
+
+def epoch_permutation(data_order_seed: bytes, epoch: int, examples: int) -> np.ndarray:
+    """The shuffled example order of one epoch, from the ledger-chosen seed (PCG64, stable across numpy)."""
+    seed = hashlib.sha256(DATA_ORDER_DOMAIN + data_order_seed + epoch.to_bytes(8, "big")).digest()
+    rng = np.random.Generator(np.random.PCG64(int.from_bytes(seed[:16], "big")))
+    return rng.permutation(examples).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SegmentOutcome:
+    """What running one segment produced: its checkpoint and the data needed for its leaf."""
+
+    checkpoint: dict[str, torch.Tensor]
+    batch_digest: bytes
+    losses: tuple[float, ...]
+
+
+class TrainingSession:
+    """The live training state of one order in one environment."""
+
+    def __init__(self, prepared: PreparedTask, data_order_seed: bytes, env: Environment) -> None:
+        self.task = prepared.task
+        self.env = env
+        self.data_order_seed = data_order_seed
+        self.train_examples = prepared.train_examples
+        self.batches_per_epoch = self.train_examples // self.task.batch_size
+        with deterministic(env) as device:
+            self.device = device
+            data = prepared.dataset
+            self.train_inputs = data.inputs[: self.train_examples].to(device)
+            self.train_targets = data.targets[: self.train_examples].to(device)
+            self.eval_inputs = data.inputs[self.train_examples :].to(device)
+            self.eval_targets = data.targets[self.train_examples :].to(device)
+            with torch.random.fork_rng(devices=self._rng_devices()):
+                torch.manual_seed(self.task.init_seed)
+                self.model: nn.Module = build_model(self.task.architecture, self.task.arch_params, data).to(
+                    device
+                )
+                self.rng_state = self._capture_rng()
+        self.optimizer = self._make_optimizer()
+        self.step = 0
+        self._cached_epoch: tuple[int, torch.Tensor] | None = None
+
+    def _rng_devices(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    def _capture_rng(self) -> dict[str, torch.Tensor]:
+        states = {"rng/cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            states["rng/cuda"] = torch.cuda.get_rng_state(self.device)
+        return states
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        spec = self.task.optimizer
+        params = list(self.model.parameters())
+        if spec.name == "sgd":
+            return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
+        optimizer_class = torch.optim.Adam if spec.name == "adam" else torch.optim.AdamW
+        return optimizer_class(
+            params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=spec.weight_decay
+        )
+
+    # --- data order -----------------------------------------------------------------------------
+
+    def batch_indices(self, step: int) -> torch.Tensor:
+        """Example indices of ``step``'s batch: consecutive slices of each epoch's permutation
+        (the incomplete last batch is dropped so every batch has the same shape)."""
+        epoch, slot = divmod(step, self.batches_per_epoch)
+        if self._cached_epoch is None or self._cached_epoch[0] != epoch:
+            permutation = epoch_permutation(self.data_order_seed, epoch, self.train_examples)
+            self._cached_epoch = (epoch, torch.from_numpy(permutation))
+        start = slot * self.task.batch_size
+        return self._cached_epoch[1][start : start + self.task.batch_size]
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, torch.Tensor]:
+        """The current state as named tensors (views of live tensors: hash or copy before training on)."""
+        state: dict[str, torch.Tensor] = {f"{MODEL_PREFIX}{k}": v for k, v in self.model.state_dict().items()}
+        optimizer_state = self.optimizer.state_dict()["state"]
+        for index in sorted(optimizer_state):
+            for key, value in optimizer_state[index].items():
+                if isinstance(value, torch.Tensor):
+                    state[f"optim/{index}/{key}"] = value
+        state.update(self.rng_state)
+        state["step"] = torch.tensor([self.step], dtype=torch.int64)
+        return state
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Load a checkpoint of this task; raises CheckpointError unless the restored state is exactly it."""
+        expected = checkpoint_digest(checkpoint)
+        try:
+            step = checkpoint["step"]
+            if step.dtype != torch.int64 or step.shape != (1,):
+                raise CheckpointError("checkpoint step must be one int64")
+            model_state = {
+                k[len(MODEL_PREFIX) :]: v for k, v in checkpoint.items() if k.startswith(MODEL_PREFIX)
+            }
+            self.model.load_state_dict(model_state, strict=True)
+            self.optimizer.load_state_dict(
+                {
+                    "state": self._optimizer_state(checkpoint),
+                    "param_groups": self.optimizer.state_dict()["param_groups"],
+                }
+            )
+            self.rng_state = {k: v.clone() for k, v in checkpoint.items() if k.startswith("rng/")}
+            self.step = int(step[0])
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise CheckpointError(f"checkpoint does not fit this task: {exc}") from None
+        if checkpoint_digest(self.checkpoint()) != expected:
+            raise CheckpointError(
+                "checkpoint has entries this task does not use, or entries of the wrong type"
+            )
+
+    def _optimizer_state(self, checkpoint: Checkpoint) -> dict[int, dict[str, torch.Tensor]]:
+        parameter_count = len(list(self.model.parameters()))
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for name, tensor in checkpoint.items():
+            if name.startswith("optim/"):
+                _, index_text, key = name.split("/", 2)
+                index = int(index_text)
+                if not 0 <= index < parameter_count:
+                    raise CheckpointError(f"optimizer state for unknown parameter {index}")
+                state.setdefault(index, {})[key] = tensor.clone()
+        return state
+
+    # --- training -------------------------------------------------------------------------------
+
+    def _train_step(self, indices: torch.Tensor) -> torch.Tensor:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.task.learning_rate(self.step)
+        device_indices = indices.to(self.device)
+        inputs = self.train_inputs.index_select(0, device_indices)
+        targets = self.train_targets.index_select(0, device_indices)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = classification_loss(self.model(inputs), targets)
+        loss.backward()  # type: ignore[no-untyped-call]
+        self.optimizer.step()
+        self.step += 1
+        return loss.detach()
+
+    def run_steps(self, count: int) -> tuple[torch.Tensor, bytes]:
+        """Train ``count`` steps; returns the per-step losses (on device) and the batch-index digest."""
+        batch_hasher = hashlib.sha256()
+        losses = torch.empty(count, dtype=torch.float32, device=self.device)
+        with deterministic(self.env), torch.random.fork_rng(devices=self._rng_devices()):
+            torch.set_rng_state(self.rng_state["rng/cpu"])
+            if self.device.type == "cuda":
+                torch.cuda.set_rng_state(self.rng_state["rng/cuda"], self.device)
+            self.model.train()
+            for position in range(count):
+                indices = self.batch_indices(self.step)
+                batch_hasher.update(indices.numpy().data)
+                losses[position] = self._train_step(indices)
+            self.rng_state = self._capture_rng()
+        return losses, batch_hasher.digest()
+
+    def run_segment(self) -> SegmentOutcome:
+        """Train one segment of k steps from the current state."""
+        losses, batch_digest = self.run_steps(self.task.segment_length)
+        return SegmentOutcome(self.checkpoint(), batch_digest, tuple(float(x) for x in losses.cpu().tolist()))
+
+    def evaluate(self) -> float:
+        """Accuracy on the evaluation split (token accuracy for a language model)."""
+        correct = 0
+        with deterministic(self.env), torch.no_grad():
+            self.model.eval()
+            for start in range(0, self.eval_inputs.shape[0], self.task.batch_size):
+                end = start + self.task.batch_size
+                correct += correct_predictions(
+                    self.model(self.eval_inputs[start:end]), self.eval_targets[start:end]
+                )
+        return correct / self.eval_targets.numel()

@@ -1,0 +1,200 @@
+"""The validator: samples segments from its own signature, re-executes them, scores the final model.
+
+Verdicts are accept, or reject with a reason; a reject caused by wrong
+committed data comes with fraud evidence a coordinator can check
+(``TrainingProofChecker.check_fraud_proof``). A trainer that does not serve
+what it committed to (leaves, or any checkpoint the validator asks for) is
+rejected without evidence: unavailability cannot be proved to a third party,
+so the ledger must treat a missing validation quorum as failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from nacl.signing import SigningKey
+
+from pot_impl.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointSource,
+    CheckpointUnavailable,
+    decode_checkpoint,
+    model_digest,
+)
+from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, Tolerance, score_matches
+from pot_impl.training.datasets import DatasetCatalog
+from pot_impl.training.evidence import FraudEvidence
+from pot_impl.training.merkle import MerkleTree
+from pot_impl.training.replay import Replayer
+from pot_impl.training.runtime import Environment
+from pot_impl.training.sampling import draw_sample
+from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
+from pot_impl.training.task import TaskError, decode_order, prepare_task
+
+
+class ProofSource(CheckpointSource, Protocol):
+    """What a trainer serves: its committed leaves (encoded) and its checkpoints."""
+
+    @property
+    def leaves(self) -> Sequence[bytes]: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A validator's decision on one claim, with what it needs to post on the ledger."""
+
+    accepted: bool
+    reason: str
+    sample: tuple[int, ...] = ()
+    seed_signature: bytes = b""
+    tier: str = "A"
+    score: float | None = None
+    evidence: bytes | None = None
+    drifts: tuple[Drift, ...] = field(default=(), compare=False)
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, evidence: FraudEvidence | None = None) -> None:
+        super().__init__(reason)
+        self.evidence = evidence
+
+
+class Validator:
+    """Checks claims by sampled re-execution in its own environment."""
+
+    def __init__(
+        self,
+        key: SigningKey,
+        sample_size: int,
+        catalog: DatasetCatalog | None = None,
+        env: Environment | None = None,
+        tolerance: Tolerance = DEFAULT_TOLERANCE,
+    ) -> None:
+        self.key = key
+        self.sample_size = sample_size
+        self.catalog = catalog or DatasetCatalog(None)
+        self.env = env or Environment()
+        self.tolerance = tolerance
+
+    def validate(self, order_bytes: bytes, claim: Claim, source: ProofSource) -> Verdict:
+        """Verify ``claim`` on the order ``order_bytes`` against what ``source`` serves."""
+        try:
+            order = decode_order(order_bytes)
+            prepared = prepare_task(order.task, self.catalog)
+        except TaskError as exc:
+            return Verdict(False, f"order cannot be trained here: {exc}")
+        if claim.order_digest != order.digest or claim.segments != order.task.segments:
+            return Verdict(False, "claim does not match the order (order digest or segment count)")
+        sample, signature = draw_sample(
+            self.key, order.digest, claim.commitment, claim.segments, self.sample_size
+        )
+        tolerance = None if claim.environment == self.env.fingerprint else self.tolerance
+        tier = "A" if tolerance is None else "B"
+        drifts: list[Drift] = []
+        try:
+            leaves = self._committed_leaves(claim, source)
+            tree = MerkleTree(leaves)
+            replayer = Replayer(order, prepared, self.env)
+            for index in sample:
+                self._check_segment(index, claim, leaves, tree, source, replayer, tolerance, drifts)
+            score = self._check_score(claim, leaves, tree, source, replayer, tolerance)
+        except _Rejected as rejection:
+            evidence = None if rejection.evidence is None else rejection.evidence.encode()
+            return Verdict(False, str(rejection), sample, signature, tier, None, evidence, tuple(drifts))
+        return Verdict(
+            True, "sampled segments and score verified", sample, signature, tier, score, None, tuple(drifts)
+        )
+
+    def _committed_leaves(self, claim: Claim, source: ProofSource) -> list[bytes]:
+        leaves = list(source.leaves)
+        if len(leaves) != claim.segments or MerkleTree(leaves).root != claim.merkle_root:
+            raise _Rejected("served leaves do not match the claim's Merkle root")
+        return leaves
+
+    def _check_segment(
+        self,
+        index: int,
+        claim: Claim,
+        leaves: list[bytes],
+        tree: MerkleTree,
+        source: ProofSource,
+        replayer: Replayer,
+        tolerance: Tolerance | None,
+        drifts: list[Drift],
+    ) -> None:
+        evidence = FraudEvidence(
+            "segment",
+            claim.encode(),
+            index,
+            leaves[index],
+            tuple(tree.inclusion_path(index)),
+            leaves[index - 1] if index else None,
+            tuple(tree.inclusion_path(index - 1)) if index else (),
+        )
+        leaf = self._decode_leaf(leaves, index, evidence)
+        start: Checkpoint = replayer.initial
+        start_bytes = None
+        if index:
+            previous = self._decode_leaf(leaves, index - 1, evidence)
+            start_bytes = self._fetch_bytes(source, previous.checkpoint_digest)
+            start = decode_checkpoint(start_bytes)
+        end_bytes = self._fetch_bytes(source, leaf.checkpoint_digest)
+        evidence = replace(evidence, start=start_bytes, end=end_bytes)
+        try:
+            replay = replayer.check_segment(leaf, start, decode_checkpoint(end_bytes), tolerance)
+        except CheckpointError as exc:
+            raise _Rejected(f"segment {index} starts from an invalid checkpoint: {exc}", evidence) from None
+        if replay.judgement.drift is not None:
+            drifts.append(replay.judgement.drift)
+        if replay.judgement.mismatch is not None:
+            raise _Rejected(f"segment {index}: {replay.judgement.mismatch}", evidence)
+
+    @staticmethod
+    def _decode_leaf(leaves: list[bytes], index: int, evidence: FraudEvidence) -> SegmentLeaf:
+        try:
+            leaf = SegmentLeaf.decode(leaves[index])
+        except ProofFormatError as exc:
+            raise _Rejected(f"leaf {index} is malformed: {exc}", evidence) from None
+        if leaf.index != index:
+            raise _Rejected(f"leaf {index} names segment {leaf.index}", evidence)
+        return leaf
+
+    @staticmethod
+    def _fetch_bytes(source: CheckpointSource, digest: bytes) -> bytes:
+        """Checkpoint bytes that provably are the committed checkpoint."""
+        try:
+            data = source.fetch(digest)
+            decode_checkpoint(data, digest)
+        except (CheckpointUnavailable, CheckpointError):
+            raise _Rejected(f"trainer did not serve checkpoint {digest.hex()[:16]}") from None
+        return data
+
+    def _check_score(
+        self,
+        claim: Claim,
+        leaves: list[bytes],
+        tree: MerkleTree,
+        source: ProofSource,
+        replayer: Replayer,
+        tolerance: Tolerance | None,
+    ) -> float:
+        last = claim.segments - 1
+        evidence = FraudEvidence(
+            "score", claim.encode(), last, leaves[last], tuple(tree.inclusion_path(last))
+        )
+        leaf = self._decode_leaf(leaves, last, evidence)
+        final_bytes = self._fetch_bytes(source, leaf.checkpoint_digest)
+        evidence = replace(evidence, end=final_bytes)
+        final = decode_checkpoint(final_bytes)
+        if model_digest(final) != claim.final_model_digest:
+            raise _Rejected("final checkpoint does not hold the claimed model", evidence)
+        try:
+            score = replayer.score(final)
+        except CheckpointError as exc:
+            raise _Rejected(f"final checkpoint is not a valid final state: {exc}", evidence) from None
+        if not score_matches(claim.score, score, tolerance):
+            raise _Rejected(f"claimed score {claim.score} but the final model scores {score}", evidence)
+        return score
