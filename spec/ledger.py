@@ -20,10 +20,12 @@ which is what coordinators re-executing that one segment learn.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from spec.quorum import validation_quorum
 
 NO_SEGMENT = -1
 """The ``evidence`` of an ACCEPT vote: it names no faked segment."""
@@ -269,19 +271,6 @@ class Receipt(NamedTuple):
 ACCEPTED = Receipt(Reason.OK)
 
 
-# --------------------------------------------------------------------------- quorum
-
-
-def validation_quorum(n_validators: int, f: int) -> int:
-    """ACCEPT votes a claim needs: f + 1, so that every quorum holds an honest validator.
-
-    Liveness needs ``n_validators - f >= validation_quorum(n_validators, f)``:
-    the honest validators alone can form a quorum.
-    """
-    del n_validators
-    return f + 1
-
-
 # --------------------------------------------------------------------------- queries
 
 
@@ -382,11 +371,27 @@ def _live_role(state: LedgerState, account: int, role: Role, min_stake: int) -> 
     )
 
 
-def _open_order(state: LedgerState, order: int) -> Reason:
+def claims_open(state: LedgerState, order: int) -> Reason:
+    """OK while ``order`` accepts claims and votes: it exists, is unsettled and its deadline is ahead."""
     if not 0 <= order < len(state.orders):
         return Reason.UNKNOWN_ORDER
-    if state.orders[order].status is not OrderStatus.OPEN:
+    record = state.orders[order]
+    if record.status is not OrderStatus.OPEN:
         return Reason.ORDER_SETTLED
+    if state.now >= record.deadline:
+        return Reason.CLAIM_WINDOW_CLOSED
+    return Reason.OK
+
+
+def challenges_open(state: LedgerState, order: int) -> Reason:
+    """OK while ``order`` accepts challenges: unsettled and the challenge window after its deadline open."""
+    if not 0 <= order < len(state.orders):
+        return Reason.UNKNOWN_ORDER
+    record = state.orders[order]
+    if record.status is not OrderStatus.OPEN:
+        return Reason.ORDER_SETTLED
+    if state.now >= settlement_time(state, record):
+        return Reason.CHALLENGE_WINDOW_CLOSED
     return Reason.OK
 
 
@@ -431,11 +436,9 @@ def _order(state: LedgerState, tx: Order) -> LedgerState | Reason:
 def _claim(state: LedgerState, tx: Claim) -> LedgerState | Reason:
     if not _live_role(state, tx.trainer, Role.TRAINER, state.params.min_trainer_stake):
         return Reason.NOT_A_TRAINER
-    reason = _open_order(state, tx.order)
+    reason = claims_open(state, tx.order)
     if reason is not Reason.OK:
         return reason
-    if state.now >= state.orders[tx.order].deadline:
-        return Reason.CLAIM_WINDOW_CLOSED
     if find_claim(state, tx.order, tx.trainer) is not None:
         return Reason.DUPLICATE_CLAIM
     if not all(0 <= s < state.params.segments for s in tx.faked):
@@ -447,11 +450,9 @@ def _claim(state: LedgerState, tx: Claim) -> LedgerState | Reason:
 def _validate(state: LedgerState, tx: Validate) -> LedgerState | Reason:
     if not _live_role(state, tx.validator, Role.VALIDATOR, state.params.min_validator_stake):
         return Reason.NOT_A_VALIDATOR
-    reason = _open_order(state, tx.order)
+    reason = claims_open(state, tx.order)
     if reason is not Reason.OK:
         return reason
-    if state.now >= state.orders[tx.order].deadline:
-        return Reason.CLAIM_WINDOW_CLOSED
     claim = find_claim(state, tx.order, tx.trainer)
     if claim is None:
         return Reason.UNKNOWN_CLAIM
@@ -475,11 +476,9 @@ def _validate(state: LedgerState, tx: Validate) -> LedgerState | Reason:
 def _challenge(state: LedgerState, tx: Challenge) -> LedgerState | Reason:
     if not _known_account(state, tx.challenger):
         return Reason.UNKNOWN_ACCOUNT
-    reason = _open_order(state, tx.order)
+    reason = challenges_open(state, tx.order)
     if reason is not Reason.OK:
         return reason
-    if state.now >= settlement_time(state, state.orders[tx.order]):
-        return Reason.CHALLENGE_WINDOW_CLOSED
     vote = find_vote(state, tx.order, tx.trainer, tx.validator)
     claim = find_claim(state, tx.order, tx.trainer)
     if vote is None or claim is None:
@@ -576,23 +575,23 @@ def _finalize(state: LedgerState, tx: Finalize, bug: LedgerBug) -> LedgerState |
     )
 
 
+def _tick(state: LedgerState, tx: Tick) -> LedgerState:
+    return state._replace(now=state.now + 1)
+
+
+_HANDLERS: dict[type, Callable[[LedgerState, Any], LedgerState | Reason]] = {
+    Tick: _tick,
+    Register: _register,
+    Order: _order,
+    Claim: _claim,
+    Validate: _validate,
+    Challenge: _challenge,
+}
+
+
 def apply(state: LedgerState, tx: Tx, bug: LedgerBug = LedgerBug.NONE) -> tuple[LedgerState, Receipt]:
     """Execute one transaction: the new state and an OK receipt, or the unchanged state and a reason."""
-    result: LedgerState | Reason
-    if isinstance(tx, Tick):
-        result = state._replace(now=state.now + 1)
-    elif isinstance(tx, Register):
-        result = _register(state, tx)
-    elif isinstance(tx, Order):
-        result = _order(state, tx)
-    elif isinstance(tx, Claim):
-        result = _claim(state, tx)
-    elif isinstance(tx, Validate):
-        result = _validate(state, tx)
-    elif isinstance(tx, Challenge):
-        result = _challenge(state, tx)
-    else:
-        result = _finalize(state, tx, bug)
+    result = _finalize(state, tx, bug) if isinstance(tx, Finalize) else _HANDLERS[type(tx)](state, tx)
     if isinstance(result, Reason):
         return state, Receipt(result)
     return result, ACCEPTED
