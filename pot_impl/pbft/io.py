@@ -16,7 +16,22 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from pot_impl.pbft.messages import Message, ReplicaMessage, Reply, Request, StableSnapshot
+from pot_impl.pbft.messages import (
+    Checkpoint,
+    Commit,
+    Message,
+    NewView,
+    Prepare,
+    PreparedCertificate,
+    PrePrepare,
+    ReplicaMessage,
+    Reply,
+    Request,
+    StableSnapshot,
+    StateRequest,
+    StateResponse,
+    ViewChange,
+)
 
 
 class TimerKind(enum.StrEnum):
@@ -106,8 +121,22 @@ class ReplyToClient:
     reply: Reply
 
 
-DurableRecord = ReplicaMessage | StableSnapshot
-"""What ``Persist`` carries; every variant is a codec wire type (store ``codec.encode(record)``)."""
+DurableRecord = ReplicaMessage | StableSnapshot | PreparedCertificate
+"""What ``Persist`` carries; every variant is a codec wire type (store ``codec.encode(record)``,
+read back with ``codec.decode(data, DURABLE_TYPES)``)."""
+
+DURABLE_TYPES: tuple[type[DurableRecord], ...] = (
+    PrePrepare,
+    Prepare,
+    Commit,
+    Checkpoint,
+    ViewChange,
+    NewView,
+    StateRequest,
+    StateResponse,
+    StableSnapshot,
+    PreparedCertificate,
+)
 
 
 @dataclass(frozen=True)
