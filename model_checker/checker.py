@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from model_checker.engine import ActionCoverage, ActionFailure, Exploration, Explorer, Progress
-from model_checker.model import Model, SpecError
+from model_checker.model import Model
 from model_checker.trace import Trace, replay, to_itf
 
 Verdict = Literal["ok", "violation", "incomplete"]
@@ -118,10 +118,10 @@ def check(
     per property. Temporal properties are checked when ``liveness`` is set and
     the model declares any (the search then records the state graph).
     """
+    from model_checker.liveness import LivenessChecker  # liveness builds on this module
+
     temporal = liveness and bool(model.properties)
-    if temporal:
-        raise SpecError("temporal properties are not supported yet; use --no-liveness")
-    live: Any = None
+    live = LivenessChecker(model) if temporal else None
     explorer = Explorer(
         model,
         invariants=invariants,

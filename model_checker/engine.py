@@ -86,6 +86,18 @@ class Progress:
     seconds: float
 
 
+class LabelInterner(dict[tuple[int, tuple[Any, ...]], int]):
+    """``(action index, parameter values)`` to a dense label id, assigned on first sight.
+
+    A dict whose misses assign the next id, so ``map(interner.__getitem__, keys)``
+    interns a whole batch without a Python-level call per hit.
+    """
+
+    def __missing__(self, key: tuple[int, tuple[Any, ...]]) -> int:
+        label_id = self[key] = len(self)
+        return label_id
+
+
 @dataclass
 class Graph:
     """Edges recorded during exploration, in CSR form by source id."""
@@ -93,14 +105,7 @@ class Graph:
     out_degree: GrowableArray = field(default_factory=lambda: GrowableArray(np.int32))
     targets: GrowableArray = field(default_factory=lambda: GrowableArray(np.int32))
     label_ids: GrowableArray = field(default_factory=lambda: GrowableArray(np.int32))
-    label_keys: dict[tuple[int, tuple[Any, ...]], int] = field(default_factory=dict)
-
-    def intern(self, key: tuple[int, tuple[Any, ...]]) -> int:
-        """The id of a label given as ``(action index, parameter values)``."""
-        found = self.label_keys.get(key)
-        if found is None:
-            found = self.label_keys[key] = len(self.label_keys)
-        return found
+    label_keys: LabelInterner = field(default_factory=LabelInterner)
 
 
 @dataclass
@@ -420,7 +425,9 @@ class Explorer(Generic[S]):
         graph.targets.extend(targets)
         actions = np.repeat(np.tile(np.arange(per_action.shape[1]), per_action.shape[0]), per_action.ravel())
         keys = zip(actions.tolist(), map(_FIRST, pairs), strict=True)
-        graph.label_ids.extend(np.fromiter(map(graph.intern, keys), dtype=np.int32, count=len(pairs)))
+        graph.label_ids.extend(
+            np.fromiter(map(graph.label_keys.__getitem__, keys), dtype=np.int32, count=len(pairs))
+        )
 
     def _violate(self, name: str, kind: str, state_id: int) -> None:
         if name in self._violated:
