@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from pot_impl.ledger import transactions
+from pot_impl.ledger import records, transactions
 from pot_impl.pbft import messages
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -158,7 +158,7 @@ class _Schema:
         return cls(**{f.name: f.decode(item) for f, item in zip(fields, value[1:], strict=True)})
 
 
-_SCHEMA = _Schema((*messages.WIRE_TYPES, *transactions.WIRE_TYPES))
+_SCHEMA = _Schema((*messages.WIRE_TYPES, *transactions.WIRE_TYPES, *records.WIRE_TYPES))
 
 
 def _pack(value: Any) -> bytes:

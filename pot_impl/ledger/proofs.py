@@ -31,3 +31,9 @@ class ProofChecker(Protocol):
         """True iff ``evidence`` proves that a segment committed under ``proof_root`` was not
         produced by honest training of ``task`` (re-executing that one segment)."""
         ...
+
+    def segment_of(self, evidence: bytes) -> int | None:
+        """The segment index that ``evidence`` is about (None if it does not decode). The ledger
+        upholds a fraud proof only for the segment the transaction names, so a valid proof about
+        one segment cannot be used to slash a validator that sampled another."""
+        ...

@@ -1,50 +1,68 @@
 """Ledger transactions: the ``operation`` bytes of a client request are ``codec.encode(tx)``.
 
 The transaction's sender is the authenticated client of the PBFT request, so no
-transaction carries its own signature. All amounts, scores and heights are
+transaction carries its own signature. Amounts, scores and heights are
 integers (scores in fixed point, e.g. basis points); nothing is a float, so
-every replica computes the same result. Heights are logical: the sequence
-number of the batch that executes the transaction.
+every replica computes the same result. Time is logical: the *height* of a
+transaction is the sequence number of the batch that executes it.
+
+A claim is named by (order, trainer): one claim per trainer per order.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
-ACCEPT, REJECT = 1, 0
-"""The two verdicts of a ``Validate``."""
+
+class Role(enum.IntEnum):
+    """What an account registered as."""
+
+    NONE = 0
+    TRAINER = 1
+    VALIDATOR = 2
+
+
+class Verdict(enum.IntEnum):
+    """A validator's judgement of a claim."""
+
+    ACCEPT = 0
+    REJECT = 1
+
+
+NO_SEGMENT = -1
+"""``evidence_segment`` of an ACCEPT: it names no faked segment."""
 
 
 @dataclass(frozen=True)
 class Register:
-    """Makes the sender a participant (miner, validator, challenger) with ``public_key`` and moves
-    ``stake`` from its balance into its stake (what a proved-wrong validator loses)."""
+    """Registers the sender as a trainer or validator with ``public_key`` (the key its sample-seed
+    signatures verify under) and moves ``stake`` from its balance into its stake."""
 
     TAG: ClassVar[int] = 32
+    role: int
     public_key: bytes
     stake: int
 
 
 @dataclass(frozen=True)
 class Order:
-    """Posts a training task. ``bounty`` (paid to the best qualifying claim) and ``validator_fee``
-    (shared by the correct validators) are escrowed. Claims are accepted up to height ``deadline``;
-    a claim qualifies with ``quorum`` accepting validations of score at least ``min_score``."""
+    """Posts training task ``task`` (opaque canonical bytes the proof checker understands);
+    ``bounty`` (for the best qualifying claim) and ``fee`` (shared by the validators proved right)
+    are escrowed. Claims and validations are accepted below height ``deadline``."""
 
     TAG: ClassVar[int] = 33
     task: bytes
     bounty: int
-    validator_fee: int
+    fee: int
     deadline: int
-    min_score: int
-    quorum: int
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A miner's claim on order ``order_id``: the trained model's commitment, its claimed score and
-    the Merkle root of the per-segment training proof."""
+    """The sender (a trainer) claims order ``order_id`` with its model commitment, claimed score
+    and the Merkle root of its per-segment training proof."""
 
     TAG: ClassVar[int] = 34
     order_id: int
@@ -55,25 +73,31 @@ class Claim:
 
 @dataclass(frozen=True)
 class Validate:
-    """A validator's verdict on claim ``claim_id`` after re-executing the ``sample`` of segments
-    derived from ``seed_signature`` (its signature over the order and proof root)."""
+    """The sender (a validator) judges ``trainer``'s claim on ``order_id`` after re-executing
+    ``sample``, which must derive from ``seed_signature`` (its signature over order and proof root).
+    An ACCEPT repeats the claimed score; a REJECT names a sampled ``evidence_segment`` and carries
+    the fraud proof ``evidence`` for it."""
 
     TAG: ClassVar[int] = 35
-    claim_id: int
+    order_id: int
+    trainer: str
     verdict: int
     score: int
     sample: tuple[int, ...]
     seed_signature: bytes
+    evidence_segment: int = NO_SEGMENT
+    evidence: bytes = b""
 
 
 @dataclass(frozen=True)
 class Challenge:
-    """Fraud proof against claim ``claim_id``: ``evidence`` shows that ``segment`` was not produced by
-    honest training. Validators that accepted the claim after re-executing that segment are
-    proved wrong."""
+    """Disputes ``validator``'s ACCEPT of ``trainer``'s claim on ``order_id``: ``evidence`` is a fraud
+    proof for ``segment``. It is adjudicated on arrival (recorded as upheld or not)."""
 
     TAG: ClassVar[int] = 36
-    claim_id: int
+    order_id: int
+    trainer: str
+    validator: str
     segment: int
     evidence: bytes
 
@@ -88,14 +112,17 @@ class Finalize:
 
 @dataclass(frozen=True)
 class Receipt:
-    """The result of one transaction: ``ok`` is 1 when applied, 0 when rejected (then ``reason`` says
-    why and the state is unchanged); ``created_id`` names a new order or claim (0 otherwise)."""
+    """The result of one transaction at ``height``: ``reason`` is ``"ok"`` when applied, otherwise
+    why it was rejected (and the state is unchanged); ``created_id`` is a new order's id, else -1."""
 
     TAG: ClassVar[int] = 38
     height: int
-    ok: int
     reason: str
-    created_id: int
+    created_id: int = -1
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == "ok"
 
 
 Transaction = Register | Order | Claim | Validate | Challenge | Finalize
@@ -104,4 +131,4 @@ Transaction = Register | Order | Claim | Validate | Challenge | Finalize
 TRANSACTION_TYPES: tuple[type[Transaction], ...] = (Register, Order, Claim, Validate, Challenge, Finalize)
 
 WIRE_TYPES: tuple[type, ...] = (*TRANSACTION_TYPES, Receipt)
-"""Ledger types the codec encodes (ledger state records are added by ``pot_impl.ledger.state``)."""
+"""Ledger transaction types the codec encodes."""

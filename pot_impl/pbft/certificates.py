@@ -44,7 +44,7 @@ def checkpoint_proof_digest(
 ) -> bytes | None:
     """The state digest that ``proof`` certifies for ``seq``, or None if it is not a valid proof:
     at least 2f+1 correctly signed checkpoints for ``seq`` with one digest, from distinct replicas."""
-    if len(proof) < checkpoint_quorum(config.f) or seq % config.checkpoint_interval:
+    if len(proof) < checkpoint_quorum(config.n, config.f) or seq % config.checkpoint_interval:
         return None
     digests = {c.state_digest for c in proof}
     if len(digests) != 1 or any(c.seq != seq for c in proof):
@@ -58,10 +58,9 @@ def checkpoint_proof_digest(
 
 def valid_pre_prepare_body(config: ReplicaConfig, pre_prepare: PrePrepare) -> bool:
     """Sender is the view's primary and the digest is the batch's (signature checked separately)."""
-    return (
-        pre_prepare.replica == config.primary(pre_prepare.view)
-        and pre_prepare.digest == codec.batch_digest(pre_prepare.batch)
-    )
+    return pre_prepare.replica == config.primary(
+        pre_prepare.view
+    ) and pre_prepare.digest == codec.batch_digest(pre_prepare.batch)
 
 
 def valid_prepared_certificate(
@@ -79,7 +78,7 @@ def valid_prepared_certificate(
     if not valid_pre_prepare_body(config, pp) or not verify_message(verifier, pp):
         return False
     prepares = certificate.prepares
-    if len(prepares) < prepare_quorum(config.f):
+    if len(prepares) < prepare_quorum(config.n, config.f):
         return False
     if any((p.view, p.seq, p.digest) != (pp.view, pp.seq, pp.digest) for p in prepares):
         return False
@@ -154,7 +153,7 @@ def valid_new_view(config: ReplicaConfig, verifier: Verifier, new_view: NewView)
     if nv.replica != config.primary(nv.view) or not verify_message(verifier, nv):
         return None
     vcs = nv.view_changes
-    if len(vcs) < view_change_quorum(config.f):
+    if len(vcs) < view_change_quorum(config.n, config.f):
         return None
     if not _distinct_valid_replicas(config, (v.replica for v in vcs)):
         return None

@@ -49,7 +49,7 @@ class Client:
             return None
         self._replies.setdefault(reply.replica, reply.result)
         matching = sum(1 for result in self._replies.values() if result == reply.result)
-        if matching < reply_quorum(max_faulty(self.n)):
+        if matching < reply_quorum(self.n, max_faulty(self.n)):
             return None
         self._outstanding = None
         return reply.result

@@ -222,4 +222,3 @@ class ProtocolEvent:
             "message": self.message,
             "reason": self.reason,
         }
-

@@ -216,4 +216,3 @@ WIRE_TYPES: tuple[type, ...] = (
     ServiceState,
 )
 """Every PBFT type the codec can encode."""
-

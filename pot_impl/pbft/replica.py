@@ -564,10 +564,10 @@ class Replica:
         if pp is None or slot.prepared:
             return
         votes = slot.prepares.get(pp.digest, {})
-        if len(votes) < prepare_quorum(self.f):
+        if len(votes) < prepare_quorum(self.config.n, self.f):
             return
         slot.prepared = True
-        chosen = tuple(votes[r] for r in sorted(votes)[: prepare_quorum(self.f)])
+        chosen = tuple(votes[r] for r in sorted(votes)[: prepare_quorum(self.config.n, self.f)])
         self._prepared_certificates[seq] = PreparedCertificate(pp, chosen)
         self._event(EventKind.PREPARED, seq=seq, digest=pp.digest)
         commit = self._sign(Commit(view, seq, pp.digest, self.id))
@@ -593,7 +593,7 @@ class Replica:
         pp = slot.pre_prepare
         if pp is None or not slot.prepared or slot.committed:
             return
-        if len(slot.commits.get(pp.digest, {})) < commit_quorum(self.f):
+        if len(slot.commits.get(pp.digest, {})) < commit_quorum(self.config.n, self.f):
             return
         slot.committed = True
         self._committed[seq] = pp
@@ -679,8 +679,9 @@ class Replica:
         for checkpoint in self._checkpoint_votes.get(seq, {}).values():
             by_digest.setdefault(checkpoint.state_digest, []).append(checkpoint)
         for digest, group in sorted(by_digest.items()):
-            if len(group) >= checkpoint_quorum(self.f):
-                proof = tuple(sorted(group, key=lambda c: c.replica)[: checkpoint_quorum(self.f)])
+            if len(group) >= checkpoint_quorum(self.config.n, self.f):
+                quorum = checkpoint_quorum(self.config.n, self.f)
+                proof = tuple(sorted(group, key=lambda c: c.replica)[:quorum])
                 return digest, proof
         return None
 
@@ -829,7 +830,8 @@ class Replica:
             return
         if self._view_change_timer_armed and not restart:
             return
-        if self._view_active or len(self._view_changes.get(self._view, {})) >= view_change_quorum(self.f):
+        held = len(self._view_changes.get(self._view, {}))
+        if self._view_active or held >= view_change_quorum(self.config.n, self.f):
             self._set_timer(timer, self._view_change_timeout())
             self._view_change_timer_armed = True
 
@@ -890,7 +892,7 @@ class Replica:
                 for sender in vcs:
                     if sender != self.id:
                         highest[sender] = max(highest.get(sender, view), view)
-        if len(highest) >= view_change_join(self.f):
+        if len(highest) >= view_change_join(self.config.n, self.f):
             self._start_view_change(min(highest.values()))
 
     def _after_view_change_vote(self, view: int) -> None:
@@ -903,10 +905,10 @@ class Replica:
     def _send_new_view(self) -> None:
         """New primary: with 2f+1 view-changes (own included) compute O and send NEW-VIEW(v, V, O)."""
         held = self._view_changes.get(self._view, {})
-        if self.id not in held or len(held) < view_change_quorum(self.f):
+        if self.id not in held or len(held) < view_change_quorum(self.config.n, self.f):
             return
         others = [held[r] for r in sorted(held) if r != self.id]
-        chosen = (held[self.id], *others[: view_change_quorum(self.f) - 1])
+        chosen = (held[self.id], *others[: view_change_quorum(self.config.n, self.f) - 1])
         plan = plan_new_view(chosen)
         o_set = []
         for seq, digest, batch in plan.proposals:
@@ -961,4 +963,3 @@ def _seq_of(message: Message) -> int:
     if isinstance(message, ViewChange):
         return message.stable_seq
     return -1
-

@@ -1,0 +1,448 @@
+"""The PoT ledger: accounts, stakes, training orders, claims, validations, challenges, settlement.
+
+Execution is a pure function of the ordered log: ``apply`` reads only the
+state, the sender, the transaction and the height, and answers proof
+questions through the deterministic ``ProofChecker``. Every handler checks
+everything first and mutates only once nothing can fail, so a rejected
+transaction changes nothing (its receipt says why). The snapshot is the
+canonical encoding of the state with every collection sorted by key, so
+replicas that executed equal logs have byte-identical digests.
+
+Value conservation: balances + stakes + escrow of open orders never change
+except by moving value between them (genesis fixes the total).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from pot_impl import codec
+from pot_impl.ledger.proofs import ProofChecker
+from pot_impl.ledger.records import (
+    AccountRecord,
+    ChallengeRecord,
+    ClaimRecord,
+    LedgerParams,
+    LedgerSnapshot,
+    OrderRecord,
+    OrderStatus,
+    VoteRecord,
+)
+from pot_impl.ledger.transactions import (
+    NO_SEGMENT,
+    TRANSACTION_TYPES,
+    Challenge,
+    Claim,
+    Finalize,
+    Order,
+    Receipt,
+    Register,
+    Role,
+    Transaction,
+    Validate,
+    Verdict,
+)
+
+MAX_PUBLIC_KEY_BYTES = 64
+
+
+class Reason(enum.StrEnum):
+    """Why a transaction was rejected (``OK`` when it was applied)."""
+
+    OK = "ok"
+    MALFORMED = "malformed-transaction"
+    UNKNOWN_ACCOUNT = "unknown-account"
+    ALREADY_REGISTERED = "already-registered"
+    BAD_ROLE = "bad-role"
+    BAD_PUBLIC_KEY = "bad-public-key"
+    STAKE_TOO_LOW = "stake-too-low"
+    INSUFFICIENT_FUNDS = "insufficient-funds"
+    BAD_AMOUNT = "bad-amount"
+    DEADLINE_NOT_IN_FUTURE = "deadline-not-in-future"
+    UNKNOWN_ORDER = "unknown-order"
+    ORDER_SETTLED = "order-settled"
+    CLAIM_WINDOW_CLOSED = "claim-window-closed"
+    NOT_A_TRAINER = "not-a-trainer"
+    DUPLICATE_CLAIM = "duplicate-claim"
+    NOT_A_VALIDATOR = "not-a-validator"
+    UNKNOWN_CLAIM = "unknown-claim"
+    DUPLICATE_VOTE = "duplicate-vote"
+    BAD_SAMPLE = "bad-sample"
+    BAD_EVIDENCE = "bad-evidence"
+    SCORE_MISMATCH = "score-mismatch"
+    UNKNOWN_VOTE = "unknown-vote"
+    NOT_AN_ACCEPT = "not-an-accept"
+    BAD_SEGMENT = "bad-segment"
+    CHALLENGE_WINDOW_CLOSED = "challenge-window-closed"
+    DUPLICATE_CHALLENGE = "duplicate-challenge"
+    DEADLINE_NOT_REACHED = "deadline-not-reached"
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: Reason) -> None:
+        self.reason = reason
+
+
+def _require(condition: bool, reason: Reason) -> None:
+    if not condition:
+        raise _Rejected(reason)
+
+
+class Ledger:
+    """The replicated PoT ledger; also a PBFT ``Application`` (``execute``/``snapshot``/``restore``)."""
+
+    def __init__(self, params: LedgerParams, genesis: Mapping[str, int], checker: ProofChecker) -> None:
+        if any(amount < 0 for amount in genesis.values()):
+            raise ValueError("genesis balances must be non-negative")
+        self._checker = checker
+        self._genesis = LedgerSnapshot(
+            params=params,
+            height=0,
+            accounts=tuple(AccountRecord(a, genesis[a], 0, Role.NONE, b"") for a in sorted(genesis)),
+            orders=(),
+            claims=(),
+            votes=(),
+            challenges=(),
+            slashed=(),
+        )
+        self._load(self._genesis)
+
+    def _load(self, snapshot: LedgerSnapshot) -> None:
+        self.params = snapshot.params
+        self._height = snapshot.height
+        self._accounts = {a.account: a for a in snapshot.accounts}
+        self._orders = {o.order_id: o for o in snapshot.orders}
+        self._claims = {(c.order_id, c.trainer): c for c in snapshot.claims}
+        self._votes = {(v.order_id, v.trainer, v.validator): v for v in snapshot.votes}
+        self._challenges = {(c.order_id, c.trainer, c.validator, c.segment): c for c in snapshot.challenges}
+        self._slashed = set(snapshot.slashed)
+
+    # ------------------------------------------------------------ inspection
+
+    @property
+    def height(self) -> int:
+        """Height of the last executed transaction."""
+        return self._height
+
+    @property
+    def accounts(self) -> Mapping[str, AccountRecord]:
+        return dict(self._accounts)
+
+    @property
+    def orders(self) -> Mapping[int, OrderRecord]:
+        return dict(self._orders)
+
+    @property
+    def claims(self) -> Mapping[tuple[int, str], ClaimRecord]:
+        return dict(self._claims)
+
+    @property
+    def votes(self) -> Mapping[tuple[int, str, str], VoteRecord]:
+        return dict(self._votes)
+
+    @property
+    def challenges(self) -> Mapping[tuple[int, str, str, int], ChallengeRecord]:
+        return dict(self._challenges)
+
+    @property
+    def slashed(self) -> frozenset[str]:
+        """Accounts ever slashed."""
+        return frozenset(self._slashed)
+
+    def balance(self, account: str) -> int:
+        record = self._accounts.get(account)
+        return record.balance if record else 0
+
+    def total_value(self) -> int:
+        """Balances + stakes + escrow: constant under every transaction."""
+        return sum(a.balance + a.stake for a in self._accounts.values()) + sum(
+            o.escrow for o in self._orders.values()
+        )
+
+    def state(self) -> LedgerSnapshot:
+        """The whole state as one canonical value."""
+        return LedgerSnapshot(
+            params=self.params,
+            height=self._height,
+            accounts=tuple(self._accounts[k] for k in sorted(self._accounts)),
+            orders=tuple(self._orders[k] for k in sorted(self._orders)),
+            claims=tuple(self._claims[k] for k in sorted(self._claims)),
+            votes=tuple(self._votes[k] for k in sorted(self._votes)),
+            challenges=tuple(self._challenges[k] for k in sorted(self._challenges)),
+            slashed=tuple(sorted(self._slashed)),
+        )
+
+    def digest(self) -> bytes:
+        """SHA-256 of the canonical snapshot."""
+        return hashlib.sha256(self.snapshot()).digest()
+
+    # ------------------------------------------------------------ Application
+
+    def snapshot(self) -> bytes:
+        return codec.encode(self.state())
+
+    def restore(self, snapshot: bytes) -> None:
+        self._load(codec.decode(snapshot, LedgerSnapshot))
+
+    def execute(self, client: str, operation: bytes, height: int) -> bytes:
+        """Decode and apply one transaction; the result is the encoded ``Receipt``."""
+        try:
+            tx: Transaction = codec.decode(operation, TRANSACTION_TYPES)
+        except codec.DecodeError:
+            self._height = max(self._height, height)
+            return codec.encode(Receipt(height, Reason.MALFORMED.value))
+        return codec.encode(self.apply(client, tx, height))
+
+    def apply(self, sender: str, tx: Transaction, height: int) -> Receipt:
+        """Apply ``tx`` from ``sender`` at logical time ``height``, or reject it without effect."""
+        self._height = max(self._height, height)
+        try:
+            created = self._dispatch(sender, tx)
+        except _Rejected as rejected:
+            return Receipt(height, rejected.reason.value)
+        return Receipt(height, Reason.OK.value, created)
+
+    def _dispatch(self, sender: str, tx: Transaction) -> int:
+        if isinstance(tx, Register):
+            self._register(sender, tx)
+        elif isinstance(tx, Order):
+            return self._order(sender, tx)
+        elif isinstance(tx, Claim):
+            self._claim(sender, tx)
+        elif isinstance(tx, Validate):
+            self._validate(sender, tx)
+        elif isinstance(tx, Challenge):
+            self._challenge(sender, tx)
+        else:
+            self._finalize(tx)
+        return -1
+
+    # ------------------------------------------------------------ guards
+
+    def _account(self, account: str) -> AccountRecord:
+        record = self._accounts.get(account)
+        _require(record is not None, Reason.UNKNOWN_ACCOUNT)
+        assert record is not None
+        return record
+
+    def _has_role(self, account: str, role: Role, min_stake: int) -> bool:
+        record = self._accounts.get(account)
+        return record is not None and record.role == role and record.stake >= min_stake
+
+    def _open_order(self, order_id: int) -> OrderRecord:
+        order = self._orders.get(order_id)
+        _require(order is not None, Reason.UNKNOWN_ORDER)
+        assert order is not None
+        _require(order.status == OrderStatus.OPEN, Reason.ORDER_SETTLED)
+        return order
+
+    def _claims_open(self, order_id: int) -> OrderRecord:
+        order = self._open_order(order_id)
+        _require(self._height < order.deadline, Reason.CLAIM_WINDOW_CLOSED)
+        return order
+
+    def _settlement_height(self, order: OrderRecord) -> int:
+        return order.deadline + self.params.challenge_window
+
+    def _fraud_proved(self, order: OrderRecord, claim: ClaimRecord, segment: int, evidence: bytes) -> bool:
+        """The checker upholds ``evidence`` against the claim's proof root, for exactly ``segment``."""
+        return self._checker.segment_of(evidence) == segment and self._checker.check_fraud_proof(
+            order.task, claim.proof_root, evidence
+        )
+
+    # ------------------------------------------------------------ handlers
+
+    def _register(self, sender: str, tx: Register) -> None:
+        account = self._account(sender)
+        _require(account.role == Role.NONE, Reason.ALREADY_REGISTERED)
+        minimum = {
+            Role.TRAINER: self.params.min_trainer_stake,
+            Role.VALIDATOR: self.params.min_validator_stake,
+        }
+        _require(tx.role in minimum, Reason.BAD_ROLE)
+        _require(0 < len(tx.public_key) <= MAX_PUBLIC_KEY_BYTES, Reason.BAD_PUBLIC_KEY)
+        _require(tx.stake >= minimum[Role(tx.role)], Reason.STAKE_TOO_LOW)
+        _require(account.balance >= tx.stake, Reason.INSUFFICIENT_FUNDS)
+        self._accounts[sender] = dataclasses.replace(
+            account,
+            balance=account.balance - tx.stake,
+            stake=account.stake + tx.stake,
+            role=tx.role,
+            public_key=tx.public_key,
+        )
+
+    def _order(self, sender: str, tx: Order) -> int:
+        account = self._account(sender)
+        _require(tx.bounty > 0 and tx.fee >= 0, Reason.BAD_AMOUNT)
+        _require(tx.deadline > self._height, Reason.DEADLINE_NOT_IN_FUTURE)
+        escrow = tx.bounty + tx.fee
+        _require(account.balance >= escrow, Reason.INSUFFICIENT_FUNDS)
+        order_id = len(self._orders)
+        self._accounts[sender] = dataclasses.replace(account, balance=account.balance - escrow)
+        self._orders[order_id] = OrderRecord(
+            order_id, sender, tx.task, tx.bounty, tx.fee, tx.deadline, escrow, OrderStatus.OPEN, "", -1
+        )
+        return order_id
+
+    def _claim(self, sender: str, tx: Claim) -> None:
+        _require(self._has_role(sender, Role.TRAINER, self.params.min_trainer_stake), Reason.NOT_A_TRAINER)
+        self._claims_open(tx.order_id)
+        _require((tx.order_id, sender) not in self._claims, Reason.DUPLICATE_CLAIM)
+        _require(tx.claimed_score >= 0, Reason.BAD_AMOUNT)
+        self._claims[(tx.order_id, sender)] = ClaimRecord(
+            tx.order_id, sender, tx.model_commitment, tx.claimed_score, tx.proof_root
+        )
+
+    def _validate(self, sender: str, tx: Validate) -> None:
+        _require(
+            self._has_role(sender, Role.VALIDATOR, self.params.min_validator_stake), Reason.NOT_A_VALIDATOR
+        )
+        order = self._claims_open(tx.order_id)
+        claim = self._claims.get((tx.order_id, tx.trainer))
+        _require(claim is not None, Reason.UNKNOWN_CLAIM)
+        assert claim is not None
+        _require((tx.order_id, tx.trainer, sender) not in self._votes, Reason.DUPLICATE_VOTE)
+        segments = self.params.segments
+        _require(
+            len(tx.sample) == self.params.sample_size
+            and len(set(tx.sample)) == len(tx.sample)
+            and all(0 <= s < segments for s in tx.sample),
+            Reason.BAD_SAMPLE,
+        )
+        _require(tx.verdict in (Verdict.ACCEPT, Verdict.REJECT), Reason.BAD_EVIDENCE)
+        if tx.verdict == Verdict.ACCEPT:
+            _require(tx.evidence_segment == NO_SEGMENT and not tx.evidence, Reason.BAD_EVIDENCE)
+            _require(tx.score == claim.claimed_score, Reason.SCORE_MISMATCH)
+        else:
+            _require(tx.evidence_segment in tx.sample, Reason.BAD_EVIDENCE)
+        validator_key = self._accounts[sender].public_key
+        _require(
+            self._checker.check_sample(
+                order.task, claim.proof_root, validator_key, tx.sample, tx.seed_signature
+            ),
+            Reason.BAD_SAMPLE,
+        )
+        upheld = tx.verdict == Verdict.REJECT and self._fraud_proved(
+            order, claim, tx.evidence_segment, tx.evidence
+        )
+        self._votes[(tx.order_id, tx.trainer, sender)] = VoteRecord(
+            tx.order_id, tx.trainer, sender, tx.verdict, tx.score, tx.sample, tx.evidence_segment, int(upheld)
+        )
+
+    def _challenge(self, sender: str, tx: Challenge) -> None:
+        self._account(sender)
+        order = self._open_order(tx.order_id)
+        _require(self._height < self._settlement_height(order), Reason.CHALLENGE_WINDOW_CLOSED)
+        vote = self._votes.get((tx.order_id, tx.trainer, tx.validator))
+        claim = self._claims.get((tx.order_id, tx.trainer))
+        _require(vote is not None and claim is not None, Reason.UNKNOWN_VOTE)
+        assert vote is not None and claim is not None
+        _require(vote.verdict == Verdict.ACCEPT, Reason.NOT_AN_ACCEPT)
+        _require(0 <= tx.segment < self.params.segments, Reason.BAD_SEGMENT)
+        key = (tx.order_id, tx.trainer, tx.validator, tx.segment)
+        _require(key not in self._challenges, Reason.DUPLICATE_CHALLENGE)
+        upheld = self._fraud_proved(order, claim, tx.segment, tx.evidence)
+        self._challenges[key] = ChallengeRecord(
+            tx.order_id, tx.trainer, tx.validator, tx.segment, sender, int(upheld)
+        )
+
+    # ------------------------------------------------------------ settlement
+
+    def proved_segments(self, claim: ClaimRecord) -> frozenset[int]:
+        """Segments of ``claim`` proved faked: upheld challenges and REJECTs whose evidence checked."""
+        key = (claim.order_id, claim.trainer)
+        from_challenges = {c.segment for k, c in self._challenges.items() if k[:2] == key and c.upheld}
+        from_rejects = {
+            v.evidence_segment for k, v in self._votes.items() if k[:2] == key and v.evidence_upheld
+        }
+        return frozenset(from_challenges | from_rejects)
+
+    def _votes_on(self, claim: ClaimRecord) -> list[VoteRecord]:
+        key = (claim.order_id, claim.trainer)
+        return [v for k, v in sorted(self._votes.items()) if k[:2] == key]
+
+    def _finalize(self, tx: Finalize) -> None:
+        """Pay the best claim that has a validation quorum and no proved fraud (refund if none),
+        slash the trainers of proved-fraudulent claims and the validators proved wrong (their whole
+        stake goes to the order's client), and split the fee among the validators proved right."""
+        order = self._open_order(tx.order_id)
+        _require(self._height >= self._settlement_height(order), Reason.DEADLINE_NOT_REACHED)
+        claims = sorted(
+            (c for (o, _), c in self._claims.items() if o == tx.order_id),
+            key=lambda c: (-c.claimed_score, c.trainer),
+        )
+        winner: ClaimRecord | None = None
+        to_slash: set[str] = set()
+        right: set[str] = set()
+        for claim in claims:
+            proved = self.proved_segments(claim)
+            votes = self._votes_on(claim)
+            if proved:
+                to_slash.add(claim.trainer)
+            elif (
+                winner is None
+                and sum(v.verdict == Verdict.ACCEPT for v in votes) >= self.params.validation_quorum
+            ):
+                winner = claim
+            for vote in votes:
+                if _vote_proved_wrong(vote, proved):
+                    to_slash.add(vote.validator)
+                elif _vote_proved_right(vote, proved):
+                    right.add(vote.validator)
+        right -= to_slash
+        self._settle(order, winner, sorted(to_slash), sorted(right))
+
+    def _settle(
+        self, order: OrderRecord, winner: ClaimRecord | None, slash: list[str], right: list[str]
+    ) -> None:
+        for account in slash:
+            record = self._accounts[account]
+            self._credit(order.client, record.stake)
+            self._accounts[account] = dataclasses.replace(self._accounts[account], stake=0)
+            self._slashed.add(account)
+        self._credit(winner.trainer if winner else order.client, order.bounty)
+        share = order.fee // len(right) if right else 0
+        for validator in right:
+            self._credit(validator, share)
+        self._credit(order.client, order.fee - share * len(right))
+        self._orders[order.order_id] = dataclasses.replace(
+            order,
+            escrow=0,
+            status=OrderStatus.PAID if winner else OrderStatus.REFUNDED,
+            winner=winner.trainer if winner else "",
+            settled_at=self._height,
+        )
+
+    def _credit(self, account: str, amount: int) -> None:
+        record = self._accounts[account]
+        self._accounts[account] = dataclasses.replace(record, balance=record.balance + amount)
+
+
+def _vote_proved_wrong(vote: VoteRecord, proved: frozenset[int]) -> bool:
+    """An ACCEPT whose own sample holds a proved-faked segment, or a REJECT whose evidence failed."""
+    if vote.verdict == Verdict.ACCEPT:
+        return not proved.isdisjoint(vote.sample)
+    return not vote.evidence_upheld
+
+
+def _vote_proved_right(vote: VoteRecord, proved: frozenset[int]) -> bool:
+    """An ACCEPT of a claim with no proved fraud, or a REJECT whose evidence checked."""
+    if vote.verdict == Verdict.ACCEPT:
+        return not proved
+    return bool(vote.evidence_upheld)
+
+
+def replay(
+    params: LedgerParams,
+    genesis: Mapping[str, int],
+    checker: ProofChecker,
+    log: Iterable[tuple[str, Transaction, int]],
+) -> Ledger:
+    """A ledger that executed ``log`` of (sender, transaction, height) from genesis."""
+    ledger = Ledger(params, genesis, checker)
+    for sender, tx, height in log:
+        ledger.apply(sender, tx, height)
+    return ledger

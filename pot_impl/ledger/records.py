@@ -1,0 +1,117 @@
+"""The ledger's state records, as codec wire types: the snapshot is their canonical encoding."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+class OrderStatus(enum.IntEnum):
+    """Life cycle of an order: open until Finalize settles it, exactly once."""
+
+    OPEN = 0
+    PAID = 1
+    REFUNDED = 2
+
+
+@dataclass(frozen=True)
+class LedgerParams:
+    """Protocol constants fixed at genesis; ``validation_quorum`` ACCEPTs qualify a claim."""
+
+    TAG: ClassVar[int] = 48
+    segments: int
+    sample_size: int
+    validation_quorum: int
+    min_trainer_stake: int
+    min_validator_stake: int
+    challenge_window: int
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    TAG: ClassVar[int] = 49
+    account: str
+    balance: int
+    stake: int
+    role: int
+    public_key: bytes
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """``escrow`` is what the order still holds; ``winner`` the paid trainer ("" if none)."""
+
+    TAG: ClassVar[int] = 50
+    order_id: int
+    client: str
+    task: bytes
+    bounty: int
+    fee: int
+    deadline: int
+    escrow: int
+    status: int
+    winner: str
+    settled_at: int
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    TAG: ClassVar[int] = 51
+    order_id: int
+    trainer: str
+    model_commitment: bytes
+    claimed_score: int
+    proof_root: bytes
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    """A validation; ``evidence_upheld`` is 1 when a REJECT's fraud proof checked."""
+
+    TAG: ClassVar[int] = 52
+    order_id: int
+    trainer: str
+    validator: str
+    verdict: int
+    score: int
+    sample: tuple[int, ...]
+    evidence_segment: int
+    evidence_upheld: int
+
+
+@dataclass(frozen=True)
+class ChallengeRecord:
+    TAG: ClassVar[int] = 53
+    order_id: int
+    trainer: str
+    validator: str
+    segment: int
+    challenger: str
+    upheld: int
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """The whole ledger state in canonical order (every tuple sorted by its key)."""
+
+    TAG: ClassVar[int] = 54
+    params: LedgerParams
+    height: int
+    accounts: tuple[AccountRecord, ...]
+    orders: tuple[OrderRecord, ...]
+    claims: tuple[ClaimRecord, ...]
+    votes: tuple[VoteRecord, ...]
+    challenges: tuple[ChallengeRecord, ...]
+    slashed: tuple[str, ...]
+
+
+WIRE_TYPES: tuple[type, ...] = (
+    LedgerParams,
+    AccountRecord,
+    OrderRecord,
+    ClaimRecord,
+    VoteRecord,
+    ChallengeRecord,
+    LedgerSnapshot,
+)

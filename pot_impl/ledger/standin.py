@@ -1,0 +1,71 @@
+"""A deterministic stand-in ``ProofChecker`` for simulations and tests that do not train models.
+
+Truth about training comes from a table, fixed when the checker is built, of
+which segments of which proof roots are faked (what real re-execution would
+reveal). Samples derive from the validator's "signature", here
+HMAC-SHA256(validator_key, task || proof_root), so the sample is fixed by
+the validator's key and the claim, as in the real scheme. Evidence is the
+8-byte big-endian segment index it accuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+EVIDENCE_BYTES = 8
+
+
+def seed_signature(validator_key: bytes, task: bytes, proof_root: bytes) -> bytes:
+    """The stand-in's "signature" a validator derives its sample from."""
+    return hmac.new(validator_key, task + proof_root, hashlib.sha256).digest()
+
+
+def derive_sample(signature: bytes, segments: int, size: int) -> tuple[int, ...]:
+    """``size`` distinct segments chosen by hashing the signature with a counter (sorted)."""
+    chosen: list[int] = []
+    counter = 0
+    while len(chosen) < min(size, segments):
+        value = int.from_bytes(hashlib.sha256(signature + counter.to_bytes(4, "big")).digest()[:8], "big")
+        segment = value % segments
+        if segment not in chosen:
+            chosen.append(segment)
+        counter += 1
+    return tuple(sorted(chosen))
+
+
+def fraud_evidence(segment: int) -> bytes:
+    """Stand-in evidence accusing ``segment``."""
+    return segment.to_bytes(EVIDENCE_BYTES, "big")
+
+
+class StandInProofChecker:
+    """Upholds evidence exactly for the segments listed as faked under a proof root."""
+
+    def __init__(self, segments: int, sample_size: int, faked: Mapping[bytes, frozenset[int]]) -> None:
+        self.segments = segments
+        self.sample_size = sample_size
+        self.faked = dict(faked)
+
+    def check_sample(
+        self,
+        task: bytes,
+        proof_root: bytes,
+        validator_key: bytes,
+        sample: tuple[int, ...],
+        seed_signature_: bytes,
+    ) -> bool:
+        expected = seed_signature(validator_key, task, proof_root)
+        return hmac.compare_digest(expected, seed_signature_) and sample == derive_sample(
+            expected, self.segments, self.sample_size
+        )
+
+    def check_fraud_proof(self, task: bytes, proof_root: bytes, evidence: bytes) -> bool:
+        segment = self.segment_of(evidence)
+        return segment is not None and segment in self.faked.get(proof_root, frozenset())
+
+    def segment_of(self, evidence: bytes) -> int | None:
+        if len(evidence) != EVIDENCE_BYTES:
+            return None
+        return int.from_bytes(evidence, "big")
