@@ -165,9 +165,16 @@ class TrainingSession:
         self.step += 1
         return loss.detach()
 
+    def batch_digest(self, first_step: int, count: int) -> bytes:
+        """SHA-256 over the raw int64 batch indices of ``count`` steps from ``first_step``."""
+        hasher = hashlib.sha256()
+        for step in range(first_step, first_step + count):
+            hasher.update(self.batch_indices(step).numpy().data)
+        return hasher.digest()
+
     def run_steps(self, count: int) -> tuple[torch.Tensor, bytes]:
         """Train ``count`` steps; returns the per-step losses (on device) and the batch-index digest."""
-        batch_hasher = hashlib.sha256()
+        batch_digest = self.batch_digest(self.step, count)
         losses = torch.empty(count, dtype=torch.float32, device=self.device)
         with deterministic(self.env), torch.random.fork_rng(devices=self._rng_devices()):
             torch.set_rng_state(self.rng_state["rng/cpu"])
@@ -175,11 +182,9 @@ class TrainingSession:
                 torch.cuda.set_rng_state(self.rng_state["rng/cuda"], self.device)
             self.model.train()
             for position in range(count):
-                indices = self.batch_indices(self.step)
-                batch_hasher.update(indices.numpy().data)
-                losses[position] = self._train_step(indices)
+                losses[position] = self._train_step(self.batch_indices(self.step))
             self.rng_state = self._capture_rng()
-        return losses, batch_hasher.digest()
+        return losses, batch_digest
 
     def run_segment(self) -> SegmentOutcome:
         """Train one segment of k steps from the current state."""

@@ -1,0 +1,152 @@
+"""Every cheating trainer is rejected, and its fraud proof convinces an independent checker."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from nacl.signing import SigningKey
+
+from conformance.adversaries import (
+    fabricate_stolen_trajectory,
+    inflate_score,
+    interpolate_to_stolen,
+    train_on_other_data,
+    train_skipping_steps,
+    withhold_checkpoints,
+)
+from pot_impl.training.checker import TrainingProofChecker
+from pot_impl.training.checkpoint import MODEL_PREFIX, CheckpointStore
+from pot_impl.training.datasets import Dataset, synthetic_dataset
+from pot_impl.training.evidence import FraudEvidence
+from pot_impl.training.merkle import MerkleTree
+from pot_impl.training.runtime import Environment
+from pot_impl.training.task import TrainingOrder
+from pot_impl.training.trainer import TrainingRun
+from pot_impl.training.validator import Validator
+from tests.training.conftest import DATASETS, ENV, prepare
+
+CheatFactory = Callable[[TrainingOrder, CheckpointStore, TrainingRun], TrainingRun]
+
+
+def stolen_model(victim: TrainingRun) -> dict[str, torch.Tensor]:
+    final = victim.server.store.load(victim.leaves[-1].checkpoint_digest)
+    return {k[len(MODEL_PREFIX) :]: v for k, v in final.items() if k.startswith(MODEL_PREFIX)}
+
+
+def other_data() -> Dataset:
+    generator, params = DATASETS["mlp"]
+    return synthetic_dataset(generator, {**params, "seed": params["seed"] + 1})
+
+
+CHEATS: dict[str, CheatFactory] = {
+    "skipped steps everywhere": lambda order, store, victim: train_skipping_steps(
+        order, prepare(order), store, ENV, range(order.task.segments)
+    ),
+    "interpolated to a stolen model": lambda order, store, victim: interpolate_to_stolen(
+        order, prepare(order), store, ENV, stolen_model(victim)
+    ),
+    "stolen model, fabricated trajectory": lambda order, store, victim: fabricate_stolen_trajectory(
+        order, prepare(order), store, ENV, stolen_model(victim)
+    ),
+    "trained on other data": lambda order, store, victim: train_on_other_data(
+        order, prepare(order), store, ENV, other_data()
+    ),
+    "inflated score": lambda order, store, victim: inflate_score(order, victim, ENV, 0.25),
+}
+VALIDATOR_ENVS = {"tier A": ENV, "tier B": Environment("cpu", 2)}
+
+
+@pytest.mark.parametrize("tier", sorted(VALIDATOR_ENVS))
+@pytest.mark.parametrize("cheat", sorted(CHEATS))
+def test_cheat_is_rejected_with_a_fraud_proof_others_can_check(
+    cheat: str, tier: str, mlp_order: TrainingOrder, honest_run: TrainingRun, tmp_path: Path
+) -> None:
+    run = CHEATS[cheat](mlp_order, CheckpointStore(tmp_path), honest_run)
+    validator = Validator(SigningKey(b"\x05" * 32), 3, env=VALIDATOR_ENVS[tier])
+    verdict = validator.validate(mlp_order.encode(), run.claim, run.server)
+    assert not verdict.accepted
+    assert verdict.tier == tier[-1]
+    assert verdict.evidence is not None, verdict.reason
+    for checker_env in VALIDATOR_ENVS.values():
+        checker = TrainingProofChecker(env=checker_env)
+        assert checker.check_fraud_proof(mlp_order.encode(), run.claim.commitment, verdict.evidence)
+        assert checker.check_sample(
+            mlp_order.encode(),
+            run.claim.commitment,
+            bytes(validator.key.verify_key),
+            verdict.sample,
+            verdict.seed_signature,
+        )
+
+
+def test_refusing_to_serve_checkpoints_fails_verification(
+    mlp_order: TrainingOrder, honest_run: TrainingRun
+) -> None:
+    only_final = [honest_run.leaves[-1].checkpoint_digest]
+    for served in ([], only_final):
+        source = withhold_checkpoints(honest_run, served)
+        verdict = Validator(SigningKey(b"\x06" * 32), 3).validate(
+            mlp_order.encode(), honest_run.claim, source
+        )
+        assert not verdict.accepted and "did not serve" in verdict.reason
+        assert verdict.evidence is None  # unavailability cannot be proved to a third party
+
+
+def test_partial_fake_is_caught_exactly_when_the_sample_hits_it(
+    mlp_order: TrainingOrder, tmp_path: Path
+) -> None:
+    faked = {3}
+    run = train_skipping_steps(mlp_order, prepare(mlp_order), CheckpointStore(tmp_path), ENV, faked)
+    outcomes = set()
+    for seed in range(16):
+        verdict = Validator(SigningKey(seed.to_bytes(32, "big")), 2).validate(
+            mlp_order.encode(), run.claim, run.server
+        )
+        hit = bool(faked & set(verdict.sample))
+        assert verdict.accepted is not hit, (verdict.sample, verdict.reason)
+        outcomes.add(hit)
+    assert outcomes == {True, False}
+
+
+def test_honest_claims_cannot_be_framed(mlp_order: TrainingOrder, honest_run: TrainingRun) -> None:
+    """Evidence against an honest claim, or evidence not bound to the ledger's proof root, is refused."""
+    checker = TrainingProofChecker()
+    order_bytes = mlp_order.encode()
+    leaves = honest_run.server.leaves
+    tree = MerkleTree(leaves)
+    store = honest_run.server.store
+    index = 4
+    honest_evidence = FraudEvidence(
+        "segment",
+        honest_run.claim.encode(),
+        index,
+        leaves[index],
+        tuple(tree.inclusion_path(index)),
+        leaves[index - 1],
+        tuple(tree.inclusion_path(index - 1)),
+        store.fetch(honest_run.leaves[index - 1].checkpoint_digest),
+        store.fetch(honest_run.leaves[index].checkpoint_digest),
+    )
+    root = honest_run.claim.commitment
+    assert not checker.check_fraud_proof(order_bytes, root, honest_evidence.encode())
+    score_evidence = FraudEvidence(
+        "score",
+        honest_run.claim.encode(),
+        len(leaves) - 1,
+        leaves[-1],
+        tuple(tree.inclusion_path(len(leaves) - 1)),
+        end=store.fetch(honest_run.leaves[-1].checkpoint_digest),
+    )
+    assert not checker.check_fraud_proof(order_bytes, root, score_evidence.encode())
+    forged_start = dataclasses.replace(
+        honest_evidence, start=store.fetch(honest_run.leaves[0].checkpoint_digest)
+    )
+    wrong_index = dataclasses.replace(honest_evidence, index=index + 1)
+    assert not checker.check_fraud_proof(order_bytes, root, forged_start.encode())
+    assert not checker.check_fraud_proof(order_bytes, root, wrong_index.encode())
+    assert not checker.check_fraud_proof(order_bytes, b"\x00" * 32, honest_evidence.encode())
+    assert not checker.check_fraud_proof(order_bytes, root, b"\x93garbage")
