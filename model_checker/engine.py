@@ -215,15 +215,15 @@ class Explorer(Generic[S]):
         initial_ids = frontier_ids.tolist()
         depth = 1 if initial_ids else 0
         while frontier_states and not self._stop:
-            if self.max_depth is not None and depth >= self.max_depth:
-                self._bounded = True
-                break
+            # At the depth bound the last level is still expanded, to learn whether
+            # anything lies beyond it (and to find its deadlocks), but nothing is added.
+            probing = self.max_depth is not None and depth >= self.max_depth
             next_states: list[S] = []
             next_ids: list[npt.NDArray[np.int32]] = []
             level_start = len(self.visited)
             for begin in range(0, len(frontier_states), CHUNK_STATES):
                 chunk = frontier_states[begin : begin + CHUNK_STATES]
-                states, ids = self._expand_chunk(chunk, frontier_ids[begin : begin + CHUNK_STATES])
+                states, ids = self._expand_chunk(chunk, frontier_ids[begin : begin + CHUNK_STATES], probing)
                 next_states += states
                 next_ids.append(ids)
                 self._report(len(frontier_states) - begin - len(chunk) + len(next_states), depth + 1)
@@ -233,7 +233,7 @@ class Explorer(Generic[S]):
                 depth += 1
             frontier_states = next_states
             frontier_ids = np.concatenate(next_ids) if next_ids else np.empty(0, dtype=np.int32)
-            if self._bounded:
+            if self._bounded or probing:
                 break
         if self.expanded is not None:
             # States never expanded (constraint, bound, early stop) get no out-edges.
@@ -271,9 +271,12 @@ class Explorer(Generic[S]):
         return initial
 
     def _expand_chunk(
-        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
+        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32], probing: bool = False
     ) -> tuple[list[S], npt.NDArray[np.int32]]:
-        """Expand ``chunk``; returns the new states to expand next and their ids."""
+        """Expand ``chunk``; returns the new states to expand next and their ids.
+
+        When ``probing``, new successors are not added; finding any marks the search bounded.
+        """
         steps = [action.step for action in self.model.actions]
         pairs: list[tuple[tuple[Any, ...], S]] = []
         ends = array("q")
@@ -310,11 +313,12 @@ class Explorer(Generic[S]):
         uniq, first = np.unique(fps, return_index=True)
         fresh = ~self.visited.contains(uniq)
         new_first = np.sort(first[fresh])
-        if self.max_states is not None:
+        room = 0 if probing else None
+        if self.max_states is not None and not probing:
             room = max(self.max_states - len(self.visited), 0)
-            if len(new_first) > room:
-                new_first = new_first[:room]
-                self._bounded = True
+        if room is not None and len(new_first) > room:
+            new_first = new_first[:room]
+            self._bounded = True
         parents = chunk_ids[np.searchsorted(state_ends, new_first, side="right")]
         new_action = np.searchsorted(ends_array, new_first, side="right") % n_actions
         for action_index, count in enumerate(np.bincount(new_action, minlength=n_actions).tolist()):

@@ -239,8 +239,15 @@ def to_itf_value(value: Any) -> Any:
     return {"#unserializable": repr(value)}
 
 
+class FrozenDict(dict[Any, Any]):
+    """A decoded ITF record or map: a dict that can sit inside a set (never mutate it)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+
 def from_itf_value(value: Any) -> Any:
-    """Decode an ITF value: ``#tup`` to tuple, ``#set`` to frozenset, ``#map`` and records to dict."""
+    """Decode ITF: ``#tup`` to tuple, ``#set`` to frozenset, ``#map`` and records to ``FrozenDict``."""
     if isinstance(value, list):
         return [from_itf_value(item) for item in value]
     if not isinstance(value, dict):
@@ -250,19 +257,12 @@ def from_itf_value(value: Any) -> Any:
     if "#tup" in value:
         return tuple(from_itf_value(item) for item in value["#tup"])
     if "#set" in value:
-        return frozenset(_hashable(from_itf_value(item)) for item in value["#set"])
+        return frozenset(from_itf_value(item) for item in value["#set"])
     if "#map" in value:
-        return {_hashable(from_itf_value(k)): from_itf_value(v) for k, v in value["#map"]}
+        return FrozenDict((from_itf_value(k), from_itf_value(v)) for k, v in value["#map"])
     if "#unserializable" in value:
         return value["#unserializable"]
-    return {k: from_itf_value(v) for k, v in value.items()}
-
-
-def _hashable(value: Any) -> Any:
-    """Records and maps decoded as dicts become sorted item tuples inside sets and map keys."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    return value
+    return FrozenDict((k, from_itf_value(v)) for k, v in value.items())
 
 
 def _canonical(encoded: Any) -> str:
