@@ -53,7 +53,7 @@ def _commit(
     store: CheckpointStore,
     env: Environment,
     segments: list[tuple[dict[str, torch.Tensor], bytes, tuple[float, ...]]],
-    score: float,
+    score: int,
 ) -> TrainingRun:
     """Store the checkpoints, build leaves and the claim, exactly as the honest trainer does."""
     leaves = []
@@ -193,8 +193,8 @@ def train_on_other_data(
     return _commit(order, store, env, segments, session.evaluate())
 
 
-def inflate_score(order: TrainingOrder, run: TrainingRun, env: Environment, increase: float) -> TrainingRun:
-    """The same proof, with the claimed score raised by ``increase``."""
+def inflate_score(order: TrainingOrder, run: TrainingRun, env: Environment, increase: int) -> TrainingRun:
+    """The same proof, with the claimed score raised by ``increase`` basis points."""
     claim, encoded = make_claim(
         order, run.leaves, run.claim.final_model_digest, run.claim.score + increase, env
     )

@@ -54,6 +54,13 @@ class TrainingProofChecker:
             order.digest, proof_root, order.task.segments, validator_key, sample, seed_signature
         )
 
+    def segment_of(self, evidence: bytes) -> int | None:
+        """The segment the evidence accuses (the last segment for a score dispute)."""
+        try:
+            return FraudEvidence.decode(evidence).index
+        except ProofFormatError:
+            return None
+
     def check_fraud_proof(self, task: bytes, proof_root: bytes, evidence: bytes) -> bool:
         try:
             order = decode_order(task)

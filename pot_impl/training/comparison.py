@@ -32,13 +32,13 @@ class Tolerance:
     max_distance: float
     max_loss_deviation: float
     min_cosine: float
-    max_score_deviation: float
+    max_score_deviation: int  # basis points
 
 
 # Calibrated on this project's honest runs across thread counts and float64 references; see
 # docs/training.md ("Tier B calibration") and benchmarks/bench_training.py, which re-measures it.
 DEFAULT_TOLERANCE = Tolerance(
-    max_distance=0.05, max_loss_deviation=0.01, min_cosine=0.99, max_score_deviation=0.02
+    max_distance=0.05, max_loss_deviation=0.01, min_cosine=0.99, max_score_deviation=200
 )
 
 
@@ -149,7 +149,7 @@ def judge_segment(
     return SegmentJudgement(None, drift)
 
 
-def score_matches(claimed: float, measured: float, tolerance: Tolerance | None) -> bool:
+def score_matches(claimed: int, measured: int, tolerance: Tolerance | None) -> bool:
     """Exact in tier A; within ``max_score_deviation`` in tier B."""
     if tolerance is None:
         return claimed == measured

@@ -67,7 +67,7 @@ class Replayer:
         )
         return Replay(judgement, reexecuted)
 
-    def score(self, final: Checkpoint) -> float:
+    def score(self, final: Checkpoint) -> int:
         """Evaluation score of the final checkpoint; raises CheckpointError if it is not a final state."""
         self.restore_at(final, self.task.steps)
         return self.session.evaluate()

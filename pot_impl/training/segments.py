@@ -11,7 +11,6 @@ stores, so a challenge can recover (and the ledger cannot confuse) all of them.
 from __future__ import annotations
 
 import hashlib
-import math
 import struct
 from dataclasses import dataclass
 
@@ -57,7 +56,7 @@ class Claim:
     merkle_root: bytes
     segments: int
     final_model_digest: bytes
-    score: float
+    score: int  # basis points of accuracy on the evaluation split
     environment: str
 
     def encode(self) -> bytes:
@@ -86,11 +85,11 @@ class Claim:
                 merkle_root=bytes.fromhex(obj["merkle_root"]),
                 segments=int(obj["segments"]),
                 final_model_digest=bytes.fromhex(obj["final_model"]),
-                score=float(obj["score"]),
+                score=obj["score"],
                 environment=str(obj["environment"]),
             )
         except (EncodingError, KeyError, TypeError, ValueError) as exc:
             raise ProofFormatError(f"malformed claim: {exc}") from None
-        if claim.encode() != data or not math.isfinite(claim.score):
+        if not isinstance(claim.score, int) or isinstance(claim.score, bool) or claim.encode() != data:
             raise ProofFormatError("claim bytes are not canonical")
         return claim

@@ -23,6 +23,7 @@ from pot_impl.training.runtime import Environment, deterministic
 from pot_impl.training.task import PreparedTask
 
 DATA_ORDER_DOMAIN = b"pot-data-order-v1"
+SCORE_SCALE = 10_000  # scores are accuracies in basis points
 
 
 def epoch_permutation(data_order_seed: bytes, epoch: int, examples: int) -> np.ndarray:
@@ -191,8 +192,9 @@ class TrainingSession:
         losses, batch_digest = self.run_steps(self.task.segment_length)
         return SegmentOutcome(self.checkpoint(), batch_digest, tuple(float(x) for x in losses.cpu().tolist()))
 
-    def evaluate(self) -> float:
-        """Accuracy on the evaluation split (token accuracy for a language model)."""
+    def evaluate(self) -> int:
+        """Accuracy on the evaluation split (token accuracy for a language model) in basis points,
+        rounded down: an integer, like every amount on the ledger."""
         correct = 0
         with deterministic(self.env), torch.no_grad():
             self.model.eval()
@@ -201,4 +203,4 @@ class TrainingSession:
                 correct += correct_predictions(
                     self.model(self.eval_inputs[start:end]), self.eval_targets[start:end]
                 )
-        return correct / self.eval_targets.numel()
+        return correct * SCORE_SCALE // self.eval_targets.numel()

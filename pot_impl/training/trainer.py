@@ -40,7 +40,7 @@ class TrainingRun:
 
 
 def make_claim(
-    order: TrainingOrder, leaves: Sequence[SegmentLeaf], final_model: bytes, score: float, env: Environment
+    order: TrainingOrder, leaves: Sequence[SegmentLeaf], final_model: bytes, score: int, env: Environment
 ) -> tuple[Claim, tuple[bytes, ...]]:
     """The claim over ``leaves`` and their encodings (shared by every trainer, honest or not)."""
     encoded = tuple(leaf.encode() for leaf in leaves)

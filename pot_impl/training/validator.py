@@ -51,9 +51,16 @@ class Verdict:
     sample: tuple[int, ...] = ()
     seed_signature: bytes = b""
     tier: str = "A"
-    score: float | None = None
+    score: int | None = None
     evidence: bytes | None = None
     drifts: tuple[Drift, ...] = field(default=(), compare=False)
+
+    @property
+    def evidence_segment(self) -> int | None:
+        """The segment the fraud evidence accuses; a ledger REJECT must name it (and it must be in
+        the sample, so a score dispute whose last segment was not sampled goes on-chain as a
+        challenge instead)."""
+        return None if self.evidence is None else FraudEvidence.decode(self.evidence).index
 
 
 class _Rejected(Exception):
@@ -80,7 +87,26 @@ class Validator:
         self.tolerance = tolerance
 
     def validate(self, order_bytes: bytes, claim: Claim, source: ProofSource) -> Verdict:
-        """Verify ``claim`` on the order ``order_bytes`` against what ``source`` serves."""
+        """Verify ``claim`` on ``order_bytes`` using the sample drawn from this validator's signature."""
+        try:
+            order = decode_order(order_bytes)
+        except TaskError as exc:
+            return Verdict(False, f"order cannot be trained here: {exc}")
+        sample, signature = draw_sample(
+            self.key, order.digest, claim.commitment, claim.segments, self.sample_size
+        )
+        return self.audit(order_bytes, claim, source, sample, signature)
+
+    def audit(
+        self,
+        order_bytes: bytes,
+        claim: Claim,
+        source: ProofSource,
+        segments: tuple[int, ...],
+        seed_signature: bytes = b"",
+    ) -> Verdict:
+        """Re-execute the given ``segments`` and check the score. ``validate`` uses its signed sample;
+        a challenger uses the sample of a validator whose ACCEPT it disputes."""
         try:
             order = decode_order(order_bytes)
             prepared = prepare_task(order.task, self.catalog)
@@ -88,9 +114,8 @@ class Validator:
             return Verdict(False, f"order cannot be trained here: {exc}")
         if claim.order_digest != order.digest or claim.segments != order.task.segments:
             return Verdict(False, "claim does not match the order (order digest or segment count)")
-        sample, signature = draw_sample(
-            self.key, order.digest, claim.commitment, claim.segments, self.sample_size
-        )
+        if not all(0 <= index < claim.segments for index in segments):
+            return Verdict(False, f"segments {segments} are outside the claim's {claim.segments}")
         tolerance = None if claim.environment == self.env.fingerprint else self.tolerance
         tier = "A" if tolerance is None else "B"
         drifts: list[Drift] = []
@@ -98,14 +123,23 @@ class Validator:
             leaves = self._committed_leaves(claim, source)
             tree = MerkleTree(leaves)
             replayer = Replayer(order, prepared, self.env)
-            for index in sample:
+            for index in segments:
                 self._check_segment(index, claim, leaves, tree, source, replayer, tolerance, drifts)
             score = self._check_score(claim, leaves, tree, source, replayer, tolerance)
         except _Rejected as rejection:
             evidence = None if rejection.evidence is None else rejection.evidence.encode()
-            return Verdict(False, str(rejection), sample, signature, tier, None, evidence, tuple(drifts))
+            return Verdict(
+                False, str(rejection), segments, seed_signature, tier, None, evidence, tuple(drifts)
+            )
         return Verdict(
-            True, "sampled segments and score verified", sample, signature, tier, score, None, tuple(drifts)
+            True,
+            "sampled segments and score verified",
+            segments,
+            seed_signature,
+            tier,
+            score,
+            None,
+            tuple(drifts),
         )
 
     def _committed_leaves(self, claim: Claim, source: ProofSource) -> list[bytes]:
@@ -180,7 +214,7 @@ class Validator:
         source: ProofSource,
         replayer: Replayer,
         tolerance: Tolerance | None,
-    ) -> float:
+    ) -> int:
         last = claim.segments - 1
         evidence = FraudEvidence(
             "score", claim.encode(), last, leaves[last], tuple(tree.inclusion_path(last))

@@ -55,7 +55,7 @@ CHEATS: dict[str, CheatFactory] = {
     "trained on other data": lambda order, store, victim: train_on_other_data(
         order, prepare(order), store, ENV, other_data()
     ),
-    "inflated score": lambda order, store, victim: inflate_score(order, victim, ENV, 0.25),
+    "inflated score": lambda order, store, victim: inflate_score(order, victim, ENV, 2500),
 }
 VALIDATOR_ENVS = {"tier A": ENV, "tier B": Environment("cpu", 2)}
 
