@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
+from pot_impl.ledger.records import LedgerParams
 from pot_impl.pbft.config import ReplicaConfig
 from pot_impl.runtime.crypto import public_key_from_hex
 
@@ -57,6 +58,24 @@ PROTOCOL_DEFAULTS: dict[str, int] = {
 """Defaults for a real network; the core's own defaults are tuned for simulated ticks."""
 
 
+LEDGER_DEFAULTS: dict[str, int] = {
+    "segments": 64,
+    "sample_size": 29,  # misses a 10% faked proof with probability <= 0.05 (ANCHORS.md)
+    "validation_quorum": 2,
+    "min_trainer_stake": 100,
+    "min_validator_stake": 100,
+    "challenge_window": 32,
+}
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    """Genesis of the replicated ledger; every replica of a group must have the same."""
+
+    params: LedgerParams = field(default_factory=lambda: LedgerParams(**LEDGER_DEFAULTS))
+    genesis: tuple[tuple[str, int], ...] = ()
+
+
 @dataclass(frozen=True)
 class TransportSettings:
     """Limits that protect a node from its peers and clients."""
@@ -77,6 +96,7 @@ class NodeSettings:
     event_log: Path
     sync: SyncMode = "full"
     byzantine: str | None = None
+    listen: Address | None = None  # default: the replica's own address; differs behind a fault proxy
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,7 @@ class Config:
     replicas: tuple[ReplicaEntry, ...]
     protocol: ReplicaConfig
     transport: TransportSettings = field(default_factory=TransportSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     node: NodeSettings | None = None
 
     @property
@@ -98,6 +119,11 @@ class Config:
 
     def replica(self, replica_id: int) -> ReplicaEntry:
         return self.replicas[replica_id]
+
+    def listen_address(self) -> Address:
+        """Where this node's server binds: ``node.listen`` or its published address."""
+        node = self.require_node()
+        return node.listen or self.replica(node.id).address
 
     def require_node(self) -> NodeSettings:
         if self.node is None:
@@ -184,6 +210,17 @@ def _protocol(table: _Table, n: int) -> ReplicaConfig:
         raise ConfigError(f"protocol: {exc}") from None
 
 
+def _ledger(table: _Table) -> LedgerSettings:
+    """The ``[ledger]`` table: ``LedgerParams`` fields and a ``[ledger.genesis]`` account -> balance table."""
+    values = {name: table.number(name, default, minimum=0) for name, default in LEDGER_DEFAULTS.items()}
+    genesis = _Table(table.name("genesis"), table.get("genesis", dict, {}))
+    balances = tuple((account, genesis.number(account, minimum=0)) for account in sorted(genesis.data))
+    table.finish()
+    if values["sample_size"] > values["segments"]:
+        raise ConfigError(f"{table.name('sample_size')}: cannot exceed segments ({values['segments']})")
+    return LedgerSettings(LedgerParams(**values), balances)
+
+
 def _transport(table: _Table) -> TransportSettings:
     settings = TransportSettings(
         max_frame_bytes=table.number("max_frame_bytes", TransportSettings.max_frame_bytes),
@@ -203,6 +240,8 @@ def _node(table: _Table, base: Path, n: int) -> NodeSettings:
     if sync not in ("full", "normal"):
         raise ConfigError(f"{table.name('sync')}: expected \"full\" or \"normal\", got {sync!r}")
     byzantine = table.get("byzantine", str, "") or None
+    listen_text = table.get("listen", str, "")
+    listen = parse_address(listen_text, table.name("listen")) if listen_text else None
     if byzantine is not None and byzantine not in BYZANTINE_BEHAVIOURS:
         raise ConfigError(f"{table.name('byzantine')}: expected one of {', '.join(BYZANTINE_BEHAVIOURS)}")
     settings = NodeSettings(
@@ -212,6 +251,7 @@ def _node(table: _Table, base: Path, n: int) -> NodeSettings:
         event_log=base / table.get("event_log", str),
         sync=cast(SyncMode, sync),
         byzantine=byzantine,
+        listen=listen,
     )
     table.finish()
     return settings
@@ -229,10 +269,11 @@ def parse_config(data: Mapping[str, Any], base: Path) -> Config:
     replicas = _replicas(data.get("replicas"))
     protocol = _protocol(_sub_table(root, "protocol"), len(replicas))
     transport = _transport(_sub_table(root, "transport"))
+    ledger = _ledger(_sub_table(root, "ledger"))
     node = _node(_sub_table(root, "node"), base, len(replicas)) if "node" in data else None
     root.used.add("node")
     root.finish()
-    return Config(replicas, protocol, transport, node)
+    return Config(replicas, protocol, transport, ledger, node)
 
 
 def load_config(path: Path) -> Config:
@@ -266,6 +307,8 @@ def render_config(config: Config, base: Path) -> str:
         ]
         if node.byzantine:
             lines.append(f'byzantine = "{node.byzantine}"')
+        if node.listen:
+            lines.append(f'listen = "{node.listen}"')
         lines.append("")
     transport = config.transport
     lines.append("[protocol]")
@@ -279,6 +322,11 @@ def render_config(config: Config, base: Path) -> str:
         f"verify_threads = {transport.verify_threads}",
         "",
     ]
+    lines.append("[ledger]")
+    lines += [f"{name} = {getattr(config.ledger.params, name)}" for name in LEDGER_DEFAULTS]
+    lines += ["", "[ledger.genesis]"]
+    lines += [f'"{account}" = {balance}' for account, balance in config.ledger.genesis]
+    lines.append("")
     for replica in config.replicas:
         lines += [
             "[[replicas]]",

@@ -15,26 +15,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-EVENT_KINDS = frozenset(
-    {
-        "started",
-        "recovered",
-        "received",
-        "sent",
-        "dropped",
-        "pre-prepared",
-        "prepared",
-        "committed",
-        "executed",
-        "checkpoint",
-        "checkpoint-stable",
-        "view-change",
-        "new-view",
-        "state-transfer",
-        "reply",
-        "connection-closed",
-    }
-)
+from pot_impl.pbft.io import EventKind, ProtocolEvent
+
+RUNTIME_EVENT_KINDS = frozenset({"started", "stopped", "dropped", "connection-closed"})
+"""Events of the runtime itself; protocol steps use the core's ``EventKind`` values."""
+
+EVENT_KINDS = frozenset(kind.value for kind in EventKind) | RUNTIME_EVENT_KINDS
 
 
 def _plain(value: Any) -> Any:
@@ -69,6 +55,12 @@ class EventLog:
         record = {"node": self.node_id, "n": self.counter, "t": round(time.time(), 6), "event": event}
         record.update((key, _plain(value)) for key, value in fields.items() if value is not None)
         self._pending.append(json.dumps(record, separators=(",", ":")))
+
+    def protocol(self, event: ProtocolEvent) -> None:
+        """Record one of the core's protocol-step events."""
+        fields = event.to_json()
+        del fields["kind"], fields["node"]
+        self.emit(event.kind.value, **fields)
 
     def flush(self) -> None:
         if self._pending:

@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
+from pot_impl.ledger.records import LedgerParams
 from pot_impl.pbft.config import ReplicaConfig
 from pot_impl.runtime.config import (
+    LEDGER_DEFAULTS,
     Address,
     Config,
     ConfigError,
+    LedgerSettings,
     NodeSettings,
     ReplicaEntry,
     load_config,
@@ -27,9 +30,14 @@ KEYS = [KeyPair.from_seed(bytes([i]) * 32).public for i in range(4)]
 def sample_config(base: Path) -> Config:
     replicas = tuple(ReplicaEntry(i, Address("127.0.0.1", 7000 + i), KEYS[i]) for i in range(4))
     node = NodeSettings(
-        1, base / "keys/r1.key", base / "data/r1", base / "events/r1.jsonl", byzantine="silent"
+        1, base / "keys/r1.key", base / "data/r1", base / "events/r1.jsonl", byzantine="silent",
+        listen=Address("127.0.0.1", 9001),
     )
-    return Config(replicas, ReplicaConfig(n=4, checkpoint_interval=2, watermark_window=8), node=node)
+    params = LedgerParams(**{**LEDGER_DEFAULTS, "segments": 10, "sample_size": 3})
+    ledger = LedgerSettings(params, (("ab" * 32, 500),))
+    return Config(
+        replicas, ReplicaConfig(n=4, checkpoint_interval=2, watermark_window=8), ledger=ledger, node=node
+    )
 
 
 def sample_document(base: Path) -> dict[str, Any]:
@@ -60,9 +68,13 @@ def test_render_then_load_round_trips(tmp_path: Path) -> None:
         (lambda d: d["transport"].update(colour="red"), "transport.colour"),
         (lambda d: d["node"].update(id=9), "node.id"),
         (lambda d: d["node"].update(sync="sometimes"), "node.sync"),
+        (lambda d: d["node"].update(listen="127.0.0.1:0"), "node.listen"),
         (lambda d: d["node"].update(byzantine="evil"), "node.byzantine"),
         (lambda d: d["node"].pop("key_file"), "node.key_file"),
         (lambda d: d.update(extra=1), "extra"),
+        (lambda d: d["ledger"].update(sample_size=11), "ledger.sample_size"),
+        (lambda d: d["ledger"]["genesis"].update(alice=-5), "ledger.genesis.alice"),
+        (lambda d: d["ledger"].update(segments="ten"), "ledger.segments"),
     ],
 )
 def test_errors_name_the_field(tmp_path: Path, mutate: Any, field: str) -> None:

@@ -1,0 +1,468 @@
+"""One replica process: the sans-IO replica driven by asyncio, TCP, SQLite and the event log.
+
+The node's loop is a pipeline of *steps*. A step takes what has arrived
+(frames from every connection, timer firings) up to ``STEP_ITEMS``, decodes
+and schema-checks the frames, checks every signature in them on a thread
+pool (libsodium releases the GIL, so this runs in parallel and the event loop
+stays free for I/O and timers), feeds the surviving inputs to the replica,
+and performs the effects in write-ahead order: one SQLite transaction for all
+``Persist``/``CompactLog`` effects of the step, then the event log flush, then
+the sends, replies and timers. Nothing the replica said is sent before what it
+depends on is durable.
+
+A timer that expires while a step is running is queued behind the frames
+that arrived before it, and is ignored if the replica re-armed or cancelled
+it in the meantime: a backlog of already-received progress cannot trigger a
+spurious view change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pot_impl import codec
+from pot_impl.auth import CLIENT_PREFIX, REPLICA_PREFIX, Principal, replica_principal, sender_of
+from pot_impl.pbft.io import (
+    DURABLE_TYPES,
+    Broadcast,
+    CancelTimer,
+    ClientRequestReceived,
+    CompactLog,
+    DurableRecord,
+    Effect,
+    Emit,
+    Input,
+    MessageReceived,
+    Persist,
+    ReplyToClient,
+    SendTo,
+    SetTimer,
+    Timer,
+    TimerFired,
+)
+from pot_impl.pbft.messages import (
+    Message,
+    NewView,
+    PrePrepare,
+    Reply,
+    Request,
+    StateResponse,
+    ViewChange,
+)
+from pot_impl.runtime.byzantine import corrupt
+from pot_impl.runtime.config import Config, NodeSettings
+from pot_impl.runtime.crypto import Ed25519Signer, Ed25519Verifier, read_key_pair
+from pot_impl.runtime.events import EventLog
+from pot_impl.runtime.replica_host import ReplicaHost, build_replica
+from pot_impl.runtime.store import Store, WriteBatch, int_key
+from pot_impl.runtime.transport import (
+    Connection,
+    FrameKind,
+    PeerLink,
+    ReplyRoutes,
+    check_hello,
+    frame,
+    make_hello,
+    pack_control,
+    split_frame,
+    unpack_control,
+)
+
+log = logging.getLogger(__name__)
+
+STEP_ITEMS = 512
+"""Most inbox items one step processes, so timers and I/O get the loop between steps."""
+SUBSCRIPTIONS_PER_CONNECTION = 100_000
+LOG_KIND = "log"
+
+
+@dataclass(frozen=True)
+class _Arrived:
+    connection: Connection
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class _Expired:
+    timer: Timer
+    generation: int
+
+
+@dataclass
+class NodeCounters:
+    """What the benchmark reads back through ``pot status``."""
+
+    frames_in: int = 0
+    frames_dropped: int = 0
+    messages_out: int = 0
+    frames_out: int = 0
+    pool_verifications: int = 0
+    store_commits: int = 0
+    steps: int = 0
+
+
+def signed_parts(message: Message) -> Iterator[Message]:
+    """``message`` and every signed message nested in it, all of which the core will check."""
+    yield message
+    if isinstance(message, PrePrepare):
+        yield from message.batch
+    elif isinstance(message, ViewChange):
+        yield from message.checkpoint_proof
+        for certificate in message.prepared:
+            yield from signed_parts(certificate.pre_prepare)
+            yield from certificate.prepares
+    elif isinstance(message, NewView):
+        for view_change in message.view_changes:
+            yield from signed_parts(view_change)
+        for pre_prepare in message.pre_prepares:
+            yield from signed_parts(pre_prepare)
+    elif isinstance(message, StateResponse):
+        yield from message.stable.proof
+
+
+SignatureJob = tuple[Principal, bytes, bytes]
+
+
+def signature_jobs(message: Message) -> list[SignatureJob]:
+    return [(sender_of(part), codec.signing_payload(part), part.signature) for part in signed_parts(message)]
+
+
+class Node:
+    """A replica process. ``start`` opens the store, recovers, listens and connects to peers."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.settings: NodeSettings = config.require_node()
+        self.id = self.settings.id
+        pair = read_key_pair(self.settings.key_file)
+        if pair.public != config.replica(self.id).public_key:
+            raise ValueError(
+                f"node.key_file: {self.settings.key_file} does not hold the key of replica {self.id} "
+                "listed in [[replicas]]"
+            )
+        self.signer = Ed25519Signer(replica_principal(self.id), pair)
+        self.verifier = Ed25519Verifier([r.public_key for r in config.replicas])
+        self.events = EventLog(self.settings.event_log, self.id)
+        self.store = Store(self.settings.data_dir / "node.db", self.settings.sync)
+        self.host: ReplicaHost = build_replica(self.id, config, self.signer, self.verifier)
+        self.counters = NodeCounters()
+        self._pool = ThreadPoolExecutor(config.transport.verify_threads, thread_name_prefix="verify")
+        self._inbox: deque[_Arrived | _Expired] = deque()
+        self._wake = asyncio.Event()
+        self._timers: dict[Timer, tuple[int, asyncio.TimerHandle]] = {}
+        self._timer_generation = 0
+        self._routes = ReplyRoutes(SUBSCRIPTIONS_PER_CONNECTION)
+        self._inbound: set[Connection] = set()
+        self._links: dict[int, PeerLink] = {}
+        self._server: asyncio.Server | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._log_key = 0
+        self._stopped = asyncio.Event()
+        self.started_at = time.time()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        own = self.config.listen_address()
+        self._server = await loop.create_server(
+            self._new_inbound, own.host, own.port, reuse_address=True
+        )
+        for replica in self.config.replicas:
+            if replica.id == self.id:
+                continue
+            link = PeerLink(
+                replica.id,
+                replica.address.host,
+                replica.address.port,
+                hello=functools.partial(make_hello, self.signer.principal, replica.id, self.signer.sign),
+                queue_frames=self.config.transport.send_queue_frames,
+                make_connection=functools.partial(self._new_connection, f"out-{replica.id}"),
+            )
+            link.start()
+            self._links[replica.id] = link
+        records = self._load_log()
+        self.events.emit("started", view=self.host.view(), records=len(records))
+        self._perform(self.host.recover(records))
+        self._pump_task = loop.create_task(self._pump(), name="pump")
+
+    async def run_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stopped.set)
+        await self.start()
+        pump = self._pump_task
+        assert pump is not None
+        stop = loop.create_task(self._stopped.wait())
+        await asyncio.wait({pump, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if pump.done():
+            pump.result()  # a crashed pump is a bug: surface it
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump_task
+        for link in self._links.values():
+            await link.close()
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self._inbound):
+            connection.close()
+        for _, handle in self._timers.values():
+            handle.cancel()
+        self._pool.shutdown(wait=True)
+        self.events.emit("stopped", view=self.host.view())
+        self.events.close()
+        self.store.close()
+
+    # ------------------------------------------------------------ inbound
+
+    def _new_connection(self, name: str) -> Connection:
+        return Connection(
+            name,
+            self.config.transport.max_frame_bytes,
+            self.config.transport.abuse_limit,
+            on_frames=self._on_frames,
+            on_abuse=self._on_abuse,
+            on_closed=self._on_closed,
+        )
+
+    def _new_inbound(self) -> Connection:
+        connection = self._new_connection("in")
+        self._inbound.add(connection)
+        return connection
+
+    def _on_frames(self, connection: Connection, payloads: list[bytes]) -> None:
+        self.counters.frames_in += len(payloads)
+        for payload in payloads:
+            parts = split_frame(payload)
+            if parts is None:
+                connection.report_abuse("unknown frame kind")
+                continue
+            kind, body = parts
+            if kind is FrameKind.MESSAGE and connection.principal is not None:
+                self._inbox.append(_Arrived(connection, body))
+            elif kind is FrameKind.HELLO and connection.principal is None:
+                self._accept_hello(connection, body)
+            elif kind is FrameKind.STATUS_REQUEST:
+                connection.send(frame(FrameKind.STATUS, pack_control(self.status())))
+            elif kind is FrameKind.SUBSCRIBE and connection.principal is not None:
+                self._subscribe(connection, body)
+            else:
+                connection.report_abuse(f"{kind.name} frame not expected now")
+        if self._inbox:
+            self._wake.set()
+
+    def _accept_hello(self, connection: Connection, body: bytes) -> None:
+        try:
+            connection.principal = check_hello(
+                body, self.id, self.verifier.check, self.config.transport.max_frame_bytes
+            )
+        except ValueError as exc:
+            connection.report_abuse(f"bad hello: {exc}")
+            return
+        kind, _, name = connection.principal.partition(":")
+        if kind + ":" == CLIENT_PREFIX:
+            self._routes.add(name, connection)
+
+    def _subscribe(self, connection: Connection, body: bytes) -> None:
+        try:
+            clients = unpack_control(body, self.config.transport.max_frame_bytes)
+        except ValueError as exc:
+            connection.report_abuse(str(exc))
+            return
+        if not isinstance(clients, list) or not all(isinstance(c, str) for c in clients):
+            connection.report_abuse("subscribe frame must be a list of client ids")
+            return
+        if not all(self._routes.add(client, connection) for client in clients):
+            connection.report_abuse(f"more than {SUBSCRIPTIONS_PER_CONNECTION} subscriptions")
+
+    def _on_abuse(self, connection: Connection, reason: str) -> None:
+        self.counters.frames_dropped += 1
+        self.events.emit("dropped", peer=connection.name, principal=connection.principal, reason=reason)
+        log.warning("node %d: dropped frame from %s: %s", self.id, connection.name, reason)
+
+    def _on_closed(self, connection: Connection) -> None:
+        if connection.abuse.exhausted:
+            self.events.emit("connection-closed", peer=connection.name, reason="abuse limit reached")
+        self._routes.forget(connection)
+        self._inbound.discard(connection)
+
+    # ------------------------------------------------------------ the pump
+
+    async def _pump(self) -> None:
+        while True:
+            if not self._inbox:
+                self._wake.clear()
+                await self._wake.wait()
+            items = [self._inbox.popleft() for _ in range(min(STEP_ITEMS, len(self._inbox)))]
+            inputs = await self._admit(items)
+            effects: list[Effect] = []
+            for item in inputs:
+                effects += self.host.handle(item)
+            self._perform(effects)
+            self.counters.steps += 1
+
+    async def _admit(self, items: Sequence[_Arrived | _Expired]) -> list[Input]:
+        """Decode frames and check their signatures off-loop; the inputs that survive, in arrival order."""
+        decoded: list[tuple[int, Connection, Message, list[SignatureJob]]] = []
+        ready: dict[int, Input] = {}
+        for index, item in enumerate(items):
+            if isinstance(item, _Expired):
+                current = self._timers.get(item.timer)
+                if current is not None and current[0] == item.generation:
+                    del self._timers[item.timer]
+                    ready[index] = TimerFired(item.timer)
+                continue
+            try:
+                message = codec.decode_message(item.payload)
+            except codec.DecodeError as exc:
+                item.connection.report_abuse(f"malformed message: {exc}")
+                continue
+            decoded.append((index, item.connection, message, signature_jobs(message)))
+        jobs = [job for *_, message_jobs in decoded for job in message_jobs]
+        verdicts = await self._check_signatures(jobs)
+        position = 0
+        for index, connection, message, message_jobs in decoded:
+            results = verdicts[position : position + len(message_jobs)]
+            position += len(message_jobs)
+            for job, good in zip(message_jobs, results, strict=True):
+                if good:
+                    self.verifier.remember(*job)
+            if not results[0]:
+                connection.report_abuse(f"bad signature on {type(message).__name__} by {sender_of(message)}")
+                continue
+            admitted = self._as_input(connection, message)
+            if admitted is not None:
+                ready[index] = admitted
+        return [ready[index] for index in sorted(ready)]
+
+    async def _check_signatures(self, jobs: list[SignatureJob]) -> list[bool]:
+        if not jobs:
+            return []
+        self.counters.pool_verifications += len(jobs)
+        workers = self.config.transport.verify_threads
+        size = max(16, -(-len(jobs) // workers))
+        chunks = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, self._check_chunk, chunk) for chunk in chunks)
+        )
+        return [good for chunk in results for good in chunk]
+
+    def _check_chunk(self, jobs: list[SignatureJob]) -> list[bool]:
+        return [self.verifier.check(*job) for job in jobs]
+
+    def _as_input(self, connection: Connection, message: Message) -> Input | None:
+        if isinstance(message, Reply):
+            connection.report_abuse("replicas do not accept replies")
+            return None
+        from_replica = (connection.principal or "").startswith(REPLICA_PREFIX)
+        if isinstance(message, Request) and not from_replica:
+            self._routes.add(message.client, connection)
+            return ClientRequestReceived(message)
+        return MessageReceived(message)
+
+    # ------------------------------------------------------------ effects
+
+    def _perform(self, effects: Sequence[Effect]) -> None:
+        """Perform effects write-ahead: persist and log everything, commit, then send."""
+        outgoing: list[SendTo | Broadcast | ReplyToClient] = []
+        batch = WriteBatch()
+        for effect in corrupt(self.settings.byzantine, effects, self.signer, self.config.n, self.id):
+            if isinstance(effect, Persist):
+                self._append_record(batch, effect.record)
+            elif isinstance(effect, CompactLog):
+                batch.prune(LOG_KIND, int_key(self._log_key))
+                for record in effect.records:
+                    self._append_record(batch, record)
+            elif isinstance(effect, Emit):
+                self.events.protocol(effect.event)
+            elif isinstance(effect, SetTimer):
+                self._arm(effect.timer, effect.delay_ms)
+            elif isinstance(effect, CancelTimer):
+                entry = self._timers.pop(effect.timer, None)
+                if entry is not None:
+                    entry[1].cancel()
+            else:
+                outgoing.append(effect)
+        if batch:
+            self.store.commit(batch)
+            self.counters.store_commits += 1
+        self.events.flush()
+        self._send(outgoing)
+
+    def _append_record(self, batch: WriteBatch, record: DurableRecord) -> None:
+        batch.put(LOG_KIND, int_key(self._log_key), codec.encode(record))
+        self._log_key += 1
+
+    def _load_log(self) -> list[DurableRecord]:
+        rows = self.store.scan(LOG_KIND)
+        if rows:
+            self._log_key = int.from_bytes(rows[-1][0], "big") + 1
+        return [codec.decode(value, DURABLE_TYPES) for _, value in rows]
+
+    def _send(self, outgoing: Sequence[SendTo | Broadcast | ReplyToClient]) -> None:
+        encoded: dict[int, bytes] = {}
+
+        def wire(message: Any) -> bytes:
+            key = id(message)
+            if key not in encoded:
+                encoded[key] = frame(FrameKind.MESSAGE, codec.encode(message))
+            return encoded[key]
+
+        for effect in outgoing:
+            self.counters.messages_out += 1
+            if isinstance(effect, Broadcast):
+                data = wire(effect.message)
+                for link in self._links.values():
+                    link.send(data)
+                    self.counters.frames_out += 1
+            elif isinstance(effect, SendTo):
+                target = self._links.get(effect.replica)
+                if target is not None:
+                    target.send(wire(effect.message))
+                    self.counters.frames_out += 1
+            else:
+                for connection in self._routes.connections(effect.client):
+                    connection.send(wire(effect.reply))
+                    self.counters.frames_out += 1
+
+    def _arm(self, timer: Timer, delay_ms: int) -> None:
+        previous = self._timers.pop(timer, None)
+        if previous is not None:
+            previous[1].cancel()
+        self._timer_generation += 1
+        generation = self._timer_generation
+        handle = asyncio.get_running_loop().call_later(delay_ms / 1000.0, self._expire, timer, generation)
+        self._timers[timer] = (generation, handle)
+
+    def _expire(self, timer: Timer, generation: int) -> None:
+        self._inbox.append(_Expired(timer, generation))
+        self._wake.set()
+
+    # ------------------------------------------------------------ introspection
+
+    def status(self) -> dict[str, Any]:
+        """What ``pot status`` shows and the benchmark reads: protocol position and counters."""
+        return {
+            "id": self.id,
+            "uptime_s": round(time.time() - self.started_at, 3),
+            **self.host.status(),
+            "counters": vars(self.counters).copy(),
+            "verifier": {"checks": self.verifier.checks, "cache_hits": self.verifier.cache_hits},
+            "links": {str(t): {"sent": k.sent, "dropped": k.dropped} for t, k in self._links.items()},
+            "reply_routes": len(self._routes),
+        }

@@ -1,0 +1,283 @@
+"""Framed TCP connections: inbound connections with abuse accounting, outbound links that reconnect.
+
+Every frame payload starts with one kind byte, so protocol messages (whose
+bytes are the core's canonical encoding) and the runtime's own control
+frames (hello, status) never need to be told apart by guessing:
+
+* ``MESSAGE``: a signed PBFT or client message (``codec.decode_message``).
+* ``HELLO``: the first frame on a connection, naming and authenticating the
+  principal on the other side (``make_hello`` / ``check_hello``), so a node
+  knows whether a request came from a client or was relayed by a replica
+  and where to send a client's replies.
+* ``SUBSCRIBE``: client ids whose replies the connection wants. Backups learn
+  a request from the primary's pre-prepare, not from the client, so without
+  it only the primary would know where to reply. Several connections may
+  subscribe to one client: replies are public and signed, so a subscriber can
+  eavesdrop but cannot divert them.
+* ``STATUS_REQUEST`` / ``STATUS``: read-only introspection for ``pot status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from pot_impl.auth import Principal
+from pot_impl.runtime.framing import AbuseCounter, FrameDecoder, encode_frame
+
+log = logging.getLogger(__name__)
+
+HELLO_DOMAIN = b"pot-runtime/v1/hello\x00"
+HELLO_MAX_SKEW_S = 300.0
+WRITE_BUFFER_LIMIT = 32 * 1024 * 1024
+
+
+class FrameKind(enum.IntEnum):
+    MESSAGE = 0
+    HELLO = 1
+    STATUS_REQUEST = 2
+    STATUS = 3
+    SUBSCRIBE = 4
+
+
+def frame(kind: FrameKind, body: bytes) -> bytes:
+    """A complete wire frame (length prefix, kind byte, body)."""
+    return encode_frame(bytes((kind,)) + body)
+
+
+def split_frame(payload: bytes) -> tuple[FrameKind, bytes] | None:
+    """The kind and body of a received frame payload, or None if the kind is unknown."""
+    if not payload or payload[0] not in FrameKind._value2member_map_:
+        return None
+    return FrameKind(payload[0]), payload[1:]
+
+
+def pack_control(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack_control(body: bytes, max_bytes: int) -> Any:
+    """Decode a control frame body; raises ValueError on anything malformed."""
+    try:
+        return msgpack.unpackb(body, raw=False, max_bin_len=max_bytes, max_str_len=max_bytes)
+    except Exception as exc:  # msgpack raises several unrelated types on malformed input
+        raise ValueError(f"malformed control frame: {exc}") from None
+
+
+def hello_payload(principal: Principal, receiver: int, timestamp: float) -> bytes:
+    return HELLO_DOMAIN + pack_control([principal, receiver, timestamp])
+
+
+def make_hello(principal: Principal, receiver: int, sign: Callable[[bytes], bytes]) -> bytes:
+    """The hello frame body a connector sends to replica ``receiver``."""
+    now = time.time()
+    return pack_control([principal, receiver, now, sign(hello_payload(principal, receiver, now))])
+
+
+def check_hello(
+    body: bytes, receiver: int, verify: Callable[[Principal, bytes, bytes], bool], max_bytes: int
+) -> Principal:
+    """The authenticated principal of a hello frame; raises ValueError saying why it is refused."""
+    fields = unpack_control(body, max_bytes)
+    if not (isinstance(fields, list) and len(fields) == 4):
+        raise ValueError("hello must be [principal, receiver, time, signature]")
+    principal, addressed_to, timestamp, signature = fields
+    if not (isinstance(principal, str) and isinstance(signature, bytes) and isinstance(timestamp, float)):
+        raise ValueError("hello fields have the wrong types")
+    if addressed_to != receiver:
+        raise ValueError(f"hello addressed to replica {addressed_to}")
+    if abs(time.time() - timestamp) > HELLO_MAX_SKEW_S:
+        raise ValueError("hello timestamp is stale")
+    if not verify(principal, hello_payload(principal, receiver, timestamp), signature):
+        raise ValueError(f"hello signature of {principal} does not verify")
+    return principal
+
+
+class Connection(asyncio.Protocol):
+    """One TCP connection that carries frames both ways and counts the peer's bad frames.
+
+    ``on_frames`` gets every complete frame payload of a read in one call, so
+    the node can process (and verify signatures) in batches.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        max_frame_bytes: int,
+        abuse_limit: int,
+        on_frames: Callable[[Connection, list[bytes]], None],
+        on_abuse: Callable[[Connection, str], None],
+        on_closed: Callable[[Connection], None],
+    ) -> None:
+        self.name = name
+        self.principal: Principal | None = None
+        self.subscriptions: set[str] = set()
+        self.abuse = AbuseCounter(abuse_limit)
+        self._decoder = FrameDecoder(max_frame_bytes)
+        self._on_frames = on_frames
+        self._on_abuse = on_abuse
+        self._on_closed = on_closed
+        self._transport: asyncio.Transport | None = None
+        self._lost = asyncio.Event()
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.name = f"{self.name}<{peer[0]}:{peer[1]}>"
+
+    def data_received(self, data: bytes) -> None:
+        result = self._decoder.feed(data)
+        for length in result.oversized:
+            self.report_abuse(f"oversized frame of {length} bytes")
+        if result.frames and not self.closed:
+            self._on_frames(self, result.frames)
+
+    def report_abuse(self, reason: str) -> None:
+        """Drop-and-log a bad frame; close the connection once the peer has used up its allowance."""
+        if self.closed:
+            return
+        self._on_abuse(self, reason)
+        if self.abuse.record():
+            self.close()
+
+    def send(self, data: bytes) -> bool:
+        """Queue a complete frame; False (frame dropped) when closed or the peer is not reading."""
+        transport = self._transport
+        if self.closed or transport is None or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            return False
+        transport.write(data)
+        return True
+
+    def close(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.close()
+        self.closed = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._lost.set()
+        self._on_closed(self)
+
+    async def wait_closed(self) -> None:
+        await self._lost.wait()
+
+
+class ReplyRoutes:
+    """Client id to the connections that receive its replies; at most ``limit`` ids per connection."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._routes: dict[str, set[Connection]] = {}
+
+    def add(self, client: str, connection: Connection) -> bool:
+        """Route ``client``'s replies to ``connection`` too; False if the connection is over its limit."""
+        if client in connection.subscriptions:
+            return True
+        if len(connection.subscriptions) >= self.limit:
+            return False
+        connection.subscriptions.add(client)
+        self._routes.setdefault(client, set()).add(connection)
+        return True
+
+    def forget(self, connection: Connection) -> None:
+        for client in connection.subscriptions:
+            routes = self._routes.get(client)
+            if routes is not None:
+                routes.discard(connection)
+                if not routes:
+                    del self._routes[client]
+        connection.subscriptions.clear()
+
+    def connections(self, client: str) -> tuple[Connection, ...]:
+        return tuple(self._routes.get(client, ()))
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+
+class PeerLink:
+    """The outbound connection to one replica: reconnects with backoff, buffers while down.
+
+    Frames queued while the link is down are bounded (oldest dropped first):
+    PBFT tolerates message loss, and an unbounded queue to a dead peer would
+    exhaust memory.
+    """
+
+    def __init__(
+        self,
+        target: int,
+        host: str,
+        port: int,
+        hello: Callable[[], bytes],
+        queue_frames: int,
+        make_connection: Callable[[], Connection],
+    ) -> None:
+        self.target = target
+        self.host = host
+        self.port = port
+        self._hello = hello
+        self._queue: deque[bytes] = deque(maxlen=queue_frames)
+        self._make_connection = make_connection
+        self._connection: Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.sent = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"link-{self.target}")
+
+    def send(self, data: bytes) -> None:
+        connection = self._connection
+        if connection is not None and not connection.closed:
+            if connection.send(data):
+                self.sent += 1
+            else:
+                self.dropped += 1
+            return
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append(data)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = 0.02
+        while True:
+            try:
+                _, connection = await loop.create_connection(self._make_connection, self.host, self.port)
+            except OSError:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 0.5)
+                continue
+            backoff = 0.02
+            connection.send(frame(FrameKind.HELLO, self._hello()))
+            while self._queue:
+                connection.send(self._queue.popleft())
+            self._connection = connection
+            await connection.wait_closed()
+            self._connection = None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._connection is not None:
+            self._connection.close()

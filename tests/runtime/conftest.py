@@ -1,0 +1,70 @@
+"""Fixtures that run real replica processes on 127.0.0.1 and always stop them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pot_impl.runtime.client import cluster_status
+from pot_impl.runtime.cluster import LocalCluster
+from pot_impl.runtime.config import Config
+from pot_impl.runtime.load import LoadResult, register_operation, run_load
+
+FAST_PROTOCOL = {
+    "checkpoint_interval": 4,
+    "watermark_window": 16,
+    "batch_size": 32,
+    "view_change_timeout_ms": 1000,
+    "state_transfer_timeout_ms": 500,
+}
+"""Short timeouts and frequent checkpoints, so faults are detected and logs compacted within a test."""
+
+
+def submit(config: Config, requests: int, clients: int = 4, timeout_s: float = 20.0) -> LoadResult:
+    load = run_load(
+        config, register_operation, clients=clients, requests=requests, timeout_s=timeout_s, retry_s=0.5
+    )
+    return asyncio.run(load)
+
+
+def statuses(config: Config) -> dict[int, dict[str, Any] | str]:
+    return asyncio.run(cluster_status(config))
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting until {what}")
+        time.sleep(0.2)
+
+
+def converged(config: Config, replicas: list[int], at_least: int) -> bool:
+    """All ``replicas`` executed the same prefix of at least ``at_least`` batches with equal ledgers."""
+    reports = statuses(config)
+    seen = [reports[r] for r in replicas]
+    if not all(isinstance(r, dict) for r in seen):
+        return False
+    positions = {(r["last_executed"], r["ledger"]["state_digest"]) for r in seen if isinstance(r, dict)}
+    return len(positions) == 1 and next(iter(positions))[0] >= at_least
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
+    clusters: list[LocalCluster] = []
+
+    def make(n: int = 4, **options: Any) -> LocalCluster:
+        cluster = LocalCluster(tmp_path / f"cluster{len(clusters)}", n, protocol=FAST_PROTOCOL, **options)
+        cluster.create()
+        clusters.append(cluster)
+        cluster.start()
+        return cluster
+
+    yield make
+    for cluster in clusters:
+        cluster.stop()
