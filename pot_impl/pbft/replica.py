@@ -159,6 +159,7 @@ class Replica:
         self._future: dict[int, list[ReplicaMessage]] = {}
 
         self._view_change_timer_armed = False
+        self._view_change_resent = False
         self._executing = False
 
         self._durable: list[Effect] = []
@@ -811,7 +812,25 @@ class Replica:
                 self._set_timer(timer, self.config.state_transfer_timeout_ms)
         elif timer.view == self._view:
             self._view_change_timer_armed = False
+            self._on_view_change_timeout()
+
+    def _on_view_change_timeout(self) -> None:
+        """In the normal case, suspect the primary. During a view change, first re-send our
+        view-change (the network may have lost it; whoever installed the view answers with the
+        new-view), and move on to the next view only once 2f+1 view-changes were held and still
+        no new-view arrived."""
+        if self._view_active:
             self._start_view_change(self._view + 1)
+            return
+        held = self._view_changes.get(self._view, {})
+        if len(held) < view_change_quorum(self.config.n, self.f) or not self._view_change_resent:
+            self._view_change_resent = True
+            own = held.get(self.id)
+            if own is not None:
+                self._broadcast(own)
+            self._arm_view_change_timer()
+            return
+        self._start_view_change(self._view + 1)
 
     def _view_change_timeout(self) -> int:
         return self.config.view_change_timeout_ms << min(self._view_change_streak, MAX_TIMEOUT_DOUBLINGS)
@@ -820,8 +839,8 @@ class Replica:
         """Section 4.4's timer. Normal case: started when a request waits to execute and the timer is
         not running, restarted (``restart``) when a request executes and others still wait, stopped
         when none waits; new requests do not restart it, or a primary that ignores requests would
-        never be suspected. During a view change: started once 2f+1 view-changes for the target
-        view are held, with the timeout doubled for every consecutive view change."""
+        never be suspected. During a view change it always runs (see ``_on_view_change_timeout``),
+        with the timeout doubled for every consecutive view change."""
         timer = Timer(TimerKind.VIEW_CHANGE, self._view)
         if self._view_active and not self._pending:
             if self._view_change_timer_armed:
@@ -830,13 +849,11 @@ class Replica:
             return
         if self._view_change_timer_armed and not restart:
             return
-        held = len(self._view_changes.get(self._view, {}))
-        if self._view_active or held >= view_change_quorum(self.config.n, self.f):
-            self._set_timer(timer, self._view_change_timeout())
-            self._view_change_timer_armed = True
+        self._set_timer(timer, self._view_change_timeout())
+        self._view_change_timer_armed = True
 
     def _stop_view_change_timer(self) -> None:
-        self._stop_view_change_timer()
+        self._cancel_timer(Timer(TimerKind.VIEW_CHANGE, self._view))
         self._view_change_timer_armed = False
 
     # ------------------------------------------------------------ view change
@@ -848,6 +865,7 @@ class Replica:
         self._stop_view_change_timer()
         self._view = new_view
         self._view_active = False
+        self._view_change_resent = False
         self._view_change_streak += 1
         prepared = tuple(c for n, c in sorted(self._prepared_certificates.items()) if n > self._stable_seq)
         vc = self._sign(ViewChange(new_view, self._stable_seq, self._stable_proof, prepared, self.id))
@@ -857,7 +875,13 @@ class Replica:
         self._after_view_change_vote(new_view)
 
     def _on_view_change(self, vc: ViewChange) -> None:
-        if vc.new_view < self._view or (vc.new_view == self._view and self._view_active):
+        if vc.new_view == self._view and self._view_active:
+            # The sender is still waiting for the new-view we installed: it was lost, send it again.
+            new_view = self._new_views.get(self._view)
+            if new_view is not None and vc.replica != self.id:
+                self._send(vc.replica, new_view)
+            return
+        if vc.new_view < self._view:
             return
         if vc.replica in self._view_changes.get(vc.new_view, {}):
             return
@@ -871,6 +895,7 @@ class Replica:
             # sent (regenerating it could produce a different P set, which would be equivocation).
             self._stop_view_change_timer()
             self._view, self._view_active = vc.new_view, False
+            self._view_change_resent = False
             self._view_change_streak += 1
         self._store_view_change(vc)
         self._event(EventKind.VIEW_CHANGE, seq=vc.stable_seq, peer=vc.replica, reason="received")
