@@ -146,9 +146,7 @@ class StateGraph(Generic[S]):
         return self.trace(self.path(state_id))[-1].state
 
 
-def explore(
-    model: Model[S], *, max_states: int | None = None, max_depth: int | None = None
-) -> StateGraph[S]:
+def explore(model: Model[S], *, max_states: int | None = None, max_depth: int | None = None) -> StateGraph[S]:
     """Explore ``model`` breadth-first and return its state graph (invariants are not checked)."""
     exploration = Explorer(
         model,

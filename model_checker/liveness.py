@@ -109,8 +109,9 @@ def obligations_of(graph: StateGraph[Any]) -> Obligations:
     obs_all = np.concatenate(pair_ob) if pair_ob else np.empty(0, np.int64)
     order = np.argsort(labels_all, kind="stable")
     labels_all, obs_all = labels_all[order], obs_all[order]
-    # join edges with the obligations of their label
-    moving = np.flatnonzero((graph.targets >= 0) & (graph.targets != graph.sources))
+    # join edges with the obligations of their label; an edge to a state a bound
+    # dropped (target -1) still shows its action enabled, but cannot be on a cycle
+    moving = np.flatnonzero(graph.targets != graph.sources)
     edge_labels = graph.labels[moving]
     start = np.searchsorted(labels_all, edge_labels, side="left")
     stop = np.searchsorted(labels_all, edge_labels, side="right")
@@ -120,6 +121,8 @@ def obligations_of(graph: StateGraph[Any]) -> Obligations:
     edge_ob = obs_all[np.repeat(start, counts) + offsets]
     n_obs = max(len(strong), 1)
     enabled = np.unique(graph.sources[edge].astype(np.int64) * n_obs + edge_ob)
+    known_target = graph.targets[edge] >= 0
+    edge, edge_ob = edge[known_target], edge_ob[known_target]
     return Obligations(
         strong=np.array(strong, dtype=bool),
         names=tuple(names),
@@ -191,9 +194,7 @@ def fair_sccs(graph: StateGraph[Any], obligations: Obligations, region: BoolArra
     return FairSCCs(component, int(np.unique(component[mask]).size) if mask.any() else 0)
 
 
-def bfs(
-    graph: StateGraph[Any], starts: IntArray, allowed: BoolArray
-) -> tuple[IntArray, IntArray]:
+def bfs(graph: StateGraph[Any], starts: IntArray, allowed: BoolArray) -> tuple[IntArray, IntArray]:
     """Multi-source BFS inside ``allowed``: distance and entering edge per state (``-1`` if none)."""
     n = graph.num_states
     distance = np.full(n, -1, dtype=np.int64)
@@ -374,14 +375,14 @@ class LivenessChecker(Generic[S]):
 
 
 def fully_known(graph: StateGraph[Any]) -> BoolArray:
-    """States whose successors are all in the graph: only they may lie on a cycle.
+    """States whose transitions are all known: only they may lie on a cycle.
 
-    The constraint and ``max_depth`` leave states unexpanded, ``max_states``
-    drops some targets; a cycle through such a state could be unfair in truth.
+    The constraint and the bounds leave states unexpanded; their enabled
+    actions are unknown, so a cycle through one could be unfair in truth.
+    (An expanded state whose target a bound dropped is fine: the edge is
+    known to exist, it only cannot be followed.)
     """
-    known = graph.expanded.copy()
-    known[graph.sources[graph.targets < 0]] = False
-    return known
+    return graph.expanded
 
 
 def find_violation(
@@ -438,4 +439,3 @@ def find_violation(
 def _nearest(candidates: BoolArray, distance: IntArray) -> int:
     ids = np.flatnonzero(candidates & (distance >= 0))
     return int(ids[np.argmin(distance[ids])])
-

@@ -86,9 +86,7 @@ def is_fair_set(model: Model[int], edges: Edges, states: set[int]) -> bool:
             if set(reachable_levels(edges, [start], states)) != states:
                 return False
     for kind, labels in _obligations(model, edges):
-        taken = any(
-            (a, t) in labels and t in states and t != s for s in states for a, t in edges.get(s, ())
-        )
+        taken = any((a, t) in labels and t in states and t != s for s in states for a, t in edges.get(s, ()))
         enabled = [_enabled(edges, s, labels) for s in states]
         if kind == "weak" and not taken and all(enabled):
             return False
@@ -151,6 +149,7 @@ def assert_valid_lasso(model: Model[Any], trace: Trace[Any]) -> None:
         labels.append(trace.loop_label)
         moves = [(cycle[i], labels[i], cycle[(i + 1) % len(cycle)]) for i in range(len(cycle))]
     for fair in model.fairness:
+
         def covers(label: Label, fair: Fairness = fair) -> bool:
             return label.action == fair.action
 
@@ -160,6 +159,7 @@ def assert_valid_lasso(model: Model[Any], trace: Trace[Any]) -> None:
                 {lab.args for s in cycle for lab, t in successors(model, s) if covers(lab) and t != s}
             )
         for instance in instances:
+
             def matches(label: Label, instance: Any = instance) -> bool:
                 return covers(label) and (instance is None or label.args == instance)
 

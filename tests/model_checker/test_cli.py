@@ -1,0 +1,172 @@
+"""The `pot check` / `pot models` contract: output, JSON keys, exit codes, error messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pot.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+JSON_KEYS = {
+    "model",
+    "verdict",
+    "distinct_states",
+    "generated_states",
+    "depth",
+    "seconds",
+    "states_per_second",
+    "bytes_per_state",
+    "properties",
+    "coverage",
+    "counterexample",
+}
+BUGGY = "model_checker.examples.two_phase:two_phase"
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, dict[str, object]]:
+    status = main(["check", *argv, "--json"])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1  # exactly one JSON object
+    return status, json.loads(out)
+
+
+def test_ok_run_json(capsys: pytest.CaptureFixture[str]) -> None:
+    status, report = _json(capsys, ["two-phase"])
+    assert status == 0
+    assert set(report) >= JSON_KEYS
+    assert report["verdict"] == "ok" and report["distinct_states"] == 288 and report["depth"] == 11
+    assert report["counterexample"] is None
+    assert {"name": "TCConsistent", "kind": "invariant", "status": "holds"} in report["properties"]  # type: ignore[operator]
+
+
+def test_const_override_and_violation_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    status, report = _json(capsys, [BUGGY, "--const", "RM=2", "--const", "commit_needs_all_prepared=False"])
+    assert status == 1
+    assert report["verdict"] == "violation"
+    example = report["counterexample"]
+    assert isinstance(example, dict) and example["#meta"]["property"] == "TCConsistent"
+    assert len(example["states"]) == 4
+
+
+def test_text_output_has_summary_and_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", BUGGY, "--const", "commit_needs_all_prepared=False"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "Verdict: violation" in out and "distinct states" in out and "bytes per visited state" in out
+    assert "Counterexample to invariant TCConsistent" in out and "   2. TMCommit()" in out
+    assert "\x1b[" not in out  # not a terminal
+
+
+def test_bounds_are_incomplete_with_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    status, report = _json(capsys, ["two-phase", "--max-depth", "3"])
+    assert status == 0 and report["verdict"] == "incomplete" and report["depth"] == 3
+    status, report = _json(capsys, ["two-phase", "--max-states", "50"])
+    assert status == 0 and report["verdict"] == "incomplete" and report["distinct_states"] == 50
+
+
+def test_invariant_selection_and_unknown_invariant(capsys: pytest.CaptureFixture[str]) -> None:
+    status, report = _json(capsys, ["two-phase", "--invariant", "TPTypeOK"])
+    assert status == 0
+    assert [p["name"] for p in report["properties"]] == ["TPTypeOK", "deadlock"]  # type: ignore[attr-defined]
+    assert main(["check", "two-phase", "--invariant", "Nope"]) == 2
+    err = capsys.readouterr().err
+    assert "Nope" in err and "TPTypeOK" in err and "TCConsistent" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_model_lists_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'no-such-model'" in err and "two-phase" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["two-phase", "--const", "RM"], "NAME=VALUE"),
+        (["two-phase", "--const", "RM=three"], "not a literal"),
+        (["two-phase", "--const", "NOPE=1"], "has no constant NOPE"),
+        (["two-phase", "--const", "RM=0"], "RM must be at least 1"),
+        (["no.such.module:thing"], "cannot import"),
+        (["model_checker.examples.two_phase:nothing"], "no attribute"),
+        (["model_checker.examples.two_phase:COMMIT_MSG"], "not a Model"),
+        (["two-phase", "--depth", "3"], "--max-depth"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["check", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_spec_error_reports_state_and_action(tmp_path: Path) -> None:
+    spec = tmp_path / "faulty_spec.py"
+    spec.write_text(
+        "from model_checker.model import Action, Model\n"
+        "def step(s):\n"
+        "    if s == 2:\n"
+        "        raise KeyError('missing')\n"
+        "    yield (), s + 1\n"
+        "MODEL = Model(name='faulty', init=lambda: iter([0]), actions=(Action('Advance', step),))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pot", "check", "faulty_spec:MODEL"],
+        cwd=ROOT,
+        env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "action Advance raised KeyError" in done.stderr
+    assert "state = 2" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_trace_out_writes_itf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "cex.itf.json"
+    argv = ["check", BUGGY, "--const", "commit_needs_all_prepared=False", "--trace-out", str(target)]
+    assert main(argv) == 1
+    document = json.loads(target.read_text())
+    assert document["vars"] == ["rmState", "tmState", "tmPrepared", "msgs"]
+    assert document["#meta"]["property"] == "TCConsistent"
+
+
+def test_continue_writes_one_trace_per_property(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "cex.json"
+    argv = [
+        "check",
+        "mutex",
+        "--const",
+        "enter='weak'",
+        "--continue",
+        "--no-deadlock",
+        "--trace-out",
+        str(target),
+    ]
+    assert main(argv) == 1
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["cex.EventuallyCritical.json", "cex.InfinitelyOftenCritical.json", "cex.json"]
+    assert "loop" in json.loads(target.read_text())
+
+
+def test_simulation_is_reproducible(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [BUGGY, "--const", "RM=4", "--const", "commit_needs_all_prepared=False", "--simulate", "50"]
+    first = _json(capsys, [*argv, "--depth", "20", "--seed", "11"])
+    second = _json(capsys, [*argv, "--depth", "20", "--seed", "11"])
+    assert first[0] == second[0] == 1
+    assert first[1]["counterexample"] == second[1]["counterexample"]
+    status, report = _json(capsys, ["two-phase", "--simulate", "5", "--depth", "10"])
+    assert status == 0 and report["verdict"] == "incomplete"
+
+
+def test_models_lists_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "two-phase" in out and "RM=3" in out and "mutex" in out
