@@ -292,11 +292,13 @@ class Node:
     def _on_abuse(self, connection: Connection, reason: str) -> None:
         self.counters.frames_dropped += 1
         self.events.emit("dropped", peer=connection.name, principal=connection.principal, reason=reason)
+        self._wake.set()  # the next step flushes the event log even if nothing else arrives
         log.warning("node %d: dropped frame from %s: %s", self.id, connection.name, reason)
 
     def _on_closed(self, connection: Connection) -> None:
         if connection.abuse.exhausted:
             self.events.emit("connection-closed", peer=connection.name, reason="abuse limit reached")
+            self._wake.set()
         self._routes.forget(connection)
         self._inbound.discard(connection)
 

@@ -150,10 +150,8 @@ class Connection(asyncio.Protocol):
 
     def report_abuse(self, reason: str) -> None:
         """Drop-and-log a bad frame; close the connection once the peer has used up its allowance."""
-        if self.closed:
-            return
         self._on_abuse(self, reason)
-        if self.abuse.record():
+        if self.abuse.record() and not self.closed:
             self.close()
 
     def send(self, data: bytes) -> bool:
