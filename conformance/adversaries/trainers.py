@@ -34,7 +34,6 @@ from pot_impl.training.checkpoint import (
     MODEL_PREFIX,
     CheckpointStore,
     CheckpointUnavailable,
-    checkpoint_digest,
     model_digest,
 )
 from pot_impl.training.datasets import Dataset
@@ -58,7 +57,7 @@ def _commit(
     """Store the checkpoints, build leaves and the claim, exactly as the honest trainer does."""
     leaves = []
     for index, (checkpoint, batch_digest, losses) in enumerate(segments):
-        digest = store.put(checkpoint, checkpoint_digest(checkpoint))
+        digest = store.put(checkpoint)
         leaves.append(SegmentLeaf(index, digest, batch_digest, losses))
     final_model = model_digest(segments[-1][0])
     claim, encoded = make_claim(order, leaves, final_model, score, env)

@@ -2,15 +2,16 @@
 
 A checkpoint is a flat map of named tensors: ``model/<name>`` for every
 parameter and buffer, ``optim/<param index>/<key>`` for optimizer state,
-``rng/<device>`` for the random generator states and ``step``. Its identity is
-the tensor digest of that map (raw bytes, no serialisation), so trainer and
-validator agree on a checkpoint hash without agreeing on a file format. On
-disk and on the wire a checkpoint is a safetensors file; whoever loads one
-recomputes the digest, so a served file can never stand in for another.
+``rng/<device>`` for the random generator states and ``step``. Its bytes are
+the canonical tensor stream (``tensor_codec``) and its identity is SHA-256 of
+those bytes: the trainer writes and hashes a checkpoint in one pass straight
+from tensor memory, and whoever receives one verifies it by hashing the
+bytes before parsing them, so a served file can never stand in for another.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -18,11 +19,14 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
-from pot_impl.training.tensor_digest import digest_named_tensors
+from pot_impl.training.tensor_codec import (
+    TensorCodecError,
+    decode_named_tensors,
+    digest_named_tensors,
+    encode_named_tensors,
+    write_named_tensors,
+)
 
 CHECKPOINT_DOMAIN = b"pot-checkpoint-v1"
 MODEL_DOMAIN = b"pot-model-v1"
@@ -53,56 +57,62 @@ def model_tensors(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
 
 
 def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
-    """Safetensors bytes (copies every tensor to CPU)."""
-    return save_safetensors({name: t.detach().contiguous().cpu() for name, t in checkpoint.items()})
+    """The canonical bytes, whose SHA-256 is the checkpoint digest."""
+    return encode_named_tensors(checkpoint, CHECKPOINT_DOMAIN)
 
 
 def decode_checkpoint(data: bytes, expected_digest: bytes | None = None) -> dict[str, torch.Tensor]:
-    """Parse safetensors bytes; with ``expected_digest``, insist the content is that checkpoint."""
-    try:
-        tensors = load_safetensors(data)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"malformed checkpoint: {exc}") from None
-    if expected_digest is not None and checkpoint_digest(tensors) != expected_digest:
+    """Parse checkpoint bytes; with ``expected_digest``, first insist that they are that checkpoint."""
+    if expected_digest is not None and hashlib.sha256(data).digest() != expected_digest:
         raise CheckpointError("checkpoint content does not match its digest")
-    return tensors
+    try:
+        return decode_named_tensors(data, CHECKPOINT_DOMAIN)
+    except TensorCodecError as exc:
+        raise CheckpointError(f"malformed checkpoint: {exc}") from None
 
 
 class CheckpointSource(Protocol):
     """Where a validator fetches checkpoints from (a trainer's store, a network peer)."""
 
     def fetch(self, digest: bytes) -> bytes:
-        """Safetensors bytes of the checkpoint with ``digest``; raises CheckpointUnavailable."""
+        """The bytes of the checkpoint with ``digest``; raises CheckpointUnavailable."""
         ...
 
 
 class CheckpointStore:
-    """A directory of checkpoints named by digest; writes are atomic, reads are verified."""
+    """A directory of checkpoints named by digest; writes are atomic, reads are verified by the caller."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: bytes) -> Path:
-        return self.root / f"{digest.hex()}.safetensors"
+        return self.root / f"{digest.hex()}.ckpt"
 
-    def put(self, checkpoint: Checkpoint, digest: bytes | None = None) -> bytes:
-        """Store ``checkpoint`` (once) and return its digest; pass ``digest`` if already computed."""
-        digest = checkpoint_digest(checkpoint) if digest is None else digest
-        target = self.path(digest)
-        if not target.exists():
-            self._write_atomically(target, encode_checkpoint(checkpoint))
+    def put(self, checkpoint: Checkpoint) -> bytes:
+        """Write ``checkpoint`` and return its digest, hashing while writing (one pass, no copy)."""
+        handle, temporary = tempfile.mkstemp(dir=self.root, suffix=".partial")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                digest = write_named_tensors(checkpoint, CHECKPOINT_DOMAIN, out)
+            os.replace(temporary, self.path(digest))
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
         return digest
 
-    def _write_atomically(self, target: Path, data: bytes) -> None:
+    def put_bytes(self, data: bytes | memoryview) -> bytes:
+        """Store canonical checkpoint bytes as they are (hashing and writing release the GIL)."""
+        digest = hashlib.sha256(data).digest()
         handle, temporary = tempfile.mkstemp(dir=self.root, suffix=".partial")
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
-            os.replace(temporary, target)
+            os.replace(temporary, self.path(digest))
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        return digest
 
     def fetch(self, digest: bytes) -> bytes:
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pot_impl.training.tensor_digest import digest_named_tensors
+from pot_impl.training.tensor_codec import digest_named_tensors
 
 DATASET_DOMAIN = b"pot-dataset-v1"
 MAX_SYNTHETIC_VALUES = 50_000_000  # bounds the memory a task can make every node allocate

@@ -1,22 +1,27 @@
 """The honest trainer: trains an order segment by segment and commits to every segment.
 
-Per segment it hashes the checkpoint in place (raw tensor bytes), stores it in
-the content-addressed store, and records a leaf; the Merkle root over the
-leaves, the final model digest and the evaluated score form the claim. The
-trainer then serves leaves and checkpoints to validators (``ProofServer``).
+After each segment the trainer copies the checkpoint into one of two
+preallocated snapshot buffers and a background thread hashes and writes it
+to the content-addressed store (one pass over memory; SHA-256 and file writes
+release the GIL), while training continues on the next segment. The Merkle
+root over the leaves, the final model digest and the evaluated score form the
+claim. The trainer then serves leaves and checkpoints to validators
+(``ProofServer``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pot_impl.training.checkpoint import CheckpointStore, checkpoint_digest, model_digest
+from pot_impl.training.checkpoint import CHECKPOINT_DOMAIN, Checkpoint, CheckpointStore, model_digest
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.runtime import Environment
 from pot_impl.training.segments import Claim, SegmentLeaf
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder
+from pot_impl.training.tensor_codec import StreamBuffer
 
 
 @dataclass(frozen=True)
@@ -48,16 +53,67 @@ def make_claim(
     return Claim(order.digest, root, len(leaves), final_model, score, env.fingerprint), encoded
 
 
+class BackgroundCheckpointWriter:
+    """Hashes and stores checkpoints on a worker thread (or inline), from two reusable stream buffers.
+
+    ``submit`` costs the main thread one copy of the checkpoint into a buffer
+    that already holds the canonical headers; the worker then hashes and
+    writes the buffer with two GIL-free calls (few GIL hand-overs, so no
+    convoy with the training thread). It blocks only when the worker is two
+    checkpoints behind.
+    """
+
+    def __init__(self, store: CheckpointStore, background: bool = True) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+        self._background = background
+        self._buffers: list[StreamBuffer | None] = [None, None]
+        self._pending: list[Future[bytes] | None] = [None, None]
+        self._next = 0
+
+    def submit(self, checkpoint: Checkpoint) -> Future[bytes]:
+        slot = self._next
+        self._next ^= 1
+        previous = self._pending[slot]
+        if previous is not None:
+            previous.result()
+        buffer = self._buffers[slot]
+        if buffer is None or not buffer.fits(checkpoint):
+            buffer = self._buffers[slot] = StreamBuffer(checkpoint, CHECKPOINT_DOMAIN)
+        data = buffer.fill(checkpoint)
+        if self._background:
+            future = self._executor.submit(self.store.put_bytes, data)
+        else:
+            future = Future()
+            future.set_result(self.store.put_bytes(data))
+        self._pending[slot] = future
+        return future
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
 def train(
-    order: TrainingOrder, prepared: PreparedTask, store: CheckpointStore, env: Environment
+    order: TrainingOrder,
+    prepared: PreparedTask,
+    store: CheckpointStore,
+    env: Environment,
+    background_writes: bool = True,
 ) -> TrainingRun:
-    """Train ``order`` honestly and commit to every segment."""
+    """Train ``order`` honestly and commit to every segment. ``background_writes=False`` hashes and
+    writes each checkpoint on the training thread (better when no spare core is free)."""
     session = TrainingSession(prepared, order.data_order_seed, env)
-    leaves: list[SegmentLeaf] = []
-    for index in range(order.task.segments):
-        outcome = session.run_segment()
-        digest = store.put(outcome.checkpoint, checkpoint_digest(outcome.checkpoint))
-        leaves.append(SegmentLeaf(index, digest, outcome.batch_digest, outcome.losses))
-    final = session.checkpoint()
-    claim, encoded = make_claim(order, leaves, model_digest(final), session.evaluate(), env)
+    writer = BackgroundCheckpointWriter(store, background_writes)
+    pending: list[tuple[Future[bytes], bytes, tuple[float, ...]]] = []
+    try:
+        for _ in range(order.task.segments):
+            outcome = session.run_segment()
+            pending.append((writer.submit(outcome.checkpoint), outcome.batch_digest, outcome.losses))
+        leaves = [
+            SegmentLeaf(index, future.result(), batch_digest, losses)
+            for index, (future, batch_digest, losses) in enumerate(pending)
+        ]
+    finally:
+        writer.close()
+    claim, encoded = make_claim(order, leaves, model_digest(session.checkpoint()), session.evaluate(), env)
     return TrainingRun(claim, tuple(leaves), ProofServer(encoded, store))
