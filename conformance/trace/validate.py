@@ -1,0 +1,547 @@
+"""Trace validation: is the observed behaviour of a real run a behaviour of ``spec/pbft.py``?
+
+The merged event log (``observed.RunLogs.merged``) is matched event by event
+against the spec. Each event kind has one entry in ``EVENT_TABLE`` saying what
+it corresponds to:
+
+* a spec action of the logging replica, with the event's fields fixing the
+  action's parameters (``pre-prepared`` at the primary is ``PrePrepare``, at a
+  backup ``Prepare``; ``prepared`` is ``Commit``; ``executed`` is ``Execute``;
+  ``checkpoint-stable`` and an installed ``state-transfer`` are
+  ``StableCheckpoint``; a sent ``view-change`` is ``StartViewChange``;
+  ``new-view`` is ``NewView`` at the new primary and ``AcceptNewView`` at a
+  backup);
+* or a check on the spec state, for steps the spec takes inside another action
+  or does not name (``committed`` is the committed-local predicate;
+  ``checkpoint`` is part of ``Execute``; the pre-prepares of a new view's O are
+  part of ``NewView``/``AcceptNewView``; a ``received`` message from an honest
+  replica must have been sent already, which is what catches an event moved
+  before its cause).
+
+Steps the logs cannot show are added as hidden steps, only where the runtime
+is known not to log them: a replica that jumps several views logs one
+``view-change`` (the intermediate ``StartViewChange`` steps are hidden), and a
+replica killed between committing its store and flushing its events loses the
+events of that one input, which it redoes silently on recovery (a bounded
+search of that replica's own actions reaches the state its ``recovered``
+event reports).
+
+Where one event admits several spec successors (which V a new primary chose,
+which NEW-VIEW a backup accepted, how a crash tail is completed) the search
+is a depth-first search with memoisation of failed ``(event index, state)``
+pairs. A log no spec behaviour explains is reported with the first event that
+the deepest explanation could not match, and why.
+
+Checkpoint state digests are bound to the executed logs they certify: one
+digest per executed prefix and sequence number, in both directions, so a
+replica whose service state diverges shows even though the spec has no
+service state beyond the executed log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.trace.observed import Observed, RunLogs
+from model_checker.model import Action, Label
+from pot_impl.pbft.certificates import NULL_DIGEST
+from spec.pbft import NULL, Ops, Pbft, PbftConfig, State
+
+Certified = frozenset[tuple[int, str, Ops]]
+"""(sequence number, state digest, executed prefix) bindings seen so far."""
+
+IGNORED_KINDS = frozenset(
+    {"started", "stopped", "dropped", "connection-closed", "sent", "request", "rejected"}
+)
+"""Runtime bookkeeping and steps with no spec counterpart: sends are implied by the step that
+produced them, client requests are all sent at the start in the spec, rejections change nothing."""
+
+BATCH_DIGEST_KINDS = frozenset({"pre-prepared", "prepared", "committed", "executed"})
+"""Events whose digest names a batch (a spec request); the others carry state digests."""
+
+RECOVERY_FAMILIES = ("Commit", "Execute", "StableCheckpoint", "StartViewChange", "Prepare")
+"""Actions a replica may have taken in the one input whose events a SIGKILL lost."""
+RECOVERY_DEPTH = 4
+RECOVERY_STATES = 20_000
+DEFAULT_MAX_EXPANSIONS = 200_000
+
+
+@dataclass(frozen=True)
+class SearchNode:
+    """Where the search stands: a spec state plus the checkpoint digests bound so far."""
+
+    state: State
+    certified: Certified = frozenset()
+
+
+@dataclass(frozen=True)
+class Move:
+    """One way to explain an event: the node it leads to and the spec steps it took."""
+
+    node: SearchNode
+    steps: tuple[Label, ...] = ()
+    hidden: int = 0
+
+
+@dataclass(frozen=True)
+class Matches:
+    """The explanations of one event in one node; ``reason`` says why there are none."""
+
+    moves: tuple[Move, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """The first event that no spec behaviour consistent with the events before it explains."""
+
+    index: int
+    event: Observed
+    reason: str
+
+
+@dataclass
+class TraceReport:
+    """What ``validate_run`` found."""
+
+    conforms: bool
+    events: int
+    """Protocol events checked (the honest replicas' events minus ``IGNORED_KINDS``)."""
+    matched: int
+    """Events explained by the best path found (all of them when ``conforms``)."""
+    spec_steps: int
+    hidden_steps: int
+    expansions: int
+    seconds: float
+    constants: dict[str, Any]
+    requests: int
+    unmatched: Unmatched | None = None
+    path: list[str] = field(default_factory=list)
+    """The explaining spec behaviour, as action labels (the best prefix when not ``conforms``)."""
+
+    @property
+    def verdict(self) -> str:
+        return "conforms" if self.conforms else "diverges"
+
+    def to_json(self) -> dict[str, Any]:
+        unmatched = None
+        if self.unmatched is not None:
+            event = self.unmatched.event
+            unmatched = {
+                "index": self.unmatched.index,
+                "event": event.describe(),
+                "source": event.source,
+                "reason": self.unmatched.reason,
+            }
+        return {
+            "mode": "trace",
+            "verdict": self.verdict,
+            "events": self.events,
+            "matched": self.matched,
+            "steps": self.spec_steps,
+            "hidden_steps": self.hidden_steps,
+            "expansions": self.expansions,
+            "seconds": round(self.seconds, 4),
+            "constants": self.constants,
+            "requests": self.requests,
+            "unmatched": unmatched,
+        }
+
+    def summary(self) -> str:
+        head = (
+            f"trace {self.verdict}: {self.matched}/{self.events} events explained by {self.spec_steps} "
+            f"spec steps ({self.hidden_steps} hidden) in {self.seconds:.2f} s"
+        )
+        if self.unmatched is None:
+            return head
+        return (
+            f"{head}\nfirst unmatched event #{self.unmatched.index}: {self.unmatched.event.describe()}\n"
+            f"  because {self.unmatched.reason}"
+        )
+
+
+class TraceValidator:
+    """Matches one run's merged events against the PBFT spec instantiated with the run's constants."""
+
+    def __init__(self, run: RunLogs, max_expansions: int = DEFAULT_MAX_EXPANSIONS) -> None:
+        self.run = run
+        self.events = [e for e in run.merged() if e.kind not in IGNORED_KINDS]
+        self.max_expansions = max_expansions
+        self.request_ids = _intern_batches(self.events)
+        config = PbftConfig(
+            replicas=run.replicas,
+            faulty=run.faulty,
+            byzantine=run.byzantine,
+            requests=max(1, sum(1 for r in self.request_ids.values() if r != NULL)),
+            max_view=max((e.view for e in self.events), default=0),
+            checkpoint_interval=run.checkpoint_interval,
+            window=run.window,
+            max_seq=max((e.seq for e in self.events), default=1) or 1,
+        )
+        self.pbft = Pbft(config)
+        self.actions: dict[str, Action[State]] = {a.name: a for a in self.pbft.actions()}
+        self.table: Mapping[str, Callable[[SearchNode, Observed], Matches]] = {
+            "pre-prepared": self._pre_prepared,
+            "prepared": self._prepared,
+            "committed": self._committed,
+            "executed": self._executed,
+            "checkpoint": self._checkpoint,
+            "checkpoint-stable": self._checkpoint_stable,
+            "state-transfer": self._state_transfer,
+            "view-change": self._view_change,
+            "new-view": self._new_view,
+            "recovered": self._recovered,
+            "received": self._received,
+        }
+
+    # ------------------------------------------------------------------ search
+
+    def validate(self) -> TraceReport:
+        start = time.perf_counter()
+        root = SearchNode(next(iter(self.pbft.init())))
+        failed: set[tuple[int, SearchNode]] = set()
+        frames: list[tuple[int, Iterator[Move], Move]] = []
+        index, node = 0, root
+        expansions = 0
+        deepest: tuple[int, str, list[Move]] = (-1, "", [])
+        exhausted = False
+        while index < len(self.events):
+            matches: Matches | None = None
+            if (index, node) not in failed:
+                expansions += 1
+                if expansions > self.max_expansions:
+                    exhausted = True
+                    deepest = (
+                        index,
+                        f"search budget of {self.max_expansions} expansions exhausted",
+                        [move for _, _, move in frames],
+                    )
+                    break
+                matches = self._match(node, self.events[index])
+                if not matches.moves and index > deepest[0]:
+                    deepest = (index, matches.reason, [move for _, _, move in frames])
+            if matches is not None and matches.moves:
+                moves = iter(matches.moves)
+                move = next(moves)
+                frames.append((index, moves, move))
+                index, node = index + 1, move.node
+                continue
+            failed.add((index, node))
+            advanced = False
+            while frames:
+                frame_index, moves, _ = frames.pop()
+                following = next(moves, None)
+                if following is not None:
+                    frames.append((frame_index, moves, following))
+                    index, node = frame_index + 1, following.node
+                    advanced = True
+                    break
+                failed.add((frame_index, _node_before(frames, root)))
+            if not advanced:
+                break
+        conforms = index == len(self.events) and not exhausted
+        path_moves = [move for _, _, move in frames] if conforms else deepest[2]
+        unmatched = None
+        if not conforms:
+            position = max(deepest[0], 0)
+            unmatched = Unmatched(position, self.events[position], deepest[1])
+        return TraceReport(
+            conforms=conforms,
+            events=len(self.events),
+            matched=len(path_moves),
+            spec_steps=sum(len(m.steps) for m in path_moves),
+            hidden_steps=sum(m.hidden for m in path_moves),
+            expansions=expansions,
+            seconds=time.perf_counter() - start,
+            constants={
+                name: _plain(getattr(self.pbft.config, name))
+                for name in (
+                    "replicas",
+                    "faulty",
+                    "byzantine",
+                    "requests",
+                    "max_view",
+                    "checkpoint_interval",
+                    "window",
+                    "max_seq",
+                )
+            },
+            requests=len(self.request_ids),
+            unmatched=unmatched,
+            path=[str(label) for m in path_moves for label in m.steps],
+        )
+
+    def _match(self, node: SearchNode, event: Observed) -> Matches:
+        if not 0 <= event.node < self.run.replicas:
+            return Matches((), f"node {event.node} is not a replica of this {self.run.replicas}-replica run")
+        matcher = self.table.get(event.kind)
+        if matcher is None:
+            return Matches((), f"event kind {event.kind!r} has no entry in the trace table")
+        found = matcher(node, event)
+        if event.kind == "received":
+            return found
+        kept = tuple(m for m in found.moves if m.node.state.replicas[event.node].view == event.view)
+        if found.moves and not kept:
+            views = sorted({m.node.state.replicas[event.node].view for m in found.moves})
+            return Matches((), f"the spec replica is in view {views[0]}, the log says view {event.view}")
+        return Matches(kept, found.reason)
+
+    # ------------------------------------------------------------------ spec steps
+
+    def _steps(self, state: State, family: str, replica: int, *values: int) -> list[tuple[Label, State]]:
+        """Successors of ``family`` whose parameters start with (replica, *values)."""
+        action = self.actions[family]
+        wanted = (replica, *values)
+        found = []
+        for params, successor in action.step(state):
+            if tuple(params[: len(wanted)]) == wanted:
+                found.append((action.label(tuple(params)), successor))
+        return found
+
+    def _act(self, node: SearchNode, family: str, replica: int, *values: int) -> Matches:
+        found = self._steps(node.state, family, replica, *values)
+        if not found:
+            args = ", ".join(str(v) for v in (replica, *values))
+            return Matches((), f"spec action {family}({args}) is not enabled")
+        return Matches(_distinct(Move(SearchNode(s, node.certified), (label,)) for label, s in found))
+
+    def request_of(self, digest: str) -> int:
+        return self.request_ids[digest]
+
+    # ------------------------------------------------------------------ the table
+
+    def _pre_prepared(self, node: SearchNode, e: Observed) -> Matches:
+        """At the primary: PrePrepare. At a backup: Prepare (it multicasts PREPARE). Already in the
+        state: the pre-prepare came in a NEW-VIEW's O, logged by NewView/AcceptNewView."""
+        replica, entry = node.state.replicas[e.node], (e.view, e.seq, self.request_of(e.digest))
+        if self.pbft.primary(e.view) == e.node:
+            if entry in replica.proposals:
+                return Matches((Move(node),))
+            return self._act(node, "PrePrepare", e.node, e.seq, entry[2])
+        if entry in replica.prepares:
+            return Matches((Move(node),))
+        d = entry[2]
+        return self._act(node, "Prepare", e.node, e.seq, d)
+
+    def _prepared(self, node: SearchNode, e: Observed) -> Matches:
+        """prepared(m, v, n, i): the replica multicasts COMMIT."""
+        return self._act(node, "Commit", e.node, e.seq, self.request_of(e.digest))
+
+    def _committed(self, node: SearchNode, e: Observed) -> Matches:
+        """committed-local(m, v, n, i) is a predicate of the spec state, not a step."""
+        entry = (e.node, (e.view, e.seq, self.request_of(e.digest)))
+        if any(c == entry for c in self.pbft.committed_local(node.state)):
+            return Matches((Move(node),))
+        return Matches((), "the spec replica is not committed-local for this view, seq and request")
+
+    def _executed(self, node: SearchNode, e: Observed) -> Matches:
+        d = self.request_of(e.digest)
+        executed = node.state.replicas[e.node].executed
+        if e.seq <= len(executed):
+            at = executed[e.seq - 1]
+            if at == d or (at == NULL and (d == NULL or d in executed[: e.seq - 1])):
+                return Matches((Move(node),))
+            return Matches((), f"the spec replica executed request {at} at seq {e.seq}, the log says {d}")
+        if e.seq != len(executed) + 1:
+            return Matches((), f"the spec replica executed {len(executed)} requests; seq {e.seq} is not next")
+        return self._act(node, "Execute", e.node, d)
+
+    def _checkpoint(self, node: SearchNode, e: Observed) -> Matches:
+        """Taking a checkpoint is part of Execute; its digest is bound to the executed prefix."""
+        replica = node.state.replicas[e.node]
+        if (e.seq, replica.executed[: e.seq]) not in set(self.pbft.checkpoints_of(replica)):
+            return Matches((), f"the spec replica sent no CHECKPOINT for seq {e.seq}")
+        return self._bind(Move(node), e)
+
+    def _checkpoint_stable(self, node: SearchNode, e: Observed) -> Matches:
+        """StableCheckpoint, unless a NEW-VIEW or a state transfer already made it stable."""
+        if node.state.replicas[e.node].stable >= e.seq:
+            return self._bind(Move(node), e)
+        return self._bind_all(self._act(node, "StableCheckpoint", e.node, e.seq), e)
+
+    def _state_transfer(self, node: SearchNode, e: Observed) -> Matches:
+        """``requested``: the replica learnt of a certified checkpoint; ``installed``: it fetched that
+        state, which the spec's StableCheckpoint does for a replica that has not executed that far."""
+        if e.reason == "requested":
+            if any(n == e.seq for n, _ in self.pbft.stable_checkpoints(node.state)):
+                return Matches((Move(node),))
+            return Matches((), f"no checkpoint at seq {e.seq} is certified in the spec state")
+        return self._checkpoint_stable(node, e)
+
+    def _view_change(self, node: SearchNode, e: Observed) -> Matches:
+        if e.reason == "received":
+            return self._received_view_change(node, e)
+        s, hidden = node.state, 0
+        while s.replicas[e.node].view < e.view - 1:
+            jump = self._steps(s, "StartViewChange", e.node, s.replicas[e.node].view + 1)
+            if not jump:
+                break
+            s, hidden = jump[0][1], hidden + 1
+        found = self._act(SearchNode(s, node.certified), "StartViewChange", e.node, e.view)
+        moves = tuple(
+            Move(m.node, m.steps, hidden)
+            for m in found.moves
+            if any(
+                vc.view == e.view and vc.stable == e.seq for vc in m.node.state.replicas[e.node].view_changes
+            )
+        )
+        if found.moves and not moves:
+            return Matches((), f"the spec VIEW-CHANGE carries a different stable checkpoint than {e.seq}")
+        return Matches(moves, found.reason)
+
+    def _new_view(self, node: SearchNode, e: Observed) -> Matches:
+        """NewView at the new primary, AcceptNewView at a backup; ``seq`` is min-s of the chosen V."""
+        before = node.state.replicas[e.node].stable
+        if self.pbft.primary(e.view) == e.node:
+            found = self._act(node, "NewView", e.node)
+            moves = tuple(
+                m
+                for m in found.moves
+                if any(nv.view == e.view and nv.stable == e.seq for nv in m.node.state.new_views)
+            )
+        else:
+            found = self._act(node, "AcceptNewView", e.node, e.view)
+            moves = tuple(
+                m for m in found.moves if m.node.state.replicas[e.node].stable == max(before, e.seq)
+            )
+        if found.moves and not moves:
+            return Matches((), f"no NEW-VIEW the spec allows has min-s {e.seq}")
+        return Matches(_distinct(moves), found.reason)
+
+    def _recovered(self, node: SearchNode, e: Observed) -> Matches:
+        """A restarted replica reports how far it executed; a SIGKILL may have lost the events of one
+        input that its store already held, so reach that point by hidden steps of its own."""
+        goal = _recovery_goal(e)
+        if goal(node.state):
+            return Matches((Move(node),))
+        reached = self._hidden_search(node.state, e.node, goal)
+        if not reached:
+            executed = len(node.state.replicas[e.node].executed)
+            return Matches(
+                (),
+                f"the replica recovered at seq {e.seq}; the spec replica executed {executed} "
+                f"and no {RECOVERY_DEPTH} hidden steps of its own reach seq {e.seq}",
+            )
+        return Matches(
+            tuple(Move(SearchNode(s, node.certified), labels, len(labels)) for s, labels in reached)
+        )
+
+    def _hidden_search(
+        self, state: State, replica: int, goal: Callable[[State], bool]
+    ) -> list[tuple[State, tuple[Label, ...]]]:
+        """Breadth-first over ``replica``'s own ``RECOVERY_FAMILIES``: the shallowest states in ``goal``."""
+        frontier: list[tuple[State, tuple[Label, ...]]] = [(state, ())]
+        seen = {state}
+        for _ in range(RECOVERY_DEPTH):
+            following = []
+            for current, labels in frontier:
+                for family in RECOVERY_FAMILIES:
+                    for label, successor in self._steps(current, family, replica):
+                        if successor not in seen and len(seen) < RECOVERY_STATES:
+                            seen.add(successor)
+                            following.append((successor, (*labels, label)))
+            reached = [item for item in following if goal(item[0])]
+            if reached or not following:
+                return reached
+            frontier = following
+        return []
+
+    def _received(self, node: SearchNode, e: Observed) -> Matches:
+        """A message from an honest replica is received only after the step that sent it."""
+        if e.peer in self.run.byzantine or e.peer == e.node or not 0 <= e.peer < self.run.replicas:
+            return Matches((Move(node),))
+        check = _SENT_CHECKS.get(e.message)
+        if check is None or check(self.pbft, node.state, e):
+            return Matches((Move(node),))
+        return Matches((), f"replica {e.peer} has not sent a {e.message} for seq {e.seq} in the spec state")
+
+    def _received_view_change(self, node: SearchNode, e: Observed) -> Matches:
+        if e.peer == e.node or e.peer in self.run.byzantine:
+            return Matches((Move(node),))
+        if _sent_view_change(self.pbft, node.state, e):
+            return Matches((Move(node),))
+        return Matches((), f"replica {e.peer} has sent no VIEW-CHANGE with stable checkpoint {e.seq}")
+
+    # ------------------------------------------------------------------ checkpoint digests
+
+    def _bind(self, move: Move, e: Observed) -> Matches:
+        """Bind the event's state digest to the spec replica's executed prefix at ``e.seq``."""
+        prefix = move.node.state.replicas[e.node].executed[: e.seq]
+        for seq, digest, ops in move.node.certified:
+            if seq == e.seq and (digest == e.digest) != (ops == prefix):
+                return Matches(
+                    (),
+                    f"state digest {e.digest[:12]} and the spec's executed prefix {prefix} "
+                    f"disagree with an earlier checkpoint at seq {seq}",
+                )
+        certified = move.node.certified | {(e.seq, e.digest, prefix)}
+        return Matches((Move(SearchNode(move.node.state, certified), move.steps, move.hidden),))
+
+    def _bind_all(self, found: Matches, e: Observed) -> Matches:
+        moves: list[Move] = []
+        reason = found.reason
+        for move in found.moves:
+            bound = self._bind(move, e)
+            moves.extend(bound.moves)
+            reason = reason or bound.reason
+        return Matches(tuple(moves), reason)
+
+
+def _sent_view_change(pbft: Pbft, s: State, e: Observed) -> bool:
+    return any(vc.stable == e.seq for vc in s.replicas[e.peer].view_changes)
+
+
+_SENT_CHECKS: Mapping[str, Callable[[Pbft, State, Observed], bool]] = {
+    "PrePrepare": lambda p, s, e: any(
+        n == e.seq and p.primary(v) == e.peer for v, n, _ in s.replicas[e.peer].proposals
+    ),
+    "Prepare": lambda p, s, e: any(n == e.seq for _, n, _ in s.replicas[e.peer].prepares),
+    "Commit": lambda p, s, e: any(n == e.seq for _, n, _ in s.replicas[e.peer].commits),
+    "Checkpoint": lambda p, s, e: any(n == e.seq for n, _ in p.checkpoints_of(s.replicas[e.peer])),
+    "ViewChange": _sent_view_change,
+    "NewView": lambda p, s, e: any(p.primary(nv.view) == e.peer for nv in s.new_views),
+}
+"""What a received message of each type needs in the spec state: the sender's step that sent it
+(message types with no spec counterpart, such as state transfer, are not checked)."""
+
+
+def _recovery_goal(e: Observed) -> Callable[[State], bool]:
+    def reached(s: State) -> bool:
+        replica = s.replicas[e.node]
+        return len(replica.executed) == e.seq and replica.view == e.view
+
+    return reached
+
+
+def _intern_batches(events: Iterable[Observed]) -> dict[str, int]:
+    """Batch digest -> spec request id, in order of first appearance; the null batch is NULL."""
+    ids = {NULL_DIGEST.hex(): NULL}
+    for event in events:
+        if event.kind in BATCH_DIGEST_KINDS and event.digest not in ids:
+            ids[event.digest] = len(ids)
+    return ids
+
+
+def _distinct(moves: Iterable[Move]) -> tuple[Move, ...]:
+    unique: dict[SearchNode, Move] = {}
+    for move in moves:
+        unique.setdefault(move.node, move)
+    return tuple(unique.values())
+
+
+def _node_before(frames: list[tuple[int, Iterator[Move], Move]], root: SearchNode) -> SearchNode:
+    return frames[-1][2].node if frames else root
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    return int(value)
+
+
+def validate_run(run: RunLogs, max_expansions: int = DEFAULT_MAX_EXPANSIONS) -> TraceReport:
+    """Check that the run's logs are a behaviour of the PBFT spec (see the module docstring)."""
+    return TraceValidator(run, max_expansions).validate()
