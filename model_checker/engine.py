@@ -310,9 +310,15 @@ class Explorer(Generic[S]):
         if self.expanded is not None:
             self.expanded.extend(np.ones(len(chunk), dtype=np.bool_))
 
-        uniq, first = np.unique(fps, return_index=True)
+        recording = self.graph is not None
+        if recording:
+            uniq, first, inverse = np.unique(fps, return_index=True, return_inverse=True)
+        else:
+            uniq, first = np.unique(fps, return_index=True)
         fresh = ~self.visited.contains(uniq)
-        new_first = np.sort(first[fresh])
+        fresh_positions = np.flatnonzero(fresh)
+        by_discovery = np.argsort(first[fresh_positions], kind="stable")
+        new_first = first[fresh_positions][by_discovery]
         room = 0 if probing else None
         if self.max_states is not None and not probing:
             room = max(self.max_states - len(self.visited), 0)
@@ -324,9 +330,16 @@ class Explorer(Generic[S]):
         for action_index, count in enumerate(np.bincount(new_action, minlength=n_actions).tolist()):
             self.coverage[action_index].new += count
         new_states = [successors[j] for j in new_first.tolist()]
+        if recording:  # ids of the distinct successors; -1 for those a bound dropped
+            unique_ids = np.full(len(uniq), -1, dtype=np.int32)
+            known_positions = np.flatnonzero(~fresh)
+            unique_ids[known_positions] = self.visited.ids_of(uniq[known_positions])
+            first_new_id = len(self.visited)
         states, ids = self._admit(new_states, parents, fps[new_first])
-        if self.graph is not None:
-            self._record_edges(pairs, fps, per_action)
+        if recording:
+            admitted = fresh_positions[by_discovery][: len(new_first)]
+            unique_ids[admitted] = np.arange(first_new_id, first_new_id + len(admitted), dtype=np.int32)
+            self._record_edges(pairs, unique_ids[inverse.ravel()], per_action)
         return states, ids
 
     def _admit(
@@ -417,14 +430,11 @@ class Explorer(Generic[S]):
     def _record_edges(
         self,
         pairs: list[tuple[tuple[Any, ...], S]],
-        fps: npt.NDArray[np.int64],
+        targets: npt.NDArray[np.int32],
         per_action: npt.NDArray[np.int64],
     ) -> None:
         assert self.graph is not None
         graph = self.graph
-        targets = np.full(len(fps), -1, dtype=np.int32)  # -1: target dropped by max_states
-        known = self.visited.contains(fps)
-        targets[known] = self.visited.ids_of(fps[known])
         graph.out_degree.extend(per_action.sum(axis=1).astype(np.int32))
         graph.targets.extend(targets)
         actions = np.repeat(np.tile(np.arange(per_action.shape[1]), per_action.shape[0]), per_action.ravel())

@@ -14,6 +14,12 @@ model is measured: building a tuple is the cheapest successor Python has.
 
 ``commit_needs_all_prepared=False`` plants the classic bug (TMCommit without
 waiting for every RM), which breaks ``TCConsistent``.
+
+The TLA+ module has no liveness part; ours adds two temporal properties under
+weak fairness of every action but ``RMChooseToAbort`` (per resource manager
+where the action has one): all RMs eventually decide for good, and a commit
+leads to every RM committing. Without ``WF(TMAbort)`` the first one fails:
+prepared RMs wait forever for a TM that never decides (2PC's blocking).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from enum import IntEnum
 from typing import Any, NamedTuple
 
-from model_checker.model import Action, Model, ModelSpec
+from model_checker.model import Action, Model, ModelSpec, eventually_always, leads_to, weak_fairness
 
 
 class RMState(IntEnum):
@@ -144,6 +150,9 @@ def two_phase(RM: int = 3, commit_needs_all_prepared: bool = True) -> Model[Stat
         rm_state = s[0]
         return not (COMMITTED in rm_state and ABORTED in rm_state)
 
+    def all_decided(s: State) -> bool:
+        return all(r in (COMMITTED, ABORTED) for r in s[0])
+
     def fields(s: State) -> Mapping[str, Any]:
         rm_state, tm_state, tm_prepared, msgs = s
         return {
@@ -166,6 +175,23 @@ def two_phase(RM: int = 3, commit_needs_all_prepared: bool = True) -> Model[Stat
             Action("RMRcvAbortMsg", RMRcvAbortMsg, ("rm",)),
         ),
         invariants={"TPTypeOK": TPTypeOK, "TCConsistent": TCConsistent},
+        properties=(
+            eventually_always("AllDecide", all_decided, "every RM ends committed or aborted, for good"),
+            leads_to(
+                "CommitLeadsToAllCommitted",
+                lambda s: s[1] == TMState.COMMITTED,
+                lambda s: all(r == COMMITTED for r in s[0]),
+                "once the TM commits, every RM commits",
+            ),
+        ),
+        fairness=(
+            weak_fairness("TMRcvPrepared", per_instance=True),
+            weak_fairness("TMCommit"),
+            weak_fairness("TMAbort"),
+            weak_fairness("RMPrepare", per_instance=True),
+            weak_fairness("RMRcvCommitMsg", per_instance=True),
+            weak_fairness("RMRcvAbortMsg", per_instance=True),
+        ),
         fields=fields,
         constants={"RM": RM, "commit_needs_all_prepared": commit_needs_all_prepared},
         doc="Lamport's TwoPhase commit protocol",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -43,7 +45,7 @@ def _assert_cover(edges: Edges, initial: list[int]) -> None:
     for behaviour in behaviours:
         label, first = behaviour[0]
         assert label is None and first in initial
-        for (_, before), (step_label, after) in zip(behaviour, behaviour[1:], strict=False):
+        for (_, before), (step_label, after) in pairwise(behaviour):
             assert isinstance(step_label, Label)
             assert (step_label.action, after) in edges[before]
             covered.add((before, step_label.action, after))
@@ -59,7 +61,7 @@ def test_cover_of_two_phase_takes_every_transition() -> None:
     seen = set()
     for behaviour in behaviours:
         assert behaviour[0][1] in list(model.init())
-        for (_, before), (label, after) in zip(behaviour, behaviour[1:], strict=False):
+        for (_, before), (label, after) in pairwise(behaviour):
             assert label is not None and (label, after) in successors(model, before)
             seen.add((before, label))
     assert len(seen) == graph.distinct_transitions

@@ -57,6 +57,7 @@ def test_weak_fairness_is_not_enough_for_an_intermittently_enabled_action() -> N
     _lassos_are_valid(model, result)
     lasso = _lasso(result, "InfinitelyOftenCritical")
     assert not lasso.stutters  # the adversary's Grab/Release cycle
+    assert lasso.loop is not None
     cycle_labels = {str(s.label) for s in lasso.steps[lasso.loop + 1 :]} | {str(lasso.loop_label)}
     assert cycle_labels == {"Grab()", "Release()"}
 
@@ -115,7 +116,9 @@ def test_liveness_refuses_reductions(reduction: str) -> None:
 
 def test_json_lists_temporal_properties_with_kind() -> None:
     report = check(countdown(2, kick=True), deadlock=False).to_json()
-    assert {"name": "SettlesAtZero", "kind": "eventually_always", "status": "violated"} in report["properties"]
+    assert {"name": "SettlesAtZero", "kind": "eventually_always", "status": "violated"} in report[
+        "properties"
+    ]
     assert report["counterexample"]["loop"] == 0
     assert report["graph_edges"] == 3 and report["sccs"] == 1
 
@@ -123,7 +126,7 @@ def test_json_lists_temporal_properties_with_kind() -> None:
 def test_per_instance_fairness_is_one_condition_per_label() -> None:
     # From 0 the A-instances to 1 and to 2 compete; 1 and 2 return to 0.
     edges: Edges = {0: [("A", 1), ("A", 2)], 1: [("B", 0)], 2: [("B", 0)]}
-    visits_two = [eventually("ReachesTwo", lambda s: s == 2)]
+    visits_two: list[Property[int]] = [eventually("ReachesTwo", lambda s: s == 2)]
     family = graph_model(edges, [0], properties=visits_two, fairness=[weak_fairness("A"), weak_fairness("B")])
     assert _statuses(check(family)) == {"ReachesTwo": "violated"}
     per_instance = [strong_fairness("A", per_instance=True), weak_fairness("B")]
@@ -134,7 +137,9 @@ def test_per_instance_fairness_is_one_condition_per_label() -> None:
 def test_self_loops_do_not_count_as_taking_a_fair_action() -> None:
     # A at 0 only stutters; WF(A) must not make 0 -> 1 happen, and must not hide the stuttering.
     edges: Edges = {0: [("A", 0), ("B", 1)]}
-    model = graph_model(edges, [0], properties=[eventually("Moves", lambda s: s == 1)], fairness=[weak_fairness("A")])
+    model = graph_model(
+        edges, [0], properties=[eventually("Moves", lambda s: s == 1)], fairness=[weak_fairness("A")]
+    )
     result = check(model, deadlock=False)
     assert _statuses(result) == {"Moves": "violated"}
     _lassos_are_valid(model, result)
@@ -178,7 +183,9 @@ def liveness_cases(draw: st.DrawFn) -> tuple[Edges, list[int], list[Fairness], P
 
 @settings(max_examples=250, deadline=None)
 @given(liveness_cases())
-def test_verdict_matches_brute_force_oracle(case: tuple[Edges, list[int], list[Fairness], Property[int]]) -> None:
+def test_verdict_matches_brute_force_oracle(
+    case: tuple[Edges, list[int], list[Fairness], Property[int]],
+) -> None:
     edges, initial, fairness, prop = case
     model = graph_model(edges, initial, properties=[prop], fairness=fairness)
     result = check(model, deadlock=False)
@@ -194,10 +201,12 @@ def test_weak_and_strong_fairness_on_intermittently_enabled_exits(
 ) -> None:
     # A ring 0 -> 1 -> ... -> n-1 -> 0 of B steps; A leaves to the exit n from some ring states.
     exits = data.draw(st.frozensets(st.integers(0, n - 1), min_size=1))
-    edges: Edges = {s: [("B", (s + 1) % n)] + ([("A", n)] if s in exits else []) for s in range(n)}
+    edges: dict[int, list[tuple[str, int]]] = {
+        s: [("B", (s + 1) % n)] + ([("A", n)] if s in exits else []) for s in range(n)
+    }
     edges[n] = [("B", 0)]
     fairness = [weak_fairness("B"), Fairness("weak" if kind == "weak" else "strong", "A")]
-    prop = always_eventually("ExitsOften", lambda s: s == n)
+    prop: Property[int] = always_eventually("ExitsOften", lambda s: s == n)
     model = graph_model(edges, [0], properties=[prop], fairness=fairness)
     result = check(model)
     holds = kind == "strong" or len(exits) == n

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from model_checker.checker import check
-from model_checker.examples.two_phase import RMState, two_phase
+from model_checker.examples.two_phase import RMState, TMState, two_phase
 from model_checker.graph import explore
 from model_checker.model import Model
+from tests.model_checker.helpers import assert_valid_lasso
 
 
 @pytest.mark.parametrize(
@@ -23,12 +25,14 @@ def test_counts_match_tlc(rm: int, distinct: int, generated: int, depth: int) ->
         "TPTypeOK": "holds",
         "TCConsistent": "holds",
         "deadlock": "holds",
+        "AllDecide": "holds",
+        "CommitLeadsToAllCommitted": "holds",
     }
 
 
 @pytest.mark.slow
 def test_counts_rm7() -> None:
-    result = check(two_phase(7))
+    result = check(two_phase(7), liveness=False)
     assert (result.distinct_states, result.generated_states, result.depth) == (296_448, 2_744_706, 23)
 
 
@@ -68,3 +72,16 @@ def test_coverage_counts_every_action() -> None:
     assert sum(c.new for c in result.coverage) == result.distinct_states - 1
     assert by_name["TMCommit"].enabled == 1  # only when every RM has prepared
     assert result.never_enabled == []
+
+
+def test_liveness_holds_under_fairness_and_needs_tm_abort_fairness() -> None:
+    model = two_phase(3)
+    statuses = {p.name: p.status for p in check(model).properties}
+    assert statuses["AllDecide"] == statuses["CommitLeadsToAllCommitted"] == "holds"
+    unfair = dataclasses.replace(model, fairness=tuple(f for f in model.fairness if f.action != "TMAbort"))
+    result = check(unfair, stop_at_first=False)
+    blocked = {p.name: p for p in result.properties}["AllDecide"]
+    assert blocked.status == "violated" and blocked.counterexample is not None
+    assert_valid_lasso(unfair, blocked.counterexample)
+    final = blocked.counterexample.steps[-1].state
+    assert final[1] == TMState.INIT and RMState.PREPARED in final[0]  # prepared RMs wait forever
