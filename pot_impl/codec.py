@@ -16,6 +16,7 @@ values compute equal digests (Python's salted ``hash()`` is never used).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import types
 import typing
@@ -78,8 +79,12 @@ def _check_str(value: Any) -> str:
 
 def _scalar_encoder(kind: type) -> Callable[[Any], Any]:
     def encode_scalar(value: Any) -> Any:
+        if kind is int and isinstance(value, enum.IntEnum):
+            value = int(value)  # protocol enums travel as their plain values
         if type(value) is not kind:
             raise EncodeError(f"expected {kind.__name__}, got {type(value).__name__}")
+        if kind is int and not INT_MIN <= value <= INT_MAX:
+            raise EncodeError(f"integer {value} outside the encodable range")
         return value
 
     return encode_scalar

@@ -101,7 +101,7 @@ class Ledger:
         self._genesis = LedgerSnapshot(
             params=params,
             height=0,
-            accounts=tuple(AccountRecord(a, genesis[a], 0, Role.NONE, b"") for a in sorted(genesis)),
+            accounts=tuple(AccountRecord(a, genesis[a], 0, int(Role.NONE), b"") for a in sorted(genesis)),
             orders=(),
             claims=(),
             votes=(),
@@ -270,7 +270,7 @@ class Ledger:
             account,
             balance=account.balance - tx.stake,
             stake=account.stake + tx.stake,
-            role=tx.role,
+            role=int(tx.role),
             public_key=tx.public_key,
         )
 
@@ -283,7 +283,7 @@ class Ledger:
         order_id = len(self._orders)
         self._accounts[sender] = dataclasses.replace(account, balance=account.balance - escrow)
         self._orders[order_id] = OrderRecord(
-            order_id, sender, tx.task, tx.bounty, tx.fee, tx.deadline, escrow, OrderStatus.OPEN, "", -1
+            order_id, sender, tx.task, tx.bounty, tx.fee, tx.deadline, escrow, int(OrderStatus.OPEN), "", -1
         )
         return order_id
 
@@ -329,7 +329,7 @@ class Ledger:
             order, claim, tx.evidence_segment, tx.evidence
         )
         self._votes[(tx.order_id, tx.trainer, sender)] = VoteRecord(
-            tx.order_id, tx.trainer, sender, tx.verdict, tx.score, tx.sample, tx.evidence_segment, int(upheld)
+            tx.order_id, tx.trainer, sender, int(tx.verdict), tx.score, tx.sample, tx.evidence_segment, int(upheld)
         )
 
     def _challenge(self, sender: str, tx: Challenge) -> None:
@@ -411,7 +411,7 @@ class Ledger:
         self._orders[order.order_id] = dataclasses.replace(
             order,
             escrow=0,
-            status=OrderStatus.PAID if winner else OrderStatus.REFUNDED,
+            status=int(OrderStatus.PAID if winner else OrderStatus.REFUNDED),
             winner=winner.trainer if winner else "",
             settled_at=self._height,
         )

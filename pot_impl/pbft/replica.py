@@ -154,6 +154,7 @@ class Replica:
         self._transfer_target: tuple[int, bytes] | None = None
 
         self._view_changes: dict[int, dict[int, ViewChange]] = {}
+        self._own_view_changes: dict[int, ViewChange] = {}
         self._new_views: dict[int, NewView] = {}
         self._view_change_streak = 0
         self._future: dict[int, list[ReplicaMessage]] = {}
@@ -200,6 +201,11 @@ class Replica:
     def stable_proof(self) -> tuple[Checkpoint, ...]:
         """The 2f+1 checkpoint messages that made the stable checkpoint stable (empty at genesis)."""
         return self._stable_proof
+
+    @property
+    def stable_snapshot(self) -> StableSnapshot:
+        """The stable checkpoint with its state and proof (what state transfer serves)."""
+        return StableSnapshot(self._stable_seq, self._stable_snapshot, self._stable_proof)
 
     @property
     def low_watermark(self) -> int:
@@ -720,8 +726,7 @@ class Replica:
     def _durable_records(self) -> tuple[DurableRecord, ...]:
         """Everything ``recover`` needs, replayable in this order: the stable snapshot, the
         view-change state, then agreement messages and checkpoint votes above the stable checkpoint."""
-        stable = StableSnapshot(self._stable_seq, self._stable_snapshot, self._stable_proof)
-        records: list[DurableRecord] = [stable]
+        records: list[DurableRecord] = [self.stable_snapshot]
         records.extend(c for _, c in sorted(self._prepared_certificates.items()))
         for _, checkpoint_votes in sorted(self._checkpoint_votes.items()):
             records.extend(checkpoint_votes.values())
@@ -767,8 +772,7 @@ class Replica:
     def _on_state_request(self, request: StateRequest) -> None:
         if request.replica == self.id or self._stable_seq < request.seq or self._stable_seq == 0:
             return
-        stable = StableSnapshot(self._stable_seq, self._stable_snapshot, self._stable_proof)
-        self._send(request.replica, self._sign(StateResponse(stable, self.id)))
+        self._send(request.replica, self._sign(StateResponse(self.stable_snapshot, self.id)))
 
     def _on_state_response(self, response: StateResponse) -> None:
         stable = response.stable
@@ -875,13 +879,9 @@ class Replica:
         self._after_view_change_vote(new_view)
 
     def _on_view_change(self, vc: ViewChange) -> None:
-        if vc.new_view == self._view and self._view_active:
-            # The sender is still waiting for the new-view we installed: it was lost, send it again.
-            new_view = self._new_views.get(self._view)
-            if new_view is not None and vc.replica != self.id:
-                self._send(vc.replica, new_view)
-            return
-        if vc.new_view < self._view:
+        if vc.new_view < self._view or (vc.new_view == self._view and self._view_active):
+            if vc.replica != self.id:
+                self._help_lagging_replica(vc)
             return
         if vc.replica in self._view_changes.get(vc.new_view, {}):
             return
@@ -903,7 +903,23 @@ class Replica:
             self._join_higher_view_change()
         self._after_view_change_vote(vc.new_view)
 
+    def _help_lagging_replica(self, stale: ViewChange) -> None:
+        """The sender still waits in a view change we are past (the network lost messages and does
+        not retransmit). If we installed a view, the new-view proves it; otherwise our own earlier
+        view-change for its view completes its quorum, and our current one counts toward its
+        joining rule."""
+        new_view = self._new_views.get(self._view)
+        if self._view_active and new_view is not None:
+            self._send(stale.replica, new_view)
+            return
+        for view in (stale.new_view, self._view):
+            own = self._own_view_changes.get(view)
+            if own is not None:
+                self._send(stale.replica, own)
+
     def _store_view_change(self, vc: ViewChange) -> None:
+        if vc.replica == self.id:
+            self._own_view_changes[vc.new_view] = vc
         self._view_changes.setdefault(vc.new_view, {})[vc.replica] = vc
         self._persist(vc)
         self._view_changes = {v: vcs for v, vcs in self._view_changes.items() if v >= self._view}
@@ -960,6 +976,7 @@ class Replica:
         self._stop_view_change_timer()
         self._view, self._view_active = nv.view, True
         self._new_views = {nv.view: nv}
+        self._own_view_changes = {}
         self._view_changes = {v: vcs for v, vcs in self._view_changes.items() if v > nv.view}
         self._slots = {key: slot for key, slot in self._slots.items() if key[0] >= nv.view}
         self._event(EventKind.NEW_VIEW, seq=min_seq)
