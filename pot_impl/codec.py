@@ -35,8 +35,9 @@ MAX_FIELD_BYTES = 8 * 1024 * 1024
 """Largest single byte or text string inside a message."""
 MAX_ARRAY_LEN = 100_000
 """Longest tuple inside a message."""
-INT_MIN, INT_MAX = -(2**63), 2**64 - 1
-"""The integer range msgpack encodes natively."""
+INT_MIN: int = -(2**63)
+INT_MAX: int = 2**64 - 1
+"""The integer range msgpack encodes natively: [INT_MIN, INT_MAX]."""
 
 SIGNING_DOMAIN = b"pot-pbft/v1/sign\x00"
 """Prefix of every signed payload, so signatures cannot be replayed in another protocol."""
@@ -83,7 +84,7 @@ def _scalar_encoder(kind: type) -> Callable[[Any], Any]:
             value = int(value)  # protocol enums travel as their plain values
         if type(value) is not kind:
             raise EncodeError(f"expected {kind.__name__}, got {type(value).__name__}")
-        if kind is int and not INT_MIN <= value <= INT_MAX:
+        if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
             raise EncodeError(f"integer {value} outside the encodable range")
         return value
 

@@ -328,8 +328,9 @@ class Ledger:
         upheld = tx.verdict == Verdict.REJECT and self._fraud_proved(
             order, claim, tx.evidence_segment, tx.evidence
         )
+        verdict = int(tx.verdict)
         self._votes[(tx.order_id, tx.trainer, sender)] = VoteRecord(
-            tx.order_id, tx.trainer, sender, int(tx.verdict), tx.score, tx.sample, tx.evidence_segment, int(upheld)
+            tx.order_id, tx.trainer, sender, verdict, tx.score, tx.sample, tx.evidence_segment, int(upheld)
         )
 
     def _challenge(self, sender: str, tx: Challenge) -> None:

@@ -30,8 +30,8 @@ from pot_impl.pbft.io import Broadcast, Effect, SendTo
 from pot_impl.pbft.messages import (
     Checkpoint,
     Commit,
-    PreparedCertificate,
     Prepare,
+    PreparedCertificate,
     PrePrepare,
     ReplicaMessage,
     ViewChange,
@@ -79,7 +79,10 @@ def silent(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
 def equivocate(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
     out: list[Output] = []
     for effect in effects:
-        if not (isinstance(effect, Broadcast) and isinstance(effect.message, PrePrepare)) or not effect.message.batch:
+        if (
+            not (isinstance(effect, Broadcast) and isinstance(effect.message, PrePrepare))
+            or not effect.message.batch
+        ):
             out.append(effect)
             continue
         pp = effect.message
@@ -101,7 +104,9 @@ def double_vote(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
         if isinstance(effect, Broadcast) and isinstance(effect.message, Prepare | Commit):
             vote = effect.message
             out.append(Broadcast(vote))
-            conflicting = sign_message(ctx.signer, dataclasses.replace(vote, digest=_fake_digest(ctx), signature=b""))
+            conflicting = sign_message(
+                ctx.signer, dataclasses.replace(vote, digest=_fake_digest(ctx), signature=b"")
+            )
             out.append(Broadcast(conflicting))
     return out
 
@@ -109,7 +114,9 @@ def double_vote(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
 def stale_view_change(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
     out: list[Output] = list(effects)
     for effect in effects:
-        if isinstance(effect, Broadcast | SendTo) and isinstance(effect.message, PrePrepare | Prepare | Checkpoint):
+        if isinstance(effect, Broadcast | SendTo) and isinstance(
+            effect.message, PrePrepare | Prepare | Checkpoint
+        ):
             ctx.sent.append(effect.message)
     if not any(isinstance(e, Broadcast) for e in effects) or ctx.rng.random() > 0.3:
         return out
@@ -134,7 +141,11 @@ def stale_view_change(ctx: ByzantineContext, effects: list[Effect]) -> list[Outp
 def corrupt(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
     out: list[Output] = []
     for effect in effects:
-        if isinstance(effect, Broadcast) and not isinstance(effect.message, PrePrepare) and ctx.rng.random() < 0.5:
+        if (
+            isinstance(effect, Broadcast)
+            and not isinstance(effect.message, PrePrepare)
+            and ctx.rng.random() < 0.5
+        ):
             data = bytearray(codec.encode(effect.message))
             position = ctx.rng.randrange(len(data))
             data[position] ^= 1 + ctx.rng.randrange(255)

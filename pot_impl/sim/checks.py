@@ -22,7 +22,9 @@ def agreement(result: RunResult) -> list[str]:
                 continue
             first = chosen.setdefault(event.seq, (event.digest, replica))
             if first[0] != event.digest:
-                violations.append(f"seq {event.seq}: replica {replica} executed a different batch than {first[1]}")
+                violations.append(
+                    f"seq {event.seq}: replica {replica} executed a different batch than {first[1]}"
+                )
     return violations
 
 
@@ -47,7 +49,7 @@ def in_order_execution(result: RunResult) -> list[str]:
 def identical_states(result: RunResult) -> list[str]:
     """Honest replicas have byte-identical application states after every operation both executed,
     and a recovered replica re-executes to exactly the states it had before."""
-    violations = []
+    violations: list[str] = []
     reference: dict[tuple[int, int], tuple[bytes, int]] = {}
     for replica in result.honest:
         node = result.nodes[replica]

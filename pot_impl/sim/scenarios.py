@@ -52,7 +52,9 @@ def random_scenario(
     if rng.random() < 0.5:
         isolated = frozenset(rng.sample(honest, rng.randint(1, max(1, f))))
         start = rng.randint(0, heal_at // 2)
-        partitions.append(Partition(start, rng.randint(start + 1, heal_at), (isolated, frozenset(range(n)) - isolated)))
+        partitions.append(
+            Partition(start, rng.randint(start + 1, heal_at), (isolated, frozenset(range(n)) - isolated))
+        )
     if rng.random() < 0.5:
         victim = rng.choice(honest)
         at = rng.randint(0, heal_at - 1)

@@ -96,7 +96,9 @@ class Scenario:
     @property
     def faulty(self) -> frozenset[int]:
         """Replicas that count against f: Byzantine ones and those that crash for good."""
-        return frozenset(r for r, _ in self.byzantine) | {c.replica for c in self.crashes if c.restart_at is None}
+        return frozenset(r for r, _ in self.byzantine) | {
+            c.replica for c in self.crashes if c.restart_at is None
+        }
 
 
 @dataclass
@@ -126,9 +128,7 @@ class RunResult:
         return [r for r in range(self.scenario.config.n) if r not in byzantine]
 
     def all_done(self) -> bool:
-        return all(
-            len(self.completed[f"c{i}"]) == len(ops) for i, ops in enumerate(self.scenario.operations)
-        )
+        return all(len(self.completed[f"c{i}"]) == len(ops) for i, ops in enumerate(self.scenario.operations))
 
 
 class Simulation:
@@ -162,7 +162,9 @@ class Simulation:
             for r in self._behaviours
         }
         self.clients = {
-            f"c{i}": Client(f"c{i}", self.config.n, self.keys.signer(client_principal(f"c{i}")), self.verifier)
+            f"c{i}": Client(
+                f"c{i}", self.config.n, self.keys.signer(client_principal(f"c{i}")), self.verifier
+            )
             for i in range(scenario.clients)
         }
         self._next_op = dict.fromkeys(self.clients, 0)
@@ -310,7 +312,9 @@ class Simulation:
 
     def _apply(self, replica: int, effects: list[Effect]) -> None:
         behaviour = self._behaviours.get(replica)
-        outputs: list[Output] = list(effects) if behaviour is None else behaviour(self._byzantine_ctx[replica], effects)
+        outputs: list[Output] = (
+            list(effects) if behaviour is None else behaviour(self._byzantine_ctx[replica], effects)
+        )
         record = self.nodes[replica]
         for effect in effects:
             # Storage and events are local: a Byzantine replica's own bookkeeping stays honest.

@@ -21,7 +21,7 @@ from pot_impl.pbft.io import (
     SendTo,
     SetTimer,
 )
-from pot_impl.pbft.messages import Message, Reply, ReplicaMessage, Request
+from pot_impl.pbft.messages import Message, ReplicaMessage, Reply, Request
 from pot_impl.pbft.replica import Replica
 from pot_impl.sim.apps import RecordingApp
 

@@ -21,8 +21,8 @@ from pot_impl.pbft.messages import (
     Commit,
     Message,
     NewView,
-    PreparedCertificate,
     Prepare,
+    PreparedCertificate,
     PrePrepare,
     Reply,
     Request,
@@ -37,7 +37,9 @@ small = st.integers(min_value=0, max_value=50)
 blobs = st.binary(max_size=40)
 names = st.text(max_size=12)
 requests = st.builds(Request, names, ints, blobs, blobs)
-pre_prepares = st.builds(PrePrepare, small, small, blobs, st.tuples() | st.lists(requests, max_size=3).map(tuple), small, blobs)
+pre_prepares = st.builds(
+    PrePrepare, small, small, blobs, st.tuples() | st.lists(requests, max_size=3).map(tuple), small, blobs
+)
 prepares = st.builds(Prepare, small, small, blobs, small, blobs)
 checkpoints = st.builds(Checkpoint, small, blobs, small, blobs)
 certificates = st.builds(PreparedCertificate, pre_prepares, st.lists(prepares, max_size=3).map(tuple))
@@ -58,9 +60,21 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(Commit, small, small, blobs, small, blobs),
     checkpoints,
     view_changes,
-    st.builds(NewView, small, st.lists(view_changes, max_size=2).map(tuple), st.lists(pre_prepares, max_size=2).map(tuple), small, blobs),
+    st.builds(
+        NewView,
+        small,
+        st.lists(view_changes, max_size=2).map(tuple),
+        st.lists(pre_prepares, max_size=2).map(tuple),
+        small,
+        blobs,
+    ),
     st.builds(StateRequest, small, small, blobs),
-    st.builds(StateResponse, st.builds(StableSnapshot, small, blobs, st.lists(checkpoints, max_size=2).map(tuple)), small, blobs),
+    st.builds(
+        StateResponse,
+        st.builds(StableSnapshot, small, blobs, st.lists(checkpoints, max_size=2).map(tuple)),
+        small,
+        blobs,
+    ),
 )
 
 

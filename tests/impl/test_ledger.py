@@ -18,6 +18,7 @@ from pot_impl.ledger.transactions import (
     Claim,
     Finalize,
     Order,
+    Receipt,
     Register,
     Role,
     Transaction,
@@ -26,7 +27,12 @@ from pot_impl.ledger.transactions import (
 )
 
 PARAMS = LedgerParams(
-    segments=8, sample_size=3, validation_quorum=2, min_trainer_stake=5, min_validator_stake=10, challenge_window=3
+    segments=8,
+    sample_size=3,
+    validation_quorum=2,
+    min_trainer_stake=5,
+    min_validator_stake=10,
+    challenge_window=3,
 )
 TASK = b"task"
 GOOD_ROOT, FAKE_ROOT = b"honest-root", b"faked-root"
@@ -42,7 +48,9 @@ def fresh() -> Ledger:
     return Ledger(PARAMS, ACCOUNTS, checker())
 
 
-def validation(validator: str, root: bytes, verdict: Verdict, score: int, trainer: str = "trainer") -> Validate:
+def validation(
+    validator: str, root: bytes, verdict: Verdict, score: int, trainer: str = "trainer"
+) -> Validate:
     signature = seed_signature(validator.encode(), TASK, root)
     sample = derive_sample(signature, PARAMS.segments, PARAMS.sample_size)
     if verdict == Verdict.ACCEPT:
@@ -97,7 +105,12 @@ def test_rejections_name_their_reason_and_change_nothing() -> None:
         ("v1", validation("v1", GOOD_ROOT, Verdict.ACCEPT, 80), 4, Reason.SCORE_MISMATCH),
         ("v2", v1_accept, 4, Reason.BAD_SAMPLE),  # another validator's sample and signature
         ("v1", Validate(0, "trainer", Verdict.ACCEPT, 90, (0, 1), b"s"), 4, Reason.BAD_SAMPLE),
-        ("v1", Validate(0, "trainer", Verdict.REJECT, 0, v1_accept.sample, b"s", 99, b""), 4, Reason.BAD_EVIDENCE),
+        (
+            "v1",
+            Validate(0, "trainer", Verdict.REJECT, 0, v1_accept.sample, b"s", 99, b""),
+            4,
+            Reason.BAD_EVIDENCE,
+        ),
         ("anyone", Challenge(0, "trainer", "v1", 0, fraud_evidence(0)), 4, Reason.UNKNOWN_VOTE),
     ]
     for sender, tx, height, reason in cases:
@@ -106,12 +119,20 @@ def test_rejections_name_their_reason_and_change_nothing() -> None:
     rejected(ledger, "v1", v1_accept, 4, Reason.DUPLICATE_VOTE)
     rejected(ledger, "anyone", Challenge(0, "trainer", "v1", 8, b"x"), 5, Reason.BAD_SEGMENT)
     ok(ledger, "anyone", Challenge(0, "trainer", "v1", 1, fraud_evidence(1)), 5)  # recorded, not upheld
-    rejected(ledger, "anyone", Challenge(0, "trainer", "v1", 1, fraud_evidence(1)), 5, Reason.DUPLICATE_CHALLENGE)
+    rejected(
+        ledger, "anyone", Challenge(0, "trainer", "v1", 1, fraud_evidence(1)), 5, Reason.DUPLICATE_CHALLENGE
+    )
     rejected(ledger, "cheat", Claim(0, b"m", 1, FAKE_ROOT), 10, Reason.CLAIM_WINDOW_CLOSED)
     rejected(ledger, "v2", validation("v2", GOOD_ROOT, Verdict.ACCEPT, 90), 10, Reason.CLAIM_WINDOW_CLOSED)
     rejected(ledger, "client", Finalize(0), 12, Reason.DEADLINE_NOT_REACHED)
     rejected(ledger, "client", Finalize(5), 12, Reason.UNKNOWN_ORDER)
-    rejected(ledger, "anyone", Challenge(0, "trainer", "v1", 2, fraud_evidence(2)), 13, Reason.CHALLENGE_WINDOW_CLOSED)
+    rejected(
+        ledger,
+        "anyone",
+        Challenge(0, "trainer", "v1", 2, fraud_evidence(2)),
+        13,
+        Reason.CHALLENGE_WINDOW_CLOSED,
+    )
     ok(ledger, "client", Finalize(0), 13)
     rejected(ledger, "client", Finalize(0), 14, Reason.ORDER_SETTLED)
     rejected(ledger, "trainer", Claim(0, b"m", 1, GOOD_ROOT), 14, Reason.ORDER_SETTLED)
@@ -120,14 +141,8 @@ def test_rejections_name_their_reason_and_change_nothing() -> None:
 def test_malformed_operation_bytes_are_rejected_by_execute() -> None:
     ledger = fresh()
     before = ledger.digest()
-    receipt = codec.decode(ledger.execute("client", b"\x93garbage", 0), codec_receipt())
+    receipt = codec.decode(ledger.execute("client", b"\x93garbage", 0), Receipt)
     assert receipt.reason == Reason.MALFORMED.value and ledger.digest() == before
-
-
-def codec_receipt() -> type:
-    from pot_impl.ledger.transactions import Receipt
-
-    return Receipt
 
 
 def test_best_qualifying_claim_is_paid_and_right_validators_share_the_fee() -> None:
@@ -184,7 +199,7 @@ def test_a_fraud_proof_must_be_for_the_segment_it_names() -> None:
 
 # ---------------------------------------------------------------- properties
 
-SENDERS = sorted(ACCOUNTS) + ["stranger"]
+SENDERS = [*sorted(ACCOUNTS), "stranger"]
 VALIDATORS = ("v1", "v2", "v3")
 
 
@@ -202,16 +217,29 @@ def transactions() -> st.SearchStrategy[tuple[str, Transaction]]:
         return trainer, Claim(order_id, b"m", 90, roots[trainer])
 
     return st.one_of(
-        st.tuples(st.sampled_from(SENDERS), st.builds(Register, st.sampled_from([1, 2]), st.just(b"k"), st.integers(0, 30))),
+        st.tuples(
+            st.sampled_from(SENDERS),
+            st.builds(Register, st.sampled_from([1, 2]), st.just(b"k"), st.integers(0, 30)),
+        ),
         st.tuples(st.sampled_from(VALIDATORS), st.just(Register(Role.VALIDATOR, b"key", 10))).map(
             lambda p: (p[0], Register(Role.VALIDATOR, p[0].encode(), 10))
         ),
-        st.tuples(st.just("client"), st.builds(Order, st.just(TASK), st.integers(0, 300), st.integers(0, 50), st.integers(0, 30))),
+        st.tuples(
+            st.just("client"),
+            st.builds(Order, st.just(TASK), st.integers(0, 300), st.integers(0, 50), st.integers(0, 30)),
+        ),
         st.builds(claim, trainers, order_ids),
         st.builds(vote, st.sampled_from(VALIDATORS), trainers, st.sampled_from(list(Verdict)), order_ids),
         st.tuples(
             st.sampled_from(SENDERS),
-            st.builds(Challenge, order_ids, trainers, st.sampled_from(VALIDATORS), st.integers(0, 7), st.integers(0, 7).map(fraud_evidence)),
+            st.builds(
+                Challenge,
+                order_ids,
+                trainers,
+                st.sampled_from(VALIDATORS),
+                st.integers(0, 7),
+                st.integers(0, 7).map(fraud_evidence),
+            ),
         ),
         st.tuples(st.sampled_from(SENDERS), st.builds(Finalize, order_ids)),
     )
@@ -222,11 +250,15 @@ SETUP: list[tuple[str, Transaction, int]] = [
     ("cheat", Register(Role.TRAINER, b"kc", 5), 0),
     *((v, Register(Role.VALIDATOR, v.encode(), 10), 0) for v in VALIDATORS),
     *(("client", Order(TASK, 100, 30, deadline), 0) for deadline in (6, 12, 20)),
-    *((trainer, Claim(order, b"m", 90, root), 0) for trainer, root in (("trainer", GOOD_ROOT), ("cheat", FAKE_ROOT)) for order in (0, 1)),
+    *(
+        (trainer, Claim(order, b"m", 90, root), 0)
+        for trainer, root in (("trainer", GOOD_ROOT), ("cheat", FAKE_ROOT))
+        for order in (0, 1)
+    ),
     *((v, validation(v, GOOD_ROOT, Verdict.ACCEPT, 90), 0) for v in ("v1", "v2")),
     ("v3", validation("v3", FAKE_ROOT, Verdict.ACCEPT, 90, trainer="cheat"), 0),
 ]
-"""Registrations, three orders and some claims first, so random steps reach votes, challenges and settlement."""
+"""Registrations, orders, claims and votes first, so random steps reach challenges and settlement."""
 
 logs = st.lists(st.tuples(transactions(), st.integers(0, 2)), max_size=50).map(
     lambda steps: SETUP + _with_heights(steps)
@@ -241,7 +273,9 @@ def _with_heights(steps: list[tuple[tuple[str, Transaction], int]]) -> list[tupl
     return out
 
 
-def run(log: list[tuple[str, Transaction, int]], observe: Callable[[Ledger, object], None] | None = None) -> Ledger:
+def run(
+    log: list[tuple[str, Transaction, int]], observe: Callable[[Ledger, object], None] | None = None
+) -> Ledger:
     ledger = fresh()
     for sender, tx, height in log:
         receipt = ledger.apply(sender, tx, height)
@@ -278,7 +312,9 @@ def test_no_order_is_paid_twice(log: list[tuple[str, Transaction, int]]) -> None
 
 @settings(max_examples=100, deadline=None)
 @given(logs)
-def test_equal_logs_give_byte_identical_digests_and_snapshots_restore(log: list[tuple[str, Transaction, int]]) -> None:
+def test_equal_logs_give_byte_identical_digests_and_snapshots_restore(
+    log: list[tuple[str, Transaction, int]],
+) -> None:
     first, second = run(log), run(log)
     assert first.snapshot() == second.snapshot() and first.digest() == second.digest()
     via_bytes = fresh()
@@ -292,7 +328,9 @@ def test_equal_logs_give_byte_identical_digests_and_snapshots_restore(log: list[
 
 @settings(max_examples=100, deadline=None)
 @given(logs, st.data())
-def test_rejected_transactions_leave_the_state_untouched(log: list[tuple[str, Transaction, int]], data: st.DataObject) -> None:
+def test_rejected_transactions_leave_the_state_untouched(
+    log: list[tuple[str, Transaction, int]], data: st.DataObject
+) -> None:
     ledger = run(log)
     sender, tx = data.draw(transactions())
     height = ledger.height

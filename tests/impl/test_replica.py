@@ -14,8 +14,8 @@ from pot_impl.pbft.messages import (
     Checkpoint,
     Commit,
     NewView,
-    PreparedCertificate,
     Prepare,
+    PreparedCertificate,
     PrePrepare,
     ReplicaMessage,
     Request,
@@ -29,7 +29,9 @@ from tests.impl.harness import VERIFIER, Cluster, replica_signer, signed, signed
 SMALL = {"checkpoint_interval": 2, "watermark_window": 4, "batch_size": 1}
 
 
-def pre_prepare(view: int, seq: int, requests: tuple[Request, ...], primary: int | None = None, n: int = 4) -> PrePrepare:
+def pre_prepare(
+    view: int, seq: int, requests: tuple[Request, ...], primary: int | None = None, n: int = 4
+) -> PrePrepare:
     sender = view % n if primary is None else primary
     return signed(PrePrepare(view, seq, codec.batch_digest(requests), requests, sender))
 
@@ -312,7 +314,9 @@ def test_view_change_timeout_doubles_for_consecutive_view_changes() -> None:
         cluster.absorb(0, replica.fire(Timer(TimerKind.VIEW_CHANGE, view)))
         for sender in (2, 3):  # others are changing view too, but no new-view ever comes
             cluster.deliver(0, _view_change(view + 1, sender))
-        set_timers = [t for t in cluster.timers.get(0, []) if t.timer == Timer(TimerKind.VIEW_CHANGE, view + 1)]
+        set_timers = [
+            t for t in cluster.timers.get(0, []) if t.timer == Timer(TimerKind.VIEW_CHANGE, view + 1)
+        ]
         delays.append(set_timers[-1].delay_ms)
         cluster.absorb(0, replica.fire(Timer(TimerKind.VIEW_CHANGE, view + 1)))  # re-sends its view-change
     base = cluster.config.view_change_timeout_ms
@@ -442,7 +446,7 @@ def test_recovery_in_the_middle_of_a_view_change_resumes_it_without_a_different_
     cluster.run(keep=lambda r, m: not isinstance(m, Commit))
     cluster.absorb(1, cluster.replicas[1].fire(Timer(TimerKind.VIEW_CHANGE, 0)))
     sent = cluster.replicas[1].view_change_senders
-    original = [m for _, m in cluster.queue if isinstance(m, ViewChange) and m.replica == 1][0]
+    original = next(m for _, m in cluster.queue if isinstance(m, ViewChange) and m.replica == 1)
     records = [codec.decode(data, DURABLE_TYPES) for data in cluster.stores[1]]
     cluster.queue.clear()
     restarted = cluster.add(1)
