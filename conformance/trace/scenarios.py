@@ -1,0 +1,195 @@
+"""Real cluster runs with injected faults, whose event logs trace validation then checks.
+
+Each scenario starts a ``LocalCluster`` (one OS process per replica, TCP on
+loopback, Ed25519, SQLite), drives real ledger transactions through it,
+injects its fault, stops the cluster and returns the directory holding the
+logs. Used by the trace tests and by ``benchmarks/bench_conformance.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pot_impl import codec
+from pot_impl.ledger.transactions import Claim, Order, Receipt, Register, Role
+from pot_impl.runtime.client import ClientSession
+from pot_impl.runtime.cluster import LocalCluster
+from pot_impl.runtime.config import Config
+from pot_impl.runtime.crypto import read_key_pair
+from pot_impl.runtime.faults import LinkPolicy
+from pot_impl.runtime.load import LoadResult, register_operation, run_load
+
+PROTOCOL = {
+    "checkpoint_interval": 4,
+    "watermark_window": 16,
+    "batch_size": 32,
+    "view_change_timeout_ms": 1000,
+    "state_transfer_timeout_ms": 500,
+}
+"""Frequent checkpoints and short timeouts, so faults are noticed and logs compacted within seconds."""
+
+SUBMIT_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    """A finished run: its cluster directory and what the clients saw."""
+
+    name: str
+    directory: Path
+    accepted: int
+    timeouts: int
+    receipts: tuple[str, ...] = ()
+    """Receipt reasons of the scenario's own ledger transactions (the training scenario's)."""
+
+
+def _load(config: Config, requests: int, clients: int = 4) -> LoadResult:
+    load = run_load(
+        config,
+        register_operation,
+        clients=clients,
+        requests=requests,
+        timeout_s=SUBMIT_TIMEOUT_S,
+        retry_s=0.5,
+    )
+    return asyncio.run(load)
+
+
+class _Driver:
+    """Counts what the clients got while a scenario runs."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        assert cluster.config is not None
+        self.cluster = cluster
+        self.config = cluster.config
+        self.accepted = 0
+        self.timeouts = 0
+        self.receipts: list[str] = []
+
+    def load(self, requests: int, clients: int = 4) -> None:
+        result = _load(self.config, requests, clients)
+        self.accepted += len(result.outcomes)
+        self.timeouts += result.timeouts
+
+
+def _crash_restart(driver: _Driver) -> None:
+    """SIGKILL the primary under load (the others change view), restart it, then SIGKILL and
+    restart a backup while it recovers from its SQLite log."""
+    driver.load(8)
+    driver.cluster.kill(0)
+    driver.load(6)
+    driver.cluster.restart(0)
+    driver.cluster.kill(2)
+    driver.cluster.restart(2)
+    driver.load(6)
+
+
+def _equivocation(driver: _Driver) -> None:
+    """Replica 0 (the first primary) sends different batches to different backups."""
+    driver.load(10)
+
+
+def _partition(driver: _Driver) -> None:
+    """Replica 3 is cut off while the others order requests past a few checkpoints, then the
+    partition heals and it catches up by state transfer."""
+    network = driver.cluster.network
+    assert network is not None
+    network.partition(3)
+    driver.load(32, clients=2)
+    network.heal()
+    driver.load(12, clients=2)
+
+
+def _lossy(driver: _Driver) -> None:
+    """Every link drops, duplicates, delays and reorders frames."""
+    network = driver.cluster.network
+    assert network is not None
+    network.set_all(LinkPolicy(drop=0.02, duplicate=0.1, delay_s=0.001, jitter_s=0.01))
+    driver.load(16)
+    network.heal()
+    driver.load(4)
+
+
+def _training(driver: _Driver) -> None:
+    """The genesis client registers as a trainer, posts a tiny MLP order, trains it for real on
+    the CPU and posts the claim; a backup is killed and restarted in between."""
+    from conformance.trace.training import train_tiny_order  # torch loads only for this scenario
+
+    order, run = train_tiny_order()
+    transactions: list[Register | Order | Claim] = [
+        Register(int(Role.TRAINER), b"\x01" * 32, 100),
+        Order(order.encode(), bounty=500, fee=40, deadline=1_000),
+    ]
+    driver.receipts += _submit(driver.cluster, transactions)
+    driver.cluster.kill(3)
+    claim = Claim(0, run.claim.final_model_digest, run.claim.score, run.claim.commitment)
+    driver.receipts += _submit(driver.cluster, [claim])
+    driver.cluster.restart(3)
+    driver.load(6)
+
+
+def _submit(cluster: LocalCluster, transactions: list[Register | Order | Claim]) -> list[str]:
+    """Order ``transactions`` one after the other as the genesis-funded client; their receipts."""
+    assert cluster.config is not None
+    config = cluster.config
+    identity = read_key_pair(cluster.client_key_path)
+
+    async def submit_all() -> list[str]:
+        session = ClientSession(config, identity, retry_s=0.5)
+        await session.connect()
+        try:
+            reasons = []
+            for tx in transactions:
+                outcome = await session.submit(codec.encode(tx), timeout_s=SUBMIT_TIMEOUT_S)
+                reasons.append(codec.decode(outcome.result, Receipt).reason)
+            return reasons
+        finally:
+            await session.close()
+
+    return asyncio.run(submit_all())
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    drive: Callable[[_Driver], None]
+    byzantine: Mapping[int, str] | None = None
+    proxied: bool = False
+
+
+SCENARIOS: Mapping[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("crash-restart", _crash_restart),
+        Scenario("equivocation", _equivocation, byzantine={0: "equivocate"}),
+        Scenario("partition", _partition, proxied=True),
+        Scenario("lossy", _lossy, proxied=True),
+        Scenario("training", _training),
+    )
+}
+
+
+def run_scenario(name: str, directory: Path | None = None, fault_seed: int = 7) -> ScenarioRun:
+    """Run scenario ``name`` in ``directory`` (a fresh temporary one by default); always stops the cluster."""
+    scenario = SCENARIOS[name]
+    where = directory or Path(tempfile.mkdtemp(prefix=f"pot-trace-{name}-"))
+    cluster = LocalCluster(
+        where,
+        4,
+        byzantine=dict(scenario.byzantine or {}),
+        protocol=PROTOCOL,
+        proxied=scenario.proxied,
+        fault_seed=fault_seed,
+    )
+    cluster.create()
+    try:
+        cluster.start()
+        driver = _Driver(cluster)
+        scenario.drive(driver)
+    finally:
+        cluster.stop()
+    return ScenarioRun(name, where, driver.accepted, driver.timeouts, tuple(driver.receipts))

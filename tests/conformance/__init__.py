@@ -1,0 +1,1 @@
+"""Conformance tests: the spec drives tests of the real node."""
