@@ -82,6 +82,7 @@ class Reason(IntEnum):
     CHALLENGE_WINDOW_CLOSED = 22
     DUPLICATE_CHALLENGE = 23
     DEADLINE_NOT_REACHED = 24
+    CHALLENGE_NOT_UPHELD = 25
 
 
 class LedgerBug(IntEnum):
@@ -155,14 +156,16 @@ class VoteRecord(NamedTuple):
 
 
 class ChallengeRecord(NamedTuple):
-    """A challenge of an ACCEPT vote, adjudicated on arrival by re-executing one segment."""
+    """An upheld challenge: re-executing ``segment`` of the claim (order, trainer) proved it faked.
+
+    Challenges are adjudicated on arrival; one that is not upheld is rejected
+    (CHALLENGE_NOT_UPHELD) and leaves no record.
+    """
 
     order: int
     trainer: int
-    validator: int
     segment: int
     challenger: int
-    upheld: bool
 
 
 class LedgerState(NamedTuple):
@@ -300,9 +303,7 @@ def votes_on(state: LedgerState, claim: ClaimRecord) -> list[VoteRecord]:
 def proved_faked_segments(state: LedgerState, claim: ClaimRecord) -> frozenset[int]:
     """Segments of ``claim`` proved faked on the ledger: upheld challenges and confirmed REJECT evidence."""
     from_challenges = {
-        ch.segment
-        for ch in state.challenges
-        if ch.upheld and ch.order == claim.order and ch.trainer == claim.trainer
+        ch.segment for ch in state.challenges if ch.order == claim.order and ch.trainer == claim.trainer
     }
     from_rejects = {
         v.evidence
@@ -314,10 +315,6 @@ def proved_faked_segments(state: LedgerState, claim: ClaimRecord) -> frozenset[i
 
 def accept_count(state: LedgerState, claim: ClaimRecord) -> int:
     return sum(1 for v in votes_on(state, claim) if v.verdict is Verdict.ACCEPT)
-
-
-def registered_validators(state: LedgerState) -> int:
-    return sum(1 for role in state.roles if role is Role.VALIDATOR)
 
 
 def has_quorum(state: LedgerState, claim: ClaimRecord) -> bool:
@@ -473,7 +470,7 @@ def _validate(state: LedgerState, tx: Validate) -> LedgerState | Reason:
     return state._replace(votes=state.votes | {record})
 
 
-def _challenge(state: LedgerState, tx: Challenge) -> LedgerState | Reason:
+def _challenge(state: LedgerState, tx: Challenge, bug: LedgerBug) -> LedgerState | Reason:
     if not _known_account(state, tx.challenger):
         return Reason.UNKNOWN_ACCOUNT
     reason = challenges_open(state, tx.order)
@@ -488,14 +485,25 @@ def _challenge(state: LedgerState, tx: Challenge) -> LedgerState | Reason:
     if not 0 <= tx.segment < state.params.segments:
         return Reason.BAD_SEGMENTS
     if any(
-        (ch.order, ch.trainer, ch.validator, ch.segment) == (tx.order, tx.trainer, tx.validator, tx.segment)
-        for ch in state.challenges
+        (ch.order, ch.trainer, ch.segment) == (tx.order, tx.trainer, tx.segment) for ch in state.challenges
     ):
         return Reason.DUPLICATE_CHALLENGE
-    record = ChallengeRecord(
-        tx.order, tx.trainer, tx.validator, tx.segment, tx.challenger, segment_is_faked(claim, tx.segment)
-    )
+    if not segment_is_faked(claim, tx.segment):
+        if bug is LedgerBug.SLASH_ON_UNPROVED_CHALLENGE:
+            return _slashed(state, tx.validator, state.orders[tx.order].client)
+        return Reason.CHALLENGE_NOT_UPHELD
+    record = ChallengeRecord(tx.order, tx.trainer, tx.segment, tx.challenger)
     return state._replace(challenges=state.challenges | {record})
+
+
+def _slashed(state: LedgerState, account: int, beneficiary: int) -> LedgerState:
+    """``account`` forfeits its whole stake to ``beneficiary``."""
+    balances = _with(state.balances, beneficiary, state.stakes[account])
+    return state._replace(
+        balances=balances,
+        stakes=_with(state.stakes, account, -state.stakes[account]),
+        slashed=state.slashed | {account},
+    )
 
 
 def _finalize(state: LedgerState, tx: Finalize, bug: LedgerBug) -> LedgerState | Reason:
@@ -508,71 +516,42 @@ def _finalize(state: LedgerState, tx: Finalize, bug: LedgerBug) -> LedgerState |
         return Reason.DEADLINE_NOT_REACHED
     claims = sorted((c for c in state.claims if c.order == tx.order), key=claim_rank, reverse=True)
     if bug is LedgerBug.FINALIZE_NEEDS_ALL_VOTES and any(
-        len(votes_on(state, c)) < registered_validators(state) for c in claims
+        len(votes_on(state, c)) < state.params.validators for c in claims
     ):
         return Reason.DEADLINE_NOT_REACHED
-    balances = list(state.balances)
-    stakes = list(state.stakes)
-    slashed_now: set[int] = set()
-    right: set[int] = set()
-
-    def slash(account: int) -> None:
-        """Forfeit the whole stake to the order's client, who bore the cost of the misbehaviour."""
-        balances[order.client] += stakes[account]
-        stakes[account] = 0
-        slashed_now.add(account)
-
     winner: ClaimRecord | None = None
+    right: set[int] = set()
+    wrong: set[int] = set()
     for claim in claims:
         proved = proved_faked_segments(state, claim)
         if bug is LedgerBug.FINALIZE_IGNORES_CHALLENGES:
-            proved = frozenset(
-                v.evidence
-                for v in votes_on(state, claim)
-                if v.verdict is Verdict.REJECT and segment_is_faked(claim, v.evidence)
-            )
+            proved = frozenset(v.evidence for v in votes_on(state, claim) if v.evidence in proved)
         if proved:
-            slash(claim.trainer)
+            wrong.add(claim.trainer)
         elif winner is None and has_quorum(state, claim):
             winner = claim
-        for vote in sorted(votes_on(state, claim)):
+        for vote in votes_on(state, claim):
             if vote_proved_wrong(claim, vote, proved):
-                slash(vote.validator)
+                wrong.add(vote.validator)
             elif vote_proved_right(vote, proved):
                 right.add(vote.validator)
-    if bug is LedgerBug.SLASH_ON_UNPROVED_CHALLENGE:
-        for ch in sorted(state.challenges):
-            if ch.order == tx.order:
-                slash(ch.validator)
-    right -= slashed_now
-    escrow = order.escrow
-    if winner is not None:
-        balances[winner.trainer] += order.bounty
-        status, paid_to = OrderStatus.PAID, winner.trainer
-    else:
-        balances[order.client] += order.bounty
-        status, paid_to = OrderStatus.REFUNDED, -1
-    escrow -= order.bounty
-    share = order.fee // len(right) if right else 0
-    for validator in right:
-        balances[validator] += share
-    balances[order.client] += order.fee - share * len(right)
-    escrow -= order.fee
+    for account in sorted(wrong):
+        state = _slashed(state, account, order.client)
+    rewarded = sorted(right - wrong)
+    share = order.fee // len(rewarded) if rewarded else 0
+    balances = _with(state.balances, winner.trainer if winner else order.client, order.bounty)
+    for validator in rewarded:
+        balances = _with(balances, validator, share)
+    balances = _with(balances, order.client, order.fee - share * len(rewarded))
     record = order._replace(
-        escrow=escrow,
-        status=status,
-        winner=paid_to,
+        escrow=order.escrow - order.bounty - order.fee,
+        status=OrderStatus.PAID if winner else OrderStatus.REFUNDED,
+        winner=winner.trainer if winner else -1,
         settlements=order.settlements + 1,
         settled_at=state.now,
     )
-    orders = list(state.orders)
-    orders[tx.order] = record
-    return state._replace(
-        balances=tuple(balances),
-        stakes=tuple(stakes),
-        orders=tuple(orders),
-        slashed=state.slashed | slashed_now,
-    )
+    orders = (*state.orders[: tx.order], record, *state.orders[tx.order + 1 :])
+    return state._replace(balances=balances, orders=orders)
 
 
 def _tick(state: LedgerState, tx: Tick) -> LedgerState:
@@ -585,13 +564,18 @@ _HANDLERS: dict[type, Callable[[LedgerState, Any], LedgerState | Reason]] = {
     Order: _order,
     Claim: _claim,
     Validate: _validate,
-    Challenge: _challenge,
 }
 
 
 def apply(state: LedgerState, tx: Tx, bug: LedgerBug = LedgerBug.NONE) -> tuple[LedgerState, Receipt]:
     """Execute one transaction: the new state and an OK receipt, or the unchanged state and a reason."""
-    result = _finalize(state, tx, bug) if isinstance(tx, Finalize) else _HANDLERS[type(tx)](state, tx)
+    result: LedgerState | Reason
+    if isinstance(tx, Finalize):
+        result = _finalize(state, tx, bug)
+    elif isinstance(tx, Challenge):
+        result = _challenge(state, tx, bug)
+    else:
+        result = _HANDLERS[type(tx)](state, tx)
     if isinstance(result, Reason):
         return state, Receipt(result)
     return result, ACCEPTED

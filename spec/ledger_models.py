@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain, combinations, permutations
 from typing import Any
 
-from model_checker.model import Action, Model, leads_to, weak_fairness
+from model_checker.model import Action, Model, ModelSpec, leads_to, weak_fairness
 from spec.ledger import (
     NO_SEGMENT,
     Challenge,
@@ -133,6 +134,9 @@ def build_ledger_model(
     )
     funds = [bounty + fee] * len(cast.clients) + [STAKE] * (len(cast.trainers) + len(cast.validators))
     start = genesis(params, funds + [0] * len(cast.challengers))
+    registrations = [Register(t, Role.TRAINER, STAKE) for t in cast.trainers] + [
+        Register(v, Role.VALIDATOR, STAKE) for v in cast.validators
+    ]
     honesty = Honesty(frozenset(cast.honest_validators), frozenset(cast.honest_trainers))
     samples = subsets(range(segments), [sample_size])
     fakes = subsets(range(segments), range(segments + 1))
@@ -154,8 +158,9 @@ def build_ledger_model(
         if state.now < horizon:
             yield from enabled(state, [((), Tick())])
 
-    def register(role: Role, accounts: tuple[int, ...]) -> Callable[[LedgerState], Iterable[Any]]:
-        return lambda state: enabled(state, (((a,), Register(a, role, STAKE)) for a in accounts))
+    def register(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
+        fresh = (tx for tx in registrations if state.roles[tx.account] is Role.NONE)
+        return enabled(state, (((tx.account, tx.role), tx) for tx in fresh))
 
     def place_order(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
         placed = {o.client for o in state.orders}
@@ -243,8 +248,7 @@ def build_ledger_model(
 
     actions = (
         Action("Tick", tick),
-        Action("RegisterTrainer", register(Role.TRAINER, cast.trainers), ("trainer",)),
-        Action("RegisterValidator", register(Role.VALIDATOR, cast.validators), ("validator",)),
+        Action("Register", register, ("account", "role")),
         Action("PlaceOrder", place_order, ("client",)),
         Action("HonestClaim", honest_claim, ("trainer", "order")),
         Action("ByzantineClaim", byzantine_claim, ("trainer", "order", "score", "faked")),
@@ -271,7 +275,9 @@ def build_ledger_model(
             ),
         ),
         fairness=tuple(weak_fairness(action) for action in fair),
-        symmetry=validator_symmetry(cast.honest_validators, cast.byzantine_validators) if symmetry else None,
+        symmetry=ledger_symmetry(segments, cast.accounts, [cast.honest_validators, cast.byzantine_validators])
+        if symmetry
+        else None,
         constants={
             "cast": cast,
             "segments": segments,
@@ -285,55 +291,125 @@ def build_ledger_model(
     )
 
 
-def _relabel(state: LedgerState, mapping: dict[int, int]) -> tuple[Any, ...]:
-    """An orderable encoding of ``state`` with validator accounts renamed by ``mapping``."""
+def ledger_symmetry(
+    segments: int, accounts: int, groups: Iterable[tuple[int, ...]]
+) -> Callable[[LedgerState], Hashable]:
+    """SYMMETRY: segment ids are interchangeable, and so are the validators within each group.
 
-    def acct(a: int) -> int:
-        return mapping.get(a, a)
+    Sound for every ledger invariant: nothing in the protocol tells one segment
+    from another (samples, fakes, evidence and challenges are all just ids),
+    and the validators of one group (e.g. the honest ones) start with equal
+    funds and have the same capabilities and the same role in every invariant;
+    so renaming maps behaviours to behaviours and violations to violations.
 
-    def permuted(values: tuple[Any, ...]) -> tuple[Any, ...]:
-        out = list(values)
-        for old, new in mapping.items():
-            out[new] = values[old]
-        return tuple(out)
-
-    votes = sorted(
-        (v.order, v.trainer, acct(v.validator), v.verdict, v.score, tuple(sorted(v.sample)), v.evidence)
-        for v in state.votes
-    )
-    challenges = sorted(
-        (c.order, c.trainer, acct(c.validator), c.segment, c.challenger, c.upheld) for c in state.challenges
-    )
-    return (
-        permuted(state.balances),
-        permuted(state.stakes),
-        permuted(state.roles),
-        tuple(votes),
-        tuple(challenges),
-        tuple(sorted(acct(a) for a in state.slashed)),
-    )
-
-
-def validator_symmetry(
-    *groups: tuple[int, ...],
-) -> Callable[[LedgerState], Hashable] | None:
-    """SYMMETRY over accounts that are interchangeable within each group (e.g. the honest validators).
-
-    Sound for the ledger invariants: within a group the accounts start with equal funds, have the same
-    capabilities and play the same role in every invariant, so renaming them maps behaviours to
-    behaviours and violations to violations. Returns None when no group has two members.
+    A validator appears in the state only through its own balance, stake,
+    role, slashed flag and votes (no record names another validator), so the
+    state is a fixed part plus, per group, a multiset of validator profiles.
+    The canonical form sorts each group's profiles, for each renaming of the
+    segments, and takes the least: an exact orbit representative without
+    enumerating validator permutations.
     """
-    movable = [g for g in groups if len(g) > 1]
-    if not movable:
-        return None
-    mappings: list[dict[int, int]] = [{}]
-    for group in movable:
-        mappings = [
-            {**m, **dict(zip(group, perm, strict=True))} for m in mappings for perm in permutations(group)
-        ]
+    group_list = [tuple(g) for g in groups]
+    grouped = {a for g in group_list for a in g}
+    fixed = tuple(a for a in range(accounts) if a not in grouped)
+    # index NO_SEGMENT (-1) maps to itself through the trailing entry
+    renamings = [(*perm, NO_SEGMENT) for perm in permutations(range(segments))]
+
+    def encode(state: LedgerState, rename: tuple[int, ...]) -> tuple[Any, ...]:
+        def segs(items: frozenset[int]) -> tuple[int, ...]:
+            return tuple(sorted(rename[s] for s in items))
+
+        votes_of: dict[int, list[tuple[Any, ...]]] = {}
+        for v in state.votes:
+            votes_of.setdefault(v.validator, []).append(
+                (v.order, v.trainer, v.verdict, v.score, segs(v.sample), rename[v.evidence])
+            )
+
+        def profile(a: int) -> tuple[Any, ...]:
+            votes = tuple(sorted(votes_of.get(a, ())))
+            return (state.balances[a], state.stakes[a], state.roles[a], a in state.slashed, votes)
+
+        return (
+            tuple(sorted((c.order, c.trainer, c.model, c.score, segs(c.faked)) for c in state.claims)),
+            tuple(sorted((c.order, c.trainer, rename[c.segment], c.challenger) for c in state.challenges)),
+            tuple(tuple(sorted(profile(a) for a in group)) for group in group_list),
+        )
 
     def canonical(state: LedgerState) -> Hashable:
-        rest = (state.now, state.orders, state.claims)
-        return (rest, min(_relabel(state, m) for m in mappings))
+        fixed_part = tuple(
+            (state.balances[a], state.stakes[a], state.roles[a], a in state.slashed) for a in fixed
+        )
+        return (state.now, state.orders, fixed_part, min(encode(state, r) for r in renamings))
 
     return canonical
+
+
+CONSTANT_DOCS = {
+    "clients": "clients, each placing one order",
+    "honest_trainers": "trainers that claim their true score (1, 2, ...) with no faked segment",
+    "byzantine_trainers": "trainers that claim any score in byzantine_scores with any set of faked segments",
+    "honest_validators": "validators that sample sample_size segments and vote what the sample shows",
+    "byzantine_validators": "validators that submit any well-formed vote, or none (also the ledger's f)",
+    "challengers": "accounts that may challenge any ACCEPT vote naming any segment",
+    "segments": "S, training segments per claim",
+    "sample_size": "q, segments each validator re-executes",
+    "byzantine_scores": "scores a Byzantine trainer may claim",
+    "bounty": "bounty each order escrows for the winning trainer",
+    "fee": "fee each order escrows for the validators who were right",
+    "deadline": "clock value at which claims and votes close",
+    "challenge_window": "ticks after the deadline during which challenges are still accepted",
+    "bug": "planted protocol bug (LedgerBug), NONE for the protocol",
+    "fair": "actions under weak fairness (liveness)",
+    "symmetry": "reduce by renaming segments and interchangeable validators (safety only)",
+}
+
+
+def _spec(name: str, doc: str, **overrides: Any) -> ModelSpec:
+    defaults = {
+        "clients": 1,
+        "honest_trainers": 1,
+        "byzantine_trainers": 1,
+        "honest_validators": 1,
+        "byzantine_validators": 1,
+        "challengers": 1,
+        "segments": 2,
+        "sample_size": 1,
+        "byzantine_scores": (1, 2),
+        "bounty": 2,
+        "fee": 2,
+        "deadline": 1,
+        "challenge_window": 1,
+        "bug": LedgerBug.NONE,
+        "fair": ("Tick", "Finalize"),
+        "symmetry": True,
+    }
+    unknown = set(overrides) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown ledger constants {sorted(unknown)}")
+    return ModelSpec(
+        name=name,
+        build=partial(build_ledger_model, name),
+        defaults={**defaults, **overrides},
+        doc=doc,
+        constant_docs=CONSTANT_DOCS,
+    )
+
+
+LEDGER_MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec(
+            "ledger-tiny",
+            "PoT ledger alone: one order, one Byzantine trainer, one honest and one Byzantine validator",
+            honest_trainers=0,
+            byzantine_scores=(1,),
+        ),
+        _spec(
+            "ledger",
+            "PoT ledger alone: one order, an honest and a Byzantine trainer, "
+            "two honest and one Byzantine validator (quorum 2 of 3), a challenger",
+            honest_validators=2,
+        ),
+    )
+}
+"""The ledger's named models, merged into spec.models.MODELS."""

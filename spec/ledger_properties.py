@@ -70,9 +70,7 @@ def _detected_by_honest(claim: ClaimRecord, honesty: Honesty, state: LedgerState
 
 
 def _upheld_challenge(claim: ClaimRecord, state: LedgerState) -> bool:
-    return any(
-        ch.upheld and ch.order == claim.order and ch.trainer == claim.trainer for ch in state.challenges
-    )
+    return any(ch.order == claim.order and ch.trainer == claim.trainer for ch in state.challenges)
 
 
 def _winning_claim(state: LedgerState, order_id: int) -> ClaimRecord | None:
