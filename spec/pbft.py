@@ -1,0 +1,670 @@
+"""PBFT (Castro and Liskov, OSDI'99, section 4) as an executable specification.
+
+PBFT orders opaque requests; what a request *does* is left to an
+``Application`` (a pure function of the executed log), so the same protocol
+model is checked alone (``pbft-*`` models, with a counter application) and
+composed with the PoT ledger (spec/combined.py).
+
+Modelling choices (each argued in docs/spec.md, "Abstractions"):
+
+* Honest replicas' messages form a monotone set that replicas read when they
+  choose: delay, reordering and duplication are implicit, loss is a message
+  never read.
+* Byzantine replicas have no state and send nothing into the set: whatever
+  they can sign is always available. Vote counts add every Byzantine replica
+  as voting for whatever is being counted; a Byzantine primary's PRE-PREPARE
+  exists for every request; a Byzantine VIEW-CHANGE may claim any stable
+  checkpoint and any subset of the prepared certificates that exist (honest
+  signatures cannot be forged); a Byzantine NEW-VIEW may carry any O that
+  backups recompute correctly from some valid V.
+* Clients have sent every request at the start (reading is what replicas
+  choose); replies are derived from executed logs, and client acceptance
+  (f + 1 matching replies) is a predicate on them.
+* "Prepared at i" is "i sent COMMIT", since a replica multicasts its COMMIT
+  the moment it becomes prepared.
+* Views, sequence numbers and requests are bounded by model constants.
+
+Every threshold comes from spec/quorum.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from itertools import combinations, pairwise, product
+from typing import NamedTuple
+
+from model_checker.model import Action, Model, SpecError
+from spec.quorum import prepare_quorum, quorum, reply_quorum
+
+NULL = 0
+"""Digest of the null request that NEW-VIEW uses to fill gaps (C&L 4.4)."""
+
+Ops = tuple[int, ...]
+"""An executed log: the digest executed at sequence numbers 1, 2, ... (NULL for no-ops)."""
+
+Proposals = tuple[tuple[int, int], ...]
+"""NEW-VIEW's O: (sequence, digest) pairs in sequence order."""
+
+
+class PbftBug(IntEnum):
+    """Planted protocol bugs: spec variants the checker must refute. NONE is the protocol."""
+
+    NONE = 0
+    COMMIT_AT_F_PLUS_1 = 1
+    """committed-local after f + 1 matching COMMITs instead of a quorum."""
+    PREPARE_COUNTED_TWICE = 2
+    """A sender's PREPARE counts twice (duplicates not filtered by sender)."""
+    NEW_VIEW_LOWEST_VIEW = 3
+    """NEW-VIEW re-proposes the lowest-view prepared digest instead of the highest."""
+    NO_NULL_FILL = 4
+    """NEW-VIEW leaves gaps in O instead of filling them with null requests."""
+    REEXECUTE = 5
+    """A request committed at two sequence numbers is executed twice (no client-timestamp check)."""
+
+
+# --------------------------------------------------------------------------- state
+
+
+class ViewChange(NamedTuple):
+    """VIEW-CHANGE(v, n, C, P, i) as its sender keeps it (the sender is the replica holding it)."""
+
+    view: int
+    stable: int
+    """n: the sequence number of the sender's last stable checkpoint."""
+    stable_state: Ops
+    """C, abstracted to the state the checkpoint certifies."""
+    prepared: frozenset[tuple[int, int, int]]
+    """P: (sequence, digest, view) of every request prepared at the sender above ``stable``."""
+
+
+class Replica(NamedTuple):
+    """One honest replica: its local state and the messages it has sent.
+
+    Messages are kept with their sender, so the network is the union of these
+    sets and renaming replicas is reordering ``State.replicas``. CHECKPOINT
+    messages are not stored: a replica's are exactly (n, executed[:n]) for
+    every multiple n of K it has executed (see ``checkpoints_of``).
+    """
+
+    view: int
+    changing: bool
+    """True between sending VIEW-CHANGE for ``view`` and accepting its NEW-VIEW."""
+    executed: Ops
+    stable: int
+    """Sequence number of the last stable checkpoint: the low watermark h."""
+    proposals: frozenset[tuple[int, int, int]]
+    """(view, sequence, digest) of the PRE-PREPAREs it sent as primary, NEW-VIEW's O included."""
+    prepares: frozenset[tuple[int, int, int]]
+    """(view, sequence, digest) of its PREPAREs: the PRE-PREPAREs it accepted as a backup."""
+    commits: frozenset[tuple[int, int, int]]
+    """(view, sequence, digest) of its COMMITs: the requests prepared at it."""
+    view_changes: frozenset[ViewChange]
+
+
+class NewView(NamedTuple):
+    """NEW-VIEW(v, V, O) of an honest primary; V matters only through what it determines."""
+
+    view: int
+    proposals: Proposals
+    """O: (sequence, digest) re-proposed in ``view``."""
+    stable: int
+    """min-s: the latest stable checkpoint in V."""
+    stable_state: Ops
+
+
+class State(NamedTuple):
+    """Every replica (Byzantine ones keep their initial placeholder) and the honest NEW-VIEWs."""
+
+    replicas: tuple[Replica, ...]
+    new_views: frozenset[NewView]
+
+
+# --------------------------------------------------------------------------- application
+
+
+@dataclass(frozen=True)
+class Application:
+    """The replicated service: PBFT executes requests in order, this says what they return.
+
+    ``result(ops, request)`` is the reply a replica with executed log ``ops``
+    sends for ``request`` (which it has executed); ``invariants`` are
+    predicates over one honest replica's executed log.
+    """
+
+    name: str
+    result: Callable[[Ops, int], Hashable]
+    invariants: Mapping[str, Callable[[Ops], bool]] = field(default_factory=dict)
+    symmetric_requests: bool = False
+    """True when permuting request identities maps behaviours to behaviours (symmetry reduction)."""
+
+
+def _position_result(ops: Ops, request: int) -> Hashable:
+    """A counter service: the reply is how many requests ran before this one."""
+    return sum(1 for op in ops[: ops.index(request)] if op != NULL)
+
+
+COUNTER = Application("counter", _position_result, symmetric_requests=True)
+"""The service of the PBFT-only models: replies reveal the order, so a wrong order shows."""
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class PbftConfig:
+    """The constants of one PBFT model (see ``CONSTANT_DOCS``)."""
+
+    replicas: int = 4
+    faulty: int = 1
+    byzantine: frozenset[int] = frozenset({0})
+    requests: int = 2
+    max_view: int = 1
+    checkpoint_interval: int = 2
+    window: int = 4
+    max_seq: int = 2
+    bug: PbftBug = PbftBug.NONE
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.faulty < 0 or self.replicas < 1:
+            problems.append("need replicas >= 1 and faulty >= 0")
+        if len(self.byzantine) > self.faulty:
+            problems.append(f"{len(self.byzantine)} Byzantine replicas exceed faulty={self.faulty}")
+        if not self.byzantine <= set(range(self.replicas)):
+            problems.append(f"byzantine {sorted(self.byzantine)} not all in 0..{self.replicas - 1}")
+        if len(self.byzantine) == self.replicas:
+            problems.append("at least one replica must be honest")
+        if min(self.requests, self.checkpoint_interval, self.window, self.max_seq) < 1:
+            problems.append("requests, checkpoint_interval, window and max_seq must be >= 1")
+        if self.max_view < 0:
+            problems.append("max_view must be >= 0")
+        if problems:
+            raise SpecError("PBFT constants: " + "; ".join(problems))
+
+
+CONSTANT_DOCS: Mapping[str, str] = {
+    "replicas": "n, the number of replicas; the primary of view v is v mod n",
+    "faulty": "f, the fault threshold the quorums are sized for",
+    "byzantine": "replicas that are Byzantine (at most f): they send anything they can sign",
+    "requests": "client requests 1..requests, all sent at the start",
+    "max_view": "views 0..max_view are explored (replicas never start a view change beyond it)",
+    "checkpoint_interval": "K: a replica checkpoints after executing every K-th sequence number",
+    "window": "L: sequence numbers accepted are h < n <= h + L (h: last stable checkpoint)",
+    "max_seq": "largest sequence number any pre-prepare may carry (bounds the model)",
+    "bug": "a planted protocol bug (PbftBug) or NONE",
+}
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+class Pbft:
+    """The PBFT actions and invariants for one configuration and application."""
+
+    def __init__(self, config: PbftConfig, app: Application = COUNTER) -> None:
+        self.config = config
+        self.app = app
+        n, f = config.replicas, config.faulty
+        self.honest = tuple(i for i in range(n) if i not in config.byzantine)
+        self.byzantine = tuple(sorted(config.byzantine))
+        self.quorum = quorum(n, f)
+        self.prepare_quorum = prepare_quorum(n, f)
+        self.commit_threshold = f + 1 if config.bug is PbftBug.COMMIT_AT_F_PLUS_1 else self.quorum
+        self.requests = tuple(range(1, config.requests + 1))
+        self.forged = config.requests + 1
+        """A request no client sent: a Byzantine primary can still propose its digest."""
+        self.views = tuple(range(config.max_view + 1))
+        self.seqs = tuple(range(1, config.max_seq + 1))
+
+    # ----------------------------------------------------------------- reading the network
+
+    def primary(self, view: int) -> int:
+        """C&L 4: the primary of view v is v mod |R|."""
+        return view % self.config.replicas
+
+    def byzantine_primary(self, view: int) -> bool:
+        return self.primary(view) in self.config.byzantine
+
+    def client_sent(self, digest: int) -> bool:
+        """Backups accept a PRE-PREPARE only for a request carrying a client signature (C&L 4.2)."""
+        return digest in self.requests
+
+    def in_window(self, replica: Replica, seq: int) -> bool:
+        """Watermarks (C&L 4.3): h < n <= H = h + L, within the model's bound."""
+        return replica.stable < seq <= min(replica.stable + self.config.window, self.config.max_seq)
+
+    def prepare_votes(self, s: State, entry: tuple[int, int, int]) -> int:
+        """Distinct backups with a PREPARE matching (view, seq, digest); Byzantine backups always have one."""
+        primary = self.primary(entry[0])
+        votes = sum(1 for j in self.honest if j != primary and entry in s.replicas[j].prepares)
+        votes += sum(1 for b in self.byzantine if b != primary)
+        return 2 * votes if self.config.bug is PbftBug.PREPARE_COUNTED_TWICE else votes
+
+    def commit_votes(self, s: State, entry: tuple[int, int, int]) -> int:
+        """Distinct replicas with a COMMIT matching (view, seq, digest); Byzantine ones always have one."""
+        return sum(1 for j in self.honest if entry in s.replicas[j].commits) + len(self.byzantine)
+
+    def has_prepared_certificate(self, s: State, entry: tuple[int, int, int]) -> bool:
+        """A PRE-PREPARE plus prepare_quorum matching PREPAREs from distinct backups (C&L 4.2)."""
+        sent = self.byzantine_primary(entry[0]) or entry in s.replicas[self.primary(entry[0])].proposals
+        return sent and self.prepare_votes(s, entry) >= self.prepare_quorum
+
+    def committed_local(self, s: State) -> Iterator[tuple[int, tuple[int, int, int]]]:
+        """(replica, (view, seq, digest)) for every honest replica committed-local (C&L 4.2)."""
+        for i in self.honest:
+            for entry in s.replicas[i].commits:
+                if self.commit_votes(s, entry) >= self.commit_threshold:
+                    yield i, entry
+
+    def checkpoints_of(self, r: Replica) -> Iterator[tuple[int, Ops]]:
+        """The CHECKPOINT(n, state) messages replica r has multicast: one per K-th executed request."""
+        interval = self.config.checkpoint_interval
+        for n in range(interval, len(r.executed) + 1, interval):
+            yield n, r.executed[:n]
+
+    def stable_checkpoints(self, s: State) -> set[tuple[int, Ops]]:
+        """(seq, state) certified by a quorum of matching CHECKPOINTs (C&L 4.3)."""
+        votes: dict[tuple[int, Ops], int] = {}
+        for i in self.honest:
+            for checkpoint in self.checkpoints_of(s.replicas[i]):
+                votes[checkpoint] = votes.get(checkpoint, 0) + 1
+        return {key for key, count in votes.items() if count + len(self.byzantine) >= self.quorum}
+
+    # ----------------------------------------------------------------- new view
+
+    def compute_proposals(self, chosen: Iterable[ViewChange]) -> NewView:
+        """O and min-s from the VIEW-CHANGEs in V (C&L 4.4), as the NEW-VIEW for an unset view.
+
+        min-s is the latest stable checkpoint in V, max-s the highest prepared
+        sequence number; each n in between gets the digest prepared in the
+        highest view, or a null request when none was prepared.
+        """
+        chosen = list(chosen)
+        latest = max(chosen, key=lambda vc: vc.stable)
+        min_s = latest.stable
+        best: dict[int, tuple[int, int]] = {}
+        lowest = self.config.bug is PbftBug.NEW_VIEW_LOWEST_VIEW
+        for vc in chosen:
+            for n, d, pv in vc.prepared:
+                if n <= min_s:
+                    continue
+                if n not in best or ((pv, d) < best[n] if lowest else (pv, d) > best[n]):
+                    best[n] = (pv, d)
+        proposals = []
+        for n in range(min_s + 1, max(best, default=min_s) + 1):
+            if n in best:
+                proposals.append((n, best[n][1]))
+            elif self.config.bug is not PbftBug.NO_NULL_FILL:
+                proposals.append((n, NULL))
+        return NewView(-1, tuple(proposals), min_s, latest.stable_state)
+
+    def byzantine_view_changes(self, s: State, view: int) -> list[ViewChange]:
+        """Every VIEW-CHANGE for ``view`` a Byzantine replica can back with valid proofs.
+
+        C: any stable checkpoint (or the initial state); P: any subset of the
+        prepared certificates that exist above it for earlier views.
+        """
+        checkpoints = [(0, ()), *sorted(self.stable_checkpoints(s))]
+        certificates = [
+            (n, d, pv)
+            for pv in range(view)
+            for n in self.seqs
+            for d in (NULL, *self.requests)
+            if self.has_prepared_certificate(s, (pv, n, d))
+        ]
+        options = []
+        for h, st in checkpoints:
+            above = [c for c in certificates if c[0] > h]
+            for size in range(len(above) + 1):
+                for subset in combinations(above, size):
+                    options.append(ViewChange(view, h, st, frozenset(subset)))
+        return options
+
+    def new_view_options(self, s: State, view: int, own: int | None) -> list[NewView]:
+        """Every NEW-VIEW for ``view`` whose O backups' recomputation from its V accepts.
+
+        V is any quorum of VIEW-CHANGEs for ``view`` (with ``own``'s when the
+        primary is honest); honest ones are those sent, Byzantine ones any of
+        ``byzantine_view_changes``.
+        """
+        senders: dict[int, list[ViewChange]] = {}
+        for i in self.honest:
+            sent = [vc for vc in s.replicas[i].view_changes if vc.view == view]
+            if sent:
+                senders[i] = sent
+        if own is not None and own not in senders:
+            return []
+        if self.byzantine:
+            forged = self.byzantine_view_changes(s, view)
+            senders.update({b: forged for b in self.byzantine})
+        results = set()
+        for group in combinations(sorted(senders), self.quorum):
+            if own is None or own in group:
+                for chosen in product(*(senders[j] for j in group)):
+                    results.add(self.compute_proposals(chosen)._replace(view=view))
+        return sorted(results)
+
+    # ----------------------------------------------------------------- actions
+
+    def init(self) -> Iterator[State]:
+        empty: frozenset[tuple[int, int, int]] = frozenset()
+        start = Replica(0, False, (), 0, empty, empty, empty, frozenset())
+        yield State(replicas=(start,) * self.config.replicas, new_views=frozenset())
+
+    def _with(self, s: State, i: int, replica: Replica) -> State:
+        return s._replace(replicas=(*s.replicas[:i], replica, *s.replicas[i + 1 :]))
+
+    def pre_prepare(self, s: State) -> Iterator[tuple[tuple[int, int, int], State]]:
+        """An honest primary assigns the next sequence number to a request (C&L 4.2)."""
+        for i in self.honest:
+            r = s.replicas[i]
+            if r.changing or self.primary(r.view) != i:
+                continue
+            mine = [(n, d) for (v, n, d) in r.proposals if v == r.view]
+            seq = max([r.stable, *(n for n, _ in mine)]) + 1
+            if not self.in_window(r, seq):
+                continue
+            proposed = {d for _, d in mine}
+            for d in self.requests:
+                if d not in proposed and d not in r.executed:
+                    replica = r._replace(proposals=r.proposals | {(r.view, seq, d)})
+                    yield (i, seq, d), self._with(s, i, replica)
+
+    def prepare(self, s: State) -> Iterator[tuple[tuple[int, int, int], State]]:
+        """A backup accepts a PRE-PREPARE and multicasts PREPARE (C&L 4.2).
+
+        Accepted if in view, within the watermarks, for a client's request,
+        and no other PRE-PREPARE was accepted for this view and sequence number.
+        """
+        for i in self.honest:
+            r = s.replicas[i]
+            v = r.view
+            if r.changing or self.primary(v) == i:
+                continue
+            taken = {n for (pv, n, _) in r.prepares if pv == v}
+            offers: Iterable[tuple[int, int]]
+            if self.byzantine_primary(v):
+                offers = [(n, d) for n in self.seqs for d in (*self.requests, self.forged)]
+            else:
+                offers = [(n, d) for (pv, n, d) in s.replicas[self.primary(v)].proposals if pv == v]
+            for n, d in offers:
+                if n not in taken and self.in_window(r, n) and self.client_sent(d):
+                    yield (i, n, d), self._with(s, i, r._replace(prepares=r.prepares | {(v, n, d)}))
+
+    def commit(self, s: State) -> Iterator[tuple[tuple[int, int, int], State]]:
+        """A replica becomes prepared and multicasts COMMIT (C&L 4.2)."""
+        for i in self.honest:
+            r = s.replicas[i]
+            v = r.view
+            if r.changing:
+                continue
+            logged = r.proposals if i == self.primary(v) else r.prepares
+            for entry in logged:
+                _, n, d = entry
+                if (
+                    entry[0] == v
+                    and entry not in r.commits
+                    and self.in_window(r, n)
+                    and self.prepare_votes(s, entry) >= self.prepare_quorum
+                ):
+                    yield (i, n, d), self._with(s, i, r._replace(commits=r.commits | {entry}))
+
+    def execute(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
+        """A committed-local request at the next sequence number is executed (C&L 4.2).
+
+        A request already executed runs as a no-op (the client timestamp check
+        of C&L 4.1). Every K-th execution produces a CHECKPOINT (C&L 4.3).
+        """
+        ready: dict[int, set[int]] = {}
+        for i, (_, n, d) in self.committed_local(s):
+            if n == len(s.replicas[i].executed) + 1:
+                ready.setdefault(i, set()).add(d)
+        for i, digests in ready.items():
+            r = s.replicas[i]
+            for d in sorted(digests):
+                repeat = d in r.executed and self.config.bug is not PbftBug.REEXECUTE
+                executed = (*r.executed, NULL if repeat else d)
+                yield (i, d), self._with(s, i, r._replace(executed=executed))
+
+    def stabilize_checkpoint(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
+        """A quorum of matching CHECKPOINTs makes a checkpoint stable: h advances and the log below
+        it is discarded (C&L 4.3); a replica that has not executed that far fetches the state."""
+        stable = self.stable_checkpoints(s)
+        for i in self.honest:
+            r = s.replicas[i]
+            for n, st in sorted(stable):
+                if n > r.stable and (len(r.executed) < n or r.executed[:n] == st):
+                    yield (i, n), self._with(s, i, _adopt_checkpoint(r, n, st))
+
+    def start_view_change(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
+        """A replica's timer expires: it moves to view v + 1 and multicasts VIEW-CHANGE (C&L 4.4)."""
+        for i in self.honest:
+            r = s.replicas[i]
+            if r.view >= self.config.max_view:
+                continue
+            view = r.view + 1
+            prepared = frozenset((n, d, v) for (v, n, d) in r.commits if n > r.stable)
+            message = ViewChange(view, r.stable, r.executed[: r.stable], prepared)
+            replica = r._replace(view=view, changing=True, view_changes=r.view_changes | {message})
+            yield (i, view), self._with(s, i, replica)
+
+    def new_view(self, s: State) -> Iterator[tuple[tuple[int, Proposals], State]]:
+        """The new primary, holding a quorum of VIEW-CHANGEs (its own among them), multicasts
+        NEW-VIEW and logs the PRE-PREPAREs of O (C&L 4.4)."""
+        for i in self.honest:
+            r = s.replicas[i]
+            if not r.changing or self.primary(r.view) != i:
+                continue
+            for message in self.new_view_options(s, r.view, own=i):
+                replica = _adopt_checkpoint(r._replace(changing=False), message.stable, message.stable_state)
+                logged = {(r.view, n, d) for n, d in message.proposals if self.in_window(replica, n)}
+                replica = replica._replace(proposals=replica.proposals | logged)
+                nxt = self._with(s, i, replica)
+                yield (i, message.proposals), nxt._replace(new_views=s.new_views | {message})
+
+    def accept_new_view(self, s: State) -> Iterator[tuple[tuple[int, int, Proposals], State]]:
+        """A backup accepts a NEW-VIEW whose O it recomputes from V, enters the view and prepares
+        every proposal in O (C&L 4.4)."""
+        offers: dict[int, list[NewView]] = {}
+        for i in self.honest:
+            r = s.replicas[i]
+            for view in range(r.view, self.config.max_view + 1):
+                if (view == r.view and not r.changing) or self.primary(view) == i:
+                    continue
+                if view not in offers:
+                    offers[view] = self._new_views_for(s, view)
+                for message in offers[view]:
+                    replica = _adopt_checkpoint(
+                        r._replace(view=view, changing=False), message.stable, message.stable_state
+                    )
+                    sent = {(view, n, d) for n, d in message.proposals if self.in_window(replica, n)}
+                    replica = replica._replace(prepares=replica.prepares | sent)
+                    yield (i, view, message.proposals), self._with(s, i, replica)
+
+    def _new_views_for(self, s: State, view: int) -> list[NewView]:
+        if self.byzantine_primary(view):
+            return self.new_view_options(s, view, own=None)
+        return sorted(nv for nv in s.new_views if nv.view == view)
+
+    def actions(self) -> tuple[Action[State], ...]:
+        return (
+            Action("PrePrepare", self.pre_prepare, ("primary", "seq", "request")),
+            Action("Prepare", self.prepare, ("replica", "seq", "request")),
+            Action("Commit", self.commit, ("replica", "seq", "request")),
+            Action("Execute", self.execute, ("replica", "request")),
+            Action("StableCheckpoint", self.stabilize_checkpoint, ("replica", "seq")),
+            Action("StartViewChange", self.start_view_change, ("replica", "view")),
+            Action("NewView", self.new_view, ("primary", "O")),
+            Action("AcceptNewView", self.accept_new_view, ("replica", "view", "O")),
+        )
+
+    # ----------------------------------------------------------------- invariants
+
+    def agreement(self, s: State) -> bool:
+        """Agreement (C&L 4.5.1 safety; issue 3): no two honest replicas are committed-local for
+        different requests at one sequence number, in the same or different views."""
+        decided: dict[int, int] = {}
+        return all(decided.setdefault(n, d) == d for _, (_, n, d) in self.committed_local(s))
+
+    def executed_prefix(self, s: State) -> bool:
+        """ExecutedPrefix (C&L 4: a replicated state machine; every honest replica executes the same
+        sequence): of any two honest executed logs, one is a prefix of the other."""
+        logs = sorted((s.replicas[i].executed for i in self.honest), key=len)
+        return all(shorter == longer[: len(shorter)] for shorter, longer in pairwise(logs))
+
+    def only_sent_requests_executed(self, s: State) -> bool:
+        """OnlySentRequestsExecuted (C&L 4.1: requests are signed by their clients): honest replicas
+        execute only requests some client sent, or null requests."""
+        return all(op == NULL or self.client_sent(op) for i in self.honest for op in s.replicas[i].executed)
+
+    def executed_at_most_once(self, s: State) -> bool:
+        """ExecutedAtMostOnce (C&L 4.1: timestamps give exactly-once semantics): no honest replica
+        executes a request twice."""
+        for i in self.honest:
+            ops = [op for op in s.replicas[i].executed if op != NULL]
+            if len(ops) != len(set(ops)):
+                return False
+        return True
+
+    def checkpoint_agreement(self, s: State) -> bool:
+        """CheckpointAgreement (C&L 4.3): at most one state is certified stable per sequence number,
+        and it is the executed prefix of every honest replica that got that far."""
+        certified: dict[int, Ops] = {}
+        for n, st in self.stable_checkpoints(s):
+            if certified.setdefault(n, st) != st:
+                return False
+        return all(
+            s.replicas[i].executed[:n] == st
+            for n, st in certified.items()
+            for i in self.honest
+            if len(s.replicas[i].executed) >= n
+        )
+
+    def client_accepts_only_correct_results(self, s: State) -> bool:
+        """ClientAcceptsOnlyCorrectResults (C&L 4.1: the client waits for f + 1 matching replies): any
+        result that reply_quorum(f) replicas (Byzantine ones replying anything) can vouch for is
+        the result the request has in the longest honest executed log."""
+        logs = [s.replicas[i].executed for i in self.honest]
+        longest = max(logs, key=len)
+        for request in self.requests:
+            if request not in longest:
+                continue
+            correct = self.app.result(longest, request)
+            support: dict[Hashable, int] = {}
+            for ops in logs:
+                if request in ops:
+                    answer = self.app.result(ops, request)
+                    support[answer] = support.get(answer, 0) + 1
+            for answer, count in support.items():
+                if count + len(self.byzantine) >= reply_quorum(self.config.faulty) and answer != correct:
+                    return False
+        return True
+
+    def invariants(self) -> dict[str, Callable[[State], bool]]:
+        found: dict[str, Callable[[State], bool]] = {
+            "Agreement": self.agreement,
+            "ExecutedPrefix": self.executed_prefix,
+            "OnlySentRequestsExecuted": self.only_sent_requests_executed,
+            "ExecutedAtMostOnce": self.executed_at_most_once,
+            "CheckpointAgreement": self.checkpoint_agreement,
+            "ClientAcceptsOnlyCorrectResults": self.client_accepts_only_correct_results,
+        }
+        for name, holds in self.app.invariants.items():
+            found[name] = self._on_every_honest_log(holds)
+        return found
+
+    def _on_every_honest_log(self, holds: Callable[[Ops], bool]) -> Callable[[State], bool]:
+        def check(s: State) -> bool:
+            return all(holds(s.replicas[i].executed) for i in self.honest)
+
+        return check
+
+    # ----------------------------------------------------------------- symmetry
+
+    def symmetric_replicas(self) -> tuple[int, ...]:
+        """Honest replicas that are primary of no explored view: interchangeable."""
+        primaries = {self.primary(v) for v in self.views}
+        return tuple(i for i in self.honest if i not in primaries)
+
+    def symmetry(self) -> Callable[[State], Hashable] | None:
+        """A representative of the state's orbit under renaming interchangeable replicas.
+
+        A replica's messages live in its own record, so renaming replicas is
+        permuting records: sorting the interchangeable records (by hash; ties
+        keep their order, which only costs reduction) picks one permutation,
+        and equal representatives are always states of one orbit.
+        """
+        slots = self.symmetric_replicas()
+        if len(slots) < 2:
+            return None
+
+        def representative(s: State) -> Hashable:
+            replicas = list(s.replicas)
+            for slot, record in zip(slots, sorted((replicas[j] for j in slots), key=hash), strict=True):
+                replicas[slot] = record
+            return (tuple(replicas), s.new_views)
+
+        return representative
+
+    def model(self, name: str, constants: Mapping[str, object], doc: str = "") -> Model[State]:
+        return Model(
+            name=name,
+            init=self.init,
+            actions=self.actions(),
+            invariants=self.invariants(),
+            symmetry=self.symmetry(),
+            constants=dict(constants),
+            doc=doc,
+        )
+
+
+# --------------------------------------------------------------------------- small pure helpers
+
+
+def _adopt_checkpoint(r: Replica, stable: int, state: Ops) -> Replica:
+    """Move h up to a stable checkpoint, fetching its state if not executed that far (C&L 4.3, 4.4)."""
+    if stable <= r.stable:
+        return r
+    executed = r.executed if len(r.executed) >= stable else state
+    return r._replace(stable=stable, executed=executed)
+
+
+def build(
+    *,
+    replicas: int,
+    faulty: int,
+    byzantine: Iterable[int],
+    requests: int,
+    max_view: int,
+    checkpoint_interval: int,
+    window: int,
+    max_seq: int,
+    bug: int | str = 0,
+    name: str = "pbft",
+    app: Application = COUNTER,
+) -> Model[State]:
+    """A PBFT model from plain constants (what ``ModelSpec.build`` receives)."""
+    config = PbftConfig(
+        replicas=replicas,
+        faulty=faulty,
+        byzantine=frozenset(byzantine),
+        requests=requests,
+        max_view=max_view,
+        checkpoint_interval=checkpoint_interval,
+        window=window,
+        max_seq=max_seq,
+        bug=parse_bug(bug),
+    )
+    constants = {k: getattr(config, k) for k in CONSTANT_DOCS}
+    return Pbft(config, app).model(name, constants)
+
+
+def parse_bug(bug: int | str) -> PbftBug:
+    """A PbftBug from its name (any case) or number; SpecError names the valid ones."""
+    try:
+        return PbftBug[bug.upper()] if isinstance(bug, str) else PbftBug(bug)
+    except (KeyError, ValueError):
+        valid = ", ".join(b.name.lower() for b in PbftBug)
+        raise SpecError(f"unknown PBFT bug {bug!r}; valid: {valid}") from None
