@@ -20,7 +20,7 @@ from functools import partial
 from itertools import chain, combinations, permutations
 from typing import Any
 
-from model_checker.model import Action, Model, ModelSpec, leads_to, weak_fairness
+from model_checker.model import Action, Model, ModelSpec, SpecError, leads_to, weak_fairness
 from spec.ledger import (
     NO_SEGMENT,
     Challenge,
@@ -97,6 +97,10 @@ def subsets(items: range, sizes: Iterable[int]) -> list[frozenset[int]]:
     return [frozenset(c) for c in chain.from_iterable(combinations(items, k) for k in sizes)]
 
 
+BUGS = {bug.name.lower().replace("_", "-"): bug for bug in LedgerBug}
+"""Planted-bug names accepted by the ``bug`` constant (``none`` is the protocol)."""
+
+
 def build_ledger_model(
     name: str = "ledger",
     clients: int = 1,
@@ -112,17 +116,27 @@ def build_ledger_model(
     fee: int = 2,
     deadline: int = 1,
     challenge_window: int = 1,
-    bug: LedgerBug = LedgerBug.NONE,
+    bug: str = "none",
     fair: tuple[str, ...] = ("Tick", "Finalize"),
-    symmetry: bool = True,
+    symmetry: bool = False,
 ) -> Model[LedgerState]:
-    """The ledger model for one cast.
-
-    ``bug`` plants a protocol bug; ``fair`` names the weakly fair actions.
-    """
-    cast = Cast.of(
-        clients, honest_trainers, byzantine_trainers, honest_validators, byzantine_validators, challengers
+    """The ledger model for one cast (constants documented in CONSTANT_DOCS)."""
+    counts = (
+        clients,
+        honest_trainers,
+        byzantine_trainers,
+        honest_validators,
+        byzantine_validators,
+        challengers,
     )
+    if min(counts) < 0 or min(bounty, fee, challenge_window) < 0 or deadline < 1:
+        raise SpecError(f"model {name}: participant counts, amounts and windows must be >= 0, deadline >= 1")
+    if not 1 <= sample_size <= segments:
+        raise SpecError(f"model {name}: need 1 <= sample_size <= segments, got {sample_size} and {segments}")
+    if bug not in BUGS:
+        raise SpecError(f"model {name}: unknown bug {bug!r}; known: {', '.join(BUGS)}")
+    planted = BUGS[bug]
+    cast = Cast.of(*counts)
     params = LedgerParams(
         segments=segments,
         sample_size=sample_size,
@@ -134,16 +148,13 @@ def build_ledger_model(
     )
     funds = [bounty + fee] * len(cast.clients) + [STAKE] * (len(cast.trainers) + len(cast.validators))
     start = genesis(params, funds + [0] * len(cast.challengers))
-    registrations = [Register(t, Role.TRAINER, STAKE) for t in cast.trainers] + [
-        Register(v, Role.VALIDATOR, STAKE) for v in cast.validators
-    ]
     honesty = Honesty(frozenset(cast.honest_validators), frozenset(cast.honest_trainers))
     samples = subsets(range(segments), [sample_size])
     fakes = subsets(range(segments), range(segments + 1))
     horizon = deadline + challenge_window
 
     def submit(state: LedgerState, tx: Tx) -> LedgerState | None:
-        successor, receipt = apply(state, tx, bug)
+        successor, receipt = apply(state, tx, planted)
         return successor if receipt.ok else None
 
     def enabled(
@@ -158,9 +169,14 @@ def build_ledger_model(
         if state.now < horizon:
             yield from enabled(state, [((), Tick())])
 
-    def register(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
-        fresh = (tx for tx in registrations if state.roles[tx.account] is Role.NONE)
-        return enabled(state, (((tx.account, tx.role), tx) for tx in fresh))
+    def register(
+        role: Role, accounts: tuple[int, ...]
+    ) -> Callable[[LedgerState], Iterator[tuple[tuple[Any, ...], LedgerState]]]:
+        def step(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
+            fresh = (a for a in accounts if state.roles[a] is Role.NONE)
+            return enabled(state, (((a,), Register(a, role, STAKE)) for a in fresh))
+
+        return step
 
     def place_order(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
         placed = {o.client for o in state.orders}
@@ -208,28 +224,37 @@ def build_ledger_model(
             ),
         )
 
-    def honest_validate(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
-        def votes() -> Iterator[tuple[tuple[Any, ...], Tx]]:
-            for claim, v in unvoted(state, cast.honest_validators):
-                for sample in samples:
-                    hits = sorted(sample & claim.faked)
-                    verdict = Verdict.REJECT if hits else Verdict.ACCEPT
-                    for evidence in hits or [NO_SEGMENT]:
-                        tx = Validate(v, claim.order, claim.trainer, verdict, claim.score, sample, evidence)
-                        yield (v, claim.order, claim.trainer, sample, evidence), tx
+    def vote(
+        validators: tuple[int, ...],
+        verdict: Verdict,
+        evidence_for: Callable[[ClaimRecord, frozenset[int]], Iterable[int]],
+    ) -> Callable[[LedgerState], Iterator[tuple[tuple[Any, ...], LedgerState]]]:
+        """A vote family: each of ``validators`` votes ``verdict`` on an open claim, with every sample
+        and every piece of evidence ``evidence_for(claim, sample)`` allows."""
+        rejecting = verdict is Verdict.REJECT
 
-        return enabled(state, votes())
+        def step(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
+            def witnesses() -> Iterator[tuple[tuple[Any, ...], Tx]]:
+                for claim, v in unvoted(state, validators):
+                    for sample in samples:
+                        for evidence in evidence_for(claim, sample):
+                            tx = Validate(
+                                v, claim.order, claim.trainer, verdict, claim.score, sample, evidence
+                            )
+                            yield (
+                                (v, claim.order, claim.trainer, sample, *([evidence] if rejecting else [])),
+                                tx,
+                            )
 
-    def byzantine_validate(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
-        def votes() -> Iterator[tuple[tuple[Any, ...], Tx]]:
-            for claim, v in unvoted(state, cast.byzantine_validators):
-                for sample in samples:
-                    for evidence in [NO_SEGMENT, *sorted(sample)]:
-                        verdict = Verdict.ACCEPT if evidence == NO_SEGMENT else Verdict.REJECT
-                        tx = Validate(v, claim.order, claim.trainer, verdict, claim.score, sample, evidence)
-                        yield (v, claim.order, claim.trainer, verdict, sample, evidence), tx
+            return enabled(state, witnesses())
 
-        return enabled(state, votes())
+        return step
+
+    def misses_fake(claim: ClaimRecord, sample: frozenset[int]) -> list[int]:
+        return [NO_SEGMENT] if sample.isdisjoint(claim.faked) else []
+
+    def fakes_hit(claim: ClaimRecord, sample: frozenset[int]) -> list[int]:
+        return sorted(sample & claim.faked)
 
     def challenge(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
         return enabled(
@@ -246,20 +271,44 @@ def build_ledger_model(
     def finalize(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
         return enabled(state, (((o,), Finalize(o)) for o in range(len(state.orders))))
 
+    def terminated(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
+        """TLA+'s ``Terminating``: stutter once the clock is done and every order is settled.
+
+        Only this end is a legitimate final state; an order stuck open is reported as a deadlock.
+        """
+        if state.now == horizon and no_order_open(state):
+            yield (), state
+
     actions = (
         Action("Tick", tick),
-        Action("Register", register, ("account", "role")),
+        Action("RegisterTrainer", register(Role.TRAINER, cast.trainers), ("trainer",)),
+        Action("RegisterValidator", register(Role.VALIDATOR, cast.validators), ("validator",)),
         Action("PlaceOrder", place_order, ("client",)),
         Action("HonestClaim", honest_claim, ("trainer", "order")),
         Action("ByzantineClaim", byzantine_claim, ("trainer", "order", "score", "faked")),
-        Action("HonestValidate", honest_validate, ("validator", "order", "trainer", "sample", "evidence")),
         Action(
-            "ByzantineValidate",
-            byzantine_validate,
-            ("validator", "order", "trainer", "verdict", "sample", "evidence"),
+            "HonestAccept",
+            vote(cast.honest_validators, Verdict.ACCEPT, misses_fake),
+            ("validator", "order", "trainer", "sample"),
+        ),
+        Action(
+            "HonestReject",
+            vote(cast.honest_validators, Verdict.REJECT, fakes_hit),
+            ("validator", "order", "trainer", "sample", "evidence"),
+        ),
+        Action(
+            "ByzantineAccept",
+            vote(cast.byzantine_validators, Verdict.ACCEPT, lambda claim, sample: [NO_SEGMENT]),
+            ("validator", "order", "trainer", "sample"),
+        ),
+        Action(
+            "ByzantineReject",
+            vote(cast.byzantine_validators, Verdict.REJECT, lambda claim, sample: sorted(sample)),
+            ("validator", "order", "trainer", "sample", "evidence"),
         ),
         Action("Challenge", challenge, ("challenger", "order", "trainer", "validator", "segment")),
         Action("Finalize", finalize, ("order",)),
+        Action("Terminated", terminated),
     )
     return Model(
         name=name,
@@ -286,6 +335,7 @@ def build_ledger_model(
             "deadline": deadline,
             "challenge_window": challenge_window,
             "bug": bug,
+            "fair": fair,
         },
         doc=__doc__ or "",
     )
@@ -358,9 +408,9 @@ CONSTANT_DOCS = {
     "fee": "fee each order escrows for the validators who were right",
     "deadline": "clock value at which claims and votes close",
     "challenge_window": "ticks after the deadline during which challenges are still accepted",
-    "bug": "planted protocol bug (LedgerBug), NONE for the protocol",
+    "bug": "planted protocol bug: " + ", ".join(BUGS),
     "fair": "actions under weak fairness (liveness)",
-    "symmetry": "reduce by renaming segments and interchangeable validators (safety only)",
+    "symmetry": "rename segments and interchangeable validators (safety only: use with --no-liveness)",
 }
 
 
@@ -379,13 +429,10 @@ def _spec(name: str, doc: str, **overrides: Any) -> ModelSpec:
         "fee": 2,
         "deadline": 1,
         "challenge_window": 1,
-        "bug": LedgerBug.NONE,
+        "bug": "none",
         "fair": ("Tick", "Finalize"),
-        "symmetry": True,
+        "symmetry": False,
     }
-    unknown = set(overrides) - set(defaults)
-    if unknown:
-        raise ValueError(f"unknown ledger constants {sorted(unknown)}")
     return ModelSpec(
         name=name,
         build=partial(build_ledger_model, name),
