@@ -1,0 +1,471 @@
+"""Proof-of-training benchmark: detection rates, honest false rejections, proof overhead, throughput.
+
+Run: ``.venv/bin/python -m benchmarks.bench_training [--quick]``. Prints tables and writes
+``benchmarks/results/training.json``. All figures are ratios measured in this one run; GPU
+columns say "not measured" unless CUDA is present.
+
+- Detection: a trainer fakes a fraction p of its segments (steps skipped); a validator samples
+  q = ceil(ln(beta)/ln(1-p)) segments from its own signature. Every segment of each cheating run
+  is re-executed once (tier A) to learn which ones a sample would catch; each trial then draws a
+  fresh validator key and checks whether its signed sample hits one. A few trials per p also run
+  the full ``Validator.validate`` and must agree with that prediction.
+- Honest proofs: every segment of honest runs re-executed in the pinned environment (tier A) and
+  with a different thread count (tier B, the mixed-environment emulation available on a CPU-only
+  machine), with the drift statistics that calibrate the tier-B tolerance.
+- Overhead: the production trainer (with proofs, background or inline checkpoint writes) against
+  a plain PyTorch loop over the same model, data order and steps; validator cost; bytes/segment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from nacl.signing import SigningKey
+
+from conformance.adversaries import train_skipping_steps
+from pot_impl.training.architectures import classification_loss, resolve_arch_params
+from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint
+from pot_impl.training.comparison import DEFAULT_TOLERANCE, SegmentJudgement, Tolerance
+from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
+from pot_impl.training.replay import Replayer
+from pot_impl.training.runtime import Environment, default_environment, deterministic
+from pot_impl.training.sampling import draw_sample
+from pot_impl.training.session import TrainingSession
+from pot_impl.training.task import (
+    DatasetRef,
+    OptimizerSpec,
+    PreparedTask,
+    TrainingOrder,
+    TrainingTask,
+    prepare_task,
+)
+from pot_impl.training.trainer import TrainingRun, train
+from pot_impl.training.validator import Validator
+
+RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
+NO_GPU = "not measured (no GPU in this session)"
+PINNED = Environment("cpu", 1)
+OTHER_THREADS = Environment("cpu", 2)
+BETA = 0.05
+FRACTIONS = (0.05, 0.1, 0.2)
+
+# Reference figures from ANCHORS.md (proof-of-training section).
+ANCHOR_Q_FOR_P01_BETA005 = 29
+ANCHOR_THREAD_DRIFT = 7e-2
+ANCHOR_SAME_ENV_IDENTICAL = (36, 36)
+
+DATASETS: dict[str, tuple[str, dict[str, int]]] = {
+    "mlp": ("blobs", {"examples": 4096, "features": 64, "classes": 10, "seed": 1}),
+    "cnn": ("images", {"examples": 1024, "channels": 1, "size": 16, "classes": 10, "seed": 2}),
+    "transformer_lm": ("tokens", {"examples": 1024, "seq_len": 32, "vocab": 64, "seed": 3}),
+    "tiny_mlp": ("blobs", {"examples": 512, "features": 8, "classes": 4, "seed": 4}),
+}
+ARCH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mlp": ("mlp", {"hidden": 256, "depth": 2}),
+    "cnn": ("cnn", {"channels": 8, "hidden": 64}),
+    "transformer_lm": ("transformer_lm", {"width": 64, "heads": 4, "layers": 2, "dropout": 0.1}),
+    "tiny_mlp": ("mlp", {"hidden": 16, "depth": 1}),
+}
+
+
+def make_order(config: str, steps: int, segment_length: int, batch_size: int = 64) -> TrainingOrder:
+    generator, params = DATASETS[config]
+    architecture, arch_params = ARCH_PARAMS[config]
+    task = TrainingTask(
+        architecture=architecture,
+        arch_params=resolve_arch_params(architecture, arch_params),
+        dataset=DatasetRef(synthetic_dataset(generator, params).digest.hex(), generator, params),
+        optimizer=OptimizerSpec("adam", 1e-3),
+        batch_size=batch_size,
+        steps=steps,
+        segment_length=segment_length,
+        init_seed=7,
+        eval_examples=256,
+    )
+    seed = hashlib.sha256(f"ledger-state/{config}/{steps}/{segment_length}".encode()).digest()
+    return TrainingOrder(task, seed)
+
+
+def prepared(order: TrainingOrder) -> PreparedTask:
+    return prepare_task(order.task, DatasetCatalog(None))
+
+
+def judge_every_segment(
+    order: TrainingOrder, run: TrainingRun, env: Environment, tolerance: Tolerance | None
+) -> list[SegmentJudgement]:
+    """Re-execute every segment of ``run`` from its committed start checkpoint."""
+    replayer = Replayer(order, prepared(order), env)
+    store = run.server.store
+    judgements = []
+    for leaf in run.leaves:
+        start = (
+            replayer.initial if leaf.index == 0 else store.load(run.leaves[leaf.index - 1].checkpoint_digest)
+        )
+        claimed_end = decode_checkpoint(store.fetch(leaf.checkpoint_digest))
+        judgements.append(replayer.check_segment(leaf, start, claimed_end, tolerance).judgement)
+    return judgements
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    rate = successes / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def exact_detection(segments: int, faked: int, q: int) -> float:
+    """1 - C(n-f, q) / C(n, q): sampling q distinct segments without replacement."""
+    return 1.0 - math.comb(segments - faked, q) / math.comb(segments, q)
+
+
+# --- detection -------------------------------------------------------------------------------------
+
+
+def bench_detection(
+    trials: int, runs: int, spot_checks: int, segments: int, workdir: Path
+) -> list[dict[str, Any]]:
+    order = make_order("tiny_mlp", steps=2 * segments, segment_length=2, batch_size=16)
+    rng = np.random.Generator(np.random.PCG64(2026))
+    rows = []
+    for p in FRACTIONS:
+        q = math.ceil(math.log(BETA) / math.log(1 - p))
+        faked_count = round(p * segments)
+        detected = total = agreements = checked = 0
+        caught_exactly_faked = True
+        for run_index in range(runs):
+            faked = set(rng.choice(segments, size=faked_count, replace=False).tolist())
+            store = CheckpointStore(workdir / f"detect-{p}-{run_index}")
+            run = train_skipping_steps(order, prepared(order), store, PINNED, faked)
+            judgements = judge_every_segment(order, run, PINNED, None)
+            detectable = {i for i, j in enumerate(judgements) if j.mismatch is not None}
+            caught_exactly_faked &= detectable == faked
+            for trial in range(trials // runs):
+                key = SigningKey(hashlib.sha256(f"validator/{p}/{run_index}/{trial}".encode()).digest())
+                sample, _ = draw_sample(key, order.digest, run.claim.commitment, segments, q)
+                hit = not detectable.isdisjoint(sample)
+                detected += hit
+                total += 1
+                if trial < spot_checks:
+                    verdict = Validator(key, q, env=PINNED).validate(order.encode(), run.claim, run.server)
+                    agreements += verdict.accepted != hit
+                    checked += 1
+        low, high = wilson(detected, total)
+        theory = 1 - (1 - p) ** q
+        rows.append(
+            {
+                "p": p,
+                "q": q,
+                "segments": segments,
+                "faked_segments": faked_count,
+                "trials": total,
+                "detected": detected,
+                "rate": detected / total,
+                "wilson95": [low, high],
+                "theory_bound": theory,
+                "theory_exact_without_replacement": exact_detection(segments, faked_count, q),
+                "ratio_to_bound": (detected / total) / theory,
+                "faked_segments_all_caught_on_replay": caught_exactly_faked,
+                "full_validations_checked": checked,
+                "full_validations_agreeing": agreements,
+            }
+        )
+    return rows
+
+
+# --- honest proofs and tier-B calibration ----------------------------------------------------------
+
+
+def bench_honest(segment_counts: dict[str, int], workdir: Path) -> dict[str, Any]:
+    per_arch: list[dict[str, Any]] = []
+    for config, segments in segment_counts.items():
+        order = make_order(config, steps=2 * segments, segment_length=2, batch_size=32)
+        run = train(order, prepared(order), CheckpointStore(workdir / f"honest-{config}"), PINNED)
+        tier_a = judge_every_segment(order, run, PINNED, None)
+        tier_b = judge_every_segment(order, run, OTHER_THREADS, DEFAULT_TOLERANCE)
+        cheat = train_skipping_steps(
+            order, prepared(order), CheckpointStore(workdir / f"cheat-{config}"), PINNED, set(range(segments))
+        )
+        cheat_b = judge_every_segment(order, cheat, OTHER_THREADS, DEFAULT_TOLERANCE)
+        drifts = [j.drift for j in tier_b if j.drift is not None]
+        cheat_drifts = [j.drift for j in cheat_b if j.drift is not None]
+        per_arch.append(
+            {
+                "config": config,
+                "segments": segments,
+                "tier_a_false_rejections": sum(j.mismatch is not None for j in tier_a),
+                "tier_b_false_rejections": sum(j.mismatch is not None for j in tier_b),
+                "honest_max_distance": max(d.distance for d in drifts),
+                "honest_median_distance": statistics.median(d.distance for d in drifts),
+                "honest_max_loss_deviation": max(d.loss_deviation for d in drifts),
+                "honest_min_cosine": min(d.cosine for d in drifts),
+                "skip_one_step_min_distance": min(d.distance for d in cheat_drifts),
+                "skip_one_step_tier_b_caught": sum(j.mismatch is not None for j in cheat_b),
+            }
+        )
+    total = sum(row["segments"] for row in per_arch)
+    return {
+        "segments": total,
+        "tier_a_false_rejections": sum(row["tier_a_false_rejections"] for row in per_arch),
+        "tier_b_false_rejections": sum(row["tier_b_false_rejections"] for row in per_arch),
+        "tier_b_emulation": f"trainer {PINNED.fingerprint} vs validator {OTHER_THREADS.fingerprint}",
+        "tolerance": asdict(DEFAULT_TOLERANCE),
+        "per_architecture": per_arch,
+        "max_honest_distance_vs_anchor_thread_drift": max(r["honest_max_distance"] for r in per_arch)
+        / ANCHOR_THREAD_DRIFT,
+    }
+
+
+# --- overhead and throughput -----------------------------------------------------------------------
+
+
+def plain_loop(order: TrainingOrder, prep: PreparedTask) -> float:
+    """A plain PyTorch loop on the same model, optimizer, schedule and batches; no proof."""
+    session = TrainingSession(prep, order.data_order_seed, PINNED)
+    task = order.task
+    with deterministic(PINNED):
+        session.model.train()
+        started = time.perf_counter()
+        for step in range(task.steps):
+            for group in session.optimizer.param_groups:
+                group["lr"] = task.learning_rate(step)
+            indices = session.batch_indices(step)
+            session.optimizer.zero_grad(set_to_none=True)
+            loss = classification_loss(
+                session.model(session.train_inputs[indices]), session.train_targets[indices]
+            )
+            loss.backward()  # type: ignore[no-untyped-call]
+            session.optimizer.step()
+        return time.perf_counter() - started
+
+
+def bench_overhead(
+    config: str, steps: int, segment_lengths: Sequence[int], repeats: int, workdir: Path
+) -> list[dict[str, Any]]:
+    """Plain loop vs the trainer with proofs (background and inline writes) vs a q=3 validation,
+    interleaved; best-of is the primary figure (other processes only ever add time)."""
+    rows = []
+    validator = Validator(SigningKey(b"\x01" * 32), 3, env=PINNED)
+    for k in segment_lengths:
+        order = make_order(config, steps=steps, segment_length=k)
+        prep = prepared(order)
+        times: dict[str, list[float]] = {"plain": [], "background": [], "inline": [], "validate": []}
+        for repeat in range(repeats):
+            started = time.perf_counter()
+            plain_loop(order, prep)
+            times["plain"].append(time.perf_counter() - started)
+            for variant, background in (("background", True), ("inline", False)):
+                store = CheckpointStore(workdir / f"ovh-{k}-{repeat}-{variant}")
+                started = time.perf_counter()
+                run = train(order, prep, store, PINNED, background_writes=background)
+                times[variant].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            verdict = validator.validate(order.encode(), run.claim, run.server)
+            times["validate"].append(time.perf_counter() - started)
+            assert verdict.accepted, verdict.reason
+        best = {name: min(values) for name, values in times.items()}
+        median = {name: statistics.median(values) for name, values in times.items()}
+        rows.append(
+            {
+                "config": config,
+                "steps": steps,
+                "segment_length": k,
+                "segments": order.task.segments,
+                "repeats": repeats,
+                "seconds_best": best,
+                "seconds_median": median,
+                "overhead_background": best["background"] / best["plain"] - 1,
+                "overhead_inline": best["inline"] / best["plain"] - 1,
+                "overhead_background_median": median["background"] / median["plain"] - 1,
+                "overhead_inline_median": median["inline"] / median["plain"] - 1,
+                "validator_q3_fraction_of_training": best["validate"] / best["background"],
+                "checkpoint_bytes_per_segment": run.server.store.size(run.leaves[-1].checkpoint_digest),
+            }
+        )
+    return rows
+
+
+def bench_throughput(steps: int, segment_length: int, workdir: Path) -> list[dict[str, Any]]:
+    rows = []
+    for config in ("mlp", "cnn", "transformer_lm"):
+        order = make_order(config, steps=steps, segment_length=segment_length)
+        prep = prepared(order)
+        samples = steps * order.task.batch_size
+        plain: list[float] = []
+        proof: list[float] = []
+        for repeat in range(2):
+            started = time.perf_counter()
+            plain_loop(order, prep)
+            plain.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            train(order, prep, CheckpointStore(workdir / f"tp-{config}-{repeat}"), PINNED)
+            proof.append(time.perf_counter() - started)
+        rows.append(
+            {
+                "architecture": config,
+                "cpu_samples_per_s_plain": samples / min(plain),
+                "cpu_samples_per_s_with_proofs": samples / min(proof),
+                "gpu_samples_per_s_plain": NO_GPU,
+                "gpu_samples_per_s_with_proofs": NO_GPU,
+            }
+        )
+    return rows
+
+
+# --- reporting -------------------------------------------------------------------------------------
+
+
+def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+    def fmt(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        if isinstance(value, list):
+            return "[" + ", ".join(fmt(v) for v in value) + "]"
+        return str(value)
+
+    cells = [[fmt(row[key]) for key, _ in columns] for row in rows]
+    widths = [max(len(header), *(len(c[i]) for c in cells)) for i, (_, header) in enumerate(columns)]
+    print(f"\n{title}")
+    print("  ".join(header.ljust(w) for (_, header), w in zip(columns, widths, strict=True)))
+    for line in cells:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small sizes for a fast smoke run (~1-2 min)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+        workdir = Path(scratch)
+        detection = bench_detection(
+            trials=200 if quick else 1000,
+            runs=2 if quick else 4,
+            spot_checks=3 if quick else 10,
+            segments=120 if quick else 200,
+            workdir=workdir,
+        )
+        honest = bench_honest(
+            {"tiny_mlp": 40, "mlp": 20, "cnn": 10, "transformer_lm": 10}
+            if quick
+            else {"tiny_mlp": 100, "mlp": 60, "cnn": 30, "transformer_lm": 30},
+            workdir,
+        )
+        overhead = bench_overhead(
+            "mlp",
+            steps=200 if quick else 600,
+            segment_lengths=(20, 100),
+            repeats=2 if quick else 5,
+            workdir=workdir,
+        )
+        throughput = bench_throughput(steps=40 if quick else 200, segment_length=20, workdir=workdir)
+    device = default_environment()
+    result = {
+        "benchmark": "training",
+        "quick": quick,
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu_threads_pinned": PINNED.threads,
+            "device_available": device.device,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else NO_GPU,
+        },
+        "detection": detection,
+        "honest": honest,
+        "overhead": overhead,
+        "throughput": throughput,
+        "gpu_cpu_tier_b_drift": NO_GPU,
+        "anchors": {
+            "q_for_p_0.1_beta_0.05": {"anchor": ANCHOR_Q_FOR_P01_BETA005, "used": detection[1]["q"]},
+            "same_environment_identical": {
+                "anchor": f"{ANCHOR_SAME_ENV_IDENTICAL[0]}/{ANCHOR_SAME_ENV_IDENTICAL[1]}",
+                "measured": f"{honest['segments'] - honest['tier_a_false_rejections']}/{honest['segments']}",
+            },
+            "thread_change_drift": {
+                "anchor": ANCHOR_THREAD_DRIFT,
+                "measured_max_normalised_distance": max(
+                    r["honest_max_distance"] for r in honest["per_architecture"]
+                ),
+            },
+        },
+        "elapsed_s": time.perf_counter() - started,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(
+        f"Detection (beta = {BETA}): measured vs 1-(1-p)^q",
+        detection,
+        [
+            ("p", "p"),
+            ("q", "q"),
+            ("faked_segments", "faked/n"),
+            ("trials", "trials"),
+            ("rate", "measured"),
+            ("wilson95", "95% CI"),
+            ("theory_bound", "1-(1-p)^q"),
+            ("theory_exact_without_replacement", "exact"),
+            ("full_validations_agreeing", "full runs agreeing"),
+        ],
+    )
+    print_table(
+        f"Honest segments: false rejections ({honest['tier_b_emulation']}; tolerance {honest['tolerance']})",
+        honest["per_architecture"],
+        [
+            ("config", "config"),
+            ("segments", "segments"),
+            ("tier_a_false_rejections", "tier A rej"),
+            ("tier_b_false_rejections", "tier B rej"),
+            ("honest_max_distance", "max dist"),
+            ("honest_max_loss_deviation", "max loss dev"),
+            ("honest_min_cosine", "min cos"),
+            ("skip_one_step_min_distance", "cheat min dist"),
+            ("skip_one_step_tier_b_caught", "cheats caught"),
+        ],
+    )
+    print_table(
+        "Proof overhead (best of interleaved repeats; MLP on CPU, pinned to 1 thread)",
+        overhead,
+        [
+            ("segment_length", "k"),
+            ("segments", "segments"),
+            ("overhead_background", "overhead bg"),
+            ("overhead_inline", "overhead inline"),
+            ("overhead_background_median", "bg (median)"),
+            ("validator_q3_fraction_of_training", "validator q=3 / train"),
+            ("checkpoint_bytes_per_segment", "bytes/segment"),
+        ],
+    )
+    print_table(
+        "Throughput (samples/s)",
+        throughput,
+        [
+            ("architecture", "arch"),
+            ("cpu_samples_per_s_plain", "CPU plain"),
+            ("cpu_samples_per_s_with_proofs", "CPU proofs"),
+            ("gpu_samples_per_s_plain", "GPU plain"),
+            ("gpu_samples_per_s_with_proofs", "GPU proofs"),
+        ],
+    )
+    print(f"\nGPU-vs-CPU tier-B drift: {NO_GPU}")
+    print(f"wrote {args.out} ({result['elapsed_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
