@@ -243,26 +243,28 @@ ANY_TX: st.SearchStrategy[Tx] = st.one_of(
 """Arbitrary transactions over a small domain: mostly rejected, which is the point."""
 
 TRAINERS = st.sampled_from((TRAINER_A, TRAINER_B))
+VALIDATORS = st.sampled_from((V1, V2, V3))
 SCORES = st.sampled_from((5, 7))
 ONE_SEGMENT = st.integers(min_value=0, max_value=PARAMS.segments - 1)
+CLAIM = st.builds(Claim, TRAINERS, st.just(0), st.just(0), SCORES, st.frozensets(ONE_SEGMENT))
 PLAUSIBLE_TX: st.SearchStrategy[Tx] = st.one_of(
     st.builds(Tick),
-    st.builds(Claim, TRAINERS, st.just(0), st.just(0), SCORES, st.frozensets(ONE_SEGMENT)),
-    st.builds(accept, st.sampled_from((V1, V2, V3)), TRAINERS, SCORES, ONE_SEGMENT),
-    st.builds(reject, st.sampled_from((V1, V2, V3)), TRAINERS, SCORES, ONE_SEGMENT),
-    st.builds(Challenge, st.just(CHALLENGER), st.just(0), TRAINERS, st.sampled_from((V1, V2, V3)), ONE_SEGMENT),
+    CLAIM,
+    st.builds(accept, VALIDATORS, TRAINERS, SCORES, ONE_SEGMENT),
+    st.builds(reject, VALIDATORS, TRAINERS, SCORES, ONE_SEGMENT),
+    st.builds(Challenge, st.just(CHALLENGER), st.just(0), TRAINERS, VALIDATORS, ONE_SEGMENT),
     st.builds(Finalize, st.just(0)),
 )  # fmt: skip
 """Transactions on the one order of SETUP, well formed often enough to reach settlement and slashing."""
 
 VOTE = st.one_of(
-    st.builds(accept, st.sampled_from((V1, V2, V3)), TRAINERS, SCORES, ONE_SEGMENT),
-    st.builds(reject, st.sampled_from((V1, V2, V3)), TRAINERS, SCORES, ONE_SEGMENT),
+    st.builds(accept, VALIDATORS, TRAINERS, SCORES, ONE_SEGMENT),
+    st.builds(reject, VALIDATORS, TRAINERS, SCORES, ONE_SEGMENT),
 )
 PHASED_LOG = st.builds(
     lambda claims, votes, during, after: [*claims, *votes, *[Tick()] * DEADLINE, *during,
                                           *[Tick()] * PARAMS.challenge_window, Finalize(0), *after],
-    st.lists(st.builds(Claim, TRAINERS, st.just(0), st.just(0), SCORES, st.frozensets(ONE_SEGMENT)), max_size=3),
+    st.lists(CLAIM, max_size=3),
     st.lists(VOTE, max_size=8),
     st.lists(PLAUSIBLE_TX, max_size=5),
     st.lists(PLAUSIBLE_TX, max_size=3),
