@@ -118,10 +118,12 @@ def check(
     per property. Temporal properties are checked when ``liveness`` is set and
     the model declares any (the search then records the state graph).
     """
-    from model_checker.liveness import LivenessChecker  # liveness builds on this module
-
     temporal = liveness and bool(model.properties)
-    live = LivenessChecker(model) if temporal else None
+    live = None
+    if temporal:
+        from model_checker.liveness import LivenessChecker  # builds on this module; imports scipy
+
+        live = LivenessChecker(model)
     explorer = Explorer(
         model,
         invariants=invariants,

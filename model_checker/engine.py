@@ -4,7 +4,7 @@ The search is level-synchronous and vectorised where Python allows it. For a
 chunk of the frontier the only per-state Python work is calling each action's
 ``step``; successors are fingerprinted with ``map(hash, ...)`` into an int64
 array, and the whole chunk is deduplicated against the visited table with
-``np.unique`` and ``np.searchsorted``. New states get ids in BFS order (first
+a sort and ``np.searchsorted``. New states get ids in BFS order (first
 occurrence in the chunk, i.e. by parent then action order), so the parent
 links give shortest traces.
 
@@ -27,6 +27,7 @@ from typing import Any, Generic
 import numpy as np
 import numpy.typing as npt
 
+from model_checker.arrays import unique, unique_first
 from model_checker.model import Action, Label, Model, Predicate, S, SpecError, check_plain
 from model_checker.visited import GrowableArray, VisitedTable
 
@@ -311,10 +312,7 @@ class Explorer(Generic[S]):
             self.expanded.extend(np.ones(len(chunk), dtype=np.bool_))
 
         recording = self.graph is not None
-        if recording:
-            uniq, first, inverse = np.unique(fps, return_index=True, return_inverse=True)
-        else:
-            uniq, first = np.unique(fps, return_index=True)
+        uniq, first, inverse = unique_first(fps)
         fresh = ~self.visited.contains(uniq)
         fresh_positions = np.flatnonzero(fresh)
         by_discovery = np.argsort(first[fresh_positions], kind="stable")
@@ -339,7 +337,7 @@ class Explorer(Generic[S]):
         if recording:
             admitted = fresh_positions[by_discovery][: len(new_first)]
             unique_ids[admitted] = np.arange(first_new_id, first_new_id + len(admitted), dtype=np.int32)
-            self._record_edges(pairs, unique_ids[inverse.ravel()], per_action)
+            self._record_edges(pairs, unique_ids[inverse], per_action)
         return states, ids
 
     def _admit(
@@ -348,8 +346,7 @@ class Explorer(Generic[S]):
         """Add new states to the table, check them; returns those to expand next, with ids."""
         if fps is None:  # initial states: deduplicate among themselves
             all_fps = self._fingerprints(candidates, candidates, np.full(len(candidates), -1, np.int32))
-            _, first = np.unique(all_fps, return_index=True)
-            first = np.sort(first)
+            first = np.sort(unique_first(all_fps)[1])
             candidates = [candidates[j] for j in first.tolist()]
             fps, parents = all_fps[first], parents[first]
             if self.max_states is not None and len(candidates) > self.max_states:
@@ -406,7 +403,7 @@ class Explorer(Generic[S]):
             return
         n_actions = len(self.model.actions)
         ends_array = np.frombuffer(ends, dtype=np.int64)
-        for j in np.unique(np.linspace(0, len(pairs) - 1, _SAMPLES_PER_CHUNK).astype(np.int64)).tolist():
+        for j in unique(np.linspace(0, len(pairs) - 1, _SAMPLES_PER_CHUNK).astype(np.int64)).tolist():
             slot = int(np.searchsorted(ends_array, j, side="right"))
             action = self.model.actions[slot % n_actions]
             source = chunk[slot // n_actions]

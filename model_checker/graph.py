@@ -23,6 +23,7 @@ from typing import Any, Generic
 import numpy as np
 import numpy.typing as npt
 
+from model_checker.arrays import unique, unique_first
 from model_checker.engine import Exploration, Explorer, label_of
 from model_checker.model import Label, Model, S
 from model_checker.trace import Step, replay
@@ -164,7 +165,7 @@ def _transition_keys(graph: StateGraph[Any]) -> tuple[IntArray, IntArray]:
     """One representative edge per distinct ``(source, label)``, sorted by source then label."""
     keep = np.flatnonzero(graph.targets >= 0)
     keys = graph.sources[keep].astype(np.int64) * max(len(graph.label_keys), 1) + graph.labels[keep]
-    unique_keys, first = np.unique(keys, return_index=True)
+    unique_keys, first, _ = unique_first(keys)
     return unique_keys, keep[first]
 
 
@@ -196,7 +197,7 @@ def transition_cover(model_or_graph: Model[S] | StateGraph[S]) -> list[Behaviour
         uncovered[position] = False
 
     behaviours: list[Behaviour] = []
-    for source in np.unique(sources).tolist():
+    for source in unique(sources).tolist():
         while (slot := next_uncovered(source)) is not None:
             ids = graph.path(source)
             walk = [graph.edge_between(u, v) for u, v in pairwise(ids)]

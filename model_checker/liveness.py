@@ -51,6 +51,7 @@ import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from model_checker.arrays import member, unique, unique_counts, unique_first
 from model_checker.checker import PropertyResult, Status
 from model_checker.engine import Exploration
 from model_checker.graph import StateGraph
@@ -120,7 +121,7 @@ def obligations_of(graph: StateGraph[Any]) -> Obligations:
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     edge_ob = obs_all[np.repeat(start, counts) + offsets]
     n_obs = max(len(strong), 1)
-    enabled = np.unique(graph.sources[edge].astype(np.int64) * n_obs + edge_ob)
+    enabled = unique(graph.sources[edge].astype(np.int64) * n_obs + edge_ob)
     known_target = graph.targets[edge] >= 0
     edge, edge_ob = edge[known_target], edge_ob[known_target]
     return Obligations(
@@ -171,14 +172,14 @@ def fair_sccs(graph: StateGraph[Any], obligations: Obligations, region: BoolArra
         inside = mask[obligations.enabled_state]
         en_scc = component[obligations.enabled_state[inside]]
         en_ob = obligations.enabled_ob[inside]
-        en_keys, en_counts = np.unique(en_scc * n_obs + en_ob, return_counts=True)
+        en_keys, en_counts = unique_counts(en_scc * n_obs + en_ob)
         # (scc, obligation) pairs taken by an edge inside the scc
         src = graph.sources[obligations.edge]
         dst = graph.targets[obligations.edge]
         internal = mask[src] & mask[dst]
         internal[internal] = component[src[internal]] == component[dst[internal]]
-        taken = np.unique(component[src[internal]] * n_obs + obligations.edge_ob[internal])
-        untaken = ~np.isin(en_keys, taken)
+        taken = unique(component[src[internal]] * n_obs + obligations.edge_ob[internal])
+        untaken = ~member(en_keys, taken)
         scc_of_key, ob_of_key = en_keys // n_obs, en_keys % n_obs
         weak_fail = untaken & ~obligations.strong[ob_of_key] & (en_counts == size[scc_of_key])
         strong_fail = untaken & obligations.strong[ob_of_key]
@@ -186,12 +187,12 @@ def fair_sccs(graph: StateGraph[Any], obligations: Obligations, region: BoolArra
         drop_scc[scc_of_key[weak_fail]] = True
         drop = drop_scc[np.where(mask, component, 0)] & mask
         if strong_fail.any():  # drop the states enabling an SF action their SCC never takes
-            hit = np.isin(en_scc * n_obs + en_ob, en_keys[strong_fail])
+            hit = member(en_scc * n_obs + en_ob, en_keys[strong_fail])
             drop[obligations.enabled_state[inside][hit]] = True
         if not drop.any():
             break
         mask &= ~drop
-    return FairSCCs(component, int(np.unique(component[mask]).size) if mask.any() else 0)
+    return FairSCCs(component, len(unique(component[mask])))
 
 
 def bfs(graph: StateGraph[Any], starts: IntArray, allowed: BoolArray) -> tuple[IntArray, IntArray]:
@@ -199,7 +200,7 @@ def bfs(graph: StateGraph[Any], starts: IntArray, allowed: BoolArray) -> tuple[I
     n = graph.num_states
     distance = np.full(n, -1, dtype=np.int64)
     via = np.full(n, -1, dtype=np.int64)
-    frontier = np.unique(starts[allowed[starts]])
+    frontier = unique(starts[allowed[starts]])
     distance[frontier] = 0
     level = 0
     while len(frontier):
@@ -211,7 +212,7 @@ def bfs(graph: StateGraph[Any], starts: IntArray, allowed: BoolArray) -> tuple[I
         ok = targets >= 0
         ok[ok] = allowed[targets[ok]] & (distance[targets[ok]] < 0)
         targets, edges = targets[ok], edges[ok]
-        fresh, first = np.unique(targets, return_index=True)
+        fresh, first, _ = unique_first(targets)
         distance[fresh] = level
         via[fresh] = edges[first]
         frontier = fresh
@@ -415,8 +416,8 @@ def find_violation(
     fair = fair_sccs(graph, obligations, region)
     accepting = fair.component >= 0
     if bad is not None:
-        good_sccs = np.unique(fair.component[accepting & bad])
-        accepting &= np.isin(fair.component, good_sccs)
+        good_sccs = unique(fair.component[accepting & bad])
+        accepting &= member(fair.component, good_sccs)
     if not accepting.any():
         return None
     if prop.kind == "leads_to":

@@ -1,0 +1,127 @@
+"""Model-checker throughput on TwoPhase (RM = 3, 5, 7) against TLC's figures in ANCHORS.md.
+
+Run: ``.venv/bin/python -m benchmarks.bench_checker [--quick] [--repeat N]``. Prints a table
+and writes ``benchmarks/results/checker.json``. Each configuration runs in a fresh process
+(best of ``--repeat`` runs; peak RSS of that process), safety only (invariants and deadlock).
+The exact distinct/generated/depth counts are asserted: a wrong count is a bug, not a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+TLC = {
+    # RM: (distinct, generated, depth, TLC seconds with one worker) -- ANCHORS.md
+    3: (288, 1_146, 11, 1.0),
+    5: (8_832, 58_146, 17, 2.0),
+    7: (296_448, 2_744_706, 23, 13.0),
+}
+
+
+def measure(rm: int, liveness: bool, repeat: int) -> dict[str, Any]:
+    """Run one configuration ``repeat`` times in a fresh process; the figures of the fastest run."""
+    command = [sys.executable, "-m", "benchmarks.bench_checker", "--worker", str(rm), str(int(liveness))]
+    runs = []
+    for _ in range(repeat):
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout))
+    best = min(runs, key=lambda r: r["seconds"])
+    best["seconds_all"] = [round(r["seconds"], 3) for r in runs]
+    return best
+
+
+def _worker(rm: int, liveness: bool) -> None:
+    """Measure one run and print it as JSON (called in the child process)."""
+    from model_checker.checker import check
+    from model_checker.examples.two_phase import two_phase
+
+    model = two_phase(rm)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = check(model, liveness=liveness)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    report = {
+        "rm": rm,
+        "liveness": liveness,
+        "verdict": result.verdict,
+        "distinct": result.distinct_states,
+        "generated": result.generated_states,
+        "depth": result.depth,
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "states_per_second": result.distinct_states / wall,
+        "bytes_per_state": result.bytes_per_state,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "properties": {p.name: p.status for p in result.properties},
+        **{k: v for k, v in result.stats.items() if isinstance(v, (int, float))},
+    }
+    print(json.dumps(report))
+
+
+def check_counts(row: dict[str, Any]) -> None:
+    """The counts must be TLC's exactly."""
+    distinct, generated, depth, _ = TLC[row["rm"]]
+    got = (row["distinct"], row["generated"], row["depth"])
+    if got != (distinct, generated, depth) or row["verdict"] != "ok":
+        raise SystemExit(f"TwoPhase RM={row['rm']}: got {got} / {row['verdict']}, TLC has {(distinct, generated, depth)}")
+
+
+def environment() -> dict[str, Any]:
+    """What the figures were measured on (load matters on a shared 2-core machine)."""
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="RM = 3 and 5 only")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (best is kept)")
+    parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        _worker(args.worker[0], bool(args.worker[1]))
+        return 0
+    sizes = (3, 5) if args.quick else (3, 5, 7)
+    rows = []
+    header = (
+        f"{'RM':>3} {'distinct':>9} {'generated':>10} {'depth':>5} {'seconds':>8} {'cpu s':>7} "
+        f"{'states/s':>9} {'B/state':>8} {'RSS MB':>7} {'TLC s':>6} {'vs TLC':>7}"
+    )
+    print("TwoPhase, safety (invariants + deadlock), best of", args.repeat)
+    print(header)
+    for rm in sizes:
+        row = measure(rm, liveness=False, repeat=args.repeat)
+        check_counts(row)
+        row["tlc_seconds"] = TLC[rm][3]
+        row["time_vs_tlc"] = row["seconds"] / TLC[rm][3]
+        rows.append(row)
+        print(
+            f"{rm:>3} {row['distinct']:>9,} {row['generated']:>10,} {row['depth']:>5} {row['seconds']:>8.2f} "
+            f"{row['cpu_seconds']:>7.2f} {row['states_per_second']:>9,.0f} {row['bytes_per_state']:>8.1f} "
+            f"{row['peak_rss_mb']:>7.0f} {TLC[rm][3]:>6.0f} {row['time_vs_tlc']:>6.2f}x"
+        )
+    print("vs TLC = our seconds / TLC's seconds with one worker (below 1: faster than TLC)")
+    RESULTS.mkdir(exist_ok=True)
+    document = {"benchmark": "checker", "model": "two-phase", "environment": environment(), "rows": rows}
+    (RESULTS / "checker.json").write_text(json.dumps(document, indent=2) + "\n")
+    print(f"written {RESULTS / 'checker.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
