@@ -224,26 +224,31 @@ class ClientSession:
 
     # ------------------------------------------------------------ status
 
-    async def status(self, replica: int, timeout_s: float = 3.0) -> dict[str, Any]:
-        """The status report of one replica; raises TimeoutError or ConnectionError."""
+    async def status(
+        self, replica: int, timeout_s: float = 3.0, clients: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The status report of one replica, with the last executed timestamps of ``clients``;
+        raises TimeoutError or ConnectionError."""
         connection = self._connections.get(replica)
         if connection is None:
             raise ConnectionError(f"replica {replica} is not connected")
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._status_waiters[replica] = waiter
-        connection.send(frame(FrameKind.STATUS_REQUEST, pack_control(None)))
+        connection.send(frame(FrameKind.STATUS_REQUEST, pack_control({"clients": list(clients)})))
         return await asyncio.wait_for(waiter, timeout_s)
 
 
 
-async def cluster_status(config: Config, timeout_s: float = 3.0) -> dict[int, dict[str, Any] | str]:
-    """Every replica's status report, or why it could not be had."""
+async def cluster_status(
+    config: Config, timeout_s: float = 3.0, clients: Sequence[str] = ()
+) -> dict[int, dict[str, Any] | str]:
+    """Every replica's status report (see ``ClientSession.status``), or why it could not be had."""
     session = ClientSession(config, KeyPair.generate())
     await session.connect(timeout_s=timeout_s)
     reports: dict[int, dict[str, Any] | str] = {}
     for replica in range(config.n):
         try:
-            reports[replica] = await session.status(replica, timeout_s)
+            reports[replica] = await session.status(replica, timeout_s, clients)
         except ConnectionError as exc:
             reports[replica] = f"unreachable ({exc})"
         except TimeoutError:

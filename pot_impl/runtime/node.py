@@ -257,13 +257,25 @@ class Node:
             elif kind is FrameKind.HELLO and connection.principal is None:
                 self._accept_hello(connection, body)
             elif kind is FrameKind.STATUS_REQUEST:
-                connection.send(frame(FrameKind.STATUS, pack_control(self.status())))
+                self._answer_status(connection, body)
             elif kind is FrameKind.SUBSCRIBE and connection.principal is not None:
                 self._subscribe(connection, body)
             else:
                 connection.report_abuse(f"{kind.name} frame not expected now")
         if self._inbox:
             self._wake.set()
+
+    def _answer_status(self, connection: Connection, body: bytes) -> None:
+        try:
+            query = unpack_control(body, self.config.transport.max_frame_bytes)
+        except ValueError as exc:
+            connection.report_abuse(str(exc))
+            return
+        clients = query.get("clients", []) if isinstance(query, dict) else []
+        if not isinstance(clients, list) or not all(isinstance(c, str) for c in clients):
+            connection.report_abuse("status query: clients must be a list of client ids")
+            return
+        connection.send(frame(FrameKind.STATUS, pack_control(self.status(clients))))
 
     def _accept_hello(self, connection: Connection, body: bytes) -> None:
         try:
@@ -457,12 +469,13 @@ class Node:
 
     # ------------------------------------------------------------ introspection
 
-    def status(self) -> dict[str, Any]:
-        """What ``pot status`` shows and the benchmark reads: protocol position and counters."""
+    def status(self, clients: Sequence[str] = ()) -> dict[str, Any]:
+        """What ``pot status`` shows and the benchmark reads: protocol position and counters, and the
+        last executed timestamp of each of ``clients`` (to check that a request was executed)."""
         return {
             "id": self.id,
             "uptime_s": round(time.time() - self.started_at, 3),
-            **self.host.status(),
+            **self.host.status(clients),
             "counters": vars(self.counters).copy(),
             "verifier": {"checks": self.verifier.checks, "cache_hits": self.verifier.cache_hits},
             "links": {str(t): {"sent": k.sent, "dropped": k.dropped} for t, k in self._links.items()},

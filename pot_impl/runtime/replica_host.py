@@ -34,8 +34,9 @@ class ReplicaHost:
     def view(self) -> int:
         return self.replica.view
 
-    def status(self) -> dict[str, Any]:
+    def status(self, clients: Sequence[str] = ()) -> dict[str, Any]:
         replica = self.replica
+        table = replica.clients if clients else {}
         snapshot = self.ledger.snapshot()
         return {
             "view": replica.view,
@@ -43,10 +44,12 @@ class ReplicaHost:
             "primary": replica.primary,
             "last_executed": replica.last_executed,
             "stable_checkpoint": replica.stable_checkpoint,
+            "stable_digest": replica.own_checkpoints.get(replica.stable_checkpoint, b"").hex(),
             "watermarks": [replica.low_watermark, replica.high_watermark],
             "pending_requests": len(replica.pending_requests),
             "view_change_streak": replica.view_change_streak,
             "clients": len(replica.clients),
+            "client_timestamps": {c: table[c].timestamp for c in clients if c in table},
             "ledger": {
                 "state_digest": hashlib.sha256(snapshot).hexdigest(),
                 "snapshot_bytes": len(snapshot),

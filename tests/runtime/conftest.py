@@ -45,13 +45,21 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
 
 
 def converged(config: Config, replicas: list[int], at_least: int) -> bool:
-    """All ``replicas`` executed the same prefix of at least ``at_least`` batches with equal ledgers."""
-    reports = statuses(config)
-    seen = [reports[r] for r in replicas]
-    if not all(isinstance(r, dict) for r in seen):
+    """``replicas`` all executed at least ``at_least`` batches and hold the same stable checkpoint
+    (same sequence number and state digest); replicas at the same position have equal ledgers.
+
+    Equal stable checkpoints rather than equal positions: while requests flow, a replica that lost
+    a message legitimately trails until the next checkpoint becomes stable."""
+    reports = [statuses(config)[r] for r in replicas]
+    if not all(isinstance(r, dict) for r in reports):
         return False
-    positions = {(r["last_executed"], r["ledger"]["state_digest"]) for r in seen if isinstance(r, dict)}
-    return len(positions) == 1 and next(iter(positions))[0] >= at_least
+    seen = [r for r in reports if isinstance(r, dict)]
+    ledgers: dict[int, set[str]] = {}
+    for report in seen:
+        ledgers.setdefault(report["last_executed"], set()).add(report["ledger"]["state_digest"])
+    assert all(len(digests) == 1 for digests in ledgers.values()), f"ledgers diverged: {ledgers}"
+    stable = {(r["stable_checkpoint"], r["stable_digest"]) for r in seen}
+    return len(stable) == 1 and min(r["last_executed"] for r in seen) >= at_least
 
 
 @pytest.fixture
