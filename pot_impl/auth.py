@@ -95,6 +95,10 @@ class HmacKeyring:
     def verifier(self) -> HmacVerifier:
         return HmacVerifier(self)
 
+    def sign_as_sender(self, message: M) -> M:
+        """``message`` signed by whoever it names as its sender (to forge Byzantine behaviour in tests)."""
+        return sign_message(self.signer(sender_of(message)), message)
+
 
 class HmacSigner:
     """Signs as one principal with its HMAC key."""

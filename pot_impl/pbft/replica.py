@@ -556,11 +556,11 @@ class Replica:
         self._check_prepared(prepare.view, prepare.seq)
 
     def _record_prepare(self, prepare: Prepare) -> bool:
-        """Store a prepare; False if this sender already voted for this (view, seq, digest)."""
-        votes = self._slot(prepare.view, prepare.seq).prepares.setdefault(prepare.digest, {})
-        if prepare.replica in votes:
+        """Store a prepare; False if its sender already voted for this (view, seq)."""
+        slot = self._slot(prepare.view, prepare.seq)
+        if not _first_vote(slot.prepares, prepare.replica):
             return False
-        votes[prepare.replica] = prepare
+        slot.prepares.setdefault(prepare.digest, {})[prepare.replica] = prepare
         self._persist(prepare)
         return True
 
@@ -587,10 +587,11 @@ class Replica:
             self._check_committed(commit.view, commit.seq)
 
     def _record_commit(self, commit: Commit) -> bool:
-        votes = self._slot(commit.view, commit.seq).commits.setdefault(commit.digest, {})
-        if commit.replica in votes:
+        """Store a commit; False if its sender already voted for this (view, seq)."""
+        slot = self._slot(commit.view, commit.seq)
+        if not _first_vote(slot.commits, commit.replica):
             return False
-        votes[commit.replica] = commit
+        slot.commits.setdefault(commit.digest, {})[commit.replica] = commit
         self._persist(commit)
         return True
 
@@ -920,9 +921,14 @@ class Replica:
     def _store_view_change(self, vc: ViewChange) -> None:
         if vc.replica == self.id:
             self._own_view_changes[vc.new_view] = vc
+        if vc.new_view > self._view:
+            # Above our view, keep only each sender's latest: bounds what a Byzantine replica can store.
+            for view, held in self._view_changes.items():
+                if view > self._view and view != vc.new_view:
+                    held.pop(vc.replica, None)
         self._view_changes.setdefault(vc.new_view, {})[vc.replica] = vc
         self._persist(vc)
-        self._view_changes = {v: vcs for v, vcs in self._view_changes.items() if v >= self._view}
+        self._view_changes = {v: vcs for v, vcs in self._view_changes.items() if v >= self._view and vcs}
 
     def _join_higher_view_change(self) -> None:
         """Liveness rule: on valid view-changes for views above ours from f+1 distinct replicas, move to
@@ -996,6 +1002,12 @@ class Replica:
         self._arm_view_change_timer()
         if self.is_primary:
             self._propose_batches(flush=True)
+
+
+def _first_vote(votes: Mapping[bytes, Mapping[int, object]], sender: int) -> bool:
+    """True if ``sender`` has no vote yet among ``votes`` (digest -> sender -> vote): a replica votes
+    once per (view, seq); a second vote, for any digest, is equivocation and is not counted."""
+    return all(sender not in by_sender for by_sender in votes.values())
 
 
 def _seq_of(message: Message) -> int:

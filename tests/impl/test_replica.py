@@ -146,8 +146,11 @@ def test_duplicate_votes_from_one_sender_count_once() -> None:
     vote = signed(Prepare(0, 1, pp.digest, 2))
     for _ in range(5):
         cluster.deliver(1, vote)
+    cluster.deliver(1, signed(Prepare(0, 1, b"\x01" * 32, 3)))  # 3 equivocates: only its first vote counts
     cluster.deliver(1, signed(Prepare(0, 1, pp.digest, 3)))
-    assert backup.log[1].prepare_senders == {1, 2, 3} and not backup.log[1].prepared
+    assert backup.log[1].prepare_senders == {1, 2} and not backup.log[1].prepared
+    cluster.deliver(1, signed(Prepare(0, 1, pp.digest, 5)))
+    assert backup.log[1].prepare_senders == {1, 2, 5} and not backup.log[1].prepared
     cluster.deliver(1, signed(Prepare(0, 1, pp.digest, 4)))
     assert backup.log[1].prepared
     for _ in range(5):
@@ -281,6 +284,16 @@ def test_view_change_replaces_a_silent_primary_and_executes_pending_requests() -
         assert cluster.replicas[r].view == 1 and cluster.replicas[r].view_active
         assert executed_ops(cluster, r) == [b"stuck"]
     assert cluster.events_of(1, EventKind.NEW_VIEW)
+
+
+def test_messages_of_an_old_view_are_rejected_after_a_view_change() -> None:
+    cluster = Cluster.build(4, **SMALL)
+    _silence_primary_and_time_out(cluster, signed_request("a", 1, b"stuck"))
+    old = pre_prepare(0, 2, (signed_request("b", 1),))
+    cluster.deliver(2, old)
+    cluster.deliver(2, signed(Commit(0, 2, old.digest, 3)))
+    assert 2 not in cluster.replicas[2].log
+    assert sum("stale view 0 < 1" in reason for reason in cluster.rejections(2)) == 2
 
 
 def test_requests_executed_before_a_view_change_are_not_re_executed() -> None:
