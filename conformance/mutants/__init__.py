@@ -1,0 +1,22 @@
+"""The mutation catalogue: planted bugs in ``pot_impl`` and the runner that checks the suite kills them.
+
+``run_mutants(names=None, ...) -> list[MutantResult]`` is what ``pot conform --mutants``
+calls; ``python -m conformance.mutants [NAME...] [--json]`` runs it from the shell.
+"""
+
+from __future__ import annotations
+
+from conformance.mutants.catalogue import CATALOGUE, Edit, Mutant, MutantError, by_name
+from conformance.mutants.runner import MutantResult, default_modes, run_catalogue, run_mutants
+
+__all__ = [
+    "CATALOGUE",
+    "Edit",
+    "Mutant",
+    "MutantError",
+    "MutantResult",
+    "by_name",
+    "default_modes",
+    "run_catalogue",
+    "run_mutants",
+]

@@ -1,0 +1,306 @@
+"""Run the conformance suite against every mutant, each in a scratch copy of the repository.
+
+``run_mutants()`` (what ``pot conform --mutants`` calls):
+
+1. copies the source packages to a temporary directory (the working tree is
+   never touched);
+2. calibrates: runs every mode on the unpatched copy and keeps the cases
+   that conform there (a mutant is killed only by a case the original
+   passes), dropping modes that are unavailable or never conform;
+3. for each mutant, patches one file of the copy, runs the modes in order
+   in subprocesses with ``PYTHONPATH`` set to the copy, stops at the first
+   mode that fails a calibrated case, and restores the file.
+
+Modes, in order: the bridge's ``replay`` and ``stateful`` (``python -m
+conformance.runner``, when that module exists), ``sim-trace`` and
+``sim-adversary`` (``conformance.mutants.probe``: seeded simulations checked
+by the simulator and by trace validation against the spec), then
+``impl-tests`` (the implementation's own ledger and sampling tests, for the
+PoT-ledger mutants that the PBFT modes cannot reach).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.mutants.catalogue import Mutant, by_name
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+COPIED = ("pot", "spec", "model_checker", "pot_impl", "conformance", "tests", "pyproject.toml")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
+DEFAULT_TIMEOUT_S = 300.0
+IMPL_TESTS = (
+    "tests/impl/test_ledger.py",
+    "tests/training/test_sampling.py",
+    "tests/training/test_ledger_integration.py",
+)
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """One case of one mode: did the (possibly patched) implementation conform, and how far it got."""
+
+    case: str
+    ok: bool
+    steps: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A way to run part of the suite in a copy: the argv for some cases, and how to read the result."""
+
+    name: str
+    cases: tuple[str, ...]
+    argv: Callable[[Sequence[str]], list[str]]
+    parse: Callable[[subprocess.CompletedProcess[str], Sequence[str]], list[CaseOutcome]]
+    available: Callable[[Path], bool] = lambda root: True
+
+
+@dataclass
+class MutantResult:
+    """What the suite did to one mutant."""
+
+    name: str
+    bug: str
+    killed: bool
+    mode: str | None
+    """The mode that killed it (None if it survived)."""
+    steps: int | None
+    """Events (or spec steps, for the bridge's modes) the killing case got through before diverging."""
+    seconds: float
+    """Time from applying the patch to the kill (or to the end of all modes, if it survived)."""
+    case: str = ""
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Calibration:
+    """The modes and cases that conform on the unpatched implementation."""
+
+    modes: list[Mode] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Mode name -> why it is not used."""
+
+
+# ------------------------------------------------------------------ modes
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def _probe_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[str]) -> list[CaseOutcome]:
+    report = _last_json(finished.stdout)
+    if report is None:
+        return [CaseOutcome(cases[0], False, None, _failure(finished))]
+    return [
+        CaseOutcome(r["case"], bool(r["ok"]), r.get("steps"), r.get("detail", "")) for r in report["results"]
+    ]
+
+
+def _bridge_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[str]) -> list[CaseOutcome]:
+    report = _last_json(finished.stdout)
+    if report is None:
+        return [CaseOutcome(cases[0], False, None, _failure(finished))]
+    divergences = report.get("divergences") or []
+    detail = json.dumps(divergences[0])[:500] if divergences else ""
+    return [CaseOutcome(cases[0], report.get("verdict") == "conforms", report.get("steps"), detail)]
+
+
+def _pytest_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[str]) -> list[CaseOutcome]:
+    passed = re.search(r"(\d+) passed", finished.stdout)
+    failed = re.search(r"^FAILED (\S+)", finished.stdout, re.MULTILINE)
+    detail = failed.group(1) if failed else ("" if finished.returncode == 0 else _failure(finished))
+    steps = int(passed.group(1)) if passed else 0
+    return [CaseOutcome(cases[0], finished.returncode == 0, steps, detail)]
+
+
+def _bridge_mode(name: str, model: str, seed: int) -> Mode:
+    return Mode(
+        name,
+        (model,),
+        lambda cases: _python(
+            "-m", "conformance.runner", cases[0], "--mode", name, "--seed", str(seed), "--json"
+        ),
+        _bridge_parse,
+        lambda root: (root / "conformance" / "runner.py").exists(),
+    )
+
+
+def default_modes(
+    model: str = "default", seed: int = 0, sim_seeds: int = 12, adversary_seeds: int = 3
+) -> list[Mode]:
+    """The suite, cheapest first within what can reach each kind of bug."""
+    adversaries = tuple(
+        f"{name}:{s}" for name in ("double-propose", "mislabel") for s in range(adversary_seeds)
+    )
+    return [
+        _bridge_mode("replay", model, seed),
+        _bridge_mode("stateful", model, seed),
+        Mode(
+            "sim-trace",
+            tuple(str(s) for s in range(seed, seed + sim_seeds)),
+            lambda cases: _python("-m", "conformance.mutants.probe", "sim-trace", "--stop-at-first", *cases),
+            _probe_parse,
+        ),
+        Mode(
+            "sim-adversary",
+            adversaries,
+            lambda cases: _python(
+                "-m", "conformance.mutants.probe", "sim-adversary", "--stop-at-first", *cases
+            ),
+            _probe_parse,
+        ),
+        Mode(
+            "impl-tests",
+            ("ledger-and-sampling",),
+            lambda cases: _python("-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *IMPL_TESTS),
+            _pytest_parse,
+        ),
+    ]
+
+
+# ------------------------------------------------------------------ running
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _failure(finished: subprocess.CompletedProcess[str]) -> str:
+    tail = (finished.stderr or finished.stdout).strip().splitlines()
+    return f"exit {finished.returncode}: {tail[-1] if tail else 'no output'}"[:500]
+
+
+def make_copy(destination: Path, source: Path = REPOSITORY) -> Path:
+    """Copy the source packages (not .git, .venv or caches) to ``destination``."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        origin = source / name
+        if origin.is_dir():
+            shutil.copytree(origin, destination / name, ignore=IGNORED)
+        elif origin.exists():
+            shutil.copy2(origin, destination / name)
+    return destination
+
+
+def run_mode(mode: Mode, root: Path, cases: Sequence[str], timeout_s: float) -> list[CaseOutcome]:
+    """Run ``cases`` of ``mode`` in the copy at ``root``; a timeout is a failing case."""
+    environment = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        finished = subprocess.run(
+            mode.argv(cases),
+            cwd=root,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return [CaseOutcome(cases[0], False, None, f"no verdict within {timeout_s:.0f} s")]
+    report = _last_json(finished.stdout)
+    if report is not None and "pot_impl" in report and not str(report["pot_impl"]).startswith(str(root)):
+        raise RuntimeError(f"mode {mode.name} imported {report['pot_impl']}, not the copy under {root}")
+    return mode.parse(finished, cases)
+
+
+def calibrate(modes: Sequence[Mode], root: Path, timeout_s: float) -> Calibration:
+    """Keep each mode's cases that conform on the unpatched copy at ``root``."""
+    calibration = Calibration()
+    for mode in modes:
+        if not mode.available(root):
+            calibration.skipped[mode.name] = "not available in this checkout"
+            continue
+        passing = tuple(o.case for o in run_mode(mode, root, mode.cases, timeout_s) if o.ok)
+        if passing:
+            calibration.modes.append(Mode(mode.name, passing, mode.argv, mode.parse, mode.available))
+        else:
+            calibration.skipped[mode.name] = "no case conforms on the unpatched implementation"
+    return calibration
+
+
+def judge(mutant: Mutant, calibration: Calibration, root: Path, timeout_s: float) -> MutantResult:
+    """Apply ``mutant`` to the copy at ``root``, run the calibrated modes until one kills it, restore."""
+    target = root / mutant.path
+    original = target.read_text(encoding="utf-8")
+    started = time.perf_counter()
+    try:
+        mutant.apply(root)
+        for mode in calibration.modes:
+            for outcome in run_mode(mode, root, mode.cases, timeout_s):
+                if not outcome.ok:
+                    return MutantResult(
+                        mutant.name,
+                        mutant.bug,
+                        True,
+                        mode.name,
+                        outcome.steps,
+                        time.perf_counter() - started,
+                        outcome.case,
+                        outcome.detail,
+                    )
+        return MutantResult(mutant.name, mutant.bug, False, None, None, time.perf_counter() - started)
+    finally:
+        target.write_text(original, encoding="utf-8")
+
+
+def run_catalogue(
+    names: list[str] | None = None,
+    *,
+    modes: Sequence[Mode] | None = None,
+    model: str = "default",
+    seed: int = 0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    progress: Callable[[MutantResult], None] | None = None,
+) -> tuple[list[MutantResult], Calibration]:
+    """Judge the named mutants (all by default) with ``modes`` (``default_modes(model, seed)``);
+    also return the calibration, which says which modes were used and why others were not."""
+    mutants = by_name(names)
+    with tempfile.TemporaryDirectory(prefix="pot-mutants-") as scratch:
+        root = make_copy(Path(scratch) / "repo")
+        calibration = calibrate(modes if modes is not None else default_modes(model, seed), root, timeout_s)
+        results = []
+        for mutant in mutants:
+            result = judge(mutant, calibration, root, timeout_s)
+            results.append(result)
+            if progress is not None:
+                progress(result)
+        return results, calibration
+
+
+def run_mutants(
+    names: list[str] | None = None,
+    *,
+    modes: Sequence[Mode] | None = None,
+    model: str = "default",
+    seed: int = 0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    progress: Callable[[MutantResult], None] | None = None,
+) -> list[MutantResult]:
+    """The entry point for ``pot conform --mutants``: one ``MutantResult`` per mutant judged."""
+    return run_catalogue(names, modes=modes, model=model, seed=seed, timeout_s=timeout_s, progress=progress)[
+        0
+    ]
