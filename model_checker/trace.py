@@ -154,29 +154,36 @@ def _record_fields(value: Any) -> dict[str, Any] | None:
     return None
 
 
+_DIFF_DEPTH = 4
+"""How deep into records, maps and tuples a change is located before the whole value is shown."""
+
+
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``(path, old, new)`` for each changed field, one level into maps and records."""
+    """``(path, old, new)`` for each changed part, e.g. ``replicas[1].prepares``."""
     changed: list[tuple[str, Any, Any]] = []
     for name, new in after.items():
-        old = before.get(name)
-        if old == new:
-            continue
-        old_items, new_items = _items(old), _items(new)
-        if old_items is not None and new_items is not None and old_items.keys() == new_items.keys():
-            changed.extend(
-                (f"{name}[{format_value(k)}]", old_items[k], v)
-                for k, v in new_items.items()
-                if old_items[k] != v
-            )
-        else:
-            changed.append((name, old, new))
+        _diff(name, before.get(name), new, changed, _DIFF_DEPTH)
     return changed
 
 
-def _items(value: Any) -> Mapping[Any, Any] | None:
-    if isinstance(value, Mapping):
-        return value
-    return _record_fields(value)
+def _diff(path: str, old: Any, new: Any, out: list[tuple[str, Any, Any]], depth: int) -> None:
+    if old == new:
+        return
+    if depth > 0:
+        old_fields, new_fields = _record_fields(old), _record_fields(new)
+        if old_fields is not None and new_fields is not None and type(old) is type(new):
+            for name, value in new_fields.items():
+                _diff(f"{path}.{name}", old_fields[name], value, out, depth - 1)
+            return
+        if isinstance(old, Mapping) and isinstance(new, Mapping) and old.keys() == new.keys():
+            for key, value in new.items():
+                _diff(f"{path}[{format_value(key)}]", old[key], value, out, depth - 1)
+            return
+        if type(old) is tuple and type(new) is tuple and len(old) == len(new):
+            for index, (was, now) in enumerate(zip(old, new, strict=True)):
+                _diff(f"{path}[{index}]", was, now, out, depth - 1)
+            return
+    out.append((path, old, new))
 
 
 def format_trace(model: Model[S], trace: Trace[S], palette: Palette | None = None) -> str:

@@ -111,3 +111,27 @@ class Point(NamedTuple):
 def test_records_and_enums() -> None:
     assert to_itf_value(Point(3, Colour.RED)) == {"x": 3, "colour": "RED"}
     assert from_itf_value({"x": 3, "colour": "RED"}) == {"x": 3, "colour": "RED"}
+
+
+class Replica(NamedTuple):
+    view: int
+    log: frozenset[int]
+
+
+def test_changes_are_located_inside_nested_records_and_tuples() -> None:
+    from model_checker.model import Action, Label, Model
+
+    start = (Replica(0, frozenset()), Replica(0, frozenset()))
+    after = (Replica(0, frozenset()), Replica(1, frozenset({7})))
+    model: Model[Any] = Model(
+        name="m",
+        init=lambda: iter([start]),
+        actions=(Action("A", lambda s: iter([])),),
+        fields=lambda s: {"replicas": s},
+    )
+    trace = Trace("P", "invariant", (Step(None, start), Step(Label("A"), after)))
+    text = format_trace(model, trace)
+    step_2 = text[text.index("   2.") :]
+    assert "replicas[1].view = 1  (was 0)" in step_2
+    assert "replicas[1].log = {7}  (was {})" in step_2
+    assert "replicas[0]" not in step_2
