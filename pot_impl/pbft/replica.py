@@ -339,6 +339,8 @@ class Replica:
             self._after_view_change_vote(self._view)
         self._join_higher_view_change()
         self._arm_view_change_timer()
+        if self._transfer_target is not None:
+            self._set_timer(Timer(TimerKind.STATE_TRANSFER, 0), self.config.state_transfer_timeout_ms)
         if self.is_primary and self._view_active:
             self._propose_batches(flush=True)
         return self._drain()

@@ -37,7 +37,7 @@ def signed_request(client: str, timestamp: int, operation: bytes = b"op") -> Req
     return sign_message(KEYS.signer(client_principal(client)), Request(client, timestamp, operation))
 
 
-M = TypeVar("M", bound=ReplicaMessage)
+M = TypeVar("M", bound=ReplicaMessage | Reply)
 
 
 def signed(message: M) -> M:

@@ -7,9 +7,11 @@ import dataclasses
 import pytest
 
 from pot_impl import codec
+from pot_impl.auth import client_principal
 from pot_impl.pbft.certificates import NULL_DIGEST, plan_new_view, valid_new_view
+from pot_impl.pbft.client import Client
 from pot_impl.pbft.config import ReplicaConfig
-from pot_impl.pbft.io import DURABLE_TYPES, EventKind, Timer, TimerKind
+from pot_impl.pbft.io import DURABLE_TYPES, CompactLog, Effect, EventKind, Persist, Timer, TimerKind
 from pot_impl.pbft.messages import (
     Checkpoint,
     Commit,
@@ -18,13 +20,14 @@ from pot_impl.pbft.messages import (
     PreparedCertificate,
     PrePrepare,
     ReplicaMessage,
+    Reply,
     Request,
     StateRequest,
     StateResponse,
     ViewChange,
 )
 from pot_impl.pbft.quorums import commit_quorum, prepare_quorum
-from tests.impl.harness import VERIFIER, Cluster, replica_signer, signed, signed_request
+from tests.impl.harness import KEYS, VERIFIER, Cluster, replica_signer, signed, signed_request
 
 SMALL = {"checkpoint_interval": 2, "watermark_window": 4, "batch_size": 1}
 
@@ -467,3 +470,43 @@ def test_recovery_in_the_middle_of_a_view_change_resumes_it_without_a_different_
     assert restarted.view == 1 and not restarted.view_active and restarted.view_change_senders == sent
     resent = [m for _, m in cluster.queue if isinstance(m, ViewChange)]
     assert resent and set(resent) == {original}  # the very message sent before the crash
+
+
+# ---------------------------------------------------------------- host contract and client
+
+
+def test_durable_effects_precede_every_send_in_each_step() -> None:
+    cluster = Cluster.build(4, **SMALL)
+    steps: list[list[object]] = []
+    original = cluster.absorb
+
+    def recording_absorb(source: int, effects: list[Effect]) -> list[Effect]:
+        steps.append(list(effects))
+        return original(source, effects)
+
+    cluster.absorb = recording_absorb  # type: ignore[method-assign]
+    for t in range(1, 5):
+        cluster.submit(signed_request("c", t), to=[0])
+        cluster.run()
+    assert any(any(isinstance(e, CompactLog) for e in step) for step in steps)
+    for step in steps:
+        kinds = [isinstance(e, Persist | CompactLog) for e in step]
+        assert kinds == sorted(kinds, reverse=True)  # all durable effects first
+
+
+def test_client_accepts_a_result_on_f_plus_1_matching_replies_from_distinct_replicas() -> None:
+    client = Client("alice", 4, KEYS.signer(client_principal("alice")), VERIFIER)
+    request = client.request(b"op")
+    with pytest.raises(RuntimeError):
+        client.request(b"second")  # one outstanding request at a time
+
+    def reply(replica: int, result: bytes) -> Reply:
+        return signed(Reply(0, request.timestamp, "alice", replica, result))
+
+    assert client.on_reply(reply(1, b"yes")) is None
+    assert client.on_reply(reply(1, b"yes")) is None  # the same replica twice counts once
+    assert client.on_reply(reply(2, b"no")) is None  # a different result does not match
+    forged = dataclasses.replace(reply(3, b"yes"), signature=b"bad")
+    assert client.on_reply(forged) is None
+    assert client.on_reply(reply(3, b"yes")) == b"yes"
+    assert client.outstanding is None
