@@ -457,6 +457,14 @@ LEDGER_MODELS: dict[str, ModelSpec] = {
             "two honest and one Byzantine validator (quorum 2 of 3), a challenger",
             honest_validators=2,
         ),
+        _spec(
+            "ledger-two-orders",
+            "PoT ledger alone, for benchmarks: ledger-tiny's cast with two clients and orders, so a "
+            "validator slashed on one order is locked out of the other",
+            clients=2,
+            honest_trainers=0,
+            byzantine_scores=(1,),
+        ),
     )
 }
 """The ledger's named models, merged into spec.models.MODELS."""
