@@ -227,7 +227,8 @@ class Explorer(Generic[S]):
                 states, ids = self._expand_chunk(chunk, frontier_ids[begin : begin + CHUNK_STATES], probing)
                 next_states += states
                 next_ids.append(ids)
-                self._report(len(frontier_states) - begin - len(chunk) + len(next_states), depth + 1)
+                queue = len(frontier_states) - begin - len(chunk) + len(next_states)
+                self._report(queue, depth + int(len(self.visited) > level_start))
                 if self._stop:
                     break
             if len(self.visited) > level_start:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any, cast
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model_checker.checker import check
-from model_checker.engine import ActionFailure
+from model_checker.engine import ActionFailure, Progress
 from model_checker.model import Action, Model, SpecError
 from tests.model_checker.helpers import Edges, graph_model, reachable_levels
 
@@ -200,3 +201,20 @@ def test_symmetry_canonicalises_before_fingerprinting() -> None:
         symmetry=lambda s: tuple(sorted(s)),
     )
     assert check(swap).distinct_states == 1
+
+
+def test_progress_is_reported_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(range(10_000))
+    monkeypatch.setattr("model_checker.engine.time.perf_counter", lambda: float(next(clock)))
+    reports: list[Progress] = []
+    chain = graph_model({i: [("A", i + 1)] for i in range(6)}, [0])
+    check(chain, deadlock=False, progress=reports.append)
+    assert [r.depth for r in reports] == [2, 3, 4, 5, 6, 7, 7]  # the last pass finds nothing new
+    assert [r.distinct for r in reports] == [2, 3, 4, 5, 6, 7, 7]
+    assert all(later.seconds > earlier.seconds for earlier, later in pairwise(reports))
+
+
+def test_no_progress_for_short_runs() -> None:
+    reports: list[Progress] = []
+    check(graph_model({0: [("A", 1)]}, [0]), deadlock=False, progress=reports.append)
+    assert reports == []
