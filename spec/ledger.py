@@ -117,6 +117,8 @@ class LedgerParams(NamedTuple):
 
 
 class OrderRecord(NamedTuple):
+    """An order and its escrow, from placement to settlement."""
+
     client: int
     bounty: int
     fee: int
@@ -169,6 +171,8 @@ class ChallengeRecord(NamedTuple):
 
 
 class LedgerState(NamedTuple):
+    """Everything the ledger knows; equal logs give equal states on every replica."""
+
     params: LedgerParams
     now: int
     balances: tuple[int, ...]
@@ -207,6 +211,8 @@ def genesis(params: LedgerParams, balances: Iterable[int]) -> LedgerState:
 
 @dataclass(frozen=True)
 class Register:
+    """Take ``role`` (once per account) and lock ``stake``, which slashing can take."""
+
     account: int
     role: Role
     stake: int
@@ -214,6 +220,8 @@ class Register:
 
 @dataclass(frozen=True)
 class Order:
+    """Escrow ``bounty + fee`` for training; claims and votes close at ``deadline``."""
+
     client: int
     bounty: int
     fee: int
@@ -222,6 +230,8 @@ class Order:
 
 @dataclass(frozen=True)
 class Claim:
+    """Claim an order's bounty with a trained model, its score and a commitment to S segments."""
+
     trainer: int
     order: int
     model: int
@@ -232,6 +242,8 @@ class Claim:
 
 @dataclass(frozen=True)
 class Validate:
+    """A validator's verdict on a claim after re-executing the ``sample`` segments."""
+
     validator: int
     order: int
     trainer: int
@@ -243,6 +255,8 @@ class Validate:
 
 @dataclass(frozen=True)
 class Challenge:
+    """Dispute an ACCEPT vote by naming a segment of its claim that re-execution shows to be faked."""
+
     challenger: int
     order: int
     trainer: int
@@ -252,6 +266,8 @@ class Challenge:
 
 @dataclass(frozen=True)
 class Finalize:
+    """Settle an order after its windows close: pay, reward, slash, or refund."""
+
     order: int
 
 
@@ -264,6 +280,8 @@ Tx = Register | Order | Claim | Validate | Challenge | Finalize | Tick
 
 
 class Receipt(NamedTuple):
+    """The outcome of one transaction; a rejection's reason tells the sender what to fix."""
+
     reason: Reason
 
     @property
