@@ -49,9 +49,13 @@ SAFETY_BUGS = [
 ]
 
 
+MODEL_SIZES = ["ledger-tiny", pytest.param("ledger", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name", MODEL_SIZES)
 @pytest.mark.parametrize(("bug", "invariant"), SAFETY_BUGS)
-def test_planted_ledger_bug_yields_a_shortest_counterexample(bug: str, invariant: str) -> None:
-    model = tiny(bug=bug)
+def test_planted_ledger_bug_yields_a_shortest_counterexample(name: str, bug: str, invariant: str) -> None:
+    model = LEDGER_MODELS[name].instantiate({"bug": bug})
     found = violated(check(model, liveness=False))
     assert invariant in found
     trace = found[invariant].counterexample
