@@ -153,16 +153,13 @@ def build_ledger_model(
     fakes = subsets(range(segments), range(segments + 1))
     horizon = deadline + challenge_window
 
-    def submit(state: LedgerState, tx: Tx) -> LedgerState | None:
-        successor, receipt = apply(state, tx, planted)
-        return successor if receipt.ok else None
-
     def enabled(
         state: LedgerState, witnesses: Iterable[tuple[tuple[Any, ...], Tx]]
     ) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
+        """The witnesses whose transaction the ledger accepts, with the state it leads to."""
         for values, tx in witnesses:
-            successor = submit(state, tx)
-            if successor is not None:
+            successor, receipt = apply(state, tx, planted)
+            if receipt.reason is Reason.OK:
                 yield values, successor
 
     def tick(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
@@ -257,14 +254,16 @@ def build_ledger_model(
         return sorted(sample & claim.faked)
 
     def challenge(state: LedgerState) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
+        upheld = {(ch.order, ch.trainer, ch.segment) for ch in state.challenges}
         return enabled(
             state,
             (
                 ((c, v.order, v.trainer, v.validator, s), Challenge(c, v.order, v.trainer, v.validator, s))
-                for c in cast.challengers
                 for v in state.votes
                 if v.verdict is Verdict.ACCEPT and challenges_open(state, v.order) is Reason.OK
                 for s in range(segments)
+                if (v.order, v.trainer, s) not in upheld
+                for c in cast.challengers
             ),
         )  # fmt: skip
 
