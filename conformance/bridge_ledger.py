@@ -1,0 +1,383 @@
+"""The ledger bridge: spec/ledger.py's actions as transactions on the real ``pot_impl`` ledger.
+
+One table entry per spec action (``LedgerBridge._STIMULI``) builds the signed
+participant's transaction; ``abstract`` maps the real ledger (plus the
+trainers' proof material) back to a ``spec.ledger.LedgerState``. Every claim,
+vote and challenge is backed by real training (``conformance.bridge_training``).
+
+Correspondence (argued in docs/conformance.md):
+
+* accounts: spec account ``i`` is the ledger account ``account_name(i)``
+  (zero-padded, so names sort like the ids and tie-breaks agree);
+* time: the spec's ``now`` is the ledger's height (the sequence number of the
+  batch executing a transaction). ``Tick`` is a batch the ledger rejects as
+  malformed, which still advances its height, as any executed batch does;
+* a claim's ``faked`` set is the set of segments for which the ledger's own
+  proof checker upholds the strongest evidence anyone can build (its
+  ``score`` is read relative to the order's honest score: ``1`` is what an
+  honest run scores, ``k`` claims ``k - 1`` basis points more); ``model`` is
+  the claimant, as in the spec;
+* ``settlements`` is 1 for a settled order (the ledger has no counter; a
+  second settlement would show as a balance difference).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from conformance.bridge_core import FieldDiff, Unrealizable
+from conformance.bridge_training import RunKey, TrainingWorld
+from model_checker.model import Label, Model
+from pot_impl import codec
+from pot_impl.ledger import transactions as itx
+from pot_impl.ledger.ledger import Ledger
+from pot_impl.ledger.records import LedgerParams as ImplParams
+from pot_impl.ledger.transactions import Transaction
+from spec import ledger as sl
+from spec.ledger_models import STAKE, build_ledger_model
+from spec.quorum import validation_quorum
+
+UNKNOWN_PROOF = -99
+"""Put in a claim's abstract ``faked`` set when its proof root is no run any trainer produced."""
+
+_MODEL_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(build_ledger_model).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
+
+
+def account_name(index: int) -> str:
+    """The ledger account of spec account ``index``."""
+    return f"acct{index:03d}"
+
+
+def account_index(name: str) -> int:
+    return int(name.removeprefix("acct")) if name.startswith("acct") else -1
+
+
+VOTES = ("HonestAccept", "HonestReject", "ByzantineAccept", "ByzantineReject")
+
+Tx = tuple[str, Transaction | None] | None
+"""(sender, transaction), where a None transaction is the Tick batch (malformed bytes); None for a
+spec step the implementation takes by doing nothing."""
+
+
+class LedgerBridge:
+    """Drives a fresh ``pot_impl.ledger.Ledger`` (real proof checker) from ledger-model actions."""
+
+    def __init__(self, model: Model[sl.LedgerState], world: TrainingWorld | None = None) -> None:
+        constants = {**_MODEL_DEFAULTS, **model.constants}
+        self.cast = constants["cast"]
+        self.bounty: int = constants["bounty"]
+        self.fee: int = constants["fee"]
+        self.deadline: int = constants["deadline"]
+        self.sample_size: int = constants["sample_size"]
+        self.segments: int = constants["segments"]
+        self.world = world or TrainingWorld(self.segments)
+        self._stimuli: Mapping[str, Callable[[dict[str, Any], sl.LedgerState], Tx]] = {
+            "Tick": lambda args, state: (account_name(0), None),
+            "Terminated": lambda args, state: None,
+            "RegisterTrainer": lambda args, state: self._registration(args["trainer"], sl.Role.TRAINER),
+            "RegisterValidator": lambda args, state: self._registration(args["validator"], sl.Role.VALIDATOR),
+            "PlaceOrder": self._place_order,
+            "HonestClaim": self._honest_claim,
+            "ByzantineClaim": self._byzantine_claim,
+            "HonestAccept": self._honest_vote,
+            "HonestReject": self._honest_vote,
+            "ByzantineAccept": lambda args, state: self._byzantine_vote(args, sl.Verdict.ACCEPT),
+            "ByzantineReject": lambda args, state: self._byzantine_vote(args, sl.Verdict.REJECT),
+            "Challenge": self._challenge,
+            "Finalize": lambda args, state: (
+                account_name(state.orders[args["order"]].client),
+                itx.Finalize(args["order"]),
+            ),
+        }
+        self.ledger: Ledger | None = None
+        self._initial: sl.LedgerState | None = None
+
+    # ------------------------------------------------------------------ Bridge protocol
+
+    def start(self, initial: sl.LedgerState, plan: Sequence[Label]) -> None:
+        self._initial = initial
+        self._runs: dict[tuple[int, str], RunKey] = {}
+        self._roots: dict[bytes, RunKey] = {}
+        self._keys = self._plan_keys(initial, plan)
+        params = initial.params
+        impl_params = ImplParams(
+            segments=params.segments,
+            sample_size=params.sample_size,
+            validation_quorum=validation_quorum(params.validators, params.byzantine_validators),
+            min_trainer_stake=params.min_trainer_stake,
+            min_validator_stake=params.min_validator_stake,
+            challenge_window=params.challenge_window,
+        )
+        funds = {
+            account_name(i): balance + stake
+            for i, (balance, stake) in enumerate(zip(initial.balances, initial.stakes, strict=True))
+        }
+        self.ledger = Ledger(impl_params, funds, self.world.checker)
+        for account, role in enumerate(initial.roles):
+            if role is not sl.Role.NONE:
+                self._submit(*self._registration(account, role), initial.now)
+
+    def realizable(self, label: Label, state: sl.LedgerState) -> str | None:
+        try:
+            self._transaction(label, state)
+        except Unrealizable as gap:
+            return str(gap)
+        return None
+
+    def stimulate(self, label: Label, state: sl.LedgerState) -> tuple[FieldDiff, ...]:
+        step = self._transaction(label, state)
+        if step is None:
+            return ()
+        sender, tx = step
+        height = state.now + 1 if tx is None else state.now
+        reason = self._submit(sender, tx, height)
+        if tx is not None and reason != "ok":
+            return (FieldDiff("receipt", "ok", reason),)
+        return ()
+
+    def abstract(self) -> sl.LedgerState:
+        ledger = self._ledger
+        initial = self._initial
+        assert initial is not None
+        accounts = [ledger.accounts[account_name(i)] for i in range(len(initial.balances))]
+        orders = tuple(
+            sl.OrderRecord(
+                client=account_index(o.client),
+                bounty=o.bounty,
+                fee=o.fee,
+                deadline=o.deadline,
+                escrow=o.escrow,
+                status=sl.OrderStatus(o.status),
+                winner=account_index(o.winner) if o.winner else -1,
+                settlements=0 if o.status == sl.OrderStatus.OPEN else 1,
+                settled_at=o.settled_at,
+            )
+            for _, o in sorted(ledger.orders.items())
+        )
+        clients = {o.order_id: account_index(o.client) for o in ledger.orders.values()}
+        claims = {
+            key: self._abstract_claim(c.proof_root, c.claimed_score, clients[c.order_id])
+            for key, c in ledger.claims.items()
+        }
+        return sl.LedgerState(
+            params=initial.params._replace(
+                segments=ledger.params.segments,
+                sample_size=ledger.params.sample_size,
+                min_trainer_stake=ledger.params.min_trainer_stake,
+                min_validator_stake=ledger.params.min_validator_stake,
+                challenge_window=ledger.params.challenge_window,
+            ),
+            now=ledger.height,
+            balances=tuple(a.balance for a in accounts),
+            stakes=tuple(a.stake for a in accounts),
+            roles=tuple(sl.Role(a.role) for a in accounts),
+            orders=orders,
+            claims=frozenset(
+                sl.ClaimRecord(order, account_index(trainer), account_index(trainer), score, faked)
+                for (order, trainer), (score, faked) in claims.items()
+            ),
+            votes=frozenset(
+                sl.VoteRecord(
+                    v.order_id,
+                    account_index(v.trainer),
+                    account_index(v.validator),
+                    sl.Verdict(v.verdict),
+                    self._score_label(v.score, clients[v.order_id]),
+                    frozenset(v.sample),
+                    v.evidence_segment,
+                )
+                for v in ledger.votes.values()
+            ),
+            challenges=frozenset(
+                sl.ChallengeRecord(
+                    c.order_id, account_index(c.trainer), c.segment, account_index(c.challenger)
+                )
+                for c in ledger.challenges.values()
+                if c.upheld
+            ),
+            slashed=frozenset(account_index(a) for a in ledger.slashed),
+        )
+
+    # ------------------------------------------------------------------ abstraction helpers
+
+    @property
+    def _ledger(self) -> Ledger:
+        if self.ledger is None:
+            raise RuntimeError("LedgerBridge.start was not called")
+        return self.ledger
+
+    def _score_label(self, score: int, client: int) -> int:
+        """Spec scores count basis points above the order's honest score, starting at 1."""
+        return score - self.world.honest_score(client) + 1
+
+    def _abstract_claim(self, root: bytes, score: int, client: int) -> tuple[int, frozenset[int]]:
+        run = self._roots.get(root)
+        faked = frozenset({UNKNOWN_PROOF}) if run is None else self.world.provable_segments(run)
+        return self._score_label(score, client), faked
+
+    # ------------------------------------------------------------------ stimuli
+
+    def _transaction(self, label: Label, state: sl.LedgerState) -> Tx:
+        stimulus = self._stimuli.get(label.action)
+        if stimulus is None:
+            raise Unrealizable(f"the ledger bridge has no stimulus for action {label.action}")
+        return stimulus(dict(label.args), state)
+
+    def _submit(self, sender: str, tx: Transaction | None, height: int) -> str:
+        operation = b"" if tx is None else codec.encode(tx)
+        receipt = codec.decode(self._ledger.execute(sender, operation, height), itx.Receipt)
+        return receipt.reason
+
+    def _registration(self, account: int, role: sl.Role) -> tuple[str, Transaction]:
+        if role is sl.Role.VALIDATOR:
+            public_key = bytes(self._keys[account].verify_key)
+        else:
+            public_key = account_name(account).encode().ljust(32, b"\0")
+        return account_name(account), itx.Register(int(role), public_key, STAKE)
+
+    def _place_order(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        client = args["client"]
+        order = itx.Order(self.world.order(client).encode(), self.bounty, self.fee, self.deadline)
+        return account_name(client), order
+
+    def _claim_tx(self, trainer: int, order: int, run: RunKey) -> Tx:
+        claim = self.world.run(run).claim
+        self._runs[(order, account_name(trainer))] = run
+        self._roots[claim.commitment] = run
+        tx = itx.Claim(order, claim.final_model_digest, claim.score, claim.commitment)
+        return account_name(trainer), tx
+
+    def _honest_claim(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        trainer, order = args["trainer"], args["order"]
+        rank = self.cast.honest_trainers.index(trainer)
+        if rank:
+            raise Unrealizable(
+                "honest trainers of one order train the same model to the same score, but the spec "
+                f"gives honest trainer {trainer} score {rank + 1}"
+            )
+        return self._claim_tx(trainer, order, RunKey(state.orders[order].client, frozenset(), 0))
+
+    def _byzantine_run(self, client: int, score: int, faked: frozenset[int]) -> RunKey:
+        """The run claiming spec score ``score`` with ``faked`` segments: fake them, then claim the
+        wanted score; a claimed score the model does not reach is provable at the last segment."""
+        wanted = self.world.honest_score(client) + score - 1
+        trained = self.world.run(RunKey(client, faked, 0)).claim.score
+        if wanted != trained and self.segments - 1 not in faked:
+            raise Unrealizable(
+                f"claiming score {score} (model scores {trained - self.world.honest_score(client) + 1}) is a "
+                f"lie a score fraud proof exposes at segment {self.segments - 1}, so segment "
+                f"{self.segments - 1} would have to be in faked={sorted(faked)}"
+            )
+        return RunKey(client, faked, wanted - trained)
+
+    def _byzantine_claim(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        order = args["order"]
+        run = self._byzantine_run(state.orders[order].client, args["score"], frozenset(args["faked"]))
+        return self._claim_tx(args["trainer"], order, run)
+
+    def _vote_context(
+        self, args: dict[str, Any], sample: frozenset[int]
+    ) -> tuple[RunKey, tuple[int, ...], bytes]:
+        """The claim's run, and the sample and signature the validator's key derives for it."""
+        run = self._runs.get((args["order"], account_name(args["trainer"])))
+        if run is None:
+            raise Unrealizable("the claim voted on was not posted by this bridge")
+        drawn, signature = self.world.sample(self._keys[args["validator"]], run, self.sample_size)
+        if frozenset(drawn) != sample:
+            raise Unrealizable(
+                f"validator {args['validator']}'s signature derives sample {sorted(drawn)}, "
+                f"not {sorted(sample)}"
+            )
+        return run, drawn, signature
+
+    def _honest_vote(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        """The real validator audits its sample (the spec's evidence segment first, so that of several
+        faked segments it reports the one the spec names) and votes what it found."""
+        run, drawn, signature = self._vote_context(args, frozenset(args["sample"]))
+        evidence = args.get("evidence", sl.NO_SEGMENT)
+        first = () if evidence == sl.NO_SEGMENT else (evidence,)
+        verdict = self.world.audit(run, first + tuple(s for s in drawn if s != evidence))
+        claimed = self.world.run(run).claim.score
+        order, trainer = args["order"], account_name(args["trainer"])
+        if verdict.accepted:
+            assert verdict.score is not None
+            tx = itx.Validate(order, trainer, itx.Verdict.ACCEPT, verdict.score, drawn, signature)
+        elif verdict.evidence is not None and verdict.evidence_segment in drawn:
+            tx = itx.Validate(
+                order, trainer, itx.Verdict.REJECT, claimed, drawn, signature,
+                verdict.evidence_segment, verdict.evidence,
+            )  # fmt: skip
+        else:
+            raise Unrealizable(
+                f"the real validator rejects the claim ({verdict.reason}) with no evidence inside its "
+                f"sample {list(drawn)}, so it cannot post the vote the spec's honest validator posts"
+            )
+        return account_name(args["validator"]), tx
+
+    def _byzantine_vote(self, args: dict[str, Any], verdict: sl.Verdict) -> Tx:
+        """Whatever vote the validator can sign: an ACCEPT without looking, or a REJECT naming a sampled
+        segment with the best evidence against it that anyone can build."""
+        run, drawn, signature = self._vote_context(args, frozenset(args["sample"]))
+        claimed = self.world.run(run).claim.score
+        order, trainer = args["order"], account_name(args["trainer"])
+        if verdict is sl.Verdict.ACCEPT:
+            tx = itx.Validate(order, trainer, itx.Verdict.ACCEPT, claimed, drawn, signature)
+        else:
+            segment = args["evidence"]
+            tx = itx.Validate(
+                order, trainer, itx.Verdict.REJECT, claimed, drawn, signature,
+                segment, self.world.evidence(run, segment),
+            )  # fmt: skip
+        return account_name(args["validator"]), tx
+
+    def _challenge(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        order, trainer = args["order"], account_name(args["trainer"])
+        run = self._runs.get((order, trainer))
+        if run is None:
+            raise Unrealizable("the challenged claim was not posted by this bridge")
+        segment = args["segment"]
+        tx = itx.Challenge(
+            order, trainer, account_name(args["validator"]), segment, self.world.evidence(run, segment)
+        )
+        return account_name(args["challenger"]), tx
+
+    # ------------------------------------------------------------------ key planning
+
+    def _plan_keys(self, initial: sl.LedgerState, plan: Sequence[Label]) -> dict[int, Any]:
+        """Each validator's key, chosen so its signatures derive the samples ``plan`` needs."""
+        order_clients: list[int] = []
+        claims: dict[tuple[int, int], RunKey] = {}
+        wants: dict[int, list[tuple[RunKey, tuple[int, ...]]]] = {v: [] for v in self.cast.validators}
+        for label in plan:
+            args = dict(label.args)
+            if label.action == "PlaceOrder":
+                order_clients.append(args["client"])
+            elif label.action == "HonestClaim":
+                claims[(args["order"], args["trainer"])] = RunKey(
+                    order_clients[args["order"]], frozenset(), 0
+                )
+            elif label.action == "ByzantineClaim":
+                try:
+                    run = self._byzantine_run(
+                        order_clients[args["order"]], args["score"], frozenset(args["faked"])
+                    )
+                except Unrealizable:
+                    continue
+                claims[(args["order"], args["trainer"])] = run
+            elif label.action in VOTES:
+                claim = claims.get((args["order"], args["trainer"]))
+                if claim is not None:
+                    wants[args["validator"]].append((claim, tuple(sorted(args["sample"]))))
+        keys = {}
+        for validator, wanted in wants.items():
+            try:
+                keys[validator] = self.world.validator_key(validator, wanted, self.sample_size)
+            except LookupError:
+                keys[validator] = self.world.validator_key(validator, [], self.sample_size)
+        return keys
