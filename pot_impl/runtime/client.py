@@ -54,6 +54,7 @@ class Outcome:
     view: int
     replicas: tuple[int, ...]
     latency_s: float
+    finished_at: float  # time.perf_counter() when the f+1-th matching reply arrived
 
 
 @dataclass
@@ -160,7 +161,8 @@ class ClientSession:
         self._pending[(request.client, request.timestamp)] = pending
         data = frame(FrameKind.MESSAGE, codec.encode(request))
         try:
-            self._send_to(self.config.protocol.primary(self.view), data)
+            if not self._send_to(self.config.protocol.primary(self.view), data):
+                self._broadcast(data)  # the primary we know of is unreachable: let the backups act
             deadline = time.monotonic() + timeout_s
             while True:
                 remaining = deadline - time.monotonic()
@@ -169,15 +171,17 @@ class ClientSession:
                     raise SubmitTimeout(f"no {quorum} matching replies within {timeout_s} s")
                 with contextlib.suppress(asyncio.TimeoutError):
                     return await asyncio.wait_for(asyncio.shield(future), min(self.retry_s, remaining))
-                for replica in range(self.config.n):
-                    self._send_to(replica, data)
+                self._broadcast(data)
         finally:
             del self._pending[(request.client, request.timestamp)]
 
-    def _send_to(self, replica: int, data: bytes) -> None:
+    def _send_to(self, replica: int, data: bytes) -> bool:
         connection = self._connections.get(replica)
-        if connection is not None:
-            connection.send(data)
+        return connection is not None and connection.send(data)
+
+    def _broadcast(self, data: bytes) -> None:
+        for replica in range(self.config.n):
+            self._send_to(replica, data)
 
     def _on_frames(self, replica: int, connection: Connection, payloads: list[bytes]) -> None:
         for payload in payloads:
@@ -211,6 +215,7 @@ class ClientSession:
         pending.views[replica] = reply.view
         if len(voters) >= reply_quorum(self.config.n, self.config.f):
             self.view = max(self.view, max(pending.views[r] for r in voters))
+            now = time.perf_counter()
             pending.future.set_result(
                 Outcome(
                     reply.client,
@@ -218,7 +223,8 @@ class ClientSession:
                     reply.result,
                     reply.view,
                     tuple(sorted(voters)),
-                    time.perf_counter() - pending.started,
+                    now - pending.started,
+                    now,
                 )
             )
 

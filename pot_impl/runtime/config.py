@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
+from pot_impl import codec
 from pot_impl.ledger.records import LedgerParams
 from pot_impl.pbft.config import ReplicaConfig
 from pot_impl.runtime.crypto import public_key_from_hex
@@ -80,7 +81,7 @@ class LedgerSettings:
 class TransportSettings:
     """Limits that protect a node from its peers and clients."""
 
-    max_frame_bytes: int = 4 * 1024 * 1024
+    max_frame_bytes: int = codec.MAX_FRAME_BYTES  # a new-view carries 2f+1 view-changes with batches
     abuse_limit: int = 8
     send_queue_frames: int = 10_000
     verify_threads: int = 2

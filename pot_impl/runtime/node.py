@@ -24,7 +24,7 @@ import functools
 import logging
 import signal
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,6 +83,8 @@ log = logging.getLogger(__name__)
 STEP_ITEMS = 512
 """Most inbox items one step processes, so timers and I/O get the loop between steps."""
 SUBSCRIPTIONS_PER_CONNECTION = 100_000
+VERIFIED_CACHE_ENTRIES = 100_000
+"""Signatures remembered as checked (about 40 MB): a few hundred full batches."""
 LOG_KIND = "log"
 
 
@@ -133,8 +135,27 @@ def signed_parts(message: Message) -> Iterator[Message]:
 SignatureJob = tuple[Principal, bytes, bytes]
 
 
-def signature_jobs(message: Message) -> list[SignatureJob]:
-    return [(sender_of(part), codec.signing_payload(part), part.signature) for part in signed_parts(message)]
+def signature_job(part: Message) -> SignatureJob:
+    return sender_of(part), codec.signing_payload(part), part.signature
+
+
+class CheckedMessages:
+    """Messages (signature included) whose signatures checked, most recent ``capacity`` of them.
+
+    A request travels in its client's frame, then in the pre-prepare, then in view-changes and
+    new-views; recognising an equal message skips re-encoding its signing payload and re-checking."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[Message, None] = OrderedDict()
+
+    def __contains__(self, message: Message) -> bool:
+        return message in self._seen
+
+    def add(self, message: Message) -> None:
+        self._seen[message] = None
+        if len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
 
 
 class Node:
@@ -151,7 +172,7 @@ class Node:
                 "listed in [[replicas]]"
             )
         self.signer = Ed25519Signer(replica_principal(self.id), pair)
-        self.verifier = Ed25519Verifier([r.public_key for r in config.replicas])
+        self.verifier = Ed25519Verifier([r.public_key for r in config.replicas], VERIFIED_CACHE_ENTRIES)
         self.events = EventLog(self.settings.event_log, self.id)
         self.store = Store(self.settings.data_dir / "node.db", self.settings.sync)
         self.host: ReplicaHost = build_replica(self.id, config, self.signer, self.verifier)
@@ -161,6 +182,7 @@ class Node:
         self._wake = asyncio.Event()
         self._timers: dict[Timer, tuple[int, asyncio.TimerHandle]] = {}
         self._timer_generation = 0
+        self._checked = CheckedMessages(VERIFIED_CACHE_ENTRIES)
         self._routes = ReplyRoutes(SUBSCRIPTIONS_PER_CONNECTION)
         self._inbound: set[Connection] = set()
         self._links: dict[int, PeerLink] = {}
@@ -331,7 +353,7 @@ class Node:
 
     async def _admit(self, items: Sequence[_Arrived | _Expired]) -> list[Input]:
         """Decode frames and check their signatures off-loop; the inputs that survive, in arrival order."""
-        decoded: list[tuple[int, Connection, Message, list[SignatureJob]]] = []
+        decoded: list[tuple[int, Connection, Message, list[Message]]] = []
         ready: dict[int, Input] = {}
         for index, item in enumerate(items):
             if isinstance(item, _Expired):
@@ -345,17 +367,16 @@ class Node:
             except codec.DecodeError as exc:
                 item.connection.report_abuse(f"malformed message: {exc}")
                 continue
-            decoded.append((index, item.connection, message, signature_jobs(message)))
-        jobs = [job for *_, message_jobs in decoded for job in message_jobs]
-        verdicts = await self._check_signatures(jobs)
-        position = 0
-        for index, connection, message, message_jobs in decoded:
-            results = verdicts[position : position + len(message_jobs)]
-            position += len(message_jobs)
-            for job, good in zip(message_jobs, results, strict=True):
-                if good:
-                    self.verifier.remember(*job)
-            if not results[0]:
+            unchecked = [part for part in signed_parts(message) if part not in self._checked]
+            decoded.append((index, item.connection, message, unchecked))
+        parts = [part for *_, unchecked in decoded for part in unchecked]
+        jobs = [signature_job(part) for part in parts]
+        for part, job, good in zip(parts, jobs, await self._check_signatures(jobs), strict=True):
+            if good:
+                self.verifier.remember(*job)
+                self._checked.add(part)
+        for index, connection, message, _ in decoded:
+            if message not in self._checked:
                 connection.report_abuse(f"bad signature on {type(message).__name__} by {sender_of(message)}")
                 continue
             admitted = self._as_input(connection, message)
