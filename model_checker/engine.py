@@ -35,7 +35,8 @@ CHUNK_STATES = 32_768
 """Frontier states expanded per vectorised batch: bounds transient memory and paces progress."""
 
 _SAMPLES_PER_CHUNK = 16
-"""Successors per chunk whose shape and plainness are verified (all initial states are)."""
+"""Evenly spaced successors per chunk whose shape and plainness are verified, besides each
+action's first successor in the chunk (all initial states are verified)."""
 
 _SECOND = itemgetter(1)
 _FIRST = itemgetter(0)
@@ -301,9 +302,13 @@ class Explorer(Generic[S]):
         ends_array = np.frombuffer(ends, dtype=np.int64)
         per_action = np.diff(ends_array, prepend=np.int64(0)).astype(np.int64).reshape(len(chunk), n_actions)
         self._count_coverage(per_action)
-        self._verify_sample(pairs, ends, chunk, chunk_ids)
-        successors = list(map(_SECOND, pairs))
-        fps = self._fingerprints(successors, chunk, chunk_ids)
+        self._verify_sample(pairs, per_action, chunk, chunk_ids)
+        try:
+            successors = list(map(_SECOND, pairs))
+        except TypeError:
+            self._verify_all(pairs, per_action, chunk, chunk_ids)
+            raise
+        fps = self._fingerprints(successors)
         self.generated += len(successors)
         state_ends = np.cumsum(per_action.sum(axis=1))
         if self.deadlock:
@@ -346,7 +351,7 @@ class Explorer(Generic[S]):
     ) -> tuple[list[S], npt.NDArray[np.int32]]:
         """Add new states to the table, check them; returns those to expand next, with ids."""
         if fps is None:  # initial states: deduplicate among themselves
-            all_fps = self._fingerprints(candidates, candidates, np.full(len(candidates), -1, np.int32))
+            all_fps = self._fingerprints(candidates)
             first = np.sort(unique_first(all_fps)[1])
             candidates = [candidates[j] for j in first.tolist()]
             fps, parents = all_fps[first], parents[first]
@@ -383,9 +388,7 @@ class Explorer(Generic[S]):
                 f"{what} raised {type(exc).__name__}: {exc}", states[position], int(ids[position])
             ) from exc
 
-    def _fingerprints(
-        self, states: list[S], parents: list[S], parent_ids: npt.NDArray[np.int32]
-    ) -> npt.NDArray[np.int64]:
+    def _fingerprints(self, states: list[S]) -> npt.NDArray[np.int64]:
         key = self.key
         try:
             keys: Iterable[Hashable] = states if key is None else map(key, states)
@@ -397,26 +400,55 @@ class Explorer(Generic[S]):
             ) from exc
 
     def _verify_sample(
-        self, pairs: list[tuple[tuple[Any, ...], S]], ends: array[int], chunk: list[S], chunk_ids: Any
+        self,
+        pairs: list[tuple[tuple[Any, ...], S]],
+        per_action: npt.NDArray[np.int64],
+        chunk: list[S],
+        ids: Any,
     ) -> None:
-        """Check the shape of a few yielded items: ``(values, state)`` with plain states."""
+        """Check a few yielded items (each action's first in the chunk, and evenly spaced ones):
+        ``(parameter values, state)`` with the right number of values and a plain state."""
         if not pairs:
             return
+        flat = per_action.ravel()
+        starts = (np.cumsum(flat) - flat).reshape(per_action.shape)
+        fired = per_action > 0
+        first_rows = np.argmax(fired, axis=0)  # first state of the chunk where each action fired
+        firsts = starts[first_rows, np.arange(per_action.shape[1])][fired.any(axis=0)]
+        spaced = np.linspace(0, len(pairs) - 1, _SAMPLES_PER_CHUNK).astype(np.int64)
+        for j in unique(np.concatenate([spaced, firsts])).tolist():
+            self._verify_item(pairs, j, per_action, chunk, ids)
+
+    def _verify_all(
+        self,
+        pairs: list[tuple[tuple[Any, ...], S]],
+        per_action: npt.NDArray[np.int64],
+        chunk: list[S],
+        ids: Any,
+    ) -> None:
+        for j in range(len(pairs)):
+            self._verify_item(pairs, j, per_action, chunk, ids)
+
+    def _verify_item(
+        self,
+        pairs: list[tuple[tuple[Any, ...], S]],
+        j: int,
+        per_action: npt.NDArray[np.int64],
+        chunk: list[S],
+        ids: Any,
+    ) -> None:
         n_actions = len(self.model.actions)
-        ends_array = np.frombuffer(ends, dtype=np.int64)
-        for j in unique(np.linspace(0, len(pairs) - 1, _SAMPLES_PER_CHUNK).astype(np.int64)).tolist():
-            slot = int(np.searchsorted(ends_array, j, side="right"))
-            action = self.model.actions[slot % n_actions]
-            source = chunk[slot // n_actions]
-            item = pairs[j]
-            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], tuple)):
-                raise ActionFailure(
-                    f"action {action.name} yielded {item!r}; a step yields (parameter values tuple, state)",
-                    source,
-                    int(chunk_ids[slot // n_actions]),
-                )
-            action.label(item[0])
-            check_plain(item[1], f"successor of {action.name}")
+        slot = int(np.searchsorted(np.cumsum(per_action.ravel()), j, side="right"))
+        action = self.model.actions[slot % n_actions]
+        item = pairs[j]
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], tuple)):
+            raise ActionFailure(
+                f"action {action.name} yielded {item!r}; a step yields (parameter values tuple, state)",
+                chunk[slot // n_actions],
+                int(ids[slot // n_actions]),
+            )
+        action.label(item[0])
+        check_plain(item[1], f"successor of {action.name}")
 
     def _count_coverage(self, per_action: npt.NDArray[np.int64]) -> None:
         generated = per_action.sum(axis=0).tolist()

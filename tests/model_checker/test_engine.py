@@ -218,3 +218,20 @@ def test_no_progress_for_short_runs() -> None:
     reports: list[Progress] = []
     check(graph_model({0: [("A", 1)]}, [0]), deadlock=False, progress=reports.append)
     assert reports == []
+
+
+def test_rare_malformed_yield_names_its_action() -> None:
+    def good(s: int) -> Iterator[tuple[tuple[()], int]]:
+        if s < 100:
+            yield (), s + 1
+
+    def rare(s: int) -> Iterator[Any]:
+        if s == 50:
+            yield s  # a bare state instead of ((), state)
+
+    model: Model[Any] = Model(
+        name="m", init=lambda: iter([0]), actions=(Action("Good", good), Action("Rare", rare))
+    )
+    with pytest.raises(ActionFailure, match="action Rare yielded 50") as info:
+        check(model, deadlock=False)
+    assert info.value.state == 50
