@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.mutants.catalogue import Mutant, by_name
+from conformance.trace.sim import ADVERSARIES
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 COPIED = ("pot", "spec", "model_checker", "pot_impl", "conformance", "tests", "pyproject.toml")
@@ -63,7 +64,8 @@ class Mode:
 
     name: str
     cases: tuple[str, ...]
-    argv: Callable[[Sequence[str]], list[str]]
+    argv: Callable[[Sequence[str], bool], list[str]]
+    """The command for some cases; the flag asks it to stop at the first failing case."""
     parse: Callable[[subprocess.CompletedProcess[str], Sequence[str]], list[CaseOutcome]]
     available: Callable[[Path], bool] = lambda root: True
 
@@ -104,6 +106,11 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
+def _probe(mode: str, cases: Sequence[str], stop_at_first: bool) -> list[str]:
+    flag = ["--stop-at-first"] if stop_at_first else []
+    return _python("-m", "conformance.mutants.probe", mode, *flag, *cases)
+
+
 def _probe_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[str]) -> list[CaseOutcome]:
     report = _last_json(finished.stdout)
     if report is None:
@@ -134,7 +141,7 @@ def _bridge_mode(name: str, model: str, seed: int) -> Mode:
     return Mode(
         name,
         (model,),
-        lambda cases: _python(
+        lambda cases, _: _python(
             "-m", "conformance.runner", cases[0], "--mode", name, "--seed", str(seed), "--json"
         ),
         _bridge_parse,
@@ -146,30 +153,26 @@ def default_modes(
     model: str = "default", seed: int = 0, sim_seeds: int = 12, adversary_seeds: int = 3
 ) -> list[Mode]:
     """The suite, cheapest first within what can reach each kind of bug."""
-    adversaries = tuple(
-        f"{name}:{s}" for name in ("double-propose", "mislabel") for s in range(adversary_seeds)
-    )
+    adversaries = tuple(f"{name}:{s}" for name in ADVERSARIES for s in range(adversary_seeds))
     return [
         _bridge_mode("replay", model, seed),
         _bridge_mode("stateful", model, seed),
         Mode(
             "sim-trace",
             tuple(str(s) for s in range(seed, seed + sim_seeds)),
-            lambda cases: _python("-m", "conformance.mutants.probe", "sim-trace", "--stop-at-first", *cases),
+            lambda cases, stop: _probe("sim-trace", cases, stop),
             _probe_parse,
         ),
         Mode(
             "sim-adversary",
             adversaries,
-            lambda cases: _python(
-                "-m", "conformance.mutants.probe", "sim-adversary", "--stop-at-first", *cases
-            ),
+            lambda cases, stop: _probe("sim-adversary", cases, stop),
             _probe_parse,
         ),
         Mode(
             "impl-tests",
             ("ledger-and-sampling",),
-            lambda cases: _python("-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *IMPL_TESTS),
+            lambda cases, _: _python("-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *IMPL_TESTS),
             _pytest_parse,
         ),
     ]
@@ -206,12 +209,14 @@ def make_copy(destination: Path, source: Path = REPOSITORY) -> Path:
     return destination
 
 
-def run_mode(mode: Mode, root: Path, cases: Sequence[str], timeout_s: float) -> list[CaseOutcome]:
+def run_mode(
+    mode: Mode, root: Path, cases: Sequence[str], timeout_s: float, stop_at_first: bool = True
+) -> list[CaseOutcome]:
     """Run ``cases`` of ``mode`` in the copy at ``root``; a timeout is a failing case."""
     environment = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         finished = subprocess.run(
-            mode.argv(cases),
+            mode.argv(cases, stop_at_first),
             cwd=root,
             env=environment,
             capture_output=True,
@@ -234,7 +239,8 @@ def calibrate(modes: Sequence[Mode], root: Path, timeout_s: float) -> Calibratio
         if not mode.available(root):
             calibration.skipped[mode.name] = "not available in this checkout"
             continue
-        passing = tuple(o.case for o in run_mode(mode, root, mode.cases, timeout_s) if o.ok)
+        outcomes = run_mode(mode, root, mode.cases, timeout_s, stop_at_first=False)
+        passing = tuple(o.case for o in outcomes if o.ok)
         if passing:
             calibration.modes.append(Mode(mode.name, passing, mode.argv, mode.parse, mode.available))
         else:
@@ -270,20 +276,22 @@ def judge(mutant: Mutant, calibration: Calibration, root: Path, timeout_s: float
 def run_catalogue(
     names: list[str] | None = None,
     *,
+    mutants: Sequence[Mutant] | None = None,
     modes: Sequence[Mode] | None = None,
     model: str = "default",
     seed: int = 0,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     progress: Callable[[MutantResult], None] | None = None,
 ) -> tuple[list[MutantResult], Calibration]:
-    """Judge the named mutants (all by default) with ``modes`` (``default_modes(model, seed)``);
-    also return the calibration, which says which modes were used and why others were not."""
-    mutants = by_name(names)
+    """Judge the named catalogue mutants (all by default), or the given ``mutants``, with ``modes``
+    (``default_modes(model, seed)``); also return the calibration, which says which modes were
+    used and why others were not."""
+    chosen = list(mutants) if mutants is not None else by_name(names)
     with tempfile.TemporaryDirectory(prefix="pot-mutants-") as scratch:
         root = make_copy(Path(scratch) / "repo")
         calibration = calibrate(modes if modes is not None else default_modes(model, seed), root, timeout_s)
         results = []
-        for mutant in mutants:
+        for mutant in chosen:
             result = judge(mutant, calibration, root, timeout_s)
             results.append(result)
             if progress is not None:

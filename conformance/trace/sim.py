@@ -167,9 +167,29 @@ def mislabel(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
     return out
 
 
-ADVERSARIES: Mapping[str, Behaviour] = {"double-propose": double_propose, "mislabel": mislabel}
-"""Byzantine primaries the simulator lacks, each the stimulus one PBFT check needs to be exercised:
-a second PRE-PREPARE for a taken (view, seq), and a PRE-PREPARE whose digest is not its batch's."""
+def repeat_request(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
+    """A primary that orders the first request of each batch a second time, in the same batch
+    (validly signed by its client, so honest backups accept the batch)."""
+    out: list[Output] = []
+    for effect in effects:
+        if isinstance(effect, Broadcast) and isinstance(effect.message, PrePrepare) and effect.message.batch:
+            pp = effect.message
+            batch = (*pp.batch, pp.batch[0])
+            repeated = PrePrepare(pp.view, pp.seq, codec.batch_digest(batch), batch, ctx.replica)
+            out.append(Broadcast(sign_message(ctx.signer, repeated)))
+            continue
+        out.append(effect)
+    return out
+
+
+ADVERSARIES: Mapping[str, Behaviour] = {
+    "double-propose": double_propose,
+    "mislabel": mislabel,
+    "repeat-request": repeat_request,
+}
+"""Byzantine primaries the simulator lacks, each the stimulus one check needs to be exercised: a
+second PRE-PREPARE for a taken (view, seq); a PRE-PREPARE whose digest is not its batch's; a
+request ordered twice (what the client-timestamp check of C&L 4.1 must turn into a no-op)."""
 
 
 def check_adversary(seed: int, adversary: str) -> SimCheck:

@@ -141,7 +141,7 @@ def test_a_message_received_before_its_sender_sent_it_is_rejected(
     where, source = tampered_copy(crash_run, tmp_path / "forged", 1, forge)
     report = validate_directory(where)
     assert report.unmatched is not None and report.unmatched.event.source == source
-    assert "has not sent a Commit" in report.unmatched.reason
+    assert "had not sent a Commit" in report.unmatched.reason
 
 
 def test_unreadable_runs_are_one_line_errors(crash_run: ScenarioRun, tmp_path: Path) -> None:

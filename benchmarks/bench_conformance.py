@@ -1,0 +1,169 @@
+"""Conformance figures: trace validation per event, replay throughput and coverage, time to kill mutants.
+
+Run: ``.venv/bin/python -m benchmarks.bench_conformance [--quick]``. Prints a table and writes
+``benchmarks/results/conformance.json``.
+
+* Trace validation: a real 4-replica cluster run with a crash and restart of the primary and
+  of a backup (``conformance.trace.scenarios``), validated against the spec; and crash-only
+  simulator runs. Reported as microseconds per event, and as the ratio of validation time to
+  the time the run took to produce the events (ANCHORS.md has no trace-validation figure).
+* Replay: spec steps per second through the bridge, and the time to replay a transition cover
+  of ``default`` (from ``conformance.replay`` with the bridge engineer's ``conformance.runner``;
+  recorded as unavailable when that module is absent).
+* Mutants: for every catalogue mutant, killed or not, by which mode, after how many steps, and
+  the seconds from patching to the kill (``conformance.mutants.run_catalogue``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from conformance.mutants import CATALOGUE, run_catalogue
+from conformance.trace import validate_directory
+from conformance.trace.scenarios import run_scenario
+from conformance.trace.sim import check_seed
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUICK_MUTANTS = ["prepare-quorum-off-by-one", "checkpoint-stable-at-f-plus-1", "two-pre-prepares-accepted"]
+
+
+def trace_real(repeat: int) -> dict[str, Any]:
+    """Validate one real crash-and-restart run ``repeat`` times; the fastest validation counts."""
+    with tempfile.TemporaryDirectory(prefix="pot-bench-trace-") as scratch:
+        started = time.perf_counter()
+        run = run_scenario("crash-restart", Path(scratch) / "run")
+        run_seconds = time.perf_counter() - started
+        reports = [validate_directory(run.directory) for _ in range(repeat)]
+    best = min(reports, key=lambda r: r.seconds)
+    return {
+        "scenario": "crash-restart",
+        "verdict": best.verdict,
+        "events": best.events,
+        "spec_steps": best.spec_steps,
+        "hidden_steps": best.hidden_steps,
+        "validation_seconds": best.seconds,
+        "us_per_event": 1e6 * best.seconds / max(best.events, 1),
+        "run_seconds": run_seconds,
+        "validation_to_run_ratio": best.seconds / run_seconds,
+    }
+
+
+def trace_sim(seeds: int) -> dict[str, Any]:
+    """Crash-only simulator runs (n = 4): simulation plus validation, and validation alone."""
+    events = 0
+    validation = 0.0
+    conforming = 0
+    started = time.perf_counter()
+    for seed in range(seeds):
+        check = check_seed(seed)
+        events += check.trace.events
+        validation += check.trace.seconds
+        conforming += check.ok
+    total = time.perf_counter() - started
+    return {
+        "seeds": seeds,
+        "conforming": conforming,
+        "events": events,
+        "us_per_event": 1e6 * validation / max(events, 1),
+        "seconds_with_simulation": total,
+    }
+
+
+def replay_default() -> dict[str, Any]:
+    """The bridge's replay of a transition cover of ``default`` (its JSON report, timed)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "conformance" / "runner.py").exists():
+        return {
+            "available": False,
+            "why": "conformance/runner.py (the bridge's mode runner) is not in this checkout",
+        }
+    command = [sys.executable, "-m", "conformance.runner", "default", "--mode", "replay", "--json"]
+    started = time.perf_counter()
+    finished = subprocess.run(command, capture_output=True, text=True, check=False, cwd=root)
+    seconds = time.perf_counter() - started
+    try:
+        report = json.loads(finished.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return {"available": False, "why": f"runner exited {finished.returncode} without a JSON report"}
+    steps = int(report.get("steps", 0))
+    return {
+        "available": True,
+        "verdict": report.get("verdict"),
+        "steps": steps,
+        "transitions_covered": report.get("transitions_covered"),
+        "transitions_total": report.get("transitions_total"),
+        "seconds_to_full_coverage": seconds,
+        "steps_per_second": steps / seconds if seconds else 0.0,
+    }
+
+
+def mutants(quick: bool) -> dict[str, Any]:
+    results, calibration = run_catalogue(QUICK_MUTANTS if quick else None)
+    return {
+        "modes": [m.name for m in calibration.modes],
+        "skipped_modes": calibration.skipped,
+        "catalogue_size": len(CATALOGUE),
+        "killed": sum(r.killed for r in results),
+        "results": [r.to_json() for r in results],
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    real, sim, replay = report["trace_real"], report["trace_sim"], report["replay"]
+    print("trace validation")
+    print(f"  {'source':28} {'events':>7} {'us/event':>9} {'verdict':>9}  ratio to run time")
+    print(
+        f"  {'real cluster, crash-restart':28} {real['events']:7d} {real['us_per_event']:9.1f} "
+        f"{real['verdict']:>9}  {real['validation_to_run_ratio']:.4f}"
+    )
+    print(
+        f"  {'simulator, ' + str(sim['seeds']) + ' seeds':28} {sim['events']:7d} {sim['us_per_event']:9.1f} "
+        f"{sim['conforming']:>5}/{sim['seeds']:<3}"
+    )
+    print("replay of default through the bridge")
+    if replay["available"]:
+        coverage = f"{replay['transitions_covered']}/{replay['transitions_total']}"
+        print(
+            f"  {replay['steps']} steps, {replay['steps_per_second']:.0f} steps/s, "
+            f"coverage {coverage} in {replay['seconds_to_full_coverage']:.1f} s"
+        )
+    else:
+        print(f"  unavailable: {replay['why']}")
+    catalogue = report["mutants"]
+    modes = ", ".join(catalogue["modes"])
+    print(f"mutants ({catalogue['killed']}/{len(catalogue['results'])} killed; modes {modes})")
+    print(f"  {'mutant':36} {'killed':>6} {'mode':>14} {'steps':>7} {'seconds':>8}")
+    for row in catalogue["results"]:
+        steps = "" if row["steps"] is None else str(row["steps"])
+        mode = row["mode"] or "-"
+        print(f"  {row['name']:36} {row['killed']!s:>6} {mode:>14} {steps:>7} {row['seconds']:8.1f}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.bench_conformance", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer seeds and three mutants")
+    args = parser.parse_args(argv)
+    report = {
+        "machine": {"python": platform.python_version(), "processor": platform.machine()},
+        "quick": args.quick,
+        "trace_real": trace_real(repeat=3),
+        "trace_sim": trace_sim(seeds=5 if args.quick else 20),
+        "replay": replay_default(),
+        "mutants": mutants(args.quick),
+    }
+    print_table(report)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "conformance.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,85 @@
+"""The mutation catalogue: every patch still applies, the working tree is never patched, and the
+suite kills representative mutants (the full catalogue runs under -m slow)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.mutants import CATALOGUE, Edit, Mutant, MutantError, default_modes, run_catalogue
+from conformance.mutants.runner import REPOSITORY, Mode
+
+REQUIRED_BUGS = 16
+
+
+def sim_modes(sim_seeds: int, adversary_seeds: int) -> list[Mode]:
+    """The simulator-backed modes only, on few seeds, for the fast tier."""
+    wanted = {"sim-trace", "sim-adversary"}
+    return [
+        m for m in default_modes(sim_seeds=sim_seeds, adversary_seeds=adversary_seeds) if m.name in wanted
+    ]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_catalogue_covers_the_issue() -> None:
+    names = [m.name for m in CATALOGUE]
+    assert len(names) == len(set(names)) >= REQUIRED_BUGS
+    assert all(m.path.startswith("pot_impl/") for m in CATALOGUE)
+
+
+@pytest.mark.parametrize("mutant", CATALOGUE, ids=lambda m: m.name)
+def test_every_mutant_still_applies_to_the_current_implementation(mutant: Mutant) -> None:
+    original = (REPOSITORY / mutant.path).read_text(encoding="utf-8")
+    patched = mutant.patched(original)
+    assert patched != original
+    compile(patched, mutant.path, "exec")
+
+
+@given(st.text(alphabet="abc\n ", min_size=1, max_size=40), st.integers(min_value=0, max_value=3))
+def test_an_edit_applies_only_when_its_search_text_is_unique(search: str, copies: int) -> None:
+    text = "x" + "\0".join([search] * copies) + "y"
+    mutant = Mutant("probe", "pot_impl/none.py", (Edit(search, "\1"),), "test")
+    if text.count(search) == 1:
+        assert mutant.patched(text).count("\1") == 1
+    else:
+        with pytest.raises(MutantError):
+            mutant.patched(text)
+
+
+def test_representative_mutants_are_killed_and_the_tree_is_untouched() -> None:
+    names = ["prepare-quorum-off-by-one", "checkpoint-stable-at-f-plus-1", "two-pre-prepares-accepted"]
+    paths = {REPOSITORY / m.path for m in CATALOGUE if m.name in names}
+    before = {path: digest(path) for path in paths}
+    results, calibration = run_catalogue(names, modes=sim_modes(sim_seeds=3, adversary_seeds=1))
+    assert {m.name for m in calibration.modes} == {"sim-trace", "sim-adversary"}
+    assert {path: digest(path) for path in paths} == before
+    killed = {r.name: r for r in results}
+    assert all(r.killed for r in results), [r for r in results if not r.killed]
+    assert killed["two-pre-prepares-accepted"].mode == "sim-adversary"
+    assert killed["checkpoint-stable-at-f-plus-1"].detail, "a kill says what diverged"
+
+
+def test_an_equivalent_mutant_survives() -> None:
+    """A patch that changes no behaviour must not be reported killed (no false kills)."""
+    equivalent = Mutant(
+        "docstring-only",
+        "pot_impl/pbft/quorums.py",
+        (Edit('"""f: the most Byzantine replicas', '"""f: the largest number of Byzantine replicas'),),
+        "changes a docstring only",
+    )
+    results, _ = run_catalogue(mutants=[equivalent], modes=sim_modes(sim_seeds=2, adversary_seeds=1))
+    assert [r.killed for r in results] == [False]
+
+
+@pytest.mark.slow
+def test_the_whole_catalogue_is_killed() -> None:
+    results, calibration = run_catalogue()
+    survivors = [r.name for r in results if not r.killed]
+    assert survivors == [], f"modes used: {[m.name for m in calibration.modes]}"
