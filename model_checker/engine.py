@@ -215,7 +215,7 @@ class Explorer(Generic[S]):
         initial = self._initial_states()
         frontier_states, frontier_ids = self._admit(initial, np.full(len(initial), -1, dtype=np.int32), None)
         initial_ids = frontier_ids.tolist()
-        depth = 1 if initial_ids else 0
+        depth = 1
         while frontier_states and not self._stop:
             # At the depth bound the last level is still expanded, to learn whether
             # anything lies beyond it (and to find its deadlocks), but nothing is added.
@@ -268,6 +268,8 @@ class Explorer(Generic[S]):
             raise
         except Exception as exc:
             raise SpecError(f"the initial-state function of {self.model.name} raised {exc!r}") from exc
+        if not initial:
+            raise SpecError(f"model {self.model.name} has no initial state")
         for index, state in enumerate(initial):
             check_plain(state, f"initial state {index}")
         self.generated += len(initial)
@@ -469,9 +471,11 @@ class Explorer(Generic[S]):
         graph.targets.extend(targets)
         actions = np.repeat(np.tile(np.arange(per_action.shape[1]), per_action.shape[0]), per_action.ravel())
         keys = zip(actions.tolist(), map(_FIRST, pairs), strict=True)
-        graph.label_ids.extend(
-            np.fromiter(map(graph.label_keys.__getitem__, keys), dtype=np.int32, count=len(pairs))
-        )
+        try:
+            label_ids = np.fromiter(map(graph.label_keys.__getitem__, keys), dtype=np.int32, count=len(pairs))
+        except TypeError as exc:
+            raise SpecError(f"action parameter values must be hashable to label transitions: {exc}") from exc
+        graph.label_ids.extend(label_ids)
 
     def _violate(self, name: str, kind: str, state_id: int) -> None:
         if name in self._violated:

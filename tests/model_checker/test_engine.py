@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from model_checker.checker import check
 from model_checker.engine import ActionFailure, Progress
+from model_checker.graph import explore
 from model_checker.model import Action, Model, SpecError
 from tests.model_checker.helpers import Edges, graph_model, reachable_levels
 
@@ -235,3 +236,14 @@ def test_rare_malformed_yield_names_its_action() -> None:
     with pytest.raises(ActionFailure, match="action Rare yielded 50") as info:
         check(model, deadlock=False)
     assert info.value.state == 50
+
+
+def test_a_model_without_initial_states_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match="no initial state"):
+        check(Model(name="empty", init=lambda: iter([]), actions=()))
+
+
+def test_unhashable_parameter_values_are_a_spec_error_when_labelling_edges() -> None:
+    step: Action[int] = Action("S", lambda s: iter([(([s],), s)]), ("items",))
+    with pytest.raises(SpecError, match="hashable"):
+        explore(Model(name="m", init=lambda: iter([0]), actions=(step,)))
