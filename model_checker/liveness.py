@@ -192,6 +192,9 @@ def fair_sccs(graph: StateGraph[Any], obligations: Obligations, region: BoolArra
         if not drop.any():
             break
         mask &= ~drop
+        if not strong_fail.any():  # only whole SCCs went: the others and their verdicts stand
+            component[drop] = -1
+            break
     return FairSCCs(component, len(unique(component[mask])))
 
 
