@@ -121,10 +121,10 @@ class TrainingProofChecker:
         except CheckpointError:
             return False
         try:
-            replay = replayer.check_segment(leaf, start, claimed_end, tolerance)
+            judgement = replayer.check_segment(leaf, start, claimed_end, tolerance)
         except CheckpointError:
             return True  # the committed start checkpoint is not a valid state of this task
-        return replay.judgement.mismatch is not None
+        return judgement.mismatch is not None
 
     def _score_is_wrong(
         self,

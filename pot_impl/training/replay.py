@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from pot_impl.training.checkpoint import Checkpoint, CheckpointError, checkpoint_digest
 from pot_impl.training.comparison import SegmentJudgement, Tolerance, judge_segment
-from pot_impl.training.runtime import Environment
+from pot_impl.training.runtime import Environment, deterministic
 from pot_impl.training.segments import SegmentLeaf
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder
@@ -19,21 +17,14 @@ def detached_copy(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in checkpoint.items()}
 
 
-@dataclass(frozen=True)
-class Replay:
-    """A re-executed segment and its judgement against the trainer's leaf."""
-
-    judgement: SegmentJudgement
-    checkpoint: dict[str, torch.Tensor]
-
-
 class Replayer:
     """Runs any one segment of an order from a given start checkpoint."""
 
     def __init__(self, order: TrainingOrder, prepared: PreparedTask, env: Environment) -> None:
         self.task = order.task
         self.session = TrainingSession(prepared, order.data_order_seed, env)
-        self.initial = detached_copy(self.session.checkpoint())
+        with deterministic(env):
+            self.initial = detached_copy(self.session.checkpoint())
 
     def restore_at(self, checkpoint: Checkpoint, step: int) -> None:
         """Restore ``checkpoint`` and insist it is the state after ``step`` steps."""
@@ -47,13 +38,13 @@ class Replayer:
         start: Checkpoint,
         claimed_end: Checkpoint | None,
         tolerance: Tolerance | None,
-    ) -> Replay:
+    ) -> SegmentJudgement:
         """Re-execute segment ``leaf.index`` from ``start`` and judge the leaf (tier A if no tolerance).
         Raises CheckpointError if ``start`` is not a valid state at the segment's first step."""
         self.restore_at(start, leaf.index * self.task.segment_length)
         outcome = self.session.run_segment()
-        reexecuted = detached_copy(outcome.checkpoint)
-        judgement = judge_segment(
+        reexecuted = outcome.checkpoint  # live views: judged before the session trains again
+        return judge_segment(
             claimed_checkpoint_digest=leaf.checkpoint_digest,
             claimed_batch_digest=leaf.batch_digest,
             claimed_losses=leaf.losses,
@@ -65,7 +56,6 @@ class Replayer:
             claimed_end=claimed_end,
             reexecuted_end=reexecuted,
         )
-        return Replay(judgement, reexecuted)
 
     def score(self, final: Checkpoint) -> int:
         """Evaluation score of the final checkpoint; raises CheckpointError if it is not a final state."""

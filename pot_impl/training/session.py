@@ -116,6 +116,14 @@ class TrainingSession:
     def restore(self, checkpoint: Checkpoint) -> None:
         """Load a checkpoint of this task; raises CheckpointError unless the restored state is exactly it."""
         expected = checkpoint_digest(checkpoint)
+        with deterministic(self.env):  # pinned threads: torch's copies would otherwise wake its thread pool
+            self._load(checkpoint)
+        if checkpoint_digest(self.checkpoint()) != expected:
+            raise CheckpointError(
+                "checkpoint has entries this task does not use, or entries of the wrong type"
+            )
+
+    def _load(self, checkpoint: Checkpoint) -> None:
         try:
             step = checkpoint["step"]
             if step.dtype != torch.int64 or step.shape != (1,):
@@ -134,10 +142,6 @@ class TrainingSession:
             self.step = int(step[0])
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
             raise CheckpointError(f"checkpoint does not fit this task: {exc}") from None
-        if checkpoint_digest(self.checkpoint()) != expected:
-            raise CheckpointError(
-                "checkpoint has entries this task does not use, or entries of the wrong type"
-            )
 
     def _optimizer_state(self, checkpoint: Checkpoint) -> dict[int, dict[str, torch.Tensor]]:
         parameter_count = len(list(self.model.parameters()))
