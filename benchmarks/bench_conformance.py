@@ -8,8 +8,8 @@ Run: ``.venv/bin/python -m benchmarks.bench_conformance [--quick]``. Prints a ta
   simulator runs. Reported as microseconds per event, and as the ratio of validation time to
   the time the run took to produce the events (ANCHORS.md has no trace-validation figure).
 * Replay: spec steps per second through the bridge, and the time to replay a transition cover
-  of ``default`` (from ``conformance.replay`` with the bridge engineer's ``conformance.runner``;
-  recorded as unavailable when that module is absent).
+  of ``default`` (``pot conform default --mode replay --json``, the bridge engineer's command;
+  recorded as unavailable until it is wired). The time includes process start and exploration.
 * Mutants: for every catalogue mutant, killed or not, by which mode, after how many steps, and
   the seconds from patching to the kill (``conformance.mutants.run_catalogue``).
 """
@@ -78,21 +78,22 @@ def trace_sim(seeds: int) -> dict[str, Any]:
 
 
 def replay_default() -> dict[str, Any]:
-    """The bridge's replay of a transition cover of ``default`` (its JSON report, timed)."""
+    """``pot conform default --mode replay --json`` (the bridge's replay of a transition cover), timed."""
     root = Path(__file__).resolve().parents[1]
-    if not (root / "conformance" / "runner.py").exists():
-        return {
-            "available": False,
-            "why": "conformance/runner.py (the bridge's mode runner) is not in this checkout",
-        }
-    command = [sys.executable, "-m", "conformance.runner", "default", "--mode", "replay", "--json"]
+    probe = subprocess.run([sys.executable, "-m", "pot", "conform", "--help"], capture_output=True, cwd=root)
+    if probe.returncode != 0:
+        return {"available": False, "why": "`pot conform` is not wired in this checkout yet"}
+    command = [sys.executable, "-m", "pot", "conform", "default", "--mode", "replay", "--json"]
     started = time.perf_counter()
     finished = subprocess.run(command, capture_output=True, text=True, check=False, cwd=root)
     seconds = time.perf_counter() - started
     try:
         report = json.loads(finished.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        return {"available": False, "why": f"runner exited {finished.returncode} without a JSON report"}
+        return {
+            "available": False,
+            "why": f"`pot conform` exited {finished.returncode} without a JSON report",
+        }
     steps = int(report.get("steps", 0))
     return {
         "available": True,

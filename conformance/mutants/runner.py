@@ -11,8 +11,8 @@
    in subprocesses with ``PYTHONPATH`` set to the copy, stops at the first
    mode that fails a calibrated case, and restores the file.
 
-Modes, in order: the bridge's ``replay`` and ``stateful`` (``python -m
-conformance.runner``, when that module exists), ``sim-trace`` and
+Modes, in order: the bridge's ``replay`` and ``stateful`` (``python -m pot
+conform MODEL --mode M --json``, once that command exists), ``sim-trace`` and
 ``sim-adversary`` (``conformance.mutants.probe``: seeded simulations checked
 by the simulator and by trace validation against the spec), then
 ``impl-tests`` (the implementation's own ledger and sampling tests, for the
@@ -138,15 +138,26 @@ def _pytest_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[st
 
 
 def _bridge_mode(name: str, model: str, seed: int) -> Mode:
+    """A mode of ``pot conform`` (the issue's CLI contract: one JSON object with ``verdict``,
+    ``steps`` and ``divergences``)."""
     return Mode(
         name,
         (model,),
         lambda cases, _: _python(
-            "-m", "conformance.runner", cases[0], "--mode", name, "--seed", str(seed), "--json"
+            "-m", "pot", "conform", cases[0], "--mode", name, "--seed", str(seed), "--json"
         ),
         _bridge_parse,
-        lambda root: (root / "conformance" / "runner.py").exists(),
+        _has_pot_conform,
     )
+
+
+def _has_pot_conform(root: Path) -> bool:
+    """Whether the copy's ``pot`` has the ``conform`` command (the bridge engineer wires it)."""
+    environment = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    finished = subprocess.run(
+        _python("-m", "pot", "conform", "--help"), cwd=root, env=environment, capture_output=True, check=False
+    )
+    return finished.returncode == 0
 
 
 def default_modes(

@@ -159,7 +159,21 @@ class TraceReport:
             "constants": self.constants,
             "requests": self.requests,
             "unmatched": unmatched,
+            "divergences": self.divergences(),
         }
+
+    def divergences(self) -> list[dict[str, Any]]:
+        """The unmatched event in the shape of ``pot conform --json``'s ``divergences`` (step = event
+        index in the merged log, action = the event, diff = why no spec step explains it)."""
+        if self.unmatched is None or self.inconclusive:
+            return []
+        return [
+            {
+                "step": self.unmatched.index,
+                "action": self.unmatched.event.describe(),
+                "diff": self.unmatched.reason,
+            }
+        ]
 
     def summary(self) -> str:
         head = (

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from conformance.trace import TraceInputError, TraceReport, load_cluster_run, validate_directory
 from conformance.trace.scenarios import ScenarioRun, run_scenario
+from conformance.trace.sim import ADVERSARIES, check_adversary, check_seed
 
 Tamper = Callable[[list[dict[str, object]]], int]
 """Edits one node's events in place and returns the (0-based) line it made unexplainable."""
@@ -76,6 +77,24 @@ def test_faulty_runs_are_spec_behaviours(scenario: str, tmp_path: Path) -> None:
     if scenario == "training":
         assert run.receipts == ("ok", "ok", "ok"), "register, order and the real trainer's claim applied"
     assert_conforms(validate_directory(run.directory))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_crash_only_simulations_are_spec_behaviours(seed: int) -> None:
+    """Odd seeds kill the first primary at once, so view changes are exercised too."""
+    check = check_seed(seed)
+    assert check.violations == ()
+    assert_conforms(check.trace)
+    if seed % 2:
+        assert check.trace.constants["max_view"] >= 1
+
+
+@pytest.mark.parametrize("adversary", sorted(ADVERSARIES))
+def test_adversarial_primaries_are_spec_behaviours(adversary: str) -> None:
+    check = check_adversary(0, adversary)
+    assert check.violations == ()
+    assert_conforms(check.trace)
+    assert check.trace.constants["byzantine"] == [0]
 
 
 def executed_lines(events: list[dict[str, object]]) -> list[int]:
