@@ -23,7 +23,6 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-DIGEST_SIZE = 32
 MAX_TENSORS = 1 << 16
 MAX_HEADER = 1 << 12
 
