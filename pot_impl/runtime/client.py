@@ -101,14 +101,26 @@ class ClientSession:
         timeout_s: float = 5.0,
         clients: Sequence[LogicalClient] = (),
     ) -> None:
-        """Connect to ``replicas`` (default all) and subscribe to the replies of ``clients``;
-        unreachable replicas are skipped, not fatal."""
+        """Connect to ``replicas`` (default all), subscribe to the replies of ``clients`` and learn
+        the current view; unreachable replicas are skipped, not fatal."""
         targets = range(self.config.n) if replicas is None else replicas
         await asyncio.gather(*(self._connect(r, timeout_s) for r in targets))
         if clients:
             subscribe = frame(FrameKind.SUBSCRIBE, pack_control([c.id for c in clients]))
             for connection in self._connections.values():
                 connection.send(subscribe)
+        await self._learn_view(min(timeout_s, 1.0))
+
+    async def _learn_view(self, timeout_s: float) -> None:
+        """Start from the highest view that f+1 replicas report (so at least one honest replica is
+        there): without it a new client would first address view 0's primary, which may be long
+        dead, and wait a retry interval on every first request."""
+        replicas = self.connected
+        reports = await asyncio.gather(*(self.status(r, timeout_s) for r in replicas), return_exceptions=True)
+        views = sorted((r["view"] for r in reports if isinstance(r, dict)), reverse=True)
+        quorum = reply_quorum(self.config.n, self.config.f)
+        if len(views) >= quorum:
+            self.view = max(self.view, int(views[quorum - 1]))
 
     async def _connect(self, replica: int, timeout_s: float) -> None:
         address = self.config.replica(replica).address

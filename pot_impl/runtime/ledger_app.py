@@ -9,16 +9,13 @@ one small machine in the benchmark).
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from pot_impl import codec
 from pot_impl.ledger.ledger import Ledger
 from pot_impl.ledger.proofs import ProofChecker
-from pot_impl.ledger.records import AccountRecord, LedgerParams, OrderStatus
-from pot_impl.ledger.transactions import Role
+from pot_impl.ledger.records import LedgerParams, OrderStatus
 
 
 class LazyTrainingProofChecker:
@@ -52,13 +49,7 @@ class LazyTrainingProofChecker:
 
 
 def build_ledger(params: LedgerParams, genesis: Mapping[str, int]) -> Ledger:
-    ledger = Ledger(params, {}, LazyTrainingProofChecker())
-    if genesis:
-        # Workaround, to remove once the ledger encodes its own genesis: Ledger(genesis=...) stores
-        # Role.NONE, an IntEnum, which the strict codec refuses, so a funded genesis cannot snapshot.
-        accounts = tuple(AccountRecord(a, genesis[a], 0, int(Role.NONE), b"") for a in sorted(genesis))
-        ledger.restore(codec.encode(dataclasses.replace(ledger.state(), accounts=accounts)))
-    return ledger
+    return Ledger(params, genesis, LazyTrainingProofChecker())
 
 
 def ledger_summary(ledger: Ledger) -> dict[str, Any]:

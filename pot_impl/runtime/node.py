@@ -56,6 +56,7 @@ from pot_impl.pbft.messages import (
     PrePrepare,
     Reply,
     Request,
+    StateRequest,
     StateResponse,
     ViewChange,
 )
@@ -83,6 +84,7 @@ log = logging.getLogger(__name__)
 STEP_ITEMS = 512
 """Most inbox items one step processes, so timers and I/O get the loop between steps."""
 SUBSCRIPTIONS_PER_CONNECTION = 100_000
+STATE_REQUEST_INTERVAL_S = 0.1
 VERIFIED_CACHE_ENTRIES = 100_000
 """Signatures remembered as checked (about 40 MB): a few hundred full batches."""
 LOG_KIND = "log"
@@ -183,6 +185,7 @@ class Node:
         self._timers: dict[Timer, tuple[int, asyncio.TimerHandle]] = {}
         self._timer_generation = 0
         self._checked = CheckedMessages(VERIFIED_CACHE_ENTRIES)
+        self._state_requests: dict[int, float] = {}
         self._routes = ReplyRoutes(SUBSCRIPTIONS_PER_CONNECTION)
         self._inbound: set[Connection] = set()
         self._links: dict[int, PeerLink] = {}
@@ -408,7 +411,19 @@ class Node:
         if isinstance(message, Request) and not from_replica:
             self._routes.add(message.client, connection)
             return ClientRequestReceived(message)
+        if isinstance(message, StateRequest) and not self._state_request_allowed(message.replica):
+            self._on_abuse(connection, f"state request from replica {message.replica} over the rate limit")
+            return None
         return MessageReceived(message)
+
+    def _state_request_allowed(self, replica: int) -> bool:
+        """Each answer ships a whole snapshot, so a Byzantine replica must not make us send them in a
+        loop; an honest one retries no faster than its state-transfer timer anyway."""
+        now = time.monotonic()
+        if now - self._state_requests.get(replica, -STATE_REQUEST_INTERVAL_S) < STATE_REQUEST_INTERVAL_S:
+            return False
+        self._state_requests[replica] = now
+        return True
 
     # ------------------------------------------------------------ effects
 
