@@ -181,7 +181,7 @@ def liveness_cases(draw: st.DrawFn) -> tuple[Edges, list[int], list[Fairness], P
     return edges, initial, fairness, prop
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(liveness_cases())
 def test_verdict_matches_brute_force_oracle(
     case: tuple[Edges, list[int], list[Fairness], Property[int]],
