@@ -186,6 +186,18 @@ def _diff(path: str, old: Any, new: Any, out: list[tuple[str, Any, Any]], depth:
     out.append((path, old, new))
 
 
+def _describe_change(path: str, old: Any, new: Any, paint: Palette) -> str:
+    """``path = new  (was old)``; for sets, what was added and removed."""
+    if isinstance(old, frozenset) and isinstance(new, frozenset):
+        parts = []
+        if new - old:
+            parts.append(paint.new(f"+ {format_value(new - old)}"))
+        if old - new:
+            parts.append(paint.old(f"- {format_value(old - new)}"))
+        return f"{path} " + "  ".join(parts)
+    return f"{path} = {paint.new(format_value(new))}  {paint.old(f'(was {format_value(old)})')}"
+
+
 def format_trace(model: Model[S], trace: Trace[S], palette: Palette | None = None) -> str:
     """Numbered steps: the first state in full, then each label with only the changed fields."""
     paint = palette or Palette(False)
@@ -200,10 +212,7 @@ def format_trace(model: Model[S], trace: Trace[S], palette: Palette | None = Non
             lines.extend(f"        {name} = {format_value(value)}" for name, value in record.items())
         else:
             changes = _changes(previous, record)
-            lines.extend(
-                f"        {path} = {paint.new(format_value(new))}  {paint.old(f'(was {format_value(old)})')}"
-                for path, old, new in changes
-            )
+            lines.extend(f"        {_describe_change(path, old, new, paint)}" for path, old, new in changes)
             if not changes:
                 lines.append("        (no field changed)")
         previous = record

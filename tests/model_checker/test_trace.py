@@ -133,5 +133,5 @@ def test_changes_are_located_inside_nested_records_and_tuples() -> None:
     text = format_trace(model, trace)
     step_2 = text[text.index("   2.") :]
     assert "replicas[1].view = 1  (was 0)" in step_2
-    assert "replicas[1].log = {7}  (was {})" in step_2
+    assert "replicas[1].log + {7}" in step_2
     assert "replicas[0]" not in step_2
