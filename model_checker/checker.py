@@ -146,7 +146,7 @@ def check(
     stats: dict[str, Any] = {}
     seconds = exploration.seconds
     if live is not None:
-        temporal_results, stats = live.check(exploration, stop_at_first and _any_violated(results))
+        temporal_results, stats = live.check(exploration, stop_at_first, skip=exploration.stopped_early)
         results += temporal_results
         seconds += stats["liveness_seconds"]
     return CheckResult(

@@ -342,8 +342,15 @@ class LivenessChecker(Generic[S]):
                 self.predicates.append(prop.q)
             self._slots.append((p_slot, q_slot))
 
-    def check(self, exploration: Exploration[S], skip: bool) -> tuple[list[PropertyResult], dict[str, Any]]:
-        """Each property's status and lasso; ``skip`` leaves them unknown (safety already failed)."""
+    def check(
+        self, exploration: Exploration[S], stop_at_first: bool, skip: bool = False
+    ) -> tuple[list[PropertyResult], dict[str, Any]]:
+        """Each property's status and lasso, in declaration order.
+
+        ``stop_at_first`` leaves the properties after the first violated one
+        unknown; ``skip`` leaves all of them unknown (a safety violation stopped
+        the search, so the graph is partial).
+        """
         started = time.perf_counter()
         if skip:
             unknown = [PropertyResult(p.name, p.kind, "unknown") for p in self.model.properties]
@@ -351,8 +358,11 @@ class LivenessChecker(Generic[S]):
         graph = StateGraph.from_exploration(exploration)
         obligations = obligations_of(graph)
         values = [v.view.astype(bool) for v in exploration.predicate_values]
-        results = []
+        results: list[PropertyResult] = []
         for prop, (p_slot, q_slot) in zip(self.model.properties, self._slots, strict=True):
+            if stop_at_first and any(r.status == "violated" for r in results):
+                results.append(PropertyResult(prop.name, prop.kind, "unknown"))
+                continue
             q_values = None if q_slot is None else values[q_slot]
             lasso = find_violation(graph, obligations, prop, values[p_slot], q_values)
             status: Status

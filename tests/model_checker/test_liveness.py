@@ -213,3 +213,16 @@ def test_weak_and_strong_fairness_on_intermittently_enabled_exits(
     assert _statuses(result) == {"ExitsOften": "holds" if holds else "violated"}
     assert oracle_violated(model, edges, [0], prop) == (not holds)
     _lassos_are_valid(model, result)
+
+
+def test_stop_at_first_reports_one_temporal_violation() -> None:
+    result = check(mutex("weak"))
+    assert result.verdict == "violation"
+    assert list(_statuses(result).values()) == ["violated", "unknown", "unknown"]
+
+
+def test_safety_violation_stops_before_liveness() -> None:
+    model = Model(**{**mutex("weak").__dict__, "invariants": {"NeverWaiting": lambda s: s.phase == 0}})
+    result = check(model)
+    assert {p.name: p.status for p in result.properties}["NeverWaiting"] == "violated"
+    assert set(_statuses(result).values()) == {"unknown"}
