@@ -1,0 +1,486 @@
+"""The PBFT bridge: spec/pbft.py's actions as inputs to real sans-IO ``pot_impl`` replicas.
+
+The honest replicas are real ``Replica`` objects; the network is the bridge:
+every message a replica sends is kept (``sent``), and nothing is delivered
+unless a spec step needs it, so the implementation takes exactly the steps the
+behaviour takes. Byzantine replicas have no ``Replica``: where the spec says a
+Byzantine message is available, the bridge builds it and signs it with that
+replica's key (it can sign anything; it cannot forge honest signatures, so
+certificates it builds contain only messages honest replicas really sent).
+
+One table entry per spec action (``PbftBridge._STIMULI``):
+
+================  ==========================================================
+PrePrepare        the client's signed request reaches the primary (batches of 1)
+Prepare           the primary's PRE-PREPARE (sent, or signed by a Byzantine primary)
+Commit            the matching PREPAREs of the other backups (honest sent + Byzantine)
+Execute           the matching COMMITs of the other replicas (honest sent + Byzantine)
+StableCheckpoint  the matching CHECKPOINTs; a replica behind gets the certified state
+StartViewChange   the view-change timer fires
+NewView           a quorum of VIEW-CHANGEs whose O is the label's O reaches the new primary
+AcceptNewView     the NEW-VIEW (sent, or built and signed by a Byzantine primary)
+================  ==========================================================
+
+The abstraction reads each replica's view, activity, stable checkpoint and
+executed log (from the recording application), and the messages it sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import combinations, product
+from typing import Any, TypeVar
+
+from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable
+from model_checker.model import Label, Model
+from pot_impl import codec
+from pot_impl.auth import HmacKeyring, client_principal, replica_principal, sign_message
+from pot_impl.pbft.certificates import NULL_DIGEST, plan_new_view, state_digest
+from pot_impl.pbft.config import ReplicaConfig
+from pot_impl.pbft.io import Broadcast, Effect, SendTo, Timer, TimerKind
+from pot_impl.pbft.messages import (
+    Checkpoint,
+    Commit,
+    NewView,
+    Prepare,
+    PreparedCertificate,
+    PrePrepare,
+    ReplicaMessage,
+    Request,
+    ServiceState,
+    StableSnapshot,
+    StateResponse,
+    ViewChange,
+)
+from pot_impl.pbft.quorums import commit_quorum, max_faulty
+from pot_impl.pbft.replica import Replica
+from pot_impl.sim.apps import RecordingApp
+from spec import pbft as sp
+
+M = TypeVar("M", bound=ReplicaMessage)
+Entry = tuple[int, int, int]
+"""(view, seq, request id) as the spec writes log entries."""
+
+
+def request_for(request_id: int, keys: HmacKeyring) -> Request:
+    """The client request the spec calls ``request_id``: one client per request, timestamp 1."""
+    client = f"client{request_id}"
+    return sign_message(keys.signer(client_principal(client)), Request(client, 1, f"op{request_id}".encode()))
+
+
+class PbftBridge:
+    """Drives fresh honest ``Replica`` objects (in-memory network, HMAC keys) from PBFT-model actions."""
+
+    def __init__(self, model: Model[sp.State]) -> None:
+        try:
+            config = sp.PbftConfig(**{name: model.constants[name] for name in sp.CONSTANT_DOCS})
+        except (KeyError, TypeError) as missing:
+            raise BridgeError(f"model {model.name} is not a PBFT model: {missing}") from None
+        if config.faulty != max_faulty(config.replicas):
+            raise BridgeError(
+                f"the implementation tolerates f = {max_faulty(config.replicas)} of n = {config.replicas}; "
+                f"the model assumes f = {config.faulty}"
+            )
+        if config.window % config.checkpoint_interval:
+            raise BridgeError("the implementation needs the watermark window to be a multiple of K")
+        self.spec = sp.Pbft(config)
+        """Used only to choose stimuli (which view-changes realise a label's O), never to compute
+        what the implementation should reach."""
+        self.config = config
+        self.impl_config = ReplicaConfig(
+            n=config.replicas,
+            checkpoint_interval=config.checkpoint_interval,
+            watermark_window=config.window,
+            batch_size=1,
+        )
+        self.keys = HmacKeyring(b"pot-conformance")
+        self.requests = {r: request_for(r, self.keys) for r in self.spec.requests}
+        self.request_ids = {codec.batch_digest((req,)): r for r, req in self.requests.items()}
+        self.request_ids[NULL_DIGEST] = sp.NULL
+        self.digests = {r: d for d, r in self.request_ids.items()}
+        self.operations = {req.operation: r for r, req in self.requests.items()}
+        self._stimuli: Mapping[str, Callable[[dict[str, Any], sp.State], None]] = {
+            "PrePrepare": self._pre_prepare,
+            "Prepare": self._prepare,
+            "Commit": self._commit,
+            "Execute": self._execute,
+            "StableCheckpoint": self._stable_checkpoint,
+            "StartViewChange": self._start_view_change,
+            "NewView": self._new_view,
+            "AcceptNewView": self._accept_new_view,
+        }
+        self.replicas: dict[int, Replica] = {}
+        self.apps: dict[int, RecordingApp] = {}
+        self.sent: dict[int, list[ReplicaMessage]] = {}
+        self._logged: dict[int, set[Entry]] = {}
+        self._snapshots: dict[bytes, bytes] = {}
+        self._placeholder: sp.Replica | None = None
+
+    # ------------------------------------------------------------------ Bridge protocol
+
+    def start(self, initial: sp.State, plan: Sequence[Label]) -> None:
+        verifier = self.keys.verifier()
+        self.apps = {i: RecordingApp() for i in self.spec.honest}
+        self.replicas = {
+            i: Replica(i, self.impl_config, self.keys.signer(replica_principal(i)), verifier, self.apps[i])
+            for i in self.spec.honest
+        }
+        self.sent = {i: [] for i in range(self.config.replicas)}
+        self._logged = {i: set() for i in range(self.config.replicas)}
+        self._snapshots = {}
+        self._placeholder = initial.replicas[self.spec.byzantine[0]] if self.spec.byzantine else None
+
+    def realizable(self, label: Label, state: sp.State) -> str | None:
+        """Only checked by stimulating a copy would be exact; the PBFT bridge reports gaps on stimulation."""
+        del label, state
+        return None
+
+    def stimulate(self, label: Label, state: sp.State) -> tuple[FieldDiff, ...]:
+        stimulus = self._stimuli.get(label.action)
+        if stimulus is None:
+            raise Unrealizable(f"the PBFT bridge has no stimulus for action {label.action}")
+        stimulus(dict(label.args), state)
+        return ()
+
+    def abstract(self) -> sp.State:
+        """Each honest replica's state and sent messages; the spec drops messages no step can read any
+        more (``Pbft.collect``), and so does the abstraction."""
+        replicas = []
+        for i in range(self.config.replicas):
+            replica = self.replicas.get(i)
+            if replica is None:
+                assert self._placeholder is not None
+                replicas.append(self._placeholder)
+                continue
+            sent = self.sent[i]
+            proposals = {self._entry(pp) for pp in _of_type(sent, PrePrepare)} | self._logged[i]
+            replicas.append(
+                sp.Replica(
+                    view=replica.view,
+                    changing=not replica.view_active,
+                    executed=self._executed(i),
+                    stable=replica.stable_checkpoint,
+                    proposals=frozenset(proposals),
+                    prepares=frozenset(self._entry(p) for p in _of_type(sent, Prepare)),
+                    commits=frozenset(self._entry(c) for c in _of_type(sent, Commit)),
+                    view_changes=frozenset(
+                        self._abstract_view_change(vc) for vc in _of_type(sent, ViewChange)
+                    ),
+                )
+            )
+        new_views = frozenset(
+            self._abstract_new_view(nv) for i in self.spec.honest for nv in _of_type(self.sent[i], NewView)
+        )
+        raw = sp.State(replicas=tuple(replicas), new_views=new_views, decided=self._decided())
+        return self.spec.collect(raw)
+
+    def _decided(self) -> frozenset[tuple[int, int]]:
+        """(seq, request) for which COMMITs from a commit quorum exist (Byzantine replicas always vote):
+        where an honest replica is, or can become, committed-local, by the implementation's quorum."""
+        senders: dict[tuple[int, int, int], int] = {}
+        for i in self.spec.honest:
+            for entry in {self._entry(c) for c in _of_type(self.sent[i], Commit)}:
+                senders[entry] = senders.get(entry, 0) + 1
+        quorum = commit_quorum(self.config.replicas, max_faulty(self.config.replicas))
+        return frozenset(
+            (seq, request)
+            for (_, seq, request), count in senders.items()
+            if count + len(self.spec.byzantine) >= quorum
+        )
+
+    # ------------------------------------------------------------------ abstraction helpers
+
+    def _id(self, digest: bytes) -> int:
+        return self.request_ids.get(digest, self.spec.forged)
+
+    def _entry(self, message: PrePrepare | Prepare | Commit) -> Entry:
+        return (message.view, message.seq, self._id(message.digest))
+
+    def _executed(self, replica: int) -> sp.Ops:
+        """The request executed at each sequence number (NULL for empty batches and repeats)."""
+        ops = [sp.NULL] * self.replicas[replica].last_executed
+        for _, operation, height in self.apps[replica].executed:
+            ops[height - 1] = self.operations.get(operation, self.spec.forged)
+        return tuple(ops)
+
+    def _state_of(self, seq: int, digest: bytes) -> sp.Ops:
+        """The executed log a checkpoint certifies, from the snapshot the bridge saw taken."""
+        if seq == 0:
+            return ()
+        snapshot = self._snapshots.get(digest)
+        if snapshot is None:
+            return (self.spec.forged,) * seq  # certifies a state no honest replica had
+        app = RecordingApp()
+        app.restore(codec.decode(snapshot, ServiceState).app_state)
+        ops = [sp.NULL] * seq
+        for _, operation, height in app.executed:
+            ops[height - 1] = self.operations.get(operation, self.spec.forged)
+        return tuple(ops)
+
+    def _abstract_view_change(self, vc: ViewChange) -> sp.ViewChange:
+        digest = vc.checkpoint_proof[0].state_digest if vc.checkpoint_proof else b""
+        return sp.ViewChange(
+            view=vc.new_view,
+            stable=vc.stable_seq,
+            stable_state=self._state_of(vc.stable_seq, digest),
+            prepared=frozenset(
+                (c.pre_prepare.seq, self._id(c.pre_prepare.digest), c.pre_prepare.view) for c in vc.prepared
+            ),
+        )
+
+    def _abstract_new_view(self, nv: NewView) -> sp.NewView:
+        plan = plan_new_view(nv.view_changes)
+        digest = plan.min_seq_proof[0].state_digest if plan.min_seq_proof else b""
+        return sp.NewView(
+            view=nv.view,
+            proposals=tuple((pp.seq, self._id(pp.digest)) for pp in nv.pre_prepares),
+            stable=plan.min_seq,
+            stable_state=self._state_of(plan.min_seq, digest),
+        )
+
+    # ------------------------------------------------------------------ the network
+
+    def _run(self, replica: int, effects: Iterable[Effect]) -> None:
+        """Keep what ``replica`` sent, and the snapshot behind every checkpoint it took."""
+        for effect in effects:
+            if isinstance(effect, Broadcast | SendTo) and not isinstance(effect.message, Request):
+                self.sent[replica].append(effect.message)
+                if isinstance(effect.message, Checkpoint):
+                    self._record_snapshot(replica, effect.message)
+                elif isinstance(effect.message, NewView):
+                    self._log_proposals(replica, effect.message)
+
+    def _log_proposals(self, replica: int, new_view: NewView) -> None:
+        """The PRE-PREPAREs of O the new primary logged: those above its low watermark once it
+        installed the view (O may start below it when the primary's checkpoint is newer than V's)."""
+        live = self.replicas[replica]
+        self._logged[replica] |= {
+            self._entry(pp)
+            for pp in new_view.pre_prepares
+            if live.low_watermark < pp.seq <= live.high_watermark
+        }
+
+    def _record_snapshot(self, replica: int, checkpoint: Checkpoint) -> None:
+        live = self.replicas[replica]
+        if live.last_executed == checkpoint.seq:
+            snapshot = codec.encode(live.service_state)
+            if state_digest(snapshot) == checkpoint.state_digest:
+                self._snapshots[checkpoint.state_digest] = snapshot
+
+    def _deliver(self, replica: int, messages: Iterable[ReplicaMessage]) -> None:
+        for message in messages:
+            self._run(replica, self.replicas[replica].deliver(message))
+
+    def _sign(self, message: M) -> M:
+        """Sign as the message's sender: only ever called for Byzantine senders."""
+        assert getattr(message, "replica", None) in self.spec.byzantine
+        return self.keys.sign_as_sender(message)
+
+    def _sent_by(self, sender: int, kind: type[M]) -> Iterator[M]:
+        yield from _of_type(self.sent[sender], kind)
+
+    def _pre_prepares_of(self, view: int) -> Iterator[PrePrepare]:
+        """PRE-PREPAREs the (honest) primary of ``view`` sent, directly or inside a NEW-VIEW's O."""
+        primary = self.spec.primary(view)
+        yield from (pp for pp in self._sent_by(primary, PrePrepare) if pp.view == view)
+        for nv in self._sent_by(primary, NewView):
+            yield from (pp for pp in nv.pre_prepares if pp.view == view)
+
+    def _pre_prepare_for(self, view: int, seq: int, request: int) -> PrePrepare:
+        digest = self.digests[request]
+        if self.spec.byzantine_primary(view):
+            batch = () if request == sp.NULL else (self.requests[request],)
+            return self._sign(PrePrepare(view, seq, digest, batch, self.spec.primary(view)))
+        for pp in self._pre_prepares_of(view):
+            if (pp.seq, pp.digest) == (seq, digest):
+                return pp
+        raise Unrealizable(f"primary {self.spec.primary(view)} sent no PRE-PREPARE({view}, {seq}, {request})")
+
+    def _votes(
+        self, kind: type[Prepare] | type[Commit], entry: Entry, voters: Iterable[int]
+    ) -> list[ReplicaMessage]:
+        """Matching votes: those honest ``voters`` really sent, and one signed by each Byzantine voter."""
+        view, seq, request = entry
+        digest = self.digests[request]
+        votes: list[ReplicaMessage] = []
+        for voter in sorted(voters):
+            if voter in self.spec.byzantine:
+                votes.append(self._sign(kind(view, seq, digest, voter)))
+            else:
+                votes.extend(
+                    m for m in self._sent_by(voter, kind) if (m.view, m.seq, m.digest) == (view, seq, digest)
+                )
+        return votes
+
+    # ------------------------------------------------------------------ normal case
+
+    def _pre_prepare(self, args: dict[str, Any], state: sp.State) -> None:
+        primary = args["primary"]
+        self._run(primary, self.replicas[primary].submit(self.requests[args["request"]]))
+
+    def _prepare(self, args: dict[str, Any], state: sp.State) -> None:
+        replica = args["replica"]
+        view = state.replicas[replica].view
+        self._deliver(replica, [self._pre_prepare_for(view, args["seq"], args["request"])])
+
+    def _commit(self, args: dict[str, Any], state: sp.State) -> None:
+        replica = args["replica"]
+        view = state.replicas[replica].view
+        backups = [j for j in range(self.config.replicas) if j not in (replica, self.spec.primary(view))]
+        self._deliver(replica, self._votes(Prepare, (view, args["seq"], args["request"]), backups))
+
+    def _execute(self, args: dict[str, Any], state: sp.State) -> None:
+        replica, request = args["replica"], args["request"]
+        seq = len(state.replicas[replica].executed) + 1
+        views = [
+            v for i, (v, n, d) in self.spec.committed_local(state) if (i, n, d) == (replica, seq, request)
+        ]
+        view = max(views)
+        if view < self.replicas[replica].view:
+            raise Unrealizable(
+                f"the implementation drops COMMITs of view {view} once in view {self.replicas[replica].view} "
+                "(C&L 4.4); the spec's committed-local counts COMMITs of any view, whenever they were sent"
+            )
+        others = [j for j in range(self.config.replicas) if j != replica]
+        self._deliver(replica, self._votes(Commit, (view, seq, request), others))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _checkpoint_proof(self, seq: int, ops: sp.Ops) -> list[Checkpoint]:
+        """Matching CHECKPOINTs for (seq, ops): those honest replicas sent, plus one per Byzantine replica."""
+        digests = [d for d, snapshot in self._snapshots.items() if self._state_of(seq, d) == ops]
+        if not digests:
+            raise Unrealizable(f"no honest replica took checkpoint {seq} with state {ops}")
+        digest = digests[0]
+        proof = [
+            c
+            for i in self.spec.honest
+            for c in self._sent_by(i, Checkpoint)
+            if (c.seq, c.state_digest) == (seq, digest)
+        ]
+        proof += [self._sign(Checkpoint(seq, digest, b)) for b in self.spec.byzantine]
+        if len(proof) < self.spec.quorum:
+            raise Unrealizable(
+                f"only {len(proof)} CHECKPOINT({seq}) messages exist: the spec also counts checkpoints of "
+                "replicas that fetched that state, which never send one"
+            )
+        return proof
+
+    def _catch_up(self, replica: int, seq: int, ops: sp.Ops) -> None:
+        """A replica behind a stable checkpoint fetches its state: a StateResponse with the snapshot and
+        its certificate (what any replica holding it, a Byzantine one included, can serve)."""
+        live = self.replicas[replica]
+        if live.last_executed >= seq:
+            return
+        proof = tuple(sorted(self._checkpoint_proof(seq, ops), key=lambda c: c.replica))[: self.spec.quorum]
+        snapshot = self._snapshots[proof[0].state_digest]
+        server = self.spec.byzantine[0] if self.spec.byzantine else None
+        if server is None:
+            raise Unrealizable(
+                "no Byzantine replica to serve the state, and honest ones answer only requests"
+            )
+        response = self._sign(StateResponse(StableSnapshot(seq, snapshot, proof), server))
+        self._deliver(replica, [response])
+
+    def _stable_checkpoint(self, args: dict[str, Any], state: sp.State) -> None:
+        replica, seq = args["replica"], args["seq"]
+        candidates = sorted(st for n, st in self.spec.stable_checkpoints(state) if n == seq)
+        own = state.replicas[replica].executed
+        ops = next((st for st in candidates if len(own) < seq or own[:seq] == st), candidates[0])
+        self._deliver(replica, [c for c in self._checkpoint_proof(seq, ops) if c.replica != replica])
+        self._catch_up(replica, seq, ops)
+
+    # ------------------------------------------------------------------ view change
+
+    def _start_view_change(self, args: dict[str, Any], state: sp.State) -> None:
+        replica = self.replicas[args["replica"]]
+        for _ in range(2):  # during a view change the first expiry only re-sends the VIEW-CHANGE
+            self._run(args["replica"], replica.fire(Timer(TimerKind.VIEW_CHANGE, replica.view)))
+            if replica.view == args["view"]:
+                return
+        raise Unrealizable(
+            "the implementation leaves a view change only after holding 2f+1 VIEW-CHANGEs for it; "
+            "the spec's timer may move a replica on at any time"
+        )
+
+    def _byzantine_view_change(self, spec_vc: sp.ViewChange, sender: int) -> ViewChange:
+        """A VIEW-CHANGE a Byzantine replica signs, backed by messages honest replicas really sent."""
+        proof: tuple[Checkpoint, ...] = ()
+        if spec_vc.stable:
+            proof = tuple(
+                sorted(self._checkpoint_proof(spec_vc.stable, spec_vc.stable_state), key=lambda c: c.replica)
+            )
+            proof = proof[: self.spec.quorum]
+        certificates = []
+        for seq, request, view in sorted(spec_vc.prepared):
+            pp = self._pre_prepare_for(view, seq, request)
+            backups = [j for j in range(self.config.replicas) if j != self.spec.primary(view)]
+            prepares = [
+                p for p in self._votes(Prepare, (view, seq, request), backups) if isinstance(p, Prepare)
+            ]
+            certificates.append(PreparedCertificate(pp, tuple(prepares[: self.spec.prepare_quorum])))
+        return self._sign(ViewChange(spec_vc.view, spec_vc.stable, proof, tuple(certificates), sender))
+
+    def _view_change_set(
+        self, state: sp.State, view: int, proposals: tuple[tuple[int, int], ...], own: int | None
+    ) -> list[ViewChange]:
+        """Real VIEW-CHANGE messages for ``view``, a quorum (with ``own``'s first if given), whose O is
+        ``proposals``: honest ones as sent, Byzantine ones built from any option the spec allows."""
+        options: dict[int, list[tuple[sp.ViewChange, ViewChange | None]]] = {}
+        for i in self.spec.honest:
+            sent = [vc for vc in self._sent_by(i, ViewChange) if vc.new_view == view]
+            if sent:
+                options[i] = [(self._abstract_view_change(vc), vc) for vc in sent]
+        for b in self.spec.byzantine:
+            options[b] = [(vc, None) for vc in self.spec.byzantine_view_changes(state, view)]
+        for group in combinations(sorted(options), self.spec.quorum):
+            if own is not None and own not in group:
+                continue
+            for chosen in product(*(options[j] for j in group)):
+                if self.spec.compute_proposals([vc for vc, _ in chosen]).proposals != proposals:
+                    continue
+                messages = [
+                    real if real is not None else self._byzantine_view_change(vc, sender)
+                    for sender, (vc, real) in zip(group, chosen, strict=True)
+                ]
+                return messages
+        raise Unrealizable(f"no quorum of VIEW-CHANGEs for view {view} yields O = {proposals}")
+
+    def _new_view(self, args: dict[str, Any], state: sp.State) -> None:
+        primary = args["primary"]
+        view = state.replicas[primary].view
+        chosen = self._view_change_set(state, view, args["O"], own=primary)
+        self._deliver(primary, [vc for vc in chosen if vc.replica != primary])
+        sent = [nv for nv in self._sent_by(primary, NewView) if nv.view == view]
+        if sent:
+            self._adopt_new_view_checkpoint(primary, sent[-1])
+
+    def _accept_new_view(self, args: dict[str, Any], state: sp.State) -> None:
+        replica, view, proposals = args["replica"], args["view"], args["O"]
+        primary = self.spec.primary(view)
+        if self.spec.byzantine_primary(view):
+            chosen = self._view_change_set(state, view, proposals, own=None)
+            plan = plan_new_view(chosen)
+            o_set = tuple(
+                self._sign(PrePrepare(view, s, d, batch, primary)) for s, d, batch in plan.proposals
+            )
+            message = self._sign(NewView(view, tuple(chosen), o_set, primary))
+        else:
+            sent = [nv for nv in self._sent_by(primary, NewView) if nv.view == view]
+            matching = [nv for nv in sent if self._abstract_new_view(nv).proposals == proposals]
+            if not matching:
+                raise Unrealizable(f"primary {primary} sent no NEW-VIEW({view}) with O = {proposals}")
+            message = matching[0]
+        self._deliver(replica, [message])
+        self._adopt_new_view_checkpoint(replica, message)
+
+    def _adopt_new_view_checkpoint(self, replica: int, message: NewView) -> None:
+        """Entering a view adopts V's latest stable checkpoint; a replica behind it fetches the state."""
+        plan = plan_new_view(message.view_changes)
+        if plan.min_seq:
+            digest = plan.min_seq_proof[0].state_digest
+            self._catch_up(replica, plan.min_seq, self._state_of(plan.min_seq, digest))
+
+
+def _of_type(messages: Iterable[ReplicaMessage], kind: type[M]) -> Iterator[M]:
+    return (m for m in messages if isinstance(m, kind))
