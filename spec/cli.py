@@ -1,10 +1,41 @@
-"""Subcommands of `pot` provided by `spec`."""
+"""Subcommands of `pot` provided by `spec`: prove."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import asdict
 from typing import Any
 
+from spec.prove import prove_all
 
-def register(sub: "argparse._SubParsersAction[Any]") -> None:
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this package's subcommands to `pot`."""
+    parser = sub.add_parser(
+        "prove",
+        help="prove the quorum facts for every f >= 1 and n >= 3f+1 with z3",
+        description="Prove with z3, for all f >= 1 and n >= 3f + 1 (unbounded), the quorum facts the "
+        "spec's invariants rely on, using the spec's own threshold functions (spec/quorum.py). "
+        "Exit 0 when every fact is proved, 1 with a counterexample (n, f) otherwise.",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON report instead of text")
+    parser.set_defaults(run=run_prove)
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    """Prove every fact; print text or JSON; 0 when all hold."""
+    outcomes = prove_all()
+    if args.json:
+        report = {"proved": all(o.proved for o in outcomes), "facts": [asdict(o) for o in outcomes]}
+        print(json.dumps(report, indent=2))
+    else:
+        for o in outcomes:
+            if o.proved:
+                print(f"PROVED  {o.name}  [{o.domain}]: {o.doc}")
+            else:
+                witness = ", ".join(f"{k} = {v}" for k, v in o.counterexample.items())
+                print(f"FAILED  {o.name}  [{o.domain}]: {o.doc}\n        counterexample: {witness}")
+        failed = sum(not o.proved for o in outcomes)
+        print(f"{len(outcomes) - failed} of {len(outcomes)} facts proved for all n, f in their domains")
+    return 0 if all(o.proved for o in outcomes) else 1

@@ -1,38 +1,99 @@
-"""Named, bounded models of the PoT protocol (`pot models`)."""
+"""Named, bounded models of the PoT protocol (`pot models`).
+
+Measured sizes and times are in docs/spec.md ("Models").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from model_checker.model import ModelSpec
-from spec import pbft
+from model_checker.model import Model, ModelSpec
+from spec import combined, pbft
+from spec.ledger_models import LEDGER_MODELS
 
-PBFT_TINY: Mapping[str, Any] = {
+PBFT_BASE: Mapping[str, Any] = {
     "replicas": 4,
     "faulty": 1,
     "byzantine": (0,),
-    "requests": 1,
+    "requests": 2,
     "max_view": 1,
     "checkpoint_interval": 1,
     "window": 1,
-    "max_seq": 1,
+    "max_seq": 2,
     "bug": "none",
 }
+"""n = 4 with Byzantine replica 0 (primary of view 0, so it can equivocate), views 0..1 (the view
+change goes to honest primary 1), two requests, a checkpoint after every request."""
 
 
-def _pbft_spec(name: str, defaults: Mapping[str, Any], doc: str) -> ModelSpec:
-    def build(**constants: Any) -> Any:
-        return pbft.build(name=name, **constants)
+def _spec(
+    name: str,
+    builder: Callable[..., Model[Any]],
+    docs: Mapping[str, str],
+    doc: str,
+    **overrides: Any,
+) -> ModelSpec:
+    def build(**constants: Any) -> Model[Any]:
+        return builder(name=name, **constants)
 
-    return ModelSpec(name, build, dict(defaults), doc, pbft.CONSTANT_DOCS)
+    return ModelSpec(name, build, {**PBFT_BASE, **overrides}, doc, docs)
 
+
+def pbft_model(name: str, doc: str, **overrides: Any) -> ModelSpec:
+    """A PBFT-only model (counter service) with ``overrides`` over ``PBFT_BASE``."""
+    return _spec(name, pbft.build, pbft.CONSTANT_DOCS, doc, **overrides)
+
+
+def combined_model(name: str, doc: str, **overrides: Any) -> ModelSpec:
+    """A PBFT + PoT ledger model with ``overrides`` over ``PBFT_BASE``."""
+    return _spec(name, combined.build, combined.CONSTANT_DOCS, doc, **overrides)
+
+
+PBFT_MODELS = [
+    pbft_model(
+        "pbft-tiny",
+        "PBFT alone: n = 4, Byzantine primary 0, one request, a view change to honest primary 1, "
+        "a stable checkpoint",
+        requests=1,
+        max_seq=1,
+    ),
+    pbft_model(
+        "pbft",
+        "PBFT alone: n = 4, Byzantine primary 0 that may equivocate, two requests, a view change "
+        "to honest primary 1, a checkpoint after each request (window 1)",
+    ),
+    pbft_model(
+        "pbft-window",
+        "PBFT alone, for benchmarks: like pbft but with window 2 and a checkpoint every 2 requests, "
+        "so both sequence numbers are in flight at once and NEW-VIEW may need null requests",
+        checkpoint_interval=2,
+        window=2,
+    ),
+]
+
+COMBINED_MODELS = [
+    combined_model(
+        "tiny",
+        "PBFT + PoT ledger, for unit tests: n = 4, Byzantine primary 0 that may equivocate, the "
+        "training round's two requests, stable checkpoints, no view change",
+        max_view=0,
+    ),
+    combined_model(
+        "default",
+        "PBFT + PoT ledger (`make check`): n = 4, Byzantine primary 0 that may equivocate, the "
+        "training round's two requests, a view change to honest primary 1, stable checkpoints",
+    ),
+    combined_model(
+        "combined-window",
+        "PBFT + PoT ledger, for benchmarks: default with window 2 and a checkpoint every 2 requests",
+        checkpoint_interval=2,
+        window=2,
+    ),
+]
 
 MODELS: dict[str, ModelSpec] = {
-    "pbft-tiny": _pbft_spec(
-        "pbft-tiny",
-        PBFT_TINY,
-        "PBFT alone: n = 4 with Byzantine primary 0, one request, a view change to honest primary 1, "
-        "a stable checkpoint after it",
-    ),
+    **{spec.name: spec for spec in PBFT_MODELS},
+    **LEDGER_MODELS,
+    **{spec.name: spec for spec in COMBINED_MODELS},
 }

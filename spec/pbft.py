@@ -29,11 +29,12 @@ Every threshold comes from spec/quorum.py.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from itertools import combinations, pairwise, product
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from model_checker.model import Action, Model, SpecError
 from spec.quorum import prepare_quorum, quorum, reply_quorum
@@ -43,6 +44,9 @@ NULL = 0
 
 Ops = tuple[int, ...]
 """An executed log: the digest executed at sequence numbers 1, 2, ... (NULL for no-ops)."""
+
+Step = Callable[["State"], Iterable[tuple[Any, "State"]]]
+"""An action's step function."""
 
 Proposals = tuple[tuple[int, int], ...]
 """NEW-VIEW's O: (sequence, digest) pairs in sequence order."""
@@ -114,11 +118,22 @@ class NewView(NamedTuple):
     stable_state: Ops
 
 
+class Tally(NamedTuple):
+    """Honest votes in one state: PREPAREs and COMMITs per (view, seq, digest), stable checkpoints."""
+
+    prepares: Counter[tuple[int, int, int]]
+    commits: Counter[tuple[int, int, int]]
+    stable: frozenset[tuple[int, Ops]]
+
+
 class State(NamedTuple):
     """Every replica (Byzantine ones keep their initial placeholder) and the honest NEW-VIEWs."""
 
     replicas: tuple[Replica, ...]
     new_views: frozenset[NewView]
+    decided: frozenset[tuple[int, int]]
+    """History: (sequence, digest) at which some honest replica has been committed-local, so that
+    Agreement still sees commits that garbage collection has made irrelevant to the protocol."""
 
 
 # --------------------------------------------------------------------------- application
@@ -217,6 +232,13 @@ class Pbft:
         """A request no client sent: a Byzantine primary can still propose its digest."""
         self.views = tuple(range(config.max_view + 1))
         self.seqs = tuple(range(1, config.max_seq + 1))
+        self.byzantine_backups = [sum(1 for b in self.byzantine if b != self.primary(v)) for v in self.views]
+        self._tallied: State | None = None
+        self._probe_state: State | None = None
+        self._probe_calls = 0
+        self._probe_enabled = False
+        self._protocol_steps: tuple[Step, ...] = ()
+        self._tally = Tally(Counter(), Counter(), frozenset())
 
     # ----------------------------------------------------------------- reading the network
 
@@ -235,16 +257,33 @@ class Pbft:
         """Watermarks (C&L 4.3): h < n <= H = h + L, within the model's bound."""
         return replica.stable < seq <= min(replica.stable + self.config.window, self.config.max_seq)
 
+    def tally(self, s: State) -> Tally:
+        """Vote counts of ``s``, computed once per state (every action of a state reads them)."""
+        if s is not self._tallied:
+            prepares: Counter[tuple[int, int, int]] = Counter()
+            commits: Counter[tuple[int, int, int]] = Counter()
+            checkpoints: Counter[tuple[int, Ops]] = Counter()
+            for i in self.honest:
+                r = s.replicas[i]
+                prepares.update(r.prepares)
+                commits.update(r.commits)
+                checkpoints.update(self.checkpoints_of(r))
+            byzantine = len(self.byzantine)
+            stable = frozenset(c for c, count in checkpoints.items() if count + byzantine >= self.quorum)
+            self._tallied, self._tally = s, Tally(prepares, commits, stable)
+        return self._tally
+
     def prepare_votes(self, s: State, entry: tuple[int, int, int]) -> int:
-        """Distinct backups with a PREPARE matching (view, seq, digest); Byzantine backups always have one."""
-        primary = self.primary(entry[0])
-        votes = sum(1 for j in self.honest if j != primary and entry in s.replicas[j].prepares)
-        votes += sum(1 for b in self.byzantine if b != primary)
+        """Distinct backups with a PREPARE matching (view, seq, digest); Byzantine backups always have one.
+
+        Honest primaries never send PREPAREs, so every honest PREPARE is a backup's.
+        """
+        votes = self.tally(s).prepares[entry] + self.byzantine_backups[entry[0]]
         return 2 * votes if self.config.bug is PbftBug.PREPARE_COUNTED_TWICE else votes
 
     def commit_votes(self, s: State, entry: tuple[int, int, int]) -> int:
         """Distinct replicas with a COMMIT matching (view, seq, digest); Byzantine ones always have one."""
-        return sum(1 for j in self.honest if entry in s.replicas[j].commits) + len(self.byzantine)
+        return self.tally(s).commits[entry] + len(self.byzantine)
 
     def has_prepared_certificate(self, s: State, entry: tuple[int, int, int]) -> bool:
         """A PRE-PREPARE plus prepare_quorum matching PREPAREs from distinct backups (C&L 4.2)."""
@@ -264,13 +303,9 @@ class Pbft:
         for n in range(interval, len(r.executed) + 1, interval):
             yield n, r.executed[:n]
 
-    def stable_checkpoints(self, s: State) -> set[tuple[int, Ops]]:
+    def stable_checkpoints(self, s: State) -> frozenset[tuple[int, Ops]]:
         """(seq, state) certified by a quorum of matching CHECKPOINTs (C&L 4.3)."""
-        votes: dict[tuple[int, Ops], int] = {}
-        for i in self.honest:
-            for checkpoint in self.checkpoints_of(s.replicas[i]):
-                votes[checkpoint] = votes.get(checkpoint, 0) + 1
-        return {key for key, count in votes.items() if count + len(self.byzantine) >= self.quorum}
+        return self.tally(s).stable
 
     # ----------------------------------------------------------------- new view
 
@@ -351,7 +386,7 @@ class Pbft:
     def init(self) -> Iterator[State]:
         empty: frozenset[tuple[int, int, int]] = frozenset()
         start = Replica(0, False, (), 0, empty, empty, empty, frozenset())
-        yield State(replicas=(start,) * self.config.replicas, new_views=frozenset())
+        yield State(replicas=(start,) * self.config.replicas, new_views=frozenset(), decided=frozenset())
 
     def _with(self, s: State, i: int, replica: Replica) -> State:
         return s._replace(replicas=(*s.replicas[:i], replica, *s.replicas[i + 1 :]))
@@ -409,7 +444,10 @@ class Pbft:
                     and self.in_window(r, n)
                     and self.prepare_votes(s, entry) >= self.prepare_quorum
                 ):
-                    yield (i, n, d), self._with(s, i, r._replace(commits=r.commits | {entry}))
+                    nxt = self._with(s, i, r._replace(commits=r.commits | {entry}))
+                    if self.commit_votes(s, entry) + 1 >= self.commit_threshold:
+                        nxt = nxt._replace(decided=s.decided | {(n, d)})
+                    yield (i, n, d), nxt
 
     def execute(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
         """A committed-local request at the next sequence number is executed (C&L 4.2).
@@ -436,7 +474,7 @@ class Pbft:
             r = s.replicas[i]
             for n, st in sorted(stable):
                 if n > r.stable and (len(r.executed) < n or r.executed[:n] == st):
-                    yield (i, n), self._with(s, i, _adopt_checkpoint(r, n, st))
+                    yield (i, n), self.collect(self._with(s, i, _adopt_checkpoint(r, n, st)))
 
     def start_view_change(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
         """A replica's timer expires: it moves to view v + 1 and multicasts VIEW-CHANGE (C&L 4.4)."""
@@ -448,7 +486,7 @@ class Pbft:
             prepared = frozenset((n, d, v) for (v, n, d) in r.commits if n > r.stable)
             message = ViewChange(view, r.stable, r.executed[: r.stable], prepared)
             replica = r._replace(view=view, changing=True, view_changes=r.view_changes | {message})
-            yield (i, view), self._with(s, i, replica)
+            yield (i, view), self.collect(self._with(s, i, replica))
 
     def new_view(self, s: State) -> Iterator[tuple[tuple[int, Proposals], State]]:
         """The new primary, holding a quorum of VIEW-CHANGEs (its own among them), multicasts
@@ -462,7 +500,7 @@ class Pbft:
                 logged = {(r.view, n, d) for n, d in message.proposals if self.in_window(replica, n)}
                 replica = replica._replace(proposals=replica.proposals | logged)
                 nxt = self._with(s, i, replica)
-                yield (i, message.proposals), nxt._replace(new_views=s.new_views | {message})
+                yield (i, message.proposals), self.collect(nxt._replace(new_views=s.new_views | {message}))
 
     def accept_new_view(self, s: State) -> Iterator[tuple[tuple[int, int, Proposals], State]]:
         """A backup accepts a NEW-VIEW whose O it recomputes from V, enters the view and prepares
@@ -481,14 +519,14 @@ class Pbft:
                     )
                     sent = {(view, n, d) for n, d in message.proposals if self.in_window(replica, n)}
                     replica = replica._replace(prepares=replica.prepares | sent)
-                    yield (i, view, message.proposals), self._with(s, i, replica)
+                    yield (i, view, message.proposals), self.collect(self._with(s, i, replica))
 
     def _new_views_for(self, s: State, view: int) -> list[NewView]:
         if self.byzantine_primary(view):
             return self.new_view_options(s, view, own=None)
         return sorted(nv for nv in s.new_views if nv.view == view)
 
-    def actions(self) -> tuple[Action[State], ...]:
+    def protocol_actions(self) -> tuple[Action[State], ...]:
         return (
             Action("PrePrepare", self.pre_prepare, ("primary", "seq", "request")),
             Action("Prepare", self.prepare, ("replica", "seq", "request")),
@@ -500,13 +538,47 @@ class Pbft:
             Action("AcceptNewView", self.accept_new_view, ("replica", "view", "O")),
         )
 
+    def actions(self) -> tuple[Action[State], ...]:
+        """The protocol's actions, each noting whether it was enabled, then ``Quiescent``."""
+        protocol = self.protocol_actions()
+        self._protocol_steps = tuple(a.step for a in protocol)
+        probed = tuple(Action(a.name, self._probed(a.step), a.params) for a in protocol)
+        return (*probed, Action("Quiescent", self.quiescent))
+
+    def _probed(self, step: Step) -> Callable[[State], Iterator[tuple[Any, State]]]:
+        def run(s: State) -> Iterator[tuple[Any, State]]:
+            if s is not self._probe_state:
+                self._probe_state, self._probe_calls, self._probe_enabled = s, 0, False
+            self._probe_calls += 1
+            for successor in step(s):
+                self._probe_enabled = True
+                yield successor
+
+        return run
+
+    def quiescent(self, s: State) -> Iterator[tuple[tuple[()], State]]:
+        """TLA+'s ``Terminating``: a state where no protocol step is enabled stutters.
+
+        The models are bounded (views, sequence numbers, requests), so running
+        out of steps is how every behaviour ends, not a deadlock; whether
+        honest replicas always make progress is a liveness question (issue 4's
+        properties). Enabledness is taken from the protocol actions just run
+        on ``s`` when the checker ran them all, in order, and recomputed otherwise.
+        """
+        if s is self._probe_state and self._probe_calls == len(self._protocol_steps):
+            enabled = self._probe_enabled
+        else:
+            enabled = any(next(iter(step(s)), None) is not None for step in self._protocol_steps)
+        if not enabled:
+            yield (), s
+
     # ----------------------------------------------------------------- invariants
 
     def agreement(self, s: State) -> bool:
         """Agreement (C&L 4.5.1 safety; issue 3): no two honest replicas are committed-local for
         different requests at one sequence number, in the same or different views."""
         decided: dict[int, int] = {}
-        return all(decided.setdefault(n, d) == d for _, (_, n, d) in self.committed_local(s))
+        return all(decided.setdefault(n, d) == d for n, d in s.decided)
 
     def executed_prefix(self, s: State) -> bool:
         """ExecutedPrefix (C&L 4: a replicated state machine; every honest replica executes the same
@@ -589,7 +661,7 @@ class Pbft:
         return tuple(i for i in self.honest if i not in primaries)
 
     def symmetry(self) -> Callable[[State], Hashable] | None:
-        """A representative of the state's orbit under renaming interchangeable replicas.
+        """The representative of the state's orbit under renaming interchangeable replicas.
 
         A replica's messages live in its own record, so renaming replicas is
         permuting records: sorting the interchangeable records (by hash; ties
@@ -604,9 +676,55 @@ class Pbft:
             replicas = list(s.replicas)
             for slot, record in zip(slots, sorted((replicas[j] for j in slots), key=hash), strict=True):
                 replicas[slot] = record
-            return (tuple(replicas), s.new_views)
+            return s._replace(replicas=tuple(replicas))
 
         return representative
+
+    def new_view_pending(self, s: State, view: int) -> bool:
+        """Whether a NEW-VIEW for ``view`` can still be computed or accepted by an honest replica."""
+        primary = self.primary(view)
+        if primary not in self.config.byzantine:
+            r = s.replicas[primary]
+            if r.view < view or (r.view == view and r.changing):
+                return True
+        return any(
+            s.replicas[i].view < view or (s.replicas[i].view == view and s.replicas[i].changing)
+            for i in self.honest
+        )
+
+    def collect(self, s: State) -> State:
+        """Garbage-collect the messages no future step or invariant can read.
+
+        Applied after every step that can make messages unreadable (view
+        changes and stable checkpoints), so states differing only in dead
+        messages are one state. Dropped:
+
+        * PREPAREs and PRE-PREPAREs of view v, once every honest replica has
+          left v and no NEW-VIEW for a later view is still pending (they serve
+          only v's quorums and the prepared certificates of VIEW-CHANGEs);
+        * VIEW-CHANGEs and NEW-VIEWs for view w once NEW-VIEW(w) is no longer pending;
+        * COMMITs at or below every honest replica's low watermark (C&L 4.3's
+          garbage collection; ``decided`` keeps what Agreement needs).
+        """
+        honest = [s.replicas[i] for i in self.honest]
+        lowest_view = min(r.view for r in honest)
+        pending = [w for w in self.views if w > 0 and self.new_view_pending(s, w)]
+        live_views = {v for v in self.views if v >= lowest_view or any(w > v for w in pending)}
+        collected = min(r.stable for r in honest)
+        if len(live_views) == len(self.views) and collected == 0 and len(pending) == self.config.max_view:
+            return s
+        replicas = list(s.replicas)
+        for i in self.honest:
+            r = replicas[i]
+            replicas[i] = r._replace(
+                proposals=frozenset(e for e in r.proposals if e[0] in live_views),
+                prepares=frozenset(e for e in r.prepares if e[0] in live_views),
+                commits=frozenset(e for e in r.commits if e[1] > collected),
+                view_changes=frozenset(vc for vc in r.view_changes if vc.view in pending),
+            )
+        return s._replace(
+            replicas=tuple(replicas), new_views=frozenset(nv for nv in s.new_views if nv.view in pending)
+        )
 
     def model(self, name: str, constants: Mapping[str, object], doc: str = "") -> Model[State]:
         return Model(
