@@ -41,6 +41,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 COPIED = ("pot", "spec", "model_checker", "pot_impl", "conformance", "tests", "pyproject.toml")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
 DEFAULT_TIMEOUT_S = 300.0
+PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-m", "not slow")
+"""One -q (the project's addopts add another, and -qq hides the pass count the runner reports)."""
 IMPL_TESTS = (
     "tests/impl/test_ledger.py",
     "tests/training/test_sampling.py",
@@ -183,7 +185,7 @@ def default_modes(
         Mode(
             "impl-tests",
             ("ledger-and-sampling",),
-            lambda cases, _: _python("-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *IMPL_TESTS),
+            lambda cases, _: _python("-m", "pytest", *PYTEST_FLAGS, *IMPL_TESTS),
             _pytest_parse,
         ),
     ]
