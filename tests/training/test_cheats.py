@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,11 +25,13 @@ from pot_impl.training.checkpoint import MODEL_PREFIX, CheckpointStore
 from pot_impl.training.datasets import Dataset, synthetic_dataset
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
+from pot_impl.training.replay import Replayer
 from pot_impl.training.runtime import Environment
+from pot_impl.training.sampling import draw_sample
 from pot_impl.training.task import TrainingOrder
 from pot_impl.training.trainer import TrainingRun
 from pot_impl.training.validator import Validator
-from tests.training.conftest import DATASETS, ENV, prepare
+from tests.training.conftest import DATASETS, ENV, make_order, prepare
 
 CheatFactory = Callable[[TrainingOrder, CheckpointStore, TrainingRun], TrainingRun]
 
@@ -150,3 +154,30 @@ def test_honest_claims_cannot_be_framed(mlp_order: TrainingOrder, honest_run: Tr
     assert not checker.check_fraud_proof(order_bytes, root, wrong_index.encode())
     assert not checker.check_fraud_proof(order_bytes, b"\x00" * 32, honest_evidence.encode())
     assert not checker.check_fraud_proof(order_bytes, root, b"\x93garbage")
+
+
+def test_partial_fakes_are_caught_at_the_rate_sampling_theory_predicts(tmp_path: Path) -> None:
+    """Every faked segment fails re-execution and no honest one does; over 400 validator keys the
+    signed samples then catch the fake at the hypergeometric rate (within 4 standard deviations)."""
+    order = make_order("mlp", steps=120, segment_length=2)
+    segments, faked, q = order.task.segments, {5, 17, 23, 40, 51, 58}, 8
+    run = train_skipping_steps(order, prepare(order), CheckpointStore(tmp_path), ENV, faked)
+    replayer = Replayer(order, prepare(order), ENV)
+    store = run.server.store
+    failing = set()
+    for leaf in run.leaves:
+        start = (
+            replayer.initial if leaf.index == 0 else store.load(run.leaves[leaf.index - 1].checkpoint_digest)
+        )
+        if replayer.check_segment(leaf, start, None, None).mismatch is not None:
+            failing.add(leaf.index)
+    assert failing == faked
+    trials = 400
+    caught = 0
+    for seed in range(trials):
+        key = SigningKey(hashlib.sha256(b"rate" + seed.to_bytes(4, "big")).digest())
+        sample, _ = draw_sample(key, order.digest, run.claim.commitment, segments, q)
+        caught += not failing.isdisjoint(sample)
+    expected = 1 - math.comb(segments - len(faked), q) / math.comb(segments, q)
+    spread = math.sqrt(expected * (1 - expected) / trials)
+    assert abs(caught / trials - expected) < 4 * spread
