@@ -19,6 +19,7 @@ StableCheckpoint  the matching CHECKPOINTs; a replica behind gets the certified 
 StartViewChange   the view-change timer fires
 NewView           a quorum of VIEW-CHANGEs whose O is the label's O reaches the new primary
 AcceptNewView     the NEW-VIEW (sent, or built and signed by a Byzantine primary)
+Quiescent         nothing (the spec stutters once no protocol step is enabled)
 ================  ==========================================================
 
 The abstraction reads each replica's view, activity, stable checkpoint and
@@ -108,6 +109,7 @@ class PbftBridge:
             "StartViewChange": self._start_view_change,
             "NewView": self._new_view,
             "AcceptNewView": self._accept_new_view,
+            "Quiescent": lambda args, state: None,
         }
         self.replicas: dict[int, Replica] = {}
         self.apps: dict[int, RecordingApp] = {}
@@ -115,6 +117,7 @@ class PbftBridge:
         self._logged: dict[int, set[Entry]] = {}
         self._snapshots: dict[bytes, bytes] = {}
         self._placeholder: sp.Replica | None = None
+        self._initial: sp.State | None = None
 
     # ------------------------------------------------------------------ Bridge protocol
 
@@ -129,6 +132,7 @@ class PbftBridge:
         self._logged = {i: set() for i in range(self.config.replicas)}
         self._snapshots = {}
         self._placeholder = initial.replicas[self.spec.byzantine[0]] if self.spec.byzantine else None
+        self._initial = initial
 
     def realizable(self, label: Label, state: sp.State) -> str | None:
         """Only checked by stimulating a copy would be exact; the PBFT bridge reports gaps on stimulation."""
@@ -144,7 +148,8 @@ class PbftBridge:
 
     def abstract(self) -> sp.State:
         """Each honest replica's state and sent messages; the spec drops messages no step can read any
-        more (``Pbft.collect``), and so does the abstraction."""
+        more (``Pbft.collect``), and so does the abstraction (collecting from scratch: relative to the
+        initial state, where nothing is collectable)."""
         replicas = []
         for i in range(self.config.replicas):
             replica = self.replicas.get(i)
@@ -172,7 +177,8 @@ class PbftBridge:
             self._abstract_new_view(nv) for i in self.spec.honest for nv in _of_type(self.sent[i], NewView)
         )
         raw = sp.State(replicas=tuple(replicas), new_views=new_views, decided=self._decided())
-        return self.spec.collect(raw)
+        assert self._initial is not None
+        return self.spec.collect(raw, self._initial)
 
     def _decided(self) -> frozenset[tuple[int, int]]:
         """(seq, request) for which COMMITs from a commit quorum exist (Byzantine replicas always vote):

@@ -35,6 +35,8 @@ class ReplayReport:
     gaps: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(action, reason) of each step the bridge could not realise, with how often it came up."""
     seconds: float = 0.0
+    out_of_budget: bool = False
+    """Replay stopped at its time budget before every behaviour was replayed."""
 
     @property
     def conforms(self) -> bool:
@@ -91,15 +93,20 @@ def replay(
     behaviours: Sequence[Behaviour] | None = None,
     transitions_total: int | None = None,
     stop_at_first: bool = True,
+    budget_s: float | None = None,
     progress: Callable[[ReplayReport], None] | None = None,
 ) -> ReplayReport:
-    """Replay ``behaviours`` (default: a transition cover of ``model``) through ``bridge``."""
+    """Replay ``behaviours`` (default: a transition cover of ``model``) through ``bridge``, stopping
+    at the first divergence (``stop_at_first``) or once ``budget_s`` seconds have passed."""
     started = time.perf_counter()
     if behaviours is None:
         behaviours, transitions_total = cover(model)
     report = ReplayReport(model.name, transitions_total or 0)
     covered: set[tuple[int, Label]] = set()
     for behaviour in behaviours:
+        if budget_s is not None and time.perf_counter() - started > budget_s:
+            report.out_of_budget = True
+            break
         taken, outcome = run_behaviour(model, bridge, behaviour)
         report.behaviours += 1
         report.steps += taken

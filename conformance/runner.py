@@ -1,0 +1,279 @@
+"""Run one conformance mode against whatever ``pot_impl`` is importable, and report.
+
+``run_mode(model_name, mode, seed) -> ConformanceReport`` is the Python API
+(the mutation runner and ``pot audit`` call it through a subprocess whose
+``PYTHONPATH`` points at a patched copy); ``python -m conformance.runner``
+takes the same arguments as ``pot conform`` and prints the same output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.bridge_core import Bridge, BridgeError
+from conformance.replay import replay
+from conformance.stateful import stateful_check
+from model_checker.model import Model, SpecError
+from spec import ledger as spec_ledger
+from spec import pbft as spec_pbft
+from spec.models import MODELS
+
+MODES = ("replay", "stateful", "trace", "all")
+DEFAULT_MODEL = "default"
+STATEFUL_EXAMPLES = 50
+STATEFUL_STEPS = 40
+
+
+class UsageError(Exception):
+    """Something the user asked for that cannot be run (bad model, missing log); exit status 2."""
+
+
+@dataclass
+class ConformanceReport:
+    """The ``pot conform --json`` object (plus gaps and timing, which the contract does not forbid)."""
+
+    model: str
+    mode: str
+    steps: int = 0
+    transitions_covered: int = 0
+    transitions_total: int | None = None
+    divergences: list[dict[str, Any]] = field(default_factory=list)
+    mutants: list[dict[str, Any]] = field(default_factory=list)
+    gaps: Counter[tuple[str, str]] = field(default_factory=Counter)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "diverges" if self.divergences else "conforms"
+
+    @property
+    def ok(self) -> bool:
+        """Exit-status truth: conforms, and every mutant run was killed."""
+        return not self.divergences and all(m["killed"] for m in self.mutants)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "mode": self.mode,
+            "verdict": self.verdict,
+            "steps": self.steps,
+            "transitions_covered": self.transitions_covered,
+            "transitions_total": self.transitions_total,
+            "divergences": self.divergences,
+            "mutants": self.mutants,
+            "gaps": [
+                {"action": action, "reason": reason, "count": count}
+                for (action, reason), count in self.gaps.most_common()
+            ],
+            "seconds": round(self.seconds, 3),
+            "notes": self.notes,
+        }
+
+    def summary(self) -> str:
+        total = "?" if self.transitions_total is None else str(self.transitions_total)
+        lines = [
+            f"{self.model} ({self.mode}): {self.verdict}, {self.steps} spec steps, "
+            f"transitions covered {self.transitions_covered}/{total}, {self.seconds:.1f} s"
+        ]
+        lines += [f"note: {note}" for note in self.notes]
+        for (action, reason), count in self.gaps.most_common():
+            lines.append(f"gap ({count}x) {action}: {reason}")
+        for divergence in self.divergences:
+            lines.append(f"diverges at step {divergence['step']}: {divergence['action']}")
+            lines += [f"  {d['field']}: spec {d['spec']}  impl {d['impl']}" for d in divergence["diff"]]
+            trace = divergence.get("trace") or []
+            if trace:
+                lines.append("  spec trace: " + " -> ".join(trace))
+        for mutant in self.mutants:
+            verdict = (
+                f"killed by {mutant['mode']} after {mutant['steps']} steps"
+                if mutant["killed"]
+                else "SURVIVED"
+            )
+            lines.append(f"mutant {mutant['name']}: {verdict}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- models and bridges
+
+
+def load_model(name: str) -> Model[Any]:
+    """The protocol model registered as ``name`` (spec.models)."""
+    spec = MODELS.get(name)
+    if spec is None:
+        raise UsageError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    try:
+        return spec.instantiate()
+    except SpecError as error:
+        raise UsageError(f"model {name}: {error}") from None
+
+
+def bridge_for(model: Model[Any]) -> Bridge:
+    """The bridge for the model's layer: its initial state's type says which."""
+    initial = next(iter(model.init()))
+    if isinstance(initial, spec_ledger.LedgerState):
+        from conformance.bridge_ledger import LedgerBridge
+
+        return LedgerBridge(model)
+    if isinstance(initial, spec_pbft.State):
+        from conformance.bridge_pbft import PbftBridge
+
+        return PbftBridge(model)
+    raise UsageError(f"model {model.name}: no bridge for states of type {type(initial).__name__}")
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def _run_replay(model: Model[Any], report: ConformanceReport, budget_s: float | None) -> None:
+    result = replay(model, bridge_for(model), budget_s=budget_s)
+    report.transitions_total = result.transitions_total
+    report.steps += result.steps
+    report.transitions_covered = result.transitions_covered
+    report.divergences += [d.to_json() for d in result.divergences]
+    report.gaps.update(result.gaps)
+    if result.out_of_budget:
+        report.notes.append(
+            f"replay stopped after its {budget_s} s budget: {result.behaviours} behaviours replayed, "
+            "coverage is partial"
+        )
+
+
+def _run_stateful(model: Model[Any], report: ConformanceReport, seed: int, examples: int) -> None:
+    result = stateful_check(
+        model, bridge_for(model), examples=examples, steps=STATEFUL_STEPS, seed_value=seed
+    )
+    report.steps += result.steps
+    if report.transitions_total is None:
+        report.transitions_covered = max(report.transitions_covered, len(result.transitions))
+    if result.divergence is not None:
+        report.divergences.append(result.divergence.to_json())
+    elif result.failure:
+        report.divergences.append({"step": 0, "action": "stateful", "diff": [], "trace": [result.failure]})
+    report.gaps.update(result.gaps)
+
+
+def _run_trace(report: ConformanceReport, log_dir: Path | None) -> None:
+    if log_dir is None:
+        raise UsageError("--mode trace needs --log DIR (a `pot cluster` directory)")
+    try:
+        from conformance.trace import TraceInputError, validate_directory
+    except ImportError as missing:
+        raise UsageError(f"trace validation is not available: {missing}") from None
+    try:
+        result = validate_directory(log_dir)
+    except TraceInputError as error:
+        raise UsageError(f"--log {log_dir}: {error}") from None
+    report.steps += result.spec_steps
+    if not result.conforms:
+        unmatched = result.unmatched
+        why = (
+            "inconclusive: a search bound was reached"
+            if result.inconclusive
+            else "no spec behaviour explains it"
+        )
+        report.divergences.append(
+            {
+                "step": unmatched.index if unmatched else result.matched,
+                "action": unmatched.event.describe() if unmatched else "trace",
+                "diff": [{"field": "event", "spec": why, "impl": unmatched.reason if unmatched else ""}],
+                "trace": result.path,
+            }
+        )
+
+
+def run_mode(
+    model_name: str,
+    mode: str,
+    seed: int = 0,
+    *,
+    log_dir: Path | None = None,
+    budget_s: float | None = None,
+    examples: int = STATEFUL_EXAMPLES,
+) -> ConformanceReport:
+    """Run ``mode`` (replay, stateful, trace or all) of the suite on the registered model ``model_name``.
+
+    ``all`` runs replay and stateful, and trace validation when ``log_dir`` is given. Raises
+    ``UsageError`` for what the caller must fix (unknown model or mode, trace without a log)."""
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+    started = time.perf_counter()
+    report = ConformanceReport(model_name, mode)
+    if mode == "trace":
+        _run_trace(report, log_dir)
+    else:
+        model = load_model(model_name)
+        try:
+            if mode in ("replay", "all"):
+                _run_replay(model, report, budget_s)
+            if mode in ("stateful", "all") and not report.divergences:
+                _run_stateful(model, report, seed, examples)
+        except BridgeError as error:
+            raise UsageError(f"model {model_name}: {error}") from None
+        if mode == "all" and log_dir is not None and not report.divergences:
+            _run_trace(report, log_dir)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def run_mutant_catalogue(report: ConformanceReport, model_name: str, seed: int) -> None:
+    """``--mutants``: the trace & mutants engineer's catalogue (conformance.mutants), on this model."""
+    try:
+        from conformance.mutants import run_mutants
+    except ImportError as missing:
+        raise UsageError(f"the mutation catalogue is not available: {missing}") from None
+    for result in run_mutants(model=model_name, seed=seed):
+        report.mutants.append(
+            {"name": result.name, "killed": result.killed, "mode": result.mode, "steps": result.steps}
+        )
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``pot conform`` (also ``python -m conformance.runner``)."""
+    parser.add_argument(
+        "model", nargs="?", default=DEFAULT_MODEL, help=f"registered model (default {DEFAULT_MODEL})"
+    )
+    parser.add_argument("--mode", choices=MODES, default="all", help="which way to drive the implementation")
+    parser.add_argument("--log", type=Path, help="cluster directory whose event logs --mode trace validates")
+    parser.add_argument("--mutants", action="store_true", help="also run the mutation catalogue")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the stateful mode (and the mutants)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--budget", type=float, help="stop replay after this many seconds (partial coverage)")
+    parser.add_argument("--examples", type=int, default=STATEFUL_EXAMPLES, help="stateful scenarios to run")
+
+
+def conform_command(args: argparse.Namespace) -> int:
+    """Run ``pot conform``; 0 conforms (all mutants killed), 1 otherwise, 2 on usage errors."""
+    try:
+        report = run_mode(
+            args.model, args.mode, args.seed, log_dir=args.log, budget_s=args.budget, examples=args.examples
+        )
+        if args.mutants:
+            run_mutant_catalogue(report, args.model, args.seed)
+    except UsageError as error:
+        print(f"pot conform: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.to_json()) if args.json else report.summary())
+    return 0 if report.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance.runner", description=__doc__)
+    add_arguments(parser)
+    return conform_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
