@@ -12,6 +12,8 @@ Modes:
 * ``sim-adversary``: cases are ``ADVERSARY:SEED``; a fault-free simulation with
   one of ``conformance.trace.sim.ADVERSARIES`` as the first primary, checked
   the same way.
+* ``new-view-plan``: cases are seeds; ``PLAN_TRIALS`` random V sets on which
+  the implementation's O must equal the spec's (``plan_differential``).
 """
 
 from __future__ import annotations
@@ -23,22 +25,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pot_impl
+from conformance.mutants.plan_differential import compare
 from conformance.trace.sim import SimCheck, check_adversary, check_seed
 
 
-def _sim_trace(case: str) -> SimCheck:
-    return check_seed(int(case))
-
-
-def _sim_adversary(case: str) -> SimCheck:
-    adversary, _, seed = case.rpartition(":")
-    return check_adversary(int(seed), adversary)
-
-
-PROBES: dict[str, Callable[[str], SimCheck]] = {"sim-trace": _sim_trace, "sim-adversary": _sim_adversary}
-
-
-def _outcome(case: str, check: SimCheck) -> dict[str, Any]:
+def _sim_outcome(case: str, check: SimCheck) -> dict[str, Any]:
     trace = check.trace
     reasons = list(check.violations)
     if trace.unmatched is not None:
@@ -46,6 +37,33 @@ def _outcome(case: str, check: SimCheck) -> dict[str, Any]:
     # An inconclusive trace (a search bound reached) is no evidence against the implementation.
     ok = not check.violations and trace.verdict != "diverges"
     return {"case": case, "ok": ok, "steps": trace.matched, "detail": "; ".join(reasons)[:500]}
+
+
+def _sim_trace(case: str) -> dict[str, Any]:
+    return _sim_outcome(case, check_seed(int(case)))
+
+
+def _sim_adversary(case: str) -> dict[str, Any]:
+    adversary, _, seed = case.rpartition(":")
+    return _sim_outcome(case, check_adversary(int(seed), adversary))
+
+
+def _new_view_plan(case: str) -> dict[str, Any]:
+    agreed, mismatch = compare(PLAN_TRIALS, int(case))
+    detail = (
+        ""
+        if mismatch is None
+        else f"V #{mismatch.trial}: spec (min-s, O) {mismatch.spec}, impl {mismatch.impl}"
+    )
+    return {"case": case, "ok": mismatch is None, "steps": agreed, "detail": detail[:500]}
+
+
+PLAN_TRIALS = 500
+PROBES: dict[str, Callable[[str], dict[str, Any]]] = {
+    "sim-trace": _sim_trace,
+    "sim-adversary": _sim_adversary,
+    "new-view-plan": _new_view_plan,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for case in args.cases:
         try:
-            outcome = _outcome(case, probe(case))
+            outcome = probe(case)
         except Exception as exc:  # a mutant may crash the implementation: that is a detection too
             outcome = {"case": case, "ok": False, "steps": 0, "detail": f"raised {type(exc).__name__}: {exc}"}
         results.append(outcome)

@@ -14,7 +14,8 @@
 Modes, in order: the bridge's ``replay`` and ``stateful`` (``python -m pot
 conform MODEL --mode M --json``, once that command exists), ``sim-trace`` and
 ``sim-adversary`` (``conformance.mutants.probe``: seeded simulations checked
-by the simulator and by trace validation against the spec), then
+by the simulator and by trace validation against the spec), ``new-view-plan``
+(the implementation's O against the spec's on random V sets), then
 ``impl-tests`` (the implementation's own ledger and sampling tests, for the
 PoT-ledger mutants that the PBFT modes cannot reach).
 """
@@ -180,6 +181,12 @@ def default_modes(
             "sim-adversary",
             adversaries,
             lambda cases, stop: _probe("sim-adversary", cases, stop),
+            _probe_parse,
+        ),
+        Mode(
+            "new-view-plan",
+            tuple(str(s) for s in range(seed, seed + 2)),
+            lambda cases, stop: _probe("new-view-plan", cases, stop),
             _probe_parse,
         ),
         Mode(
