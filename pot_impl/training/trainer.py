@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
 
 from pot_impl.training.checkpoint import CHECKPOINT_DOMAIN, Checkpoint, CheckpointStore, model_digest
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.runtime import Environment
-from pot_impl.training.segments import Claim, SegmentLeaf
+from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder
 from pot_impl.training.tensor_codec import StreamBuffer
@@ -117,3 +120,31 @@ def train(
         writer.close()
     claim, encoded = make_claim(order, leaves, model_digest(session.checkpoint()), session.evaluate(), env)
     return TrainingRun(claim, tuple(leaves), ProofServer(encoded, store))
+
+
+CLAIM_FILE = "claim.json"
+LEAVES_FILE = "leaves.msgpack"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def proof_store(directory: Path) -> CheckpointStore:
+    """The checkpoint store inside a proof directory."""
+    return CheckpointStore(directory / CHECKPOINT_DIR)
+
+
+def save_proof(run: TrainingRun, directory: Path) -> None:
+    """Persist the claim and leaves next to the run's checkpoints, so the trainer can keep serving."""
+    (directory / CLAIM_FILE).write_bytes(run.claim.encode())
+    (directory / LEAVES_FILE).write_bytes(msgpack.packb(list(run.server.leaves), use_bin_type=True))
+
+
+def load_proof(directory: Path) -> tuple[Claim, ProofServer]:
+    """The claim and proof server saved by ``save_proof``; raises ProofFormatError or OSError."""
+    claim = Claim.decode((directory / CLAIM_FILE).read_bytes())
+    try:
+        leaves = msgpack.unpackb((directory / LEAVES_FILE).read_bytes(), raw=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise ProofFormatError(f"{directory / LEAVES_FILE}: {exc}") from None
+    if not isinstance(leaves, list) or not all(isinstance(leaf, bytes) for leaf in leaves):
+        raise ProofFormatError(f"{directory / LEAVES_FILE}: expected a list of leaves")
+    return claim, ProofServer(tuple(leaves), proof_store(directory))

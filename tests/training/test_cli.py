@@ -1,0 +1,115 @@
+"""``pot training``: the user's path from a task file to a verified claim, and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from pot_impl.training.cli import register
+from pot_impl.training.datasets import synthetic_dataset
+from pot_impl.training.task import decode_order
+from tests.training.conftest import DATASETS
+
+SEED = "ab" * 32
+KEY = "cd" * 32
+
+
+def pot_training(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="pot")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["training", *argv])
+    status: int = args.run(args)
+    return status
+
+
+def write_task(path: Path, **overrides: object) -> Path:
+    generator, params = DATASETS["mlp"]
+    task = {
+        "architecture": "mlp",
+        "arch_params": {"hidden": 16, "depth": 1},
+        "dataset": {
+            "generator": generator,
+            "params": params,
+            "sha256": synthetic_dataset(generator, params).digest.hex(),
+        },
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+        "batch_size": 16,
+        "steps": 12,
+        "segment_length": 3,
+        "init_seed": 1,
+        "eval_examples": 40,
+        **overrides,
+    }
+    path.write_text(json.dumps(task, indent=2))
+    return path
+
+
+def test_from_task_file_to_verified_claim(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    generator, params = DATASETS["mlp"]
+    assert (
+        pot_training(
+            "hash-dataset", "--generator", generator, *[f"--param={k}={v}" for k, v in params.items()]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == synthetic_dataset(generator, params).digest.hex()
+    order_file = tmp_path / "order.json"
+    assert (
+        pot_training(
+            "order", str(write_task(tmp_path / "task.json")), "--seed", SEED, "--out", str(order_file)
+        )
+        == 0
+    )
+    assert decode_order(order_file.read_bytes()).task.segments == 4
+    proof = tmp_path / "proof"
+    assert pot_training("run", str(order_file), "--proof-dir", str(proof), "--device", "cpu") == 0
+    claim = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert claim["claim"]["segments"] == 4
+    common = ("--proof-dir", str(proof), "--key-seed", KEY, "--sample-size", "2", "--device", "cpu")
+    assert pot_training("verify", str(order_file), *common) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["accepted"] and verdict["tier"] == "A" and len(verdict["sample"]) == 2
+    for checkpoint in (proof / "checkpoints").iterdir():
+        checkpoint.unlink()
+    assert pot_training("verify", str(order_file), *common) == 1
+    assert "did not serve" in json.loads(capsys.readouterr().out)["reason"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"architecture": "resnet"}, "unknown architecture 'resnet'"),
+        ({"segment_length": 5}, "segment_length 5 must divide steps 12"),
+        (
+            {"dataset": {"generator": "blobs", "params": DATASETS["mlp"][1], "sha256": "00" * 32}},
+            "does not match",
+        ),
+        ({"dataset": {"file": "missing.npz", "sha256": "00" * 32}}, "no data directory"),
+    ],
+)
+def test_bad_tasks_fail_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], overrides: dict[str, object], message: str
+) -> None:
+    task = write_task(tmp_path / "task.json", **overrides)
+    status = pot_training("order", str(task), "--seed", SEED, "--out", str(tmp_path / "order.json"))
+    error = capsys.readouterr().err
+    assert status == 2 and message in error and error.count("\n") == 1 and "Traceback" not in error
+
+
+def test_missing_or_malformed_inputs_fail_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "junk").write_bytes(b"not an order")
+    for argv in (
+        ("run", str(tmp_path / "absent.json"), "--proof-dir", str(tmp_path / "p")),
+        ("run", str(tmp_path / "junk"), "--proof-dir", str(tmp_path / "p")),
+        ("verify", str(tmp_path / "junk"), "--proof-dir", str(tmp_path / "absent"), "--key-seed", KEY),
+        ("order", str(tmp_path / "junk"), "--seed", SEED, "--out", str(tmp_path / "o")),
+        ("hash-dataset", "--generator", "blobs", "--param", "examples"),
+    ):
+        assert pot_training(*argv) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("pot training ") and error.count("\n") == 1
