@@ -296,7 +296,7 @@ class Explorer(Generic[S]):
             position, action_index = divmod(len(ends), n_actions)
             action = self.model.actions[action_index]
             raise ActionFailure(
-                f"action {action.name} raised {type(exc).__name__}: {exc}",
+                f"action {label_at_failure(action, exc)} raised {type(exc).__name__}: {exc}",
                 chunk[position],
                 int(chunk_ids[position]),
             ) from exc
@@ -492,6 +492,20 @@ class Explorer(Generic[S]):
         if now - self._last_report >= 1.0:
             self._last_report = now
             self.progress(Progress(len(self.visited), queue, depth, now - self._started))
+
+
+def label_at_failure(action: Action[Any], exc: BaseException) -> str:
+    """The failing witness's label, read from the step's frame when its parameters are bound there."""
+    code = getattr(action.step, "__code__", None)
+    bound: dict[str, Any] | None = None
+    trace = exc.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code is code:
+            bound = trace.tb_frame.f_locals
+        trace = trace.tb_next
+    if bound is None or not all(name in bound for name in action.params):
+        return action.name
+    return str(Label(action.name, tuple((name, bound[name]) for name in action.params)))
 
 
 def _first_raising(predicate: Callable[[Any], Any], states: list[Any]) -> int:

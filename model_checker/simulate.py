@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from model_checker.checker import CheckResult, PropertyResult, Status
-from model_checker.engine import ActionCoverage, ActionFailure, fingerprint
+from model_checker.engine import ActionCoverage, ActionFailure, fingerprint, label_at_failure
 from model_checker.model import Label, Model, SpecError, check_plain
 from model_checker.trace import Step, Trace
 
@@ -125,7 +125,10 @@ def _successors(
             raise
         except Exception as exc:
             raise ActionFailure(
-                f"action {action.name} raised {type(exc).__name__}: {exc}", state, None, list(walk)
+                f"action {label_at_failure(action, exc)} raised {type(exc).__name__}: {exc}",
+                state,
+                None,
+                list(walk),
             ) from exc
         if produced:
             cov.enabled += 1

@@ -126,7 +126,7 @@ def test_spec_error_reports_state_and_action(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 2
-    assert "action Advance raised KeyError" in done.stderr
+    assert "action Advance() raised KeyError" in done.stderr
     assert "state = 2" in done.stderr and "Traceback" not in done.stderr
 
 
