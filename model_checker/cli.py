@@ -263,6 +263,8 @@ def _trace_heading(trace: Trace[Any]) -> str:
 def _write_traces(path: Path, result: CheckResult, quiet: bool) -> None:
     """The first counterexample to ``path``; with --continue the others beside it, one per property."""
     traces = [p.counterexample for p in result.properties if p.counterexample is not None]
+    if not traces and not quiet:
+        print(f"no counterexample: {path} not written", file=sys.stderr)
     for index, trace in enumerate(traces):
         target = path if index == 0 else path.with_name(f"{path.stem}.{trace.property}{path.suffix}")
         try:
