@@ -118,8 +118,13 @@ class LedgerService:
         return self.receipts(ops, request)
 
     def on_log(self, holds: LedgerPredicate) -> Callable[[pbft.Ops], bool]:
-        """A ledger invariant as a predicate on an executed log."""
-        return lambda ops: holds(self.state_after(ops))
+        """A ledger invariant as a predicate on an executed log (cached: few distinct logs recur)."""
+
+        @lru_cache(maxsize=4096)
+        def on(ops: pbft.Ops) -> bool:
+            return holds(self.state_after(ops))
+
+        return on
 
     def application(self) -> pbft.Application:
         invariants = {name: self.on_log(holds) for name, holds in self.predicates.items()}

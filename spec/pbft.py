@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from itertools import combinations, pairwise, product
+from itertools import chain, combinations, pairwise, product
 from typing import Any, NamedTuple
 
 from model_checker.model import Action, Model, SpecError
@@ -119,11 +119,10 @@ class NewView(NamedTuple):
 
 
 class Tally(NamedTuple):
-    """Honest votes in one state: PREPAREs and COMMITs per (view, seq, digest), stable checkpoints."""
+    """Honest votes in one state: PREPAREs and COMMITs per (view, seq, digest)."""
 
     prepares: Counter[tuple[int, int, int]]
     commits: Counter[tuple[int, int, int]]
-    stable: frozenset[tuple[int, Ops]]
 
 
 class State(NamedTuple):
@@ -238,7 +237,11 @@ class Pbft:
         self._probe_calls = 0
         self._probe_enabled = False
         self._protocol_steps: tuple[Step, ...] = ()
-        self._tally = Tally(Counter(), Counter(), frozenset())
+        self._tally = Tally(Counter(), Counter())
+        self._stable_of: State | None = None
+        self._liveness_parent: State | None = None
+        self._parent_liveness: tuple[frozenset[int], frozenset[int], int] = (frozenset(), frozenset(), 0)
+        self._stable: frozenset[tuple[int, Ops]] = frozenset()
 
     # ----------------------------------------------------------------- reading the network
 
@@ -258,19 +261,14 @@ class Pbft:
         return replica.stable < seq <= min(replica.stable + self.config.window, self.config.max_seq)
 
     def tally(self, s: State) -> Tally:
-        """Vote counts of ``s``, computed once per state (every action of a state reads them)."""
+        """Honest PREPARE and COMMIT counts of ``s``, computed once per state (its actions all read them)."""
         if s is not self._tallied:
-            prepares: Counter[tuple[int, int, int]] = Counter()
-            commits: Counter[tuple[int, int, int]] = Counter()
-            checkpoints: Counter[tuple[int, Ops]] = Counter()
-            for i in self.honest:
-                r = s.replicas[i]
-                prepares.update(r.prepares)
-                commits.update(r.commits)
-                checkpoints.update(self.checkpoints_of(r))
-            byzantine = len(self.byzantine)
-            stable = frozenset(c for c, count in checkpoints.items() if count + byzantine >= self.quorum)
-            self._tallied, self._tally = s, Tally(prepares, commits, stable)
+            records = [s.replicas[i] for i in self.honest]
+            self._tally = Tally(
+                Counter(chain.from_iterable(r.prepares for r in records)),
+                Counter(chain.from_iterable(r.commits for r in records)),
+            )
+            self._tallied = s
         return self._tally
 
     def prepare_votes(self, s: State, entry: tuple[int, int, int]) -> int:
@@ -304,8 +302,13 @@ class Pbft:
             yield n, r.executed[:n]
 
     def stable_checkpoints(self, s: State) -> frozenset[tuple[int, Ops]]:
-        """(seq, state) certified by a quorum of matching CHECKPOINTs (C&L 4.3)."""
-        return self.tally(s).stable
+        """(seq, state) certified by a quorum of matching CHECKPOINTs (C&L 4.3), computed once per state."""
+        if s is not self._stable_of:
+            votes = Counter(chain.from_iterable(self.checkpoints_of(s.replicas[i]) for i in self.honest))
+            needed = self.quorum - len(self.byzantine)
+            self._stable = frozenset(c for c, count in votes.items() if count >= needed)
+            self._stable_of = s
+        return self._stable
 
     # ----------------------------------------------------------------- new view
 
@@ -389,7 +392,7 @@ class Pbft:
         yield State(replicas=(start,) * self.config.replicas, new_views=frozenset(), decided=frozenset())
 
     def _with(self, s: State, i: int, replica: Replica) -> State:
-        return s._replace(replicas=(*s.replicas[:i], replica, *s.replicas[i + 1 :]))
+        return State((*s.replicas[:i], replica, *s.replicas[i + 1 :]), s.new_views, s.decided)
 
     def pre_prepare(self, s: State) -> Iterator[tuple[tuple[int, int, int], State]]:
         """An honest primary assigns the next sequence number to a request (C&L 4.2)."""
@@ -426,7 +429,8 @@ class Pbft:
                 offers = [(n, d) for (pv, n, d) in s.replicas[self.primary(v)].proposals if pv == v]
             for n, d in offers:
                 if n not in taken and self.in_window(r, n) and self.client_sent(d):
-                    yield (i, n, d), self._with(s, i, r._replace(prepares=r.prepares | {(v, n, d)}))
+                    replica = Replica(*r[:5], r.prepares | {(v, n, d)}, r.commits, r.view_changes)
+                    yield (i, n, d), self._with(s, i, replica)
 
     def commit(self, s: State) -> Iterator[tuple[tuple[int, int, int], State]]:
         """A replica becomes prepared and multicasts COMMIT (C&L 4.2)."""
@@ -444,9 +448,9 @@ class Pbft:
                     and self.in_window(r, n)
                     and self.prepare_votes(s, entry) >= self.prepare_quorum
                 ):
-                    nxt = self._with(s, i, r._replace(commits=r.commits | {entry}))
+                    nxt = self._with(s, i, Replica(*r[:6], r.commits | {entry}, r.view_changes))
                     if self.commit_votes(s, entry) + 1 >= self.commit_threshold:
-                        nxt = nxt._replace(decided=s.decided | {(n, d)})
+                        nxt = State(nxt.replicas, nxt.new_views, s.decided | {(n, d)})
                     yield (i, n, d), nxt
 
     def execute(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
@@ -464,7 +468,7 @@ class Pbft:
             for d in sorted(digests):
                 repeat = d in r.executed and self.config.bug is not PbftBug.REEXECUTE
                 executed = (*r.executed, NULL if repeat else d)
-                yield (i, d), self._with(s, i, r._replace(executed=executed))
+                yield (i, d), self._with(s, i, Replica(r.view, r.changing, executed, *r[3:]))
 
     def stabilize_checkpoint(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
         """A quorum of matching CHECKPOINTs makes a checkpoint stable: h advances and the log below
@@ -474,7 +478,7 @@ class Pbft:
             r = s.replicas[i]
             for n, st in sorted(stable):
                 if n > r.stable and (len(r.executed) < n or r.executed[:n] == st):
-                    yield (i, n), self.collect(self._with(s, i, _adopt_checkpoint(r, n, st)))
+                    yield (i, n), self.collect(self._with(s, i, _adopt_checkpoint(r, n, st)), s)
 
     def start_view_change(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
         """A replica's timer expires: it moves to view v + 1 and multicasts VIEW-CHANGE (C&L 4.4)."""
@@ -486,7 +490,7 @@ class Pbft:
             prepared = frozenset((n, d, v) for (v, n, d) in r.commits if n > r.stable)
             message = ViewChange(view, r.stable, r.executed[: r.stable], prepared)
             replica = r._replace(view=view, changing=True, view_changes=r.view_changes | {message})
-            yield (i, view), self.collect(self._with(s, i, replica))
+            yield (i, view), self.collect(self._with(s, i, replica), s)
 
     def new_view(self, s: State) -> Iterator[tuple[tuple[int, Proposals], State]]:
         """The new primary, holding a quorum of VIEW-CHANGEs (its own among them), multicasts
@@ -500,7 +504,7 @@ class Pbft:
                 logged = {(r.view, n, d) for n, d in message.proposals if self.in_window(replica, n)}
                 replica = replica._replace(proposals=replica.proposals | logged)
                 nxt = self._with(s, i, replica)
-                yield (i, message.proposals), self.collect(nxt._replace(new_views=s.new_views | {message}))
+                yield (i, message.proposals), self.collect(nxt._replace(new_views=s.new_views | {message}), s)
 
     def accept_new_view(self, s: State) -> Iterator[tuple[tuple[int, int, Proposals], State]]:
         """A backup accepts a NEW-VIEW whose O it recomputes from V, enters the view and prepares
@@ -519,7 +523,7 @@ class Pbft:
                     )
                     sent = {(view, n, d) for n, d in message.proposals if self.in_window(replica, n)}
                     replica = replica._replace(prepares=replica.prepares | sent)
-                    yield (i, view, message.proposals), self.collect(self._with(s, i, replica))
+                    yield (i, view, message.proposals), self.collect(self._with(s, i, replica), s)
 
     def _new_views_for(self, s: State, view: int) -> list[NewView]:
         if self.byzantine_primary(view):
@@ -649,7 +653,7 @@ class Pbft:
 
     def _on_every_honest_log(self, holds: Callable[[Ops], bool]) -> Callable[[State], bool]:
         def check(s: State) -> bool:
-            return all(holds(s.replicas[i].executed) for i in self.honest)
+            return all(holds(ops) for ops in {s.replicas[i].executed for i in self.honest})
 
         return check
 
@@ -692,8 +696,8 @@ class Pbft:
             for i in self.honest
         )
 
-    def collect(self, s: State) -> State:
-        """Garbage-collect the messages no future step or invariant can read.
+    def collect(self, s: State, parent: State) -> State:
+        """Garbage-collect the messages no future step or invariant can read, after a step from ``parent``.
 
         Applied after every step that can make messages unreadable (view
         changes and stable checkpoints), so states differing only in dead
@@ -706,25 +710,37 @@ class Pbft:
         * COMMITs at or below every honest replica's low watermark (C&L 4.3's
           garbage collection; ``decided`` keeps what Agreement needs).
         """
-        honest = [s.replicas[i] for i in self.honest]
-        lowest_view = min(r.view for r in honest)
-        pending = [w for w in self.views if w > 0 and self.new_view_pending(s, w)]
-        live_views = {v for v in self.views if v >= lowest_view or any(w > v for w in pending)}
-        collected = min(r.stable for r in honest)
-        if len(live_views) == len(self.views) and collected == 0 and len(pending) == self.config.max_view:
-            return s
+        live_views, pending, collected = self.liveness_of(s)
+        before = self.liveness_of(parent) if parent is not self._liveness_parent else self._parent_liveness
+        self._liveness_parent, self._parent_liveness = parent, before
+        if (live_views, pending, collected) == before:
+            return s  # ``parent`` was collected and nothing more became unreadable
         replicas = list(s.replicas)
         for i in self.honest:
             r = replicas[i]
-            replicas[i] = r._replace(
-                proposals=frozenset(e for e in r.proposals if e[0] in live_views),
-                prepares=frozenset(e for e in r.prepares if e[0] in live_views),
-                commits=frozenset(e for e in r.commits if e[1] > collected),
-                view_changes=frozenset(vc for vc in r.view_changes if vc.view in pending),
-            )
-        return s._replace(
-            replicas=tuple(replicas), new_views=frozenset(nv for nv in s.new_views if nv.view in pending)
-        )
+            proposals, prepares, commits, view_changes = r[4:]
+            if live_views != before[0]:
+                proposals = frozenset(e for e in proposals if e[0] in live_views)
+                prepares = frozenset(e for e in prepares if e[0] in live_views)
+            if collected != before[2]:
+                commits = frozenset(e for e in commits if e[1] > collected)
+            if pending != before[1]:
+                view_changes = frozenset(vc for vc in view_changes if vc.view in pending)
+            replicas[i] = Replica(*r[:4], proposals, prepares, commits, view_changes)
+        new_views = s.new_views
+        if pending != before[1]:
+            new_views = frozenset(nv for nv in new_views if nv.view in pending)
+        return State(tuple(replicas), new_views, s.decided)
+
+    def liveness_of(self, s: State) -> tuple[frozenset[int], frozenset[int], int]:
+        """What decides which messages are readable: the views whose PREPAREs are live, the views
+        whose NEW-VIEW is pending, and the lowest honest low watermark (messages at or below it
+        are collected). Each only shrinks or grows monotonically along a behaviour."""
+        honest = [s.replicas[i] for i in self.honest]
+        pending = frozenset(w for w in self.views if w > 0 and self.new_view_pending(s, w))
+        lowest_view = min(r.view for r in honest)
+        live = frozenset(v for v in self.views if v >= lowest_view or any(w > v for w in pending))
+        return live, pending, min(r.stable for r in honest)
 
     def model(self, name: str, constants: Mapping[str, object], doc: str = "") -> Model[State]:
         return Model(
