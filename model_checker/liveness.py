@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import Any, Generic, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -198,7 +198,20 @@ def fair_sccs(graph: StateGraph[Any], obligations: Obligations, region: BoolArra
     return FairSCCs(component, len(unique(component[mask])))
 
 
-def bfs(graph: StateGraph[Any], starts: IntArray, allowed: BoolArray) -> tuple[IntArray, IntArray]:
+class Csr(Protocol):
+    """What a breadth-first search needs of a graph (a ``StateGraph`` or an SCC's subgraph)."""
+
+    @property
+    def num_states(self) -> int: ...
+    @property
+    def indptr(self) -> IntArray: ...
+    @property
+    def targets(self) -> npt.NDArray[np.int32]: ...
+    @property
+    def sources(self) -> npt.NDArray[np.int32]: ...
+
+
+def bfs(graph: Csr, starts: IntArray, allowed: BoolArray) -> tuple[IntArray, IntArray]:
     """Multi-source BFS inside ``allowed``: distance and entering edge per state (``-1`` if none)."""
     n = graph.num_states
     distance = np.full(n, -1, dtype=np.int64)
@@ -208,9 +221,7 @@ def bfs(graph: StateGraph[Any], starts: IntArray, allowed: BoolArray) -> tuple[I
     level = 0
     while len(frontier):
         level += 1
-        lo, hi = graph.indptr[frontier], graph.indptr[frontier + 1]
-        counts = hi - lo
-        edges = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+        edges = _out_edges(graph.indptr, frontier)
         targets = graph.targets[edges].astype(np.int64)
         ok = targets >= 0
         ok[ok] = allowed[targets[ok]] & (distance[targets[ok]] < 0)
@@ -222,7 +233,15 @@ def bfs(graph: StateGraph[Any], starts: IntArray, allowed: BoolArray) -> tuple[I
     return distance, via
 
 
-def _walk_back(graph: StateGraph[Any], via: IntArray, state: int) -> tuple[list[int], list[int]]:
+def _out_edges(indptr: IntArray, states: IntArray) -> IntArray:
+    """Indices of all edges leaving ``states`` (CSR rows concatenated)."""
+    lo, hi = indptr[states], indptr[states + 1]
+    counts = hi - lo
+    offsets: IntArray = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+    return offsets
+
+
+def _walk_back(graph: Csr, via: IntArray, state: int) -> tuple[list[int], list[int]]:
     """States and edges of the BFS path ending at ``state``."""
     states, edges = [state], []
     while via[states[-1]] >= 0:
@@ -232,6 +251,37 @@ def _walk_back(graph: StateGraph[Any], via: IntArray, state: int) -> tuple[list[
     states.reverse()
     edges.reverse()
     return states, edges
+
+
+@dataclass(frozen=True)
+class _Subgraph:
+    """One SCC with its internal edges, renumbered from 0 (so work is proportional to its size)."""
+
+    state_ids: IntArray
+    """Global id per local state (ascending)."""
+    edge_ids: IntArray
+    """Global edge index per local edge (ascending, hence grouped by source)."""
+    indptr: IntArray
+    targets: npt.NDArray[np.int32]
+    sources: npt.NDArray[np.int32]
+
+    @property
+    def num_states(self) -> int:
+        return len(self.state_ids)
+
+    @classmethod
+    def of(cls, graph: StateGraph[Any], members: BoolArray) -> _Subgraph:
+        state_ids = np.flatnonzero(members).astype(np.int64)
+        edges = _out_edges(graph.indptr, state_ids)
+        global_targets = graph.targets[edges]
+        inside = global_targets >= 0
+        inside[inside] = members[global_targets[inside]]
+        edges = edges[inside]
+        local_sources = np.searchsorted(state_ids, graph.sources[edges]).astype(np.int32)
+        local_targets = np.searchsorted(state_ids, graph.targets[edges]).astype(np.int32)
+        indptr = np.zeros(len(state_ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(local_sources, minlength=len(state_ids)), out=indptr[1:])
+        return cls(state_ids, edges, indptr, local_targets, local_sources)
 
 
 @dataclass(frozen=True)
@@ -255,68 +305,75 @@ class Lasso:
 def _cycle(
     graph: StateGraph[Any], obligations: Obligations, component: IntArray, entry: int, bad: BoolArray | None
 ) -> tuple[list[int], list[int]]:
-    """States and edges of a fair cycle from ``entry`` back to it, inside its SCC."""
-    scc = component[entry]
-    members = component == scc
-    n_obs = max(obligations.count, 1)
+    """States and edges (global ids) of a fair cycle from ``entry`` back to it, inside its SCC.
+
+    Each goal is a set of states to visit or of edges to take; the walk goes to
+    the nearest unmet goal in turn (meeting others on the way) and returns.
+    """
+    members = component == component[entry]
+    sub = _Subgraph.of(graph, members)
+    k = sub.num_states
+    start = int(np.searchsorted(sub.state_ids, entry))
     inside_en = members[obligations.enabled_state]
-    enabled_count = np.bincount(obligations.enabled_ob[inside_en], minlength=n_obs)
-    size = int(members.sum())
-    src = graph.sources[obligations.edge]
-    dst = graph.targets[obligations.edge]
-    internal = members[src] & members[dst]
-    goals: list[tuple[str, BoolArray]] = []  # ("state", states) or ("edge", edge mask)
+    en_state = np.searchsorted(sub.state_ids, obligations.enabled_state[inside_en])
+    en_ob = obligations.enabled_ob[inside_en]
+    enabled_count = np.bincount(en_ob, minlength=max(obligations.count, 1))
+    ob_edges = member(obligations.edge, sub.edge_ids)  # obligation edges inside the SCC
+    local_ob_edge = np.searchsorted(sub.edge_ids, obligations.edge[ob_edges])
+    local_ob = obligations.edge_ob[ob_edges]
+    goals: list[tuple[str, BoolArray]] = []  # ("state", local state mask) or ("edge", local edge mask)
     for ob in np.flatnonzero(enabled_count > 0).tolist():
-        if not obligations.strong[ob] and enabled_count[ob] < size:
-            disabled = members.copy()
-            disabled[obligations.enabled_state[inside_en & (obligations.enabled_ob == ob)]] = False
+        if not obligations.strong[ob] and enabled_count[ob] < k:
+            disabled = np.ones(k, dtype=bool)
+            disabled[en_state[en_ob == ob]] = False
             goals.append(("state", disabled))
         else:
-            edge_mask = np.zeros(graph.num_edges, dtype=bool)
-            edge_mask[obligations.edge[internal & (obligations.edge_ob == ob)]] = True
+            edge_mask = np.zeros(len(sub.edge_ids), dtype=bool)
+            edge_mask[local_ob_edge[local_ob == ob]] = True
             goals.append(("edge", edge_mask))
     if bad is not None:
-        goals.append(("state", members & bad))
-    states: list[int] = [entry]
+        goals.append(("state", bad[sub.state_ids]))
+    everywhere = np.ones(k, dtype=bool)
+    states: list[int] = [start]
     edges: list[int] = []
-    remaining = [goal for goal in goals if not (goal[0] == "state" and goal[1][entry])]
-    if not remaining:
-        return states, edges  # only WF obligations, all disabled in ``entry``: stuttering there is fair
+    remaining = [goal for goal in goals if not (goal[0] == "state" and goal[1][start])]
+    if not remaining:  # only WF obligations, all disabled in ``entry``: stuttering there is fair
+        return [entry], []
     while remaining:
-        targets = np.zeros(graph.num_states, dtype=bool)
+        targets = np.zeros(k, dtype=bool)
         for kind, where in remaining:
             if kind == "state":
                 targets |= where
             else:
-                targets[graph.sources[where]] = True
-        distance, via = bfs(graph, np.array([states[-1]]), members)
+                targets[sub.sources[where]] = True
+        distance, via = bfs(sub, np.array([states[-1]]), everywhere)
         reachable = np.flatnonzero(targets & (distance >= 0))
         goal_state = int(reachable[np.argmin(distance[reachable])])
-        path_states, path_edges = _walk_back(graph, via, goal_state)
+        path_states, path_edges = _walk_back(sub, via, goal_state)
         states += path_states[1:]
         edges += path_edges
-        out = graph.out_edges(goal_state)
+        lo, hi = int(sub.indptr[goal_state]), int(sub.indptr[goal_state + 1])
         for kind, where in remaining:
-            if kind == "edge" and where[out.start : out.stop].any():
-                edge = out.start + int(np.flatnonzero(where[out.start : out.stop])[0])
+            if kind == "edge" and where[lo:hi].any():
+                edge = lo + int(np.flatnonzero(where[lo:hi])[0])
                 edges.append(edge)
-                states.append(int(graph.targets[edge]))
+                states.append(int(sub.targets[edge]))
                 break
-        visited_states = np.zeros(graph.num_states, dtype=bool)
-        visited_states[states] = True
-        taken = np.zeros(graph.num_edges, dtype=bool)
+        seen_states = np.zeros(k, dtype=bool)
+        seen_states[states] = True
+        taken = np.zeros(len(sub.edge_ids), dtype=bool)
         taken[edges] = True
         remaining = [
             (kind, where)
             for kind, where in remaining
-            if not (where & (visited_states if kind == "state" else taken)).any()
+            if not (where & (seen_states if kind == "state" else taken)).any()
         ]
-    if states[-1] != entry:
-        distance, via = bfs(graph, np.array([states[-1]]), members)
-        back_states, back_edges = _walk_back(graph, via, entry)
+    if states[-1] != start:
+        _, via = bfs(sub, np.array([states[-1]]), everywhere)
+        back_states, back_edges = _walk_back(sub, via, start)
         states += back_states[1:]
         edges += back_edges
-    return states[:-1], edges
+    return sub.state_ids[states[:-1]].tolist(), sub.edge_ids[edges].tolist()
 
 
 class LivenessChecker(Generic[S]):
