@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import faulthandler
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -73,6 +76,9 @@ def _node_run(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     node = Node(config)
+    if sys.__stderr__ is not None:  # `kill -USR1 <pid>` prints every thread's stack to the log
+        with contextlib.suppress(ValueError, OSError):  # stderr without a file descriptor: no dumps
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     listen = config.listen_address()
     print(f"replica {node.id} of {config.n} listening on {listen}", flush=True)
     try:

@@ -5,7 +5,8 @@ node id, a per-node event counter (total order within the node) and the fields
 that identify the message or state it concerns (sender, type, view, seq,
 digest). Events are buffered and flushed at the same points where the node
 commits its store, i.e. before the messages that depend on them are sent; a
-SIGKILL can only lose a tail that no other node has seen the effects of.
+SIGKILL can only lose a tail that no other node has seen the effects of. The node takes the
+lines on its event-loop thread and writes them on its store thread, together with the commit.
 """
 
 from __future__ import annotations
@@ -62,11 +63,19 @@ class EventLog:
         del fields["kind"], fields["node"]
         self.emit(event.kind.value, **fields)
 
-    def flush(self) -> None:
-        if self._pending:
-            self._file.write("\n".join(self._pending) + "\n")
-            self._pending.clear()
+    def take(self) -> list[str]:
+        """The lines emitted since the last ``take``, for ``write`` (possibly on another thread)."""
+        lines, self._pending = self._pending, []
+        return lines
+
+    def write(self, lines: list[str]) -> None:
+        """Append ``lines`` to the file; called by one thread at a time, in ``take`` order."""
+        if lines:
+            self._file.write("\n".join(lines) + "\n")
             self._file.flush()
+
+    def flush(self) -> None:
+        self.write(self.take())
 
     def close(self) -> None:
         self.flush()

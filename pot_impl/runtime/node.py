@@ -85,6 +85,8 @@ STEP_ITEMS = 512
 """Most inbox items one step processes, so timers and I/O get the loop between steps."""
 SUBSCRIPTIONS_PER_CONNECTION = 100_000
 STATE_REQUEST_INTERVAL_S = 0.1
+MAX_COMMITS_IN_FLIGHT = 2
+"""Steps whose commit may still be running while the next one is computed."""
 VERIFIED_CACHE_ENTRIES = 100_000
 """Signatures remembered as checked (about 40 MB): a few hundred full batches."""
 LOG_KIND = "log"
@@ -180,6 +182,9 @@ class Node:
         self.host: ReplicaHost = build_replica(self.id, config, self.signer, self.verifier)
         self.counters = NodeCounters()
         self._pool = ThreadPoolExecutor(config.transport.verify_threads, thread_name_prefix="verify")
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="store")
+        self._durable_in_flight: deque[asyncio.Future[bool]] = deque()
+        self.fatal: BaseException | None = None
         self._inbox: deque[_Arrived | _Expired] = deque()
         self._wake = asyncio.Event()
         self._timers: dict[Timer, tuple[int, asyncio.TimerHandle]] = {}
@@ -233,6 +238,8 @@ class Node:
         if pump.done():
             pump.result()  # a crashed pump is a bug: surface it
         await self.stop()
+        if self.fatal is not None:
+            raise self.fatal
 
     async def stop(self) -> None:
         if self._pump_task is not None:
@@ -247,6 +254,8 @@ class Node:
             connection.close()
         for _, handle in self._timers.values():
             handle.cancel()
+        await asyncio.gather(*self._durable_in_flight, return_exceptions=True)
+        self._store_thread.shutdown(wait=True)
         self._pool.shutdown(wait=True)
         self.events.emit("stopped", view=self.host.view())
         self.events.close()
@@ -346,6 +355,7 @@ class Node:
             if not self._inbox:
                 self._wake.clear()
                 await self._wake.wait()
+            await self._bound_commits_in_flight()
             items = [self._inbox.popleft() for _ in range(min(STEP_ITEMS, len(self._inbox)))]
             inputs = await self._admit(items)
             effects: list[Effect] = []
@@ -353,6 +363,15 @@ class Node:
                 effects += self.host.handle(item)
             self._perform(effects)
             self.counters.steps += 1
+
+    async def _bound_commits_in_flight(self) -> None:
+        in_flight = self._durable_in_flight
+        while True:
+            while in_flight and in_flight[0].done():
+                in_flight.popleft()
+            if len(in_flight) < MAX_COMMITS_IN_FLIGHT:
+                return
+            await asyncio.wait({in_flight[0]})
 
     async def _admit(self, items: Sequence[_Arrived | _Expired]) -> list[Input]:
         """Decode frames and check their signatures off-loop; the inputs that survive, in arrival order."""
@@ -428,7 +447,9 @@ class Node:
     # ------------------------------------------------------------ effects
 
     def _perform(self, effects: Sequence[Effect]) -> None:
-        """Perform effects write-ahead: persist and log everything, commit, then send."""
+        """Perform effects write-ahead: timers now; records and events to the store thread; sends
+        once they are durable. The store thread commits steps in order, so sends keep their order,
+        and the loop handles the next step while the previous one is being fsynced."""
         outgoing: list[SendTo | Broadcast | ReplyToClient] = []
         batch = WriteBatch()
         for effect in corrupt(self.settings.byzantine, effects, self.signer, self.config.n, self.id):
@@ -448,10 +469,32 @@ class Node:
                     entry[1].cancel()
             else:
                 outgoing.append(effect)
+        future = asyncio.get_running_loop().run_in_executor(
+            self._store_thread, self._make_durable, batch, self.events.take()
+        )
+        self._durable_in_flight.append(future)
+        future.add_done_callback(functools.partial(self._after_durable, outgoing))
+
+    def _make_durable(self, batch: WriteBatch, lines: list[str]) -> bool:
+        """On the store thread: commit the step's records, then append its events."""
         if batch:
             self.store.commit(batch)
-            self.counters.store_commits += 1
-        self.events.flush()
+        self.events.write(lines)
+        return bool(batch)
+
+    def _after_durable(
+        self, outgoing: list[SendTo | Broadcast | ReplyToClient], done: asyncio.Future[bool]
+    ) -> None:
+        """On the loop, once the step is durable: send what depended on it."""
+        if done.cancelled():
+            return
+        failure = done.exception()
+        if failure is not None:
+            log.error("node %d: cannot persist, stopping: %s", self.id, failure)
+            self.fatal = failure
+            self._stopped.set()
+            return
+        self.counters.store_commits += done.result()
         self._send(outgoing)
 
     def _append_record(self, batch: WriteBatch, record: DurableRecord) -> None:

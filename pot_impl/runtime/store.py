@@ -87,6 +87,13 @@ class Store:
         """Apply ``batch`` in one durable transaction."""
         if not batch:
             return
+        try:
+            self._apply(batch)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot commit ({exc})") from None
+        self.commits += 1
+
+    def _apply(self, batch: WriteBatch) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -103,7 +110,6 @@ class Store:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        self.commits += 1
 
     def get(self, kind: str, key: bytes) -> bytes | None:
         row = self._db.execute("SELECT value FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
