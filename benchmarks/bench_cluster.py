@@ -89,14 +89,32 @@ def totals(reports: dict[int, dict[str, Any] | str]) -> dict[str, float]:
     }
 
 
-async def saturate(config: Config, clients: int, seconds: float) -> dict[str, Any]:
-    """Closed-loop load; throughput and per-batch costs over the window."""
+def replica_cpu_s(cluster: LocalCluster) -> float:
+    """CPU seconds (user + system, all threads) used so far by the running replica processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for process in cluster.processes.values():
+        if process.poll() is None:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def saturate(cluster: LocalCluster, config: Config, clients: int, seconds: float) -> dict[str, Any]:
+    """Closed-loop load; throughput, per-batch costs and CPU per transaction over the window."""
     before = totals(await cluster_status(config))
-    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    replicas_cpu, client_cpu = replica_cpu_s(cluster), own_cpu_s()
     result = await run_load(config, register_operation, clients=clients, duration_s=seconds, timeout_s=30.0)
-    used = resource.getrusage(resource.RUSAGE_SELF)
+    replicas_cpu, client_cpu = replica_cpu_s(cluster) - replicas_cpu, own_cpu_s() - client_cpu
     after = totals(await cluster_status(config))
     batches = max(1.0, after["executed"] - before["executed"])
+    accepted = max(1, len(result.outcomes))
+    cpu_per_tx = (replicas_cpu + client_cpu) / accepted
     return {
         "tx_per_s": result.throughput,
         "accepted": len(result.outcomes),
@@ -106,7 +124,10 @@ async def saturate(config: Config, clients: int, seconds: float) -> dict[str, An
         "messages_per_batch": (after["messages"] - before["messages"]) / batches,
         "verifications_per_batch": (after["verifications"] - before["verifications"]) / batches,
         "view_changes": int(after["view"] - before["view"]),
-        "load_generator_cpu_s": (used.ru_utime + used.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
+        "replicas_cpu_ms_per_tx": replicas_cpu / accepted * 1e3,
+        "load_generator_cpu_ms_per_tx": client_cpu / accepted * 1e3,
+        "cpu_share_used": (replicas_cpu + client_cpu) / (result.elapsed_s * (os.cpu_count() or 1)),
+        "cpu_bound_tx_per_s": (os.cpu_count() or 1) / cpu_per_tx,
         "seconds": result.elapsed_s,
     }
 
@@ -157,10 +178,10 @@ async def measure_n(n: int, seconds: float, clients: int, directory: Path) -> di
     cluster.start(timeout_s=60.0)
     try:
         await run_load(config, register_operation, clients=32, duration_s=1.0)  # warm-up
-        healthy = await saturate(config, clients, seconds)
+        healthy = await saturate(cluster, config, clients, seconds)
         healthy_latency = await latency_at(config, 0.8 * healthy["tx_per_s"], seconds * 0.75)
         resume = await resume_after_primary_kill(cluster, config, seconds=max(6.0, seconds))
-        crashed = await saturate(config, clients, seconds * 0.75)
+        crashed = await saturate(cluster, config, clients, seconds * 0.75)
         crashed_latency = await latency_at(config, 0.8 * crashed["tx_per_s"], seconds * 0.75)
     finally:
         cluster.stop()
@@ -199,7 +220,7 @@ def print_table(runs: list[dict[str, Any]], signatures: dict[str, float]) -> Non
     columns = [
         ("n", 3), ("sat tx/s", 9), ("p50 ms", 7), ("p99 ms", 7), ("1 crash tx/s", 12), ("p50 ms", 7),
         ("p99 ms", 7), ("resume s", 8), ("tx/batch", 8), ("msgs/batch", 10), ("verif/batch", 11),
-        ("VCs", 4), ("vs proto", 8), ("vs target", 9),
+        ("VCs", 4), ("CPU ms/tx", 9), ("CPU used", 8), ("vs proto", 8), ("vs target", 9),
     ]
     print(" ".join(f"{name:>{width}}" for name, width in columns))
     for run in runs:
@@ -213,10 +234,14 @@ def print_table(runs: list[dict[str, Any]], signatures: dict[str, float]) -> Non
             f"{'-' if resume is None else f'{resume:.2f}':>8} {healthy['tx_per_batch']:>8.1f} "
             f"{healthy['messages_per_batch']:>10.1f} {healthy['verifications_per_batch']:>11.1f} "
             f"{healthy['view_changes'] + crashed['view_changes']:>4} "
+            f"{healthy['replicas_cpu_ms_per_tx'] + healthy['load_generator_cpu_ms_per_tx']:>9.2f} "
+            f"{healthy['cpu_share_used']:>8.0%} "
             f"{rat.get('vs_prototype', float('nan')):>8.2f} {rat.get('vs_target', float('nan')):>9.2f}"
         )
     print("VCs: view changes during the saturation windows (spurious: no replica was faulty then,")
     print("except the killed one in the crashed-backup window). Ratios are of saturation tx/s.")
+    print("CPU ms/tx: CPU of all replicas and the load generator per accepted transaction; CPU used:")
+    print("the share of the machine's cores they got (the rest went to other processes).")
 
 
 def main(argv: list[str] | None = None) -> int:
