@@ -40,9 +40,9 @@ from nacl.signing import SigningKey
 from conformance.adversaries import train_skipping_steps
 from pot_impl.training.architectures import classification_loss, resolve_arch_params
 from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint
-from pot_impl.training.comparison import DEFAULT_TOLERANCE, SegmentJudgement, Tolerance
+from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, SegmentJudgement, Tolerance, measure_drift
 from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
-from pot_impl.training.replay import Replayer
+from pot_impl.training.replay import Replayer, detached_copy
 from pot_impl.training.runtime import Environment, default_environment, deterministic
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.session import TrainingSession
@@ -191,6 +191,38 @@ def bench_detection(
 # --- honest proofs and tier-B calibration ----------------------------------------------------------
 
 
+def _cast_session(session: TrainingSession, dtype: torch.dtype) -> None:
+    """Switch a session's model, optimizer state and float inputs to ``dtype``."""
+    session.model.to(dtype)
+    for state in session.optimizer.state.values():
+        for key, value in state.items():
+            if key != "step" and value.is_floating_point():
+                state[key] = value.to(dtype)
+    if session.train_inputs.is_floating_point():
+        session.train_inputs = session.train_inputs.to(dtype)
+
+
+def float64_reference_drifts(order: TrainingOrder, run: TrainingRun) -> list[Drift]:
+    """A second mixed-numerics emulation (benchmark only, the production validator cannot do this):
+    re-execute each segment in float64 from the float32 start checkpoint and measure how far the
+    float32 claim drifts from that reference."""
+    session = TrainingSession(prepared(order), order.data_order_seed, PINNED)
+    initial = detached_copy(session.checkpoint())
+    store = run.server.store
+    drifts = []
+    for leaf in run.leaves:
+        start = initial if leaf.index == 0 else store.load(run.leaves[leaf.index - 1].checkpoint_digest)
+        session.restore(start)
+        with deterministic(PINNED):
+            _cast_session(session, torch.float64)
+        outcome = session.run_segment()
+        claimed = store.load(leaf.checkpoint_digest)
+        drifts.append(measure_drift(start, claimed, outcome.checkpoint, leaf.losses, outcome.losses))
+        with deterministic(PINNED):
+            _cast_session(session, torch.float32)
+    return drifts
+
+
 def bench_honest(segment_counts: dict[str, int], workdir: Path) -> dict[str, Any]:
     per_arch: list[dict[str, Any]] = []
     for config, segments in segment_counts.items():
@@ -204,6 +236,7 @@ def bench_honest(segment_counts: dict[str, int], workdir: Path) -> dict[str, Any
         cheat_b = judge_every_segment(order, cheat, OTHER_THREADS, DEFAULT_TOLERANCE)
         drifts = [j.drift for j in tier_b if j.drift is not None]
         cheat_drifts = [j.drift for j in cheat_b if j.drift is not None]
+        reference = float64_reference_drifts(order, run)
         per_arch.append(
             {
                 "config": config,
@@ -216,6 +249,10 @@ def bench_honest(segment_counts: dict[str, int], workdir: Path) -> dict[str, Any
                 "honest_min_cosine": min(d.cosine for d in drifts),
                 "skip_one_step_min_distance": min(d.distance for d in cheat_drifts),
                 "skip_one_step_tier_b_caught": sum(j.mismatch is not None for j in cheat_b),
+                "float64_max_distance": max(d.distance for d in reference),
+                "float64_max_loss_deviation": max(d.loss_deviation for d in reference),
+                "float64_min_cosine": min(d.cosine for d in reference),
+                "float64_outside_tolerance": sum(not d.within(DEFAULT_TOLERANCE) for d in reference),
             }
         )
     total = sum(row["segments"] for row in per_arch)
@@ -224,6 +261,7 @@ def bench_honest(segment_counts: dict[str, int], workdir: Path) -> dict[str, Any
         "tier_a_false_rejections": sum(row["tier_a_false_rejections"] for row in per_arch),
         "tier_b_false_rejections": sum(row["tier_b_false_rejections"] for row in per_arch),
         "tier_b_emulation": f"trainer {PINNED.fingerprint} vs validator {OTHER_THREADS.fingerprint}",
+        "float64_reference_emulation": "segments re-executed in float64 from the float32 start checkpoint",
         "tolerance": asdict(DEFAULT_TOLERANCE),
         "per_architecture": per_arch,
         "max_honest_distance_vs_anchor_thread_drift": max(r["honest_max_distance"] for r in per_arch)
@@ -460,6 +498,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("honest_min_cosine", "min cos"),
             ("skip_one_step_min_distance", "cheat min dist"),
             ("skip_one_step_tier_b_caught", "cheats caught"),
+            ("float64_max_distance", "f64 max dist"),
+            ("float64_max_loss_deviation", "f64 max loss dev"),
+            ("float64_outside_tolerance", "f64 outside tol"),
         ],
     )
     print_table(
