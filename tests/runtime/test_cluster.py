@@ -147,3 +147,12 @@ def test_equivocating_primary_is_replaced_and_honest_replicas_agree(make_cluster
             if event["event"] == "pre-prepared" and event["view"] == 0:
                 accepted.setdefault(event["seq"], set()).add(event["digest"])
     assert any(len(digests) > 1 for digests in accepted.values())
+
+
+def test_silent_backup_does_not_stop_the_others(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(4, byzantine={3: "silent"})
+    config = config_of(cluster)
+    result = submit(config, 20)
+    assert_all_accepted(result, 20, config)
+    assert all(3 not in outcome.replicas for outcome in result.outcomes)
+    assert_converged(cluster, [0, 1, 2], committed_height(result))
