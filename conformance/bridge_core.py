@@ -101,8 +101,34 @@ class Bridge(Protocol):
         """The spec state the implementation is in now."""
         ...
 
+    def probe(self, state: Any) -> list[Label]:
+        """Submit, in (spec) ``state``, stimuli the spec rejects (stuttering steps: e.g. a second
+        Finalize); returns their labels. The driver then checks the abstraction did not move."""
+        ...
+
 
 BridgeFactory = Callable[[], Bridge]
+
+
+def probe_step(
+    model: Model[Any], bridge: Bridge, state: Any, step: int, trace: Sequence[str]
+) -> Divergence | None:
+    """Submit the spec-rejected stimuli of ``state`` and check the implementation did not move."""
+    try:
+        probes = bridge.probe(state)
+        diff = state_diff(model, state, bridge.abstract())
+    except Exception as error:  # whatever the implementation raises is a divergence
+        probes, diff = [], crash_diff(error)
+    if not diff:
+        return None
+    action = "rejected by the spec: " + ", ".join(str(label) for label in probes)
+    return Divergence(step, action, diff, (*trace, action))
+
+
+def crash_diff(error: Exception) -> tuple[FieldDiff, ...]:
+    """An exception raised while the implementation took a step, as a difference: the spec step is
+    defined, so an implementation (or bridge) that raises there does not conform."""
+    return (FieldDiff("exception", "(the step is defined)", f"{type(error).__name__}: {error}"),)
 
 
 # --------------------------------------------------------------------------- diffs

@@ -36,7 +36,7 @@ from pot_impl.ledger.ledger import Ledger
 from pot_impl.ledger.records import LedgerParams as ImplParams
 from pot_impl.ledger.transactions import Transaction
 from spec import ledger as sl
-from spec.ledger_models import STAKE, build_ledger_model
+from spec.ledger_models import BUGS, STAKE, build_ledger_model
 from spec.quorum import validation_quorum
 
 UNKNOWN_PROOF = -99
@@ -77,6 +77,7 @@ class LedgerBridge:
         self.sample_size: int = constants["sample_size"]
         self.segments: int = constants["segments"]
         self.world = world or TrainingWorld(self.segments)
+        self.bug = BUGS.get(constants.get("bug", "none"), sl.LedgerBug.NONE)
         self._stimuli: Mapping[str, Callable[[dict[str, Any], sl.LedgerState], Tx]] = {
             "Tick": lambda args, state: (account_name(0), None),
             "Terminated": lambda args, state: None,
@@ -129,6 +130,34 @@ class LedgerBridge:
         except Unrealizable as gap:
             return str(gap)
         return None
+
+    def probe(self, state: sl.LedgerState) -> list[Label]:
+        """Transactions the spec rejects here, submitted for real: a Finalize of every order and a
+        challenge of every segment of every ACCEPT, wherever the spec's ``apply`` refuses them (a
+        settled or unripe order, an unproved challenge). Rejected means no effect on the spec state."""
+        probes = [Label("Finalize", (("order", o),)) for o in range(len(state.orders))]
+        probes += [
+            Label(
+                "Challenge",
+                (
+                    ("challenger", c),
+                    ("order", v.order),
+                    ("trainer", v.trainer),
+                    ("validator", v.validator),
+                    ("segment", s),
+                ),
+            )
+            for c in self.cast.challengers
+            for v in sorted(state.votes)
+            if v.verdict is sl.Verdict.ACCEPT
+            for s in range(self.segments)
+        ]
+        rejected = [label for label in probes if not sl.apply(state, _spec_tx(label), self.bug)[1].ok]
+        for label in rejected:
+            step = self._transaction(label, state)
+            assert step is not None
+            self._submit(step[0], step[1], state.now)
+        return rejected
 
     def stimulate(self, label: Label, state: sl.LedgerState) -> tuple[FieldDiff, ...]:
         step = self._transaction(label, state)
@@ -381,3 +410,13 @@ class LedgerBridge:
             except LookupError:
                 keys[validator] = self.world.validator_key(validator, [], self.sample_size)
         return keys
+
+
+def _spec_tx(label: Label) -> sl.Tx:
+    """The spec transaction of a probe label (Finalize or Challenge)."""
+    args = dict(label.args)
+    if label.action == "Finalize":
+        return sl.Finalize(args["order"])
+    return sl.Challenge(
+        args["challenger"], args["order"], args["trainer"], args["validator"], args["segment"]
+    )

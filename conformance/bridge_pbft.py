@@ -82,6 +82,11 @@ class PbftBridge:
                 f"the implementation tolerates f = {max_faulty(config.replicas)} of n = {config.replicas}; "
                 f"the model assumes f = {config.faulty}"
             )
+        if getattr(config, "liveness", False):
+            raise BridgeError(
+                "liveness variants add partial synchrony (GST, timeout doubling) that a replay cannot "
+                "observe; conformance uses the safety model"
+            )
         if config.window % config.checkpoint_interval:
             raise BridgeError("the implementation needs the watermark window to be a multiple of K")
         self.spec = sp.Pbft(config)
@@ -115,8 +120,9 @@ class PbftBridge:
         self.apps: dict[int, RecordingApp] = {}
         self.sent: dict[int, list[ReplicaMessage]] = {}
         self._logged: dict[int, set[Entry]] = {}
-        self._snapshots: dict[bytes, bytes] = {}
-        self._placeholder: sp.Replica | None = None
+        self._snapshots: dict[tuple[int, bytes], bytes] = {}
+        """(sequence number, state digest) -> snapshot bytes of every checkpoint an honest replica took
+        (a no-op leaves the state, hence the digest, as it was: the sequence number tells them apart)."""
         self._initial: sp.State | None = None
 
     # ------------------------------------------------------------------ Bridge protocol
@@ -131,13 +137,17 @@ class PbftBridge:
         self.sent = {i: [] for i in range(self.config.replicas)}
         self._logged = {i: set() for i in range(self.config.replicas)}
         self._snapshots = {}
-        self._placeholder = initial.replicas[self.spec.byzantine[0]] if self.spec.byzantine else None
         self._initial = initial
 
     def realizable(self, label: Label, state: sp.State) -> str | None:
         """Only checked by stimulating a copy would be exact; the PBFT bridge reports gaps on stimulation."""
         del label, state
         return None
+
+    def probe(self, state: sp.State) -> list[Label]:
+        """No PBFT probes: a message the spec does not act on is simply not delivered."""
+        del state
+        return []
 
     def stimulate(self, label: Label, state: sp.State) -> tuple[FieldDiff, ...]:
         stimulus = self._stimuli.get(label.action)
@@ -154,13 +164,12 @@ class PbftBridge:
         for i in range(self.config.replicas):
             replica = self.replicas.get(i)
             if replica is None:
-                assert self._placeholder is not None
-                replicas.append(self._placeholder)
+                replicas.append(self._blank)
                 continue
             sent = self.sent[i]
             proposals = {self._entry(pp) for pp in _of_type(sent, PrePrepare)} | self._logged[i]
             replicas.append(
-                sp.Replica(
+                self._blank._replace(
                     view=replica.view,
                     changing=not replica.view_active,
                     executed=self._executed(i),
@@ -176,9 +185,10 @@ class PbftBridge:
         new_views = frozenset(
             self._abstract_new_view(nv) for i in self.spec.honest for nv in _of_type(self.sent[i], NewView)
         )
-        raw = sp.State(replicas=tuple(replicas), new_views=new_views, decided=self._decided())
-        assert self._initial is not None
-        return self.spec.collect(raw, self._initial)
+        initial = self._initial
+        assert initial is not None
+        raw = initial._replace(replicas=tuple(replicas), new_views=new_views, decided=self._decided())
+        return self.spec.collect(raw, initial)
 
     def _decided(self) -> frozenset[tuple[int, int]]:
         """(seq, request) for which COMMITs from a commit quorum exist (Byzantine replicas always vote):
@@ -195,6 +205,13 @@ class PbftBridge:
         )
 
     # ------------------------------------------------------------------ abstraction helpers
+
+    @property
+    def _blank(self) -> sp.Replica:
+        """A replica record as the spec starts it (Byzantine replicas keep it; fields the
+        implementation has no counterpart for keep their initial values)."""
+        assert self._initial is not None
+        return self._initial.replicas[0]
 
     def _id(self, digest: bytes) -> int:
         return self.request_ids.get(digest, self.spec.forged)
@@ -213,7 +230,7 @@ class PbftBridge:
         """The executed log a checkpoint certifies, from the snapshot the bridge saw taken."""
         if seq == 0:
             return ()
-        snapshot = self._snapshots.get(digest)
+        snapshot = self._snapshots.get((seq, digest))
         if snapshot is None:
             return (self.spec.forged,) * seq  # certifies a state no honest replica had
         app = RecordingApp()
@@ -271,7 +288,7 @@ class PbftBridge:
         if live.last_executed == checkpoint.seq:
             snapshot = codec.encode(live.service_state)
             if state_digest(snapshot) == checkpoint.state_digest:
-                self._snapshots[checkpoint.state_digest] = snapshot
+                self._snapshots[(checkpoint.seq, checkpoint.state_digest)] = snapshot
 
     def _deliver(self, replica: int, messages: Iterable[ReplicaMessage]) -> None:
         for message in messages:
@@ -354,7 +371,7 @@ class PbftBridge:
 
     def _checkpoint_proof(self, seq: int, ops: sp.Ops) -> list[Checkpoint]:
         """Matching CHECKPOINTs for (seq, ops): those honest replicas sent, plus one per Byzantine replica."""
-        digests = [d for d, snapshot in self._snapshots.items() if self._state_of(seq, d) == ops]
+        digests = [d for n, d in self._snapshots if n == seq and self._state_of(seq, d) == ops]
         if not digests:
             raise Unrealizable(f"no honest replica took checkpoint {seq} with state {ops}")
         digest = digests[0]
@@ -379,7 +396,7 @@ class PbftBridge:
         if live.last_executed >= seq:
             return
         proof = tuple(sorted(self._checkpoint_proof(seq, ops), key=lambda c: c.replica))[: self.spec.quorum]
-        snapshot = self._snapshots[proof[0].state_digest]
+        snapshot = self._snapshots[(seq, proof[0].state_digest)]
         server = self.spec.byzantine[0] if self.spec.byzantine else None
         if server is None:
             raise Unrealizable(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.bridge_core import Bridge, Divergence, Gap, Unrealizable, state_diff
+from conformance.bridge_core import Bridge, Divergence, Gap, Unrealizable, crash_diff, probe_step, state_diff
 from model_checker.graph import Behaviour, explore, transition_cover
 from model_checker.model import Label, Model
 
@@ -75,14 +75,18 @@ def run_behaviour(
         label, state = behaviour[index]
         before = behaviour[index - 1][1]
         assert label is not None
+        trace.append(str(label))
         try:
-            observed = bridge.stimulate(label, before)
+            diff = bridge.stimulate(label, before) + state_diff(model, state, bridge.abstract())
         except Unrealizable as gap:
             return index - 1, Gap(str(label), str(gap))
-        trace.append(str(label))
-        diff = observed + state_diff(model, state, bridge.abstract())
+        except Exception as error:  # whatever the implementation raises is a divergence
+            diff = crash_diff(error)
         if diff:
             return index - 1, Divergence(index, str(label), diff, tuple(trace))
+        probed = probe_step(model, bridge, state, index, trace)
+        if probed is not None:
+            return index, probed
     return len(behaviour) - 1, None
 
 

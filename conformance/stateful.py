@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
-from conformance.bridge_core import Bridge, Divergence, Unrealizable, state_diff
+from conformance.bridge_core import Bridge, Divergence, Unrealizable, crash_diff, probe_step, state_diff
 from model_checker.model import Label, Model
 
 
@@ -100,16 +100,20 @@ def machine_for(model: Model[Any], bridge: Bridge, report: StatefulReport) -> ty
                 self.stuck = True
                 return
             label, successor = choices[data.draw(st.integers(0, len(choices) - 1), label="action")]
+            self.trace.append(str(label))
             try:
-                observed = bridge.stimulate(label, self.state)
+                diff = bridge.stimulate(label, self.state) + state_diff(model, successor, bridge.abstract())
             except Unrealizable as gap:
                 report.gaps[(label.action, str(gap))] += 1
                 self.stuck = True
                 return
-            self.trace.append(str(label))
-            diff = observed + state_diff(model, successor, bridge.abstract())
+            except Exception as error:  # whatever the implementation raises is a divergence
+                diff = crash_diff(error)
             if diff:
                 self._diverged(Divergence(len(self.trace) - 1, str(label), diff, tuple(self.trace)))
+            probed = probe_step(model, bridge, successor, len(self.trace) - 1, self.trace)
+            if probed is not None:
+                self._diverged(probed)
             report.steps += 1
             report.transitions.add((hash(self.state), label))
             self.state = successor

@@ -1,0 +1,110 @@
+"""The ledger bridge: replayed behaviours conform; a wrong implementation diverges with a readable diff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import pot_impl.ledger.ledger as impl_ledger
+from conformance.bridge_core import Divergence, Gap
+from conformance.bridge_ledger import LedgerBridge, account_index, account_name
+from conformance.replay import cover, replay, run_behaviour
+from model_checker.graph import Behaviour
+from model_checker.model import Label, Model
+from spec import ledger as sl
+from spec.models import MODELS
+
+
+@pytest.fixture(scope="module")
+def model() -> Model[Any]:
+    return MODELS["ledger-tiny"].instantiate()
+
+
+@pytest.fixture(scope="module")
+def bridge(model: Model[Any]) -> LedgerBridge:
+    return LedgerBridge(model)
+
+
+@pytest.fixture(scope="module")
+def behaviours(model: Model[Any]) -> list[Behaviour]:
+    return cover(model)[0]
+
+
+def test_account_names_sort_like_account_ids() -> None:
+    names = [account_name(i) for i in range(120)]
+    assert sorted(names) == names
+    assert [account_index(n) for n in names] == list(range(120))
+
+
+def test_initial_state_abstracts_to_the_spec_initial_state(model: Model[Any], bridge: LedgerBridge) -> None:
+    initial = next(iter(model.init()))
+    bridge.start(initial, ())
+    assert bridge.abstract() == initial
+
+
+def test_replayed_behaviours_conform(model: Model[Any], bridge: LedgerBridge, behaviours: list[Behaviour]) -> None:
+    """Behaviours that settle orders (claims, votes, challenges, Finalize) replay with no divergence."""
+    settling = [b for b in behaviours if any(label is not None and label.action == "Finalize" for label, _ in b)]
+    chosen = settling[:: max(1, len(settling) // 25)]
+    report = replay(model, bridge, behaviours=chosen, transitions_total=0)
+    assert report.divergences == [] and not report.gaps
+    assert report.steps == sum(len(b) - 1 for b in chosen)
+
+
+def test_wrong_fee_split_diverges_at_finalize(
+    model: Model[Any], bridge: LedgerBridge, behaviours: list[Behaviour], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger that pays no validator its share of the fee is caught at the Finalize step."""
+    monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved: False)
+    settling = [b for b in behaviours if b[-1][0] is not None and b[-1][0].action == "Finalize"]
+    outcome = None
+    for behaviour in settling:
+        _, outcome = run_behaviour(model, bridge, behaviour)
+        if isinstance(outcome, Divergence):
+            break
+    assert isinstance(outcome, Divergence)
+    assert outcome.action.startswith("Finalize(")
+    fields = {d.field for d in outcome.diff}
+    assert any(f.startswith("balances[") for f in fields)
+    assert "diverges at step" in outcome.describe() and outcome.trace[-1] == outcome.action
+
+
+def test_score_lie_without_faked_last_segment_is_a_gap() -> None:
+    """The spec lets a Byzantine trainer claim any score with honest segments; on real training a
+    wrong score is provable at the last segment, so the bridge reports the step as unrealizable."""
+    model = MODELS["ledger"].instantiate()
+    bridge = LedgerBridge(model)
+    state = next(iter(model.init()))
+    bridge.start(state, ())
+    cast = model.constants["cast"]
+    for label in (
+        [Label("RegisterTrainer", (("trainer", t),)) for t in cast.trainers]
+        + [Label("PlaceOrder", (("client", cast.clients[0]),))]
+    ):
+        bridge.stimulate(label, state)
+        state = next(s for lab, s in _enabled(model, state) if lab == label)
+    trainer = cast.byzantine_trainers[0]
+    lie = Label("ByzantineClaim", (("trainer", trainer), ("order", 0), ("score", 2), ("faked", frozenset())))
+    reason = bridge.realizable(lie, state)
+    assert reason is not None and "score fraud proof" in reason
+    faked_last = Label(
+        "ByzantineClaim", (("trainer", trainer), ("order", 0), ("score", 2), ("faked", frozenset({1})))
+    )
+    assert bridge.realizable(faked_last, state) is None
+
+
+def test_validator_samples_follow_the_replayed_behaviour(
+    model: Model[Any], bridge: LedgerBridge, behaviours: list[Behaviour]
+) -> None:
+    """Keys are chosen so each validator's signature derives the sample the behaviour names."""
+    voting = [b for b in behaviours if any(lab is not None and "Accept" in lab.action for lab, _ in b)][:10]
+    assert voting
+    for behaviour in voting:
+        _, outcome = run_behaviour(model, bridge, behaviour)
+        assert not isinstance(outcome, (Divergence, Gap)), outcome
+        assert bridge.abstract().votes == behaviour[-1][1].votes
+
+
+def _enabled(model: Model[Any], state: sl.LedgerState) -> list[tuple[Label, sl.LedgerState]]:
+    return [(a.label(values), nxt) for a in model.actions for values, nxt in a.step(state)]
