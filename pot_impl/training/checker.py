@@ -13,6 +13,8 @@ so a validator cannot frame an honest trainer.
 
 from __future__ import annotations
 
+import logging
+
 from pot_impl.training.checkpoint import CheckpointError, decode_checkpoint, model_digest
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Tolerance, score_matches
 from pot_impl.training.datasets import DatasetCatalog
@@ -23,6 +25,8 @@ from pot_impl.training.runtime import Environment
 from pot_impl.training.sampling import sample_is_valid
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TaskError, decode_order, prepare_task
+
+LOG = logging.getLogger(__name__)
 
 
 class TrainingProofChecker:
@@ -81,14 +85,17 @@ class TrainingProofChecker:
             return True
         if leaf.index != proof.index:
             return True
+        tolerance = None if claim.environment == self.env.fingerprint else self.tolerance
         try:
             replayer = Replayer(order, prepare_task(order.task, self.catalog), self.env)
-        except TaskError:
-            return False  # this coordinator cannot resolve the order's data: it cannot uphold anything
-        tolerance = None if claim.environment == self.env.fingerprint else self.tolerance
-        if proof.kind == "score":
-            return self._score_is_wrong(proof, claim, leaf, replayer, tolerance)
-        return self._segment_is_wrong(proof, claim, leaf, replayer, tolerance)
+            if proof.kind == "score":
+                return self._score_is_wrong(proof, claim, leaf, replayer, tolerance)
+            return self._segment_is_wrong(proof, claim, leaf, replayer, tolerance)
+        except TaskError as exc:  # this coordinator cannot resolve the order: it cannot uphold anything
+            LOG.warning("fraud proof not checkable here: %s", exc)
+        except RuntimeError as exc:  # a torch failure must not take the replica down; nothing is proved
+            LOG.error("fraud proof re-execution failed: %s", exc)
+        return False
 
     def _segment_is_wrong(
         self,

@@ -16,12 +16,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
+
 from pot_impl.training.architectures import ArchitectureError, ParamValue, build_model, resolve_arch_params
 from pot_impl.training.canonical import EncodingError, canonical_json, parse_canonical_json
 from pot_impl.training.datasets import Dataset, DatasetCatalog, DatasetError, synthetic_dataset
 
 SCHEMA_VERSION = 1
 MAX_STEPS = 10_000_000
+MAX_PARAMETERS = 50_000_000  # every validator and coordinator must be able to hold the model
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear")
 
@@ -323,7 +326,12 @@ def prepare_task(task: TrainingTask, catalog: DatasetCatalog) -> PreparedTask:
             f"task: batch_size {task.batch_size} exceeds the {prepared.train_examples} training examples"
         )
     try:
-        build_model(task.architecture, task.arch_params, dataset)
+        with torch.device("meta"):  # shapes only: nothing is allocated for an oversized model
+            parameters = sum(
+                p.numel() for p in build_model(task.architecture, task.arch_params, dataset).parameters()
+            )
     except ArchitectureError as exc:
         raise TaskError(str(exc)) from None
+    if parameters > MAX_PARAMETERS:
+        raise TaskError(f"task: the model has {parameters} parameters, above the limit of {MAX_PARAMETERS}")
     return prepared

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from conformance.adversaries import (
@@ -181,3 +183,33 @@ def test_partial_fakes_are_caught_at_the_rate_sampling_theory_predicts(tmp_path:
     expected = 1 - math.comb(segments - len(faked), q) / math.comb(segments, q)
     spread = math.sqrt(expected * (1 - expected) / trials)
     assert abs(caught / trials - expected) < 4 * spread
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_checker_never_raises_on_corrupted_evidence(
+    data: st.DataObject, mlp_order: TrainingOrder, honest_run: TrainingRun
+) -> None:
+    """Coordinators run the checker inside the replicated ledger: corrupted evidence against an honest
+    claim gives a plain False (never an exception, never an upheld proof)."""
+    leaves, store = honest_run.server.leaves, honest_run.server.store
+    tree = MerkleTree(leaves)
+    evidence = FraudEvidence(
+        "segment",
+        honest_run.claim.encode(),
+        1,
+        leaves[1],
+        tuple(tree.inclusion_path(1)),
+        leaves[0],
+        tuple(tree.inclusion_path(0)),
+        store.fetch(honest_run.leaves[0].checkpoint_digest),
+        store.fetch(honest_run.leaves[1].checkpoint_digest),
+    ).encode()
+    position = data.draw(st.integers(0, len(evidence) - 1))
+    corrupted = (
+        evidence[:position]
+        + bytes([evidence[position] ^ data.draw(st.integers(1, 255))])
+        + evidence[position + 1 :]
+    )
+    checker = TrainingProofChecker()
+    assert checker.check_fraud_proof(mlp_order.encode(), honest_run.claim.commitment, corrupted) is False

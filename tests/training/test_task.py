@@ -82,6 +82,7 @@ def test_impossible_hyperparameters_are_rejected_with_a_reason(
         ({"batch_size": 500}, "exceeds the 200 training examples"),
         ({"eval_examples": 240}, "leaves no training data"),
         ({"architecture": "cnn", "arch_params": {"channels": 4, "hidden": 8}}, "trains on images datasets"),
+        ({"arch_params": {"hidden": 8192, "depth": 16}}, "above the limit of 50000000"),
     ],
 )
 def test_tasks_that_do_not_fit_their_data_are_rejected(overrides: dict[str, object], reason: str) -> None:
