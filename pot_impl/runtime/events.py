@@ -45,7 +45,8 @@ class EventLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.node_id = node_id
-        self.counter = 0
+        _drop_torn_tail(path)
+        self.counter = _last_counter(path)
         self._pending: list[str] = []
         self._file: IO[str] = path.open("a", encoding="utf-8")
 
@@ -80,6 +81,38 @@ class EventLog:
     def close(self) -> None:
         self.flush()
         self._file.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line that a crash left without its newline, so appending stays line-aligned."""
+    if not path.exists():
+        return
+    with path.open("rb+") as log:
+        size = log.seek(0, 2)
+        if size == 0:
+            return
+        log.seek(max(0, size - (1 << 16)))
+        tail = log.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        log.truncate(size - len(tail) + cut + 1 if cut >= 0 else max(0, size - len(tail)))
+
+
+def _last_counter(path: Path, tail_bytes: int = 1 << 16) -> int:
+    """The ``n`` of the last complete line already in the log, so a restarted node continues the
+    per-node order instead of restarting it (a torn last line from a crash is skipped)."""
+    if not path.exists():
+        return 0
+    with path.open("rb") as log:
+        log.seek(max(0, log.seek(0, 2) - tail_bytes))
+        lines = log.read().split(b"\n")
+    for line in reversed(lines[:-1]):  # the part after the last newline is empty or torn
+        try:
+            return int(json.loads(line)["n"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

@@ -61,3 +61,19 @@ def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps({"event": "started"}) + "\n" + '{"event": "rec')
     assert read_events(path) == [{"event": "started"}]
+
+
+def test_counter_continues_after_a_crash_that_tore_the_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    log = EventLog(path, node_id=1)
+    for _ in range(3):
+        log.emit("started")
+    log.close()
+    with path.open("a") as torn:
+        torn.write('{"node":1,"n":4,"eve')  # SIGKILL in the middle of a write
+    restarted = EventLog(path, node_id=1)
+    restarted.emit("recovered")
+    restarted.close()
+    events = read_events(path)
+    assert [e["n"] for e in events] == [1, 2, 3, 4]
+    assert events[-1]["event"] == "recovered"
