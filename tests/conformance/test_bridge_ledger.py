@@ -43,9 +43,13 @@ def test_initial_state_abstracts_to_the_spec_initial_state(model: Model[Any], br
     assert bridge.abstract() == initial
 
 
-def test_replayed_behaviours_conform(model: Model[Any], bridge: LedgerBridge, behaviours: list[Behaviour]) -> None:
+def test_replayed_behaviours_conform(
+    model: Model[Any], bridge: LedgerBridge, behaviours: list[Behaviour]
+) -> None:
     """Behaviours that settle orders (claims, votes, challenges, Finalize) replay with no divergence."""
-    settling = [b for b in behaviours if any(label is not None and label.action == "Finalize" for label, _ in b)]
+    settling = [
+        b for b in behaviours if any(label is not None and label.action == "Finalize" for label, _ in b)
+    ]
     chosen = settling[:: max(1, len(settling) // 25)]
     report = replay(model, bridge, behaviours=chosen, transitions_total=0)
     assert report.divergences == [] and not report.gaps
@@ -78,10 +82,9 @@ def test_score_lie_without_faked_last_segment_is_a_gap() -> None:
     state = next(iter(model.init()))
     bridge.start(state, ())
     cast = model.constants["cast"]
-    for label in (
-        [Label("RegisterTrainer", (("trainer", t),)) for t in cast.trainers]
-        + [Label("PlaceOrder", (("client", cast.clients[0]),))]
-    ):
+    for label in [Label("RegisterTrainer", (("trainer", t),)) for t in cast.trainers] + [
+        Label("PlaceOrder", (("client", cast.clients[0]),))
+    ]:
         bridge.stimulate(label, state)
         state = next(s for lab, s in _enabled(model, state) if lab == label)
     trainer = cast.byzantine_trainers[0]

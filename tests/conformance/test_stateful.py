@@ -34,22 +34,25 @@ def test_same_seed_same_scenarios() -> None:
 
 
 def test_divergence_shrinks_to_a_printed_spec_trace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With commits counted at 2f, hypothesis finds and shrinks a scenario; the failure prints the
-    numbered spec trace and the differing fields."""
-    monkeypatch.setattr(impl_replica, "commit_quorum", lambda n, f: 2 * ((n - 1) // 3))
+    """With a prepare quorum one short, hypothesis finds and shrinks a scenario; the failure prints
+    the numbered spec trace and the differing fields."""
+    monkeypatch.setattr(impl_replica, "prepare_quorum", lambda n, f: 2 * ((n - 1) // 3) - 1)
     model = MODELS["pbft-tiny"].instantiate()
     report = stateful_check(model, PbftBridge(model), examples=40, steps=30, seed_value=3)
     assert report.divergence is not None
     assert "spec trace:" in report.failure and "  0: Init" in report.failure
     assert report.divergence.trace[-1] == report.divergence.action
-    assert report.divergence.diff
+    assert report.divergence.action.startswith("Prepare(")
+    assert len(report.divergence.trace) <= 3, "shrinks to the first PRE-PREPARE a backup accepts"
+    assert any(d.field.endswith(".commits") for d in report.divergence.diff)
 
 
+@pytest.mark.slow
 def test_ledger_divergence_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A Finalize that ignores upheld challenges is found by random scenarios and shrunk."""
-    monkeypatch.setattr(impl_ledger.Ledger, "proved_segments", lambda self, claim: frozenset())
+    """A Finalize that pays no validator its fee share is found by random scenarios and shrunk."""
+    monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved: False)
     model = MODELS["ledger-tiny"].instantiate()
-    report = stateful_check(model, LedgerBridge(model), examples=60, steps=40, seed_value=0)
+    report = stateful_check(model, LedgerBridge(model), examples=30, steps=25, seed_value=0)
     assert report.divergence is not None
     assert report.divergence.action.startswith("Finalize(")
 
