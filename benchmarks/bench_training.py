@@ -433,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mlp",
             steps=200 if quick else 600,
             segment_lengths=(20, 100),
-            repeats=2 if quick else 5,
+            repeats=2 if quick else 4,
             workdir=workdir,
         )
         throughput = bench_throughput(steps=40 if quick else 120, segment_length=20, workdir=workdir)
