@@ -11,17 +11,18 @@
    in subprocesses with ``PYTHONPATH`` set to the copy, stops at the first
    mode that fails a calibrated case, and restores the file.
 
-Modes, in order: the bridge's ``replay`` and ``stateful`` (``python -m pot
-conform MODEL --mode M --json``, once that command exists), ``sim-trace`` and
-``sim-adversary`` (``conformance.mutants.probe``: seeded simulations checked
-by the simulator and by trace validation against the spec), ``new-view-plan``
-(the implementation's O against the spec's on random V sets), then
-``impl-tests`` (the implementation's own ledger and sampling tests, for the
-PoT-ledger mutants that the PBFT modes cannot reach).
+Modes, in order: ``sim-trace`` and ``sim-adversary`` (``conformance.mutants.probe``:
+seeded simulations checked by the simulator and by trace validation against
+the spec), ``new-view-plan`` (the implementation's O against the spec's on
+random V sets), ``ledger-replay`` (the bridge's replay of ``ledger-tiny``
+through ``python -m pot conform``), the bridge's ``replay`` (time-bounded)
+and ``stateful`` runs of the chosen model, then ``impl-tests`` (the
+implementation's own ledger and sampling tests).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -42,6 +43,11 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 COPIED = ("pot", "spec", "model_checker", "pot_impl", "conformance", "tests", "pyproject.toml")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
 DEFAULT_TIMEOUT_S = 300.0
+LEDGER_REPLAY_TIMEOUT_S = 120.0
+"""The full replay of ``ledger-tiny`` takes 10-25 s here; a mutant that keeps the bridge from
+realising the spec's samples makes it search for keys without end."""
+REPLAY_BUDGET_S = 60
+STATEFUL_EXAMPLES = 10
 PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-m", "not slow")
 """One -q (the project's addopts add another, and -qq hides the pass count the runner reports)."""
 IMPL_TESTS = (
@@ -71,6 +77,8 @@ class Mode:
     """The command for some cases; the flag asks it to stop at the first failing case."""
     parse: Callable[[subprocess.CompletedProcess[str], Sequence[str]], list[CaseOutcome]]
     available: Callable[[Path], bool] = lambda root: True
+    timeout_s: float | None = None
+    """This mode's own time limit (the runner's default otherwise); no verdict in time is a kill."""
 
 
 @dataclass
@@ -140,17 +148,20 @@ def _pytest_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[st
     return [CaseOutcome(cases[0], finished.returncode == 0, steps, detail)]
 
 
-def _bridge_mode(name: str, model: str, seed: int) -> Mode:
+def _bridge_mode(
+    name: str, mode: str, model: str, seed: int, *extra: str, timeout_s: float | None = None
+) -> Mode:
     """A mode of ``pot conform`` (the issue's CLI contract: one JSON object with ``verdict``,
-    ``steps`` and ``divergences``)."""
+    ``steps`` and ``divergences``) on ``model``, with extra options such as a time budget."""
     return Mode(
         name,
         (model,),
         lambda cases, _: _python(
-            "-m", "pot", "conform", cases[0], "--mode", name, "--seed", str(seed), "--json"
+            "-m", "pot", "conform", cases[0], "--mode", mode, "--seed", str(seed), *extra, "--json"
         ),
         _bridge_parse,
         _has_pot_conform,
+        timeout_s,
     )
 
 
@@ -166,11 +177,12 @@ def _has_pot_conform(root: Path) -> bool:
 def default_modes(
     model: str = "default", seed: int = 0, sim_seeds: int = 12, adversary_seeds: int = 3
 ) -> list[Mode]:
-    """The suite, cheapest first within what can reach each kind of bug."""
+    """The suite, cheapest first: the simulator-backed and differential modes take seconds and
+    reach the PBFT bugs; the bridge's replay of ``ledger-tiny`` reaches the ledger bugs; the
+    bridge's (time-bounded) replay and stateful runs of ``model`` and the implementation's own
+    ledger tests come last, for whatever survives."""
     adversaries = tuple(f"{name}:{s}" for name in ADVERSARIES for s in range(adversary_seeds))
     return [
-        _bridge_mode("replay", model, seed),
-        _bridge_mode("stateful", model, seed),
         Mode(
             "sim-trace",
             tuple(str(s) for s in range(seed, seed + sim_seeds)),
@@ -189,6 +201,9 @@ def default_modes(
             lambda cases, stop: _probe("new-view-plan", cases, stop),
             _probe_parse,
         ),
+        _bridge_mode("ledger-replay", "replay", "ledger-tiny", seed, timeout_s=LEDGER_REPLAY_TIMEOUT_S),
+        _bridge_mode("replay", "replay", model, seed, "--budget", str(REPLAY_BUDGET_S)),
+        _bridge_mode("stateful", "stateful", model, seed, "--examples", str(STATEFUL_EXAMPLES)),
         Mode(
             "impl-tests",
             ("ledger-and-sampling",),
@@ -241,11 +256,12 @@ def run_mode(
             env=environment,
             capture_output=True,
             text=True,
-            timeout=timeout_s,
+            timeout=mode.timeout_s or timeout_s,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return [CaseOutcome(cases[0], False, None, f"no verdict within {timeout_s:.0f} s")]
+        limit = mode.timeout_s or timeout_s
+        return [CaseOutcome(cases[0], False, None, f"no verdict within {limit:.0f} s")]
     report = _last_json(finished.stdout)
     if report is not None and "pot_impl" in report and not str(report["pot_impl"]).startswith(str(root)):
         raise RuntimeError(f"mode {mode.name} imported {report['pot_impl']}, not the copy under {root}")
@@ -262,7 +278,7 @@ def calibrate(modes: Sequence[Mode], root: Path, timeout_s: float) -> Calibratio
         outcomes = run_mode(mode, root, mode.cases, timeout_s, stop_at_first=False)
         passing = tuple(o.case for o in outcomes if o.ok)
         if passing:
-            calibration.modes.append(Mode(mode.name, passing, mode.argv, mode.parse, mode.available))
+            calibration.modes.append(dataclasses.replace(mode, cases=passing))
         else:
             calibration.skipped[mode.name] = "no case conforms on the unpatched implementation"
     return calibration
