@@ -1,4 +1,4 @@
-"""Subcommands of `pot` provided by `pot_impl`: keys, node, cluster, submit, status.
+"""Subcommands of `pot` provided by `pot_impl`: keys, node, cluster, submit, status, training.
 
 User mistakes (bad config, key, argument or transaction) end with one line
 naming what to fix and exit status 2; an unreachable cluster exits 1.
@@ -25,6 +25,7 @@ from pot_impl.runtime.config import BYZANTINE_BEHAVIOURS, ConfigError, load_conf
 from pot_impl.runtime.crypto import KeyFileError, KeyPair, client_id, read_key_pair, write_key_pair
 from pot_impl.runtime.store import StoreError
 from pot_impl.runtime.txjson import result_to_json, transaction_from_json
+from pot_impl.training import cli as training_cli
 
 USAGE_ERROR = 2
 UNAVAILABLE = 1
@@ -252,3 +253,5 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     status.add_argument("--config", required=True, help="cluster config (cluster.toml)")
     status.add_argument("--json", action="store_true", help="print the full reports as JSON")
     status.set_defaults(run=_guarded("status", _status))
+
+    training_cli.register(sub)

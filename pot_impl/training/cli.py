@@ -1,153 +1,25 @@
 """``pot training ...``: hash a dataset, build an order, train with proofs, verify a claim.
 
-User mistakes (bad task, unknown architecture, dataset hash mismatch, missing
-file, malformed proof directory) end with one line naming what to fix and exit
-status 2; a rejected claim exits 1.
+Only the parser lives here: the handlers (``commands``) import torch, which
+would otherwise slow down every ``pot`` command by seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from nacl.signing import SigningKey
 
-from pot_impl.training.architectures import ArchitectureError, resolve_arch_params
-from pot_impl.training.canonical import EncodingError
-from pot_impl.training.checkpoint import CheckpointError
-from pot_impl.training.datasets import DatasetCatalog, DatasetError, load_dataset_file, synthetic_dataset
-from pot_impl.training.runtime import Environment, default_environment
-from pot_impl.training.segments import ProofFormatError
-from pot_impl.training.task import TaskError, TrainingOrder, decode_order, prepare_task, task_from_json
-from pot_impl.training.trainer import load_proof, proof_store, save_proof, train
-from pot_impl.training.validator import Validator
-
-USAGE_ERROR = 2
-REJECTED = 1
-USER_ERRORS = (
-    TaskError,
-    DatasetError,
-    ArchitectureError,
-    EncodingError,
-    ProofFormatError,
-    CheckpointError,
-    OSError,
-    ValueError,
-)
-
-
-def _guarded(command: str, body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn user errors raised by ``body`` into one line on stderr and exit status 2."""
+def _lazy(command: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports the training machinery only when the command runs."""
 
     def run(args: argparse.Namespace) -> int:
-        try:
-            return body(args)
-        except USER_ERRORS as exc:
-            print(f"pot training {command}: {exc}", file=sys.stderr)
-            return USAGE_ERROR
+        from pot_impl.training.commands import dispatch
+
+        return dispatch(command, args)
 
     return run
-
-
-def _environment(args: argparse.Namespace) -> Environment:
-    if args.threads < 1:
-        raise ValueError("--threads must be at least 1")
-    return Environment(args.device or default_environment().device, args.threads)
-
-
-def _parse_params(items: list[str]) -> dict[str, int]:
-    params: dict[str, int] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--param: expected NAME=INTEGER, got {item!r}")
-        try:
-            params[name] = int(value)
-        except ValueError:
-            raise ValueError(f"--param {name}: {value!r} is not an integer") from None
-    return params
-
-
-def _hash_dataset(args: argparse.Namespace) -> int:
-    if args.file:
-        dataset = load_dataset_file(Path(args.file))
-    else:
-        dataset = synthetic_dataset(args.generator, _parse_params(args.param))
-    print(dataset.digest.hex())
-    return 0
-
-
-def _order(args: argparse.Namespace) -> int:
-    try:
-        task_json = json.loads(Path(args.task).read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{args.task} is not JSON: {exc}") from None
-    if not isinstance(task_json, dict):
-        raise ValueError(f"{args.task}: expected a JSON object")
-    task_json.setdefault("schedule", {"name": "constant", "warmup_steps": 0})
-    arch_params = task_json.get("arch_params", {})
-    if not isinstance(arch_params, dict):
-        raise ValueError(f"{args.task}: arch_params must be an object")
-    task_json["arch_params"] = resolve_arch_params(str(task_json.get("architecture")), arch_params)
-    try:
-        seed = bytes.fromhex(args.seed)
-    except ValueError:
-        raise ValueError("--seed must be hexadecimal") from None
-    order = TrainingOrder(task_from_json(task_json), seed)
-    encoded = order.encode()
-    decode_order(encoded)  # full hyperparameter validation
-    prepare_task(order.task, DatasetCatalog(Path(args.data_dir) if args.data_dir else None))
-    Path(args.out).write_bytes(encoded)
-    print(f"order {order.digest.hex()} ({order.task.segments} segments) written to {args.out}")
-    return 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    order = decode_order(Path(args.order).read_bytes())
-    prepared = prepare_task(order.task, DatasetCatalog(Path(args.data_dir) if args.data_dir else None))
-    directory = Path(args.proof_dir)
-    run = train(order, prepared, proof_store(directory), _environment(args))
-    save_proof(run, directory)
-    print(json.dumps({"proof_root": run.claim.commitment.hex(), "claim": json.loads(run.claim.encode())}))
-    return 0
-
-
-def _verify(args: argparse.Namespace) -> int:
-    order_bytes = Path(args.order).read_bytes()
-    decode_order(order_bytes)  # a malformed order is the user's mistake, not the trainer's
-    claim, server = load_proof(Path(args.proof_dir))
-    try:
-        key = SigningKey(bytes.fromhex(args.key_seed))
-    except ValueError:
-        raise ValueError("--key-seed must be 64 hex digits (a 32-byte Ed25519 seed)") from None
-    validator = Validator(
-        key,
-        args.sample_size,
-        DatasetCatalog(Path(args.data_dir) if args.data_dir else None),
-        _environment(args),
-    )
-    verdict = validator.validate(order_bytes, claim, server)
-    print(
-        json.dumps(
-            {
-                "accepted": verdict.accepted,
-                "reason": verdict.reason,
-                "tier": verdict.tier,
-                "sample": list(verdict.sample),
-                "seed_signature": verdict.seed_signature.hex(),
-                "score": verdict.score,
-                "evidence_segment": verdict.evidence_segment,
-                "evidence_bytes": len(verdict.evidence or b""),
-            }
-        )
-    )
-    if verdict.evidence is not None and args.evidence_out:
-        Path(args.evidence_out).write_bytes(verdict.evidence)
-    return 0 if verdict.accepted else REJECTED
 
 
 def _add_environment_options(parser: argparse.ArgumentParser) -> None:
@@ -168,20 +40,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     hash_dataset.add_argument(
         "--param", action="append", default=[], metavar="NAME=INT", help="generator parameter"
     )
-    hash_dataset.set_defaults(run=_guarded("hash-dataset", _hash_dataset))
+    hash_dataset.set_defaults(run=_lazy("hash-dataset"))
 
     order = actions.add_parser("order", help="validate a task (JSON) and write the canonical order bytes")
     order.add_argument("task", help="task JSON (architecture, dataset, optimizer, steps, ...)")
     order.add_argument("--seed", required=True, help="data-order seed from ledger state, 64 hex digits")
     order.add_argument("--out", required=True, help="file to write the canonical order to")
     order.add_argument("--data-dir", help="directory holding the task's dataset files")
-    order.set_defaults(run=_guarded("order", _order))
+    order.set_defaults(run=_lazy("order"))
 
     run = actions.add_parser("run", help="train an order with proofs; writes claim, leaves and checkpoints")
     run.add_argument("order", help="canonical order file")
     run.add_argument("--proof-dir", required=True, help="directory for the claim, leaves and checkpoints")
     _add_environment_options(run)
-    run.set_defaults(run=_guarded("run", _run))
+    run.set_defaults(run=_lazy("run"))
 
     verify = actions.add_parser(
         "verify", help="validate a claim by sampled re-execution (exit 1 if rejected)"
@@ -192,4 +64,4 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     verify.add_argument("--sample-size", type=int, default=29, help="segments to re-execute (default 29)")
     verify.add_argument("--evidence-out", help="where to write fraud evidence when the claim is rejected")
     _add_environment_options(verify)
-    verify.set_defaults(run=_guarded("verify", _verify))
+    verify.set_defaults(run=_lazy("verify"))
