@@ -27,7 +27,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from conformance.bridge_core import FieldDiff, Unrealizable
+from conformance.bridge_core import FieldDiff, Unrealizable, state_diff
 from conformance.bridge_training import RunKey, TrainingWorld
 from model_checker.model import Label, Model
 from pot_impl import codec
@@ -69,6 +69,7 @@ class LedgerBridge:
     """Drives a fresh ``pot_impl.ledger.Ledger`` (real proof checker) from ledger-model actions."""
 
     def __init__(self, model: Model[sl.LedgerState], world: TrainingWorld | None = None) -> None:
+        self.model = model
         constants = {**_MODEL_DEFAULTS, **model.constants}
         self.cast = constants["cast"]
         self.bounty: int = constants["bounty"]
@@ -131,7 +132,7 @@ class LedgerBridge:
             return str(gap)
         return None
 
-    def probe(self, state: sl.LedgerState) -> list[Label]:
+    def probe(self, state: sl.LedgerState) -> tuple[str, tuple[FieldDiff, ...]] | None:
         """Transactions the spec rejects here, submitted for real: a Finalize of every order and a
         challenge of every segment of every ACCEPT, wherever the spec's ``apply`` refuses them (a
         settled or unripe order, an unproved challenge). Rejected means no effect on the spec state."""
@@ -157,7 +158,10 @@ class LedgerBridge:
             step = self._transaction(label, state)
             assert step is not None
             self._submit(step[0], step[1], state.now)
-        return rejected
+        diff = state_diff(self.model, state, self.abstract())
+        if not diff:
+            return None
+        return "rejected by the spec: " + ", ".join(str(label) for label in rejected), diff
 
     def stimulate(self, label: Label, state: sl.LedgerState) -> tuple[FieldDiff, ...]:
         step = self._transaction(label, state)

@@ -29,10 +29,11 @@ executed log (from the recording application), and the messages it sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from copy import deepcopy
 from itertools import combinations, product
 from typing import Any, TypeVar
 
-from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable
+from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable, state_diff
 from model_checker.model import Label, Model
 from pot_impl import codec
 from pot_impl.auth import HmacKeyring, client_principal, replica_principal, sign_message
@@ -89,6 +90,7 @@ class PbftBridge:
             )
         if config.window % config.checkpoint_interval:
             raise BridgeError("the implementation needs the watermark window to be a multiple of K")
+        self.model = model
         self.spec = sp.Pbft(config)
         """Used only to choose stimuli (which view-changes realise a label's O), never to compute
         what the implementation should reach."""
@@ -144,10 +146,66 @@ class PbftBridge:
         del label, state
         return None
 
-    def probe(self, state: sp.State) -> list[Label]:
-        """No PBFT probes: a message the spec does not act on is simply not delivered."""
-        del state
-        return []
+    def probe(self, state: sp.State) -> tuple[str, tuple[FieldDiff, ...]] | None:
+        """Reaction probe: on a copy, each honest replica in an active view hears every message of
+        its view that exists (honest ones as sent, Byzantine votes for every entry honest replicas
+        logged, checkpoints for every state taken), each twice (the network duplicates). Whatever it
+        then does must be what the spec lets that replica do alone from ``state``: a replica that
+        prepares, commits, executes or stabilises on fewer or duplicated messages diverges."""
+        model = self.model
+        for replica in self.spec.honest:
+            if not self.replicas[replica].view_active:
+                continue
+            copy = deepcopy(self)
+            messages = copy._available(replica, state)
+            copy._deliver(replica, [m for m in messages for _ in range(2)])
+            reached = copy.abstract()
+            if reached not in self._reachable_alone(model, state, replica):
+                closest = state_diff(model, state, reached)
+                what = f"replica {replica} heard every message of view {state.replicas[replica].view} (twice)"
+                return what + ": the spec lets it reach no such state", closest
+        return None
+
+    def _available(self, replica: int, state: sp.State) -> list[ReplicaMessage]:
+        view = self.replicas[replica].view
+        honest_entries = {
+            e
+            for i in self.spec.honest
+            for e in state.replicas[i].prepares | state.replicas[i].commits
+            if e[0] == view
+        }
+        messages: list[ReplicaMessage] = []
+        for i in range(self.config.replicas):
+            if i != replica and i in self.spec.honest:
+                messages += [
+                    m for m in self.sent[i] if isinstance(m, PrePrepare | Prepare | Commit) and m.view == view
+                ]
+                messages += [m for m in self.sent[i] if isinstance(m, Checkpoint)]
+        primary = self.spec.primary(view)
+        for entry in sorted(honest_entries):
+            if self.spec.byzantine_primary(view):
+                messages.append(self._pre_prepare_for(*entry))
+            backups = [b for b in self.spec.byzantine if b != primary]
+            messages += self._votes(Prepare, entry, backups) + self._votes(Commit, entry, self.spec.byzantine)
+        for seq, digest in sorted(self._snapshots):
+            messages += [self._sign(Checkpoint(seq, digest, b)) for b in self.spec.byzantine]
+        return messages
+
+    def _reachable_alone(self, model: Model[sp.State], state: sp.State, replica: int) -> set[sp.State]:
+        """States the spec reaches from ``state`` by steps of ``replica`` alone in its current view."""
+        own = {"PrePrepare", "Prepare", "Commit", "Execute", "StableCheckpoint"}
+        seen = {state}
+        frontier = [state]
+        while frontier:
+            current = frontier.pop()
+            for action in model.actions:
+                if action.name not in own:
+                    continue
+                for values, successor in action.step(current):
+                    if values[0] == replica and successor not in seen:
+                        seen.add(successor)
+                        frontier.append(successor)
+        return seen
 
     def stimulate(self, label: Label, state: sp.State) -> tuple[FieldDiff, ...]:
         stimulus = self._stimuli.get(label.action)

@@ -63,7 +63,11 @@ def cover(model: Model[Any]) -> tuple[list[Behaviour], int]:
 def run_behaviour(
     model: Model[Any], bridge: Bridge, behaviour: Behaviour
 ) -> tuple[int, Divergence | Gap | None]:
-    """Replay one behaviour: how many steps matched, and the first divergence or gap (or None)."""
+    """Replay one behaviour: how many steps matched, and the first divergence or gap (or None).
+
+    The bridge's probes run in the behaviour's last state (every step in stateful mode): a
+    transition cover ends behaviours in many states, and probing every prefix would replay the
+    same prefixes' probes over and over."""
     labels: list[Label] = [label for label, _ in behaviour[1:] if label is not None]
     initial = behaviour[0][1]
     bridge.start(initial, labels)
@@ -84,10 +88,8 @@ def run_behaviour(
             diff = crash_diff(error)
         if diff:
             return index - 1, Divergence(index, str(label), diff, tuple(trace))
-        probed = probe_step(model, bridge, state, index, trace)
-        if probed is not None:
-            return index, probed
-    return len(behaviour) - 1, None
+    last = len(behaviour) - 1
+    return last, probe_step(bridge, behaviour[last][1], last, trace)
 
 
 def replay(

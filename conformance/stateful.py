@@ -111,7 +111,7 @@ def machine_for(model: Model[Any], bridge: Bridge, report: StatefulReport) -> ty
                 diff = crash_diff(error)
             if diff:
                 self._diverged(Divergence(len(self.trace) - 1, str(label), diff, tuple(self.trace)))
-            probed = probe_step(model, bridge, successor, len(self.trace) - 1, self.trace)
+            probed = probe_step(bridge, successor, len(self.trace) - 1, self.trace)
             if probed is not None:
                 self._diverged(probed)
             report.steps += 1

@@ -61,7 +61,7 @@ def test_wrong_fee_split_diverges_at_finalize(
 ) -> None:
     """A ledger that pays no validator its share of the fee is caught at the Finalize step."""
     monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved: False)
-    settling = [b for b in behaviours if b[-1][0] is not None and b[-1][0].action == "Finalize"]
+    settling = [b for b in behaviours if any(lab is not None and lab.action == "Finalize" for lab, _ in b)]
     outcome = None
     for behaviour in settling:
         _, outcome = run_behaviour(model, bridge, behaviour)

@@ -70,8 +70,8 @@ class NoFinalize:
     def abstract(self) -> sl.LedgerState:
         return self.inner.abstract()
 
-    def probe(self, state: Any) -> list[Label]:
-        return []
+    def probe(self, state: Any) -> tuple[str, tuple[FieldDiff, ...]] | None:
+        return None
 
 
 def test_gaps_are_counted_and_not_covered() -> None:

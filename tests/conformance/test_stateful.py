@@ -47,6 +47,17 @@ def test_divergence_shrinks_to_a_printed_spec_trace(monkeypatch: pytest.MonkeyPa
     assert any(d.field.endswith(".commits") for d in report.divergence.diff)
 
 
+def test_commit_quorum_of_2f_is_caught_by_the_reaction_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Committing on 2f COMMITs only shows when a replica hears more than the spec step needs: the
+    probe delivers every message of its view and finds it executing where the spec cannot."""
+    monkeypatch.setattr(impl_replica, "commit_quorum", lambda n, f: 2 * ((n - 1) // 3))
+    model = MODELS["pbft-tiny"].instantiate()
+    report = stateful_check(model, PbftBridge(model), examples=20, steps=20, seed_value=0)
+    assert report.divergence is not None
+    assert "heard every message" in report.divergence.action
+    assert any(d.field.endswith(".executed") for d in report.divergence.diff)
+
+
 @pytest.mark.slow
 def test_ledger_divergence_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Finalize that pays no validator its fee share is found by random scenarios and shrunk."""
