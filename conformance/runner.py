@@ -225,6 +225,35 @@ def run_mode(
     return report
 
 
+def benchmark_replay(model_name: str, budget_s: float | None = None) -> dict[str, Any]:
+    """Replay figures for benchmarks/bench_conformance.py: exploration + cover time, replay time,
+    spec steps per second through the bridge, coverage, and the time to full transition coverage
+    (None when replay did not cover every transition, e.g. gaps or the budget)."""
+    model = load_model(model_name)
+    bridge = bridge_for(model)
+    started = time.perf_counter()
+    from conformance.replay import cover
+
+    behaviours, total = cover(model)
+    covered_at = time.perf_counter()
+    result = replay(model, bridge, behaviours=behaviours, transitions_total=total, budget_s=budget_s)
+    finished = time.perf_counter()
+    full = result.transitions_covered == total and result.conforms and not result.out_of_budget
+    return {
+        "model": model_name,
+        "transitions_total": total,
+        "transitions_covered": result.transitions_covered,
+        "behaviours": result.behaviours,
+        "steps": result.steps,
+        "cover_seconds": covered_at - started,
+        "replay_seconds": finished - covered_at,
+        "steps_per_second": result.steps_per_second,
+        "seconds_to_full_coverage": finished - started if full else None,
+        "divergences": len(result.divergences),
+        "gaps": sum(result.gaps.values()),
+    }
+
+
 def run_mutant_catalogue(report: ConformanceReport, model_name: str, seed: int) -> None:
     """``--mutants``: the trace & mutants engineer's catalogue (conformance.mutants), on this model."""
     try:
