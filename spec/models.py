@@ -22,6 +22,9 @@ PBFT_BASE: Mapping[str, Any] = {
     "window": 1,
     "max_seq": 2,
     "bug": "none",
+    "liveness": False,
+    "async_views": 1,
+    "delay_level": 1,
 }
 """n = 4 with Byzantine replica 0 (primary of view 0, so it can equivocate), views 0..1 (the view
 change goes to honest primary 1), two requests, a checkpoint after every request."""
@@ -62,6 +65,15 @@ PBFT_MODELS = [
         "pbft",
         "PBFT alone: n = 4, Byzantine primary 0 that may equivocate, two requests, a view change "
         "to honest primary 1, a checkpoint after each request (window 1)",
+    ),
+    pbft_model(
+        "pbft-live",
+        "PBFT liveness under partial synchrony: n = 4, Byzantine primary 0 (may stall), honest primary "
+        "1, one request; GST, view-change timers with doubling, joining view changes, weak fairness",
+        liveness=True,
+        requests=1,
+        max_seq=1,
+        checkpoint_interval=2,
     ),
     pbft_model(
         "pbft-window",

@@ -36,8 +36,17 @@ from enum import IntEnum
 from itertools import chain, combinations, pairwise, product
 from typing import Any, NamedTuple
 
-from model_checker.model import Action, Model, SpecError
-from spec.quorum import prepare_quorum, quorum, reply_quorum
+from model_checker.model import (
+    Action,
+    Fairness,
+    Model,
+    Property,
+    SpecError,
+    eventually,
+    leads_to,
+    weak_fairness,
+)
+from spec.quorum import prepare_quorum, quorum, reply_quorum, view_change_join
 
 NULL = 0
 """Digest of the null request that NEW-VIEW uses to fill gaps (C&L 4.4)."""
@@ -66,6 +75,12 @@ class PbftBug(IntEnum):
     """NEW-VIEW leaves gaps in O instead of filling them with null requests."""
     REEXECUTE = 5
     """A request committed at two sequence numbers is executed twice (no client-timestamp check)."""
+    NO_TIMEOUT_DOUBLING = 6
+    """Liveness: a replica's view-change timeout never grows, so after GST it may still be too short."""
+    NO_VIEW_CHANGE_JOIN = 7
+    """Liveness: a replica never joins a view change on f + 1 VIEW-CHANGEs for higher views."""
+    SILENT_PRIMARY = 8
+    """Liveness: honest primaries never propose, and replicas have no view-change timer."""
 
 
 # --------------------------------------------------------------------------- state
@@ -105,6 +120,8 @@ class Replica(NamedTuple):
     commits: frozenset[tuple[int, int, int]]
     """(view, sequence, digest) of its COMMITs: the requests prepared at it."""
     view_changes: frozenset[ViewChange]
+    timer: int
+    """Liveness models: how many times its view-change timeout has doubled (capped at delay_level)."""
 
 
 class NewView(NamedTuple):
@@ -133,6 +150,8 @@ class State(NamedTuple):
     decided: frozenset[tuple[int, int]]
     """History: (sequence, digest) at which some honest replica has been committed-local, so that
     Agreement still sees commits that garbage collection has made irrelevant to the protocol."""
+    gst: bool
+    """Liveness models: the global stabilisation time has passed (always False in safety models)."""
 
 
 # --------------------------------------------------------------------------- application
@@ -179,6 +198,9 @@ class PbftConfig:
     window: int = 4
     max_seq: int = 2
     bug: PbftBug = PbftBug.NONE
+    liveness: bool = False
+    async_views: int = 1
+    delay_level: int = 1
 
     def __post_init__(self) -> None:
         problems = []
@@ -208,6 +230,10 @@ CONSTANT_DOCS: Mapping[str, str] = {
     "window": "L: sequence numbers accepted are h < n <= h + L (h: last stable checkpoint)",
     "max_seq": "largest sequence number any pre-prepare may carry (bounds the model)",
     "bug": "a planted protocol bug (PbftBug) or NONE",
+    "liveness": "model partial synchrony (GST, timers, timeout doubling, joining view changes) and "
+    "check the liveness properties under fairness (no symmetry reduction then)",
+    "async_views": "liveness: before GST, timers may expire spuriously only in views below this",
+    "delay_level": "liveness: timeouts doubled this many times outlast the message delay after GST",
 }
 
 
@@ -231,14 +257,20 @@ class Pbft:
         """A request no client sent: a Byzantine primary can still propose its digest."""
         self.views = tuple(range(config.max_view + 1))
         self.seqs = tuple(range(1, config.max_seq + 1))
+        self.byzantine_offers = [(n, d) for n in self.seqs for d in (*self.requests, self.forged)]
+        """What a Byzantine primary can pre-prepare: any request, sent or not, at any sequence number."""
         self.byzantine_backups = [sum(1 for b in self.byzantine if b != self.primary(v)) for v in self.views]
         self._tallied: State | None = None
         self._probe_state: State | None = None
         self._probe_calls = 0
         self._probe_enabled = False
         self._protocol_steps: tuple[Step, ...] = ()
+        self._honest_steps: tuple[Step, ...] = ()
         self._tally = Tally(Counter(), Counter())
         self._stable_of: State | None = None
+        self._stable_honest_only = False
+        self._honest_only = False
+        """While set, Byzantine replicas send nothing: what honest replicas can do on their own."""
         self._liveness_parent: State | None = None
         self._parent_liveness: tuple[frozenset[int], frozenset[int], int] = (frozenset(), frozenset(), 0)
         self._stable: frozenset[tuple[int, Ops]] = frozenset()
@@ -276,12 +308,12 @@ class Pbft:
 
         Honest primaries never send PREPAREs, so every honest PREPARE is a backup's.
         """
-        votes = self.tally(s).prepares[entry] + self.byzantine_backups[entry[0]]
+        votes = self.tally(s).prepares[entry] + (0 if self._honest_only else self.byzantine_backups[entry[0]])
         return 2 * votes if self.config.bug is PbftBug.PREPARE_COUNTED_TWICE else votes
 
     def commit_votes(self, s: State, entry: tuple[int, int, int]) -> int:
         """Distinct replicas with a COMMIT matching (view, seq, digest); Byzantine ones always have one."""
-        return self.tally(s).commits[entry] + len(self.byzantine)
+        return self.tally(s).commits[entry] + (0 if self._honest_only else len(self.byzantine))
 
     def has_prepared_certificate(self, s: State, entry: tuple[int, int, int]) -> bool:
         """A PRE-PREPARE plus prepare_quorum matching PREPAREs from distinct backups (C&L 4.2)."""
@@ -303,11 +335,11 @@ class Pbft:
 
     def stable_checkpoints(self, s: State) -> frozenset[tuple[int, Ops]]:
         """(seq, state) certified by a quorum of matching CHECKPOINTs (C&L 4.3), computed once per state."""
-        if s is not self._stable_of:
+        if s is not self._stable_of or self._stable_honest_only != self._honest_only:
             votes = Counter(chain.from_iterable(self.checkpoints_of(s.replicas[i]) for i in self.honest))
-            needed = self.quorum - len(self.byzantine)
+            needed = self.quorum - (0 if self._honest_only else len(self.byzantine))
             self._stable = frozenset(c for c, count in votes.items() if count >= needed)
-            self._stable_of = s
+            self._stable_of, self._stable_honest_only = s, self._honest_only
         return self._stable
 
     # ----------------------------------------------------------------- new view
@@ -374,7 +406,7 @@ class Pbft:
                 senders[i] = sent
         if own is not None and own not in senders:
             return []
-        if self.byzantine:
+        if self.byzantine and not self._honest_only:
             forged = self.byzantine_view_changes(s, view)
             senders.update({b: forged for b in self.byzantine})
         results = set()
@@ -388,17 +420,17 @@ class Pbft:
 
     def init(self) -> Iterator[State]:
         empty: frozenset[tuple[int, int, int]] = frozenset()
-        start = Replica(0, False, (), 0, empty, empty, empty, frozenset())
-        yield State(replicas=(start,) * self.config.replicas, new_views=frozenset(), decided=frozenset())
+        start = Replica(0, False, (), 0, empty, empty, empty, frozenset(), 0)
+        yield State((start,) * self.config.replicas, frozenset(), frozenset(), False)
 
     def _with(self, s: State, i: int, replica: Replica) -> State:
-        return State((*s.replicas[:i], replica, *s.replicas[i + 1 :]), s.new_views, s.decided)
+        return State((*s.replicas[:i], replica, *s.replicas[i + 1 :]), s.new_views, s.decided, s.gst)
 
     def pre_prepare(self, s: State) -> Iterator[tuple[tuple[int, int, int], State]]:
         """An honest primary assigns the next sequence number to a request (C&L 4.2)."""
         for i in self.honest:
             r = s.replicas[i]
-            if r.changing or self.primary(r.view) != i:
+            if r.changing or self.primary(r.view) != i or self.config.bug is PbftBug.SILENT_PRIMARY:
                 continue
             mine = [(n, d) for (v, n, d) in r.proposals if v == r.view]
             seq = max([r.stable, *(n for n, _ in mine)]) + 1
@@ -424,12 +456,12 @@ class Pbft:
             taken = {n for (pv, n, _) in r.prepares if pv == v}
             offers: Iterable[tuple[int, int]]
             if self.byzantine_primary(v):
-                offers = [(n, d) for n in self.seqs for d in (*self.requests, self.forged)]
+                offers = [] if self._honest_only else self.byzantine_offers
             else:
                 offers = [(n, d) for (pv, n, d) in s.replicas[self.primary(v)].proposals if pv == v]
             for n, d in offers:
                 if n not in taken and self.in_window(r, n) and self.client_sent(d):
-                    replica = Replica(*r[:5], r.prepares | {(v, n, d)}, r.commits, r.view_changes)
+                    replica = Replica(*r[:5], r.prepares | {(v, n, d)}, r.commits, r.view_changes, r.timer)
                     yield (i, n, d), self._with(s, i, replica)
 
     def commit(self, s: State) -> Iterator[tuple[tuple[int, int, int], State]]:
@@ -448,9 +480,9 @@ class Pbft:
                     and self.in_window(r, n)
                     and self.prepare_votes(s, entry) >= self.prepare_quorum
                 ):
-                    nxt = self._with(s, i, Replica(*r[:6], r.commits | {entry}, r.view_changes))
+                    nxt = self._with(s, i, Replica(*r[:6], r.commits | {entry}, r.view_changes, r.timer))
                     if self.commit_votes(s, entry) + 1 >= self.commit_threshold:
-                        nxt = State(nxt.replicas, nxt.new_views, s.decided | {(n, d)})
+                        nxt = State(nxt.replicas, nxt.new_views, s.decided | {(n, d)}, s.gst)
                     yield (i, n, d), nxt
 
     def execute(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
@@ -481,16 +513,97 @@ class Pbft:
                     yield (i, n), self.collect(self._with(s, i, _adopt_checkpoint(r, n, st)), s)
 
     def start_view_change(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
-        """A replica's timer expires: it moves to view v + 1 and multicasts VIEW-CHANGE (C&L 4.4)."""
+        """A replica's timer expires: it moves to view v + 1 and multicasts VIEW-CHANGE (C&L 4.4).
+
+        In safety models a timer may expire at any time. In liveness models see
+        ``timer_may_expire``; each expiry doubles the timeout (C&L 4.5.2).
+        """
         for i in self.honest:
             r = s.replicas[i]
             if r.view >= self.config.max_view:
                 continue
-            view = r.view + 1
-            prepared = frozenset((n, d, v) for (v, n, d) in r.commits if n > r.stable)
-            message = ViewChange(view, r.stable, r.executed[: r.stable], prepared)
-            replica = r._replace(view=view, changing=True, view_changes=r.view_changes | {message})
-            yield (i, view), self.collect(self._with(s, i, replica), s)
+            if self.config.liveness and not self.timer_may_expire(s, i):
+                continue
+            replica = self._view_change(r, r.view + 1, self._doubled(r.timer))
+            yield (i, r.view + 1), self.collect(self._with(s, i, replica), s)
+
+    def _doubled(self, timer: int) -> int:
+        """The timeout after one more consecutive view change (C&L 4.5.2), in doublings."""
+        if not self.config.liveness or self.config.bug is PbftBug.NO_TIMEOUT_DOUBLING:
+            return timer
+        return min(timer + 1, self.config.delay_level)
+
+    def _view_change(self, r: Replica, view: int, timer: int) -> Replica:
+        """``r`` moved to ``view``, having multicast its VIEW-CHANGE: C and P as of now."""
+        prepared = frozenset((n, d, v) for (v, n, d) in r.commits if n > r.stable)
+        message = ViewChange(view, r.stable, r.executed[: r.stable], prepared)
+        return r._replace(view=view, changing=True, view_changes=r.view_changes | {message}, timer=timer)
+
+    def join_view_change(self, s: State) -> Iterator[tuple[tuple[int, int], State]]:
+        """Liveness models: a replica holding view_change_join(f) VIEW-CHANGEs from other honest
+        replicas for views above its own joins the smallest of those views (C&L 4.5.2)."""
+        if self.config.bug is PbftBug.NO_VIEW_CHANGE_JOIN:
+            return
+        for i in self.honest:
+            r = s.replicas[i]
+            lowest_higher = [
+                min(views)
+                for j in self.honest
+                if j != i and (views := [vc.view for vc in s.replicas[j].view_changes if vc.view > r.view])
+            ]
+            if len(lowest_higher) >= view_change_join(self.config.faulty):
+                view = min(lowest_higher)
+                replica = self._view_change(r, view, self._doubled(r.timer))
+                yield (i, view), self.collect(self._with(s, i, replica), s)
+
+    def gst(self, s: State) -> Iterator[tuple[tuple[()], State]]:
+        """Liveness models: the global stabilisation time passes (partial synchrony, C&L 4.5.2)."""
+        if not s.gst:
+            yield (), s._replace(gst=True)
+
+    def timer_may_expire(self, s: State, i: int) -> bool:
+        """Partial synchrony (issue 4): when replica i's view-change timer can expire.
+
+        It runs only while i waits: for a request it has not executed, or in a
+        view change for the NEW-VIEW. Before GST it may expire in views below
+        ``async_views`` (the asynchronous period's view changes are bounded so
+        the model is finite) and when the primary is Byzantine. After GST it
+        expires when the timeout is still shorter than the message delay
+        (fewer than ``delay_level`` doublings), when the primary is Byzantine
+        (which may stall), or when honest replicas on their own can make no
+        step and no other timer is about to expire (the awaited event cannot
+        come, however long the timeout).
+        """
+        return self._timer_expires_early(s, i) or (
+            s.gst and self._timer_running(s, i) and self.honestly_stuck(s)
+        )
+
+    def _timer_running(self, s: State, i: int) -> bool:
+        r = s.replicas[i]
+        waiting = r.changing or any(d not in r.executed for d in self.requests)
+        return waiting and self.config.bug is not PbftBug.SILENT_PRIMARY
+
+    def _timer_expires_early(self, s: State, i: int) -> bool:
+        """Expiry that needs no reason: a Byzantine primary, asynchrony, or a timeout still too short."""
+        if not self._timer_running(s, i):
+            return False
+        r = s.replicas[i]
+        if self.byzantine_primary(r.view):
+            return True
+        if not s.gst:
+            return r.view < self.config.async_views
+        return r.timer < self.config.delay_level
+
+    def honestly_stuck(self, s: State) -> bool:
+        """After GST: no honest step is enabled and no honest timer is about to expire anyway, so
+        whatever a replica waits for cannot come however long its timeout."""
+        return not self.honest_step_enabled(s) and not any(
+            self._timer_expires_early(s, j) for j in self.honest
+        )
+
+    def honest_step_enabled(self, s: State) -> bool:
+        """Whether some protocol step is enabled with honest replicas' messages alone."""
+        return any(next(iter(step(s)), None) is not None for step in self._honest_steps)
 
     def new_view(self, s: State) -> Iterator[tuple[tuple[int, Proposals], State]]:
         """The new primary, holding a quorum of VIEW-CHANGEs (its own among them), multicasts
@@ -527,7 +640,7 @@ class Pbft:
 
     def _new_views_for(self, s: State, view: int) -> list[NewView]:
         if self.byzantine_primary(view):
-            return self.new_view_options(s, view, own=None)
+            return [] if self._honest_only else self.new_view_options(s, view, own=None)
         return sorted(nv for nv in s.new_views if nv.view == view)
 
     def protocol_actions(self) -> tuple[Action[State], ...]:
@@ -543,11 +656,90 @@ class Pbft:
         )
 
     def actions(self) -> tuple[Action[State], ...]:
-        """The protocol's actions, each noting whether it was enabled, then ``Quiescent``."""
+        """The protocol's actions, each noting whether it was enabled, then ``Quiescent``.
+
+        Liveness models add GST and JoinViewChange, and an ``Honest`` copy of
+        each progress action that takes the same steps but only those enabled
+        by honest replicas' messages: fairness is declared on the copies, so it
+        never obliges a Byzantine replica to help.
+        """
         protocol = self.protocol_actions()
+        if self.config.liveness:
+            honest = tuple(
+                Action(f"Honest{a.name}", self._honestly(a.step), a.params)
+                for a in protocol
+                if a.name != "StartViewChange"  # timers are not messages; see timer_may_expire
+            )
+            self._honest_steps = (*(a.step for a in honest), self.join_view_change)
+            protocol = (
+                *protocol,
+                *honest,
+                Action("JoinViewChange", self.join_view_change, ("replica", "view")),
+                Action("GST", self.gst),
+            )
         self._protocol_steps = tuple(a.step for a in protocol)
         probed = tuple(Action(a.name, self._probed(a.step), a.params) for a in protocol)
         return (*probed, Action("Quiescent", self.quiescent))
+
+    def _honestly(self, step: Step) -> Step:
+        def run(s: State) -> list[tuple[Any, State]]:
+            self._honest_only = True
+            try:
+                return list(step(s))
+            finally:
+                self._honest_only = False
+
+        return run
+
+    def fairness(self) -> tuple[Fairness, ...]:
+        """Liveness models: every honest replica eventually takes each step it can take on honest
+        messages alone, joins view changes, and its timer fires when it may; GST eventually comes."""
+        if not self.config.liveness:
+            return ()
+        fair = [f"Honest{a.name}" for a in self.protocol_actions() if a.name != "StartViewChange"]
+        fair += ["StartViewChange", "JoinViewChange"]  # JoinViewChange counts honest messages only
+        return (*(weak_fairness(name, per_instance=True) for name in fair), weak_fairness("GST"))
+
+    def properties(self) -> tuple[Property[State], ...]:
+        """Issue 4's PBFT liveness properties (C&L 4.5.2 under partial synchrony)."""
+        if not self.config.liveness:
+            return ()
+        return (
+            eventually(
+                "ClientReceivesReplies",
+                self.replies_available,
+                "every client eventually holds reply_quorum(f) matching replies from honest replicas",
+            ),
+            leads_to(
+                "ViewChangeCompletes",
+                self.view_change_started,
+                self.no_view_change,
+                "a view change that view_change_join(f) honest replicas started eventually completes",
+            ),
+        )
+
+    def requests_executed_by_all(self) -> Property[State]:
+        """Issue 4's "every request is eventually executed by every honest replica". Not declared by
+        the models: PBFT does not guarantee it (docs/spec.md, "Liveness"), and a test shows the lasso."""
+        return eventually(
+            "RequestsExecutedByAll",
+            self.all_executed_everywhere,
+            "every client request is eventually executed by every honest replica",
+        )
+
+    def all_executed_everywhere(self, s: State) -> bool:
+        return all(d in s.replicas[i].executed for i in self.honest for d in self.requests)
+
+    def replies_available(self, s: State) -> bool:
+        needed = reply_quorum(self.config.faulty)
+        return all(sum(d in s.replicas[i].executed for i in self.honest) >= needed for d in self.requests)
+
+    def view_change_started(self, s: State) -> bool:
+        changing = sum(1 for i in self.honest if s.replicas[i].changing)
+        return changing >= view_change_join(self.config.faulty)
+
+    def no_view_change(self, s: State) -> bool:
+        return not any(s.replicas[i].changing for i in self.honest)
 
     def _probed(self, step: Step) -> Callable[[State], Iterator[tuple[Any, State]]]:
         def run(s: State) -> Iterator[tuple[Any, State]]:
@@ -718,7 +910,7 @@ class Pbft:
         replicas = list(s.replicas)
         for i in self.honest:
             r = replicas[i]
-            proposals, prepares, commits, view_changes = r[4:]
+            proposals, prepares, commits, view_changes = r[4:8]
             if live_views != before[0]:
                 proposals = frozenset(e for e in proposals if e[0] in live_views)
                 prepares = frozenset(e for e in prepares if e[0] in live_views)
@@ -726,11 +918,11 @@ class Pbft:
                 commits = frozenset(e for e in commits if e[1] > collected)
             if pending != before[1]:
                 view_changes = frozenset(vc for vc in view_changes if vc.view in pending)
-            replicas[i] = Replica(*r[:4], proposals, prepares, commits, view_changes)
+            replicas[i] = Replica(*r[:4], proposals, prepares, commits, view_changes, r.timer)
         new_views = s.new_views
         if pending != before[1]:
             new_views = frozenset(nv for nv in new_views if nv.view in pending)
-        return State(tuple(replicas), new_views, s.decided)
+        return State(tuple(replicas), new_views, s.decided, s.gst)
 
     def liveness_of(self, s: State) -> tuple[frozenset[int], frozenset[int], int]:
         """What decides which messages are readable: the views whose PREPAREs are live, the views
@@ -748,7 +940,9 @@ class Pbft:
             init=self.init,
             actions=self.actions(),
             invariants=self.invariants(),
-            symmetry=self.symmetry(),
+            properties=self.properties(),
+            fairness=self.fairness(),
+            symmetry=None if self.config.liveness else self.symmetry(),
             constants=dict(constants),
             doc=doc,
         )
@@ -776,6 +970,9 @@ def build(
     window: int,
     max_seq: int,
     bug: int | str = 0,
+    liveness: bool = False,
+    async_views: int = 1,
+    delay_level: int = 1,
     name: str = "pbft",
     app: Application = COUNTER,
 ) -> Model[State]:
@@ -790,6 +987,9 @@ def build(
         window=window,
         max_seq=max_seq,
         bug=parse_bug(bug),
+        liveness=liveness,
+        async_views=async_views,
+        delay_level=delay_level,
     )
     constants = {k: getattr(config, k) for k in CONSTANT_DOCS}
     return Pbft(config, app).model(name, constants)
