@@ -29,7 +29,7 @@ executed log (from the recording application), and the messages it sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from copy import deepcopy
+from copy import copy, deepcopy
 from itertools import combinations, product
 from typing import Any, TypeVar
 
@@ -156,15 +156,29 @@ class PbftBridge:
         for replica in self.spec.honest:
             if not self.replicas[replica].view_active:
                 continue
-            copy = deepcopy(self)
-            messages = copy._available(replica, state)
-            copy._deliver(replica, [m for m in messages for _ in range(2)])
-            reached = copy.abstract()
+            fork = self._fork(replica)
+            messages = fork._available(replica, state)
+            fork._deliver(replica, [m for m in messages for _ in range(2)])
+            reached = fork.abstract()
             if reached not in self._reachable_alone(model, state, replica):
                 closest = state_diff(model, state, reached)
                 what = f"replica {replica} heard every message of view {state.replicas[replica].view} (twice)"
                 return what + ": the spec lets it reach no such state", closest
         return None
+
+    def _fork(self, replica: int) -> PbftBridge:
+        """A bridge sharing everything with this one except ``replica`` (with its application) and
+        the network's bookkeeping; messages are immutable, so the copy shares them."""
+        memo: dict[int, Any] = {id(m): m for messages in self.sent.values() for m in messages}
+        fork = copy(self)
+        fork.replicas, fork.apps = dict(self.replicas), dict(self.apps)
+        fork.replicas[replica], fork.apps[replica] = deepcopy(
+            (self.replicas[replica], self.apps[replica]), memo
+        )
+        fork.sent = {i: list(messages) for i, messages in self.sent.items()}
+        fork._logged = {i: set(entries) for i, entries in self._logged.items()}
+        fork._snapshots = dict(self._snapshots)
+        return fork
 
     def _available(self, replica: int, state: sp.State) -> list[ReplicaMessage]:
         view = self.replicas[replica].view
