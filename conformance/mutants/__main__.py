@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from conformance.mutants.catalogue import CATALOGUE
-from conformance.mutants.runner import MutantResult, default_modes, run_catalogue
+from conformance.mutants.runner import BRIDGE_MODEL, MutantResult, default_modes, run_catalogue
 
 
 def _line(result: MutantResult) -> str:
@@ -24,7 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.mutants", description=__doc__)
     parser.add_argument("names", nargs="*", help="mutants to run (default: all)")
     parser.add_argument("--mode", action="append", dest="modes", help="only these modes (repeatable)")
-    parser.add_argument("--model", default="default", help="model for the bridge's modes")
+    parser.add_argument(
+        "--model", default=BRIDGE_MODEL, help="model of the bridge's replay and stateful modes"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -44,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         modes = [m for m in modes if m.name in args.modes]
     progress = None if args.json else (lambda result: print(_line(result), flush=True))
-    results, calibration = run_catalogue(args.names or None, modes=modes, seed=args.seed, progress=progress)
+    results, calibration = run_catalogue(
+        args.names or None, modes=modes, model=args.model, seed=args.seed, progress=progress
+    )
     if args.json:
         print(
             json.dumps(
