@@ -104,7 +104,6 @@ class LedgerBridge:
 
     def start(self, initial: sl.LedgerState, plan: Sequence[Label]) -> None:
         self._initial = initial
-        self._runs: dict[tuple[int, str], RunKey] = {}
         self._roots: dict[bytes, RunKey] = {}
         self._keys = self._plan_keys(initial, plan)
         params = initial.params
@@ -279,9 +278,16 @@ class LedgerBridge:
         order = itx.Order(self.world.order(client).encode(), self.bounty, self.fee, self.deadline)
         return account_name(client), order
 
+    def _posted_run(self, order: int, trainer: str) -> RunKey:
+        """The run behind the claim the ledger holds for (order, trainer), found by its proof root."""
+        claim = self._ledger.claims.get((order, trainer))
+        run = None if claim is None else self._roots.get(claim.proof_root)
+        if run is None:
+            raise Unrealizable(f"the ledger holds no claim by {trainer} on order {order} from a known run")
+        return run
+
     def _claim_tx(self, trainer: int, order: int, run: RunKey) -> Tx:
         claim = self.world.run(run).claim
-        self._runs[(order, account_name(trainer))] = run
         self._roots[claim.commitment] = run
         tx = itx.Claim(order, claim.final_model_digest, claim.score, claim.commitment)
         return account_name(trainer), tx
@@ -318,9 +324,7 @@ class LedgerBridge:
         self, args: dict[str, Any], sample: frozenset[int]
     ) -> tuple[RunKey, tuple[int, ...], bytes]:
         """The claim's run, and the sample and signature the validator's key derives for it."""
-        run = self._runs.get((args["order"], account_name(args["trainer"])))
-        if run is None:
-            raise Unrealizable("the claim voted on was not posted by this bridge")
+        run = self._posted_run(args["order"], account_name(args["trainer"]))
         drawn, signature = self.world.sample(self._keys[args["validator"]], run, self.sample_size)
         if frozenset(drawn) != sample:
             raise Unrealizable(
@@ -371,9 +375,7 @@ class LedgerBridge:
 
     def _challenge(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
         order, trainer = args["order"], account_name(args["trainer"])
-        run = self._runs.get((order, trainer))
-        if run is None:
-            raise Unrealizable("the challenged claim was not posted by this bridge")
+        run = self._posted_run(order, trainer)
         segment = args["segment"]
         tx = itx.Challenge(
             order, trainer, account_name(args["validator"]), segment, self.world.evidence(run, segment)
