@@ -241,7 +241,13 @@ CONSTANT_DOCS: Mapping[str, str] = {
 
 
 class Pbft:
-    """The PBFT actions and invariants for one configuration and application."""
+    """The PBFT actions and invariants for one configuration and application.
+
+    Steps are pure functions of the state; the instance only memoises per-state
+    work (vote tallies, stable checkpoints, which actions were enabled) keyed
+    by the identity of the state last seen, so one instance serves one search
+    at a time.
+    """
 
     def __init__(self, config: PbftConfig, app: Application = COUNTER) -> None:
         self.config = config
