@@ -147,16 +147,25 @@ def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
 
 
 def parse_constants(assignments: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` pairs; values are Python literals (``3``, ``True``, ``(1, 2)``)."""
+    """``NAME=VALUE`` pairs; values are Python literals (``3``, ``True``, ``(1, 2)``).
+
+    A bare word such as ``bug=no_null_fill`` is taken as a string, so enumerated
+    constants need no shell quoting.
+    """
     constants: dict[str, Any] = {}
     for assignment in assignments:
         name, sep, text = assignment.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--const expects NAME=VALUE, got {assignment!r}")
+        text = text.strip()
         try:
-            constants[name.strip()] = ast.literal_eval(text.strip())
+            constants[name.strip()] = ast.literal_eval(text)
         except (ValueError, SyntaxError) as error:
-            raise UsageError(f"--const {name}: {text!r} is not a literal (e.g. 3, True, (1, 2))") from error
+            if not text.replace("-", "_").isidentifier():
+                raise UsageError(
+                    f"--const {name}: {text!r} is neither a literal (e.g. 3, True, (1, 2)) nor a bare word"
+                ) from error
+            constants[name.strip()] = text
     return constants
 
 

@@ -209,6 +209,13 @@ class ModelSpec:
                 f"model {self.name} has no constant {', '.join(unknown)}; "
                 f"its constants are {', '.join(sorted(self.defaults)) or '(none)'}"
             )
+        for name, value in overrides.items():
+            default = self.defaults[name]
+            if isinstance(default, (bool, int, str)) and type(value) is not type(default):
+                raise SpecError(
+                    f"constant {name} of {self.name} expects {type(default).__name__} "
+                    f"(default {default!r}), got {value!r}"
+                )
         return self.build(**{**self.defaults, **overrides})
 
 

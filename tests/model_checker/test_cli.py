@@ -90,7 +90,8 @@ def test_unknown_model_lists_known_ones(capsys: pytest.CaptureFixture[str]) -> N
     ("argv", "message"),
     [
         (["two-phase", "--const", "RM"], "NAME=VALUE"),
-        (["two-phase", "--const", "RM=three"], "not a literal"),
+        (["two-phase", "--const", "RM=(1,"], "neither a literal"),
+        (["two-phase", "--const", "RM=three"], "expects int (default 3), got 'three'"),
         (["two-phase", "--const", "NOPE=1"], "has no constant NOPE"),
         (["two-phase", "--const", "RM=0"], "RM must be at least 1"),
         (["no.such.module:thing"], "cannot import"),
