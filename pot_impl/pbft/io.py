@@ -199,6 +199,13 @@ class ProtocolEvent:
     the log entry or checkpoint concerned (-1 / empty when none); ``peer`` is
     the other replica of a received/sent message (-1 for broadcasts or none);
     ``message`` the message type name; ``reason`` why something was rejected.
+
+    A ``received``/``sent`` event also identifies its message, so a trace
+    validator can pair each receipt with the send it came from: ``seq`` and
+    ``digest`` are the message's (see ``pot_impl.pbft.replica.message_identity``: a batch
+    digest for agreement messages, equal to the ``pre-prepared``/``committed``
+    digest of the same (view, seq)), ``message_view`` the view it is for (-1 if
+    it has none) and ``sender`` the replica that signed it (-1 for a client's).
     """
 
     kind: EventKind
@@ -209,6 +216,8 @@ class ProtocolEvent:
     peer: int = -1
     message: str = ""
     reason: str = ""
+    message_view: int = -1
+    sender: int = -1
 
     def to_json(self) -> dict[str, str | int]:
         """A JSON-ready dict (digest in hex)."""
@@ -221,4 +230,6 @@ class ProtocolEvent:
             "peer": self.peer,
             "message": self.message,
             "reason": self.reason,
+            "message_view": self.message_view,
+            "sender": self.sender,
         }

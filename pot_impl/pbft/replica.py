@@ -362,10 +362,17 @@ class Replica:
     # ------------------------------------------------------------ effect helpers
 
     def _event(
-        self, kind: EventKind, seq: int = -1, digest: bytes = b"", peer: int = -1, **extra: str
+        self,
+        kind: EventKind,
+        seq: int = -1,
+        digest: bytes = b"",
+        peer: int = -1,
+        message: str = "",
+        reason: str = "",
     ) -> None:
         if not self._replaying:
-            self._effects.append(Emit(ProtocolEvent(kind, self.id, self._view, seq, digest, peer, **extra)))
+            event = ProtocolEvent(kind, self.id, self._view, seq, digest, peer, message, reason)
+            self._effects.append(Emit(event))
 
     def _reject(self, message: Message, reason: str) -> None:
         sender = getattr(message, "replica", -1)
@@ -378,15 +385,24 @@ class Replica:
     def _sign(self, message: M) -> M:
         return sign_message(self._signer, message)
 
+    def _message_event(self, kind: EventKind, message: ReplicaMessage | Request, peer: int) -> None:
+        """A ``received``/``sent`` event that names its message by type, sender, view, seq and digest."""
+        if not self._replaying:
+            view, seq, digest = message_identity(message)
+            sender = -1 if isinstance(message, Request) else message.replica
+            name = type(message).__name__
+            event = ProtocolEvent(kind, self.id, self._view, seq, digest, peer, name, "", view, sender)
+            self._effects.append(Emit(event))
+
     def _broadcast(self, message: ReplicaMessage | Request) -> None:
         if not self._replaying:
             self._effects.append(Broadcast(message))
-            self._event(EventKind.SENT, seq=_seq_of(message), message=type(message).__name__)
+            self._message_event(EventKind.SENT, message, peer=-1)
 
     def _send(self, replica: int, message: ReplicaMessage | Request) -> None:
         if not self._replaying:
             self._effects.append(SendTo(replica, message))
-            self._event(EventKind.SENT, seq=_seq_of(message), peer=replica, message=type(message).__name__)
+            self._message_event(EventKind.SENT, message, peer=replica)
 
     def _set_timer(self, timer: Timer, delay_ms: int) -> None:
         if not self._replaying:
@@ -417,8 +433,7 @@ class Replica:
         if not verify_message(self._verifier, message):
             self._reject(message, "bad signature")
             return
-        name = type(message).__name__
-        self._event(EventKind.RECEIVED, seq=_seq_of(message), peer=message.replica, message=name)
+        self._message_event(EventKind.RECEIVED, message, peer=message.replica)
         if isinstance(message, PrePrepare | Prepare | Commit):
             self._on_agreement_message(message)
         elif isinstance(message, Checkpoint):
@@ -1012,10 +1027,25 @@ def _first_vote(votes: Mapping[bytes, Mapping[int, object]], sender: int) -> boo
     return all(sender not in by_sender for by_sender in votes.values())
 
 
-def _seq_of(message: Message) -> int:
-    """The sequence number a message concerns, for events (-1 if none)."""
-    if isinstance(message, PrePrepare | Prepare | Commit | Checkpoint | StateRequest):
-        return message.seq
+def message_identity(message: ReplicaMessage | Request) -> tuple[int, int, bytes]:
+    """(view, seq, digest) naming ``message`` in ``received``/``sent`` events (view/seq -1 if none).
+
+    The digest is the one the other events use for what the message is about: the batch digest
+    for agreement messages (so it matches ``pre-prepared``/``committed`` at the same view and
+    seq), the state digest for checkpoints and state responses, the digest of the one-request
+    batch for a request (what a pre-prepare ordering it alone carries), and the message's own
+    canonical digest for view changes, new views and state requests, which are about no batch.
+    """
+    if isinstance(message, PrePrepare | Prepare | Commit):
+        return message.view, message.seq, message.digest
+    if isinstance(message, Checkpoint):
+        return -1, message.seq, message.state_digest
+    if isinstance(message, StateResponse):
+        return -1, message.stable.seq, state_digest(message.stable.snapshot)
+    if isinstance(message, Request):
+        return -1, -1, codec.batch_digest((message,))
     if isinstance(message, ViewChange):
-        return message.stable_seq
-    return -1
+        return message.new_view, message.stable_seq, codec.digest(message)
+    if isinstance(message, NewView):
+        return message.view, -1, codec.digest(message)
+    return -1, message.seq, codec.digest(message)

@@ -25,7 +25,7 @@ from pot_impl.ledger.transactions import (
     Validate,
     Verdict,
 )
-from pot_impl.pbft.io import EventKind
+from pot_impl.pbft.io import EventKind, ProtocolEvent
 from pot_impl.sim import checks
 from pot_impl.sim.apps import RecordingApp, TrackedApp
 from pot_impl.sim.scenarios import random_scenario
@@ -95,6 +95,70 @@ def test_faulty_primaries_in_consecutive_views_are_replaced() -> None:
     assert verify_run(result) == []
     honest_views = {replica.view for r in result.honest if (replica := result.replicas[r]) is not None}
     assert min(honest_views) >= 2  # views 0 and 1 had faulty primaries
+
+
+AGREEMENT_MESSAGES = frozenset({"PrePrepare", "Prepare", "Commit"})
+MESSAGE_EVENTS = (EventKind.SENT, EventKind.RECEIVED)
+
+
+def message_event_violations(result: RunResult) -> tuple[list[str], int]:
+    """Check that honest replicas' ``sent``/``received`` events name their messages well enough for
+    trace validation: each has a type and digest; an agreement message's (view, seq, digest) agrees
+    with what its honest sender pre-prepared/committed there; each receipt from an honest sender
+    pairs with a send of the same message. Return the violations and how many events were checked
+    against a ``pre-prepared``/``committed`` digest."""
+    violations: list[str] = []
+    matched = 0
+    honest = set(result.honest)
+    chosen = {
+        replica: {
+            (e.view, e.seq): e.digest
+            for e in result.nodes[replica].events
+            if e.kind in (EventKind.PRE_PREPARED, EventKind.COMMITTED)
+        }
+        for replica in result.honest
+    }
+    sent: set[tuple[int, str, int, int, bytes, int]] = set()
+    received: list[tuple[int, ProtocolEvent]] = []
+    for replica in result.honest:
+        for e in result.nodes[replica].events:
+            if e.kind not in MESSAGE_EVENTS:
+                continue
+            if not e.digest or not e.message or (e.message != "Request" and e.sender < 0):
+                violations.append(f"replica {replica}: {e.kind} {e.message} lacks digest, type or sender")
+            if e.kind is EventKind.SENT:
+                sent.add((e.sender, e.message, e.message_view, e.seq, e.digest, e.peer))
+            elif e.sender != e.peer:
+                violations.append(f"replica {replica}: received {e.message} from {e.peer} names {e.sender}")
+            elif e.sender in honest:
+                received.append((replica, e))
+            if e.message not in AGREEMENT_MESSAGES:
+                continue
+            if min(e.message_view, e.seq) < 0:
+                violations.append(f"replica {replica}: {e.kind} {e.message} lacks its view or seq")
+            if e.sender not in honest:
+                continue
+            known = chosen[e.sender].get((e.message_view, e.seq))
+            if known is not None:
+                matched += 1
+                if known != e.digest:
+                    violations.append(
+                        f"replica {replica}: {e.kind} {e.message} ({e.message_view}, {e.seq}) digest "
+                        f"differs from what replica {e.sender} pre-prepared/committed there"
+                    )
+    for replica, e in received:
+        key = (e.sender, e.message, e.message_view, e.seq, e.digest)
+        if not {(*key, replica), (*key, -1)} & sent:
+            violations.append(f"replica {replica} received a {e.message} {key} that was never sent")
+    return violations, matched
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_message_events_identify_messages_consistently_with_agreement_events(seed: int) -> None:
+    result = simulate(random_scenario(seed, 4, faulty_primaries=True), RecordingApp)
+    violations, matched = message_event_violations(result)
+    assert violations == []
+    assert matched >= 3 * result.scenario.config.n  # agreement traffic was actually checked
 
 
 # ---------------------------------------------------------------- the ledger on top of PBFT

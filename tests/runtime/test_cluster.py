@@ -75,12 +75,31 @@ def assert_converged(
     assert_logs_agree(cluster, replicas)
 
 
+def assert_message_events_name_their_batches(cluster: LocalCluster, replicas: list[int]) -> None:
+    """Every logged ``sent``/``received`` agreement message carries the digest that the
+    ``pre-prepared``/``committed`` events (of any replica, all honest here) name for its (view, seq)."""
+    logs = [read_events(cluster.event_log_path(replica)) for replica in replicas]
+    chosen: dict[tuple[int, int], set[str]] = {}
+    for event in (e for log in logs for e in log if e["event"] in ("pre-prepared", "committed")):
+        chosen.setdefault((event["view"], event["seq"]), set()).add(event["digest"])
+    messages = [
+        e
+        for log in logs
+        for e in log
+        if e["event"] in ("sent", "received") and e["message"] in ("PrePrepare", "Prepare", "Commit")
+    ]
+    assert messages and all(len(digests) == 1 for digests in chosen.values())
+    assert [e for e in messages if {e["digest"]} != chosen.get((e["message_view"], e["seq"]))] == []
+    assert all(e["sender"] == (e["node"] if e["event"] == "sent" else e["peer"]) for e in messages)
+
+
 def test_requests_commit_everywhere_with_identical_ledgers(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(4)
     config = config_of(cluster)
     result = submit(config, 40, clients=8)
     assert_all_accepted(result, 40, config)
     assert_converged(cluster, [0, 1, 2, 3], committed_height(result))
+    assert_message_events_name_their_batches(cluster, [0, 1, 2, 3])
     reports = statuses(config)
     assert all(isinstance(r, dict) and r["view"] == 0 for r in reports.values())
 
