@@ -994,10 +994,15 @@ class Replica:
     def _install_new_view(self, nv: NewView, min_seq: int, min_seq_proof: tuple[Checkpoint, ...]) -> None:
         """Enter view ``nv.view``: adopt the checkpoint min-s, accept every pre-prepare in O (sending
         prepares as a backup) and resume normal operation. Requests already executed are not
-        re-executed: execution only ever advances ``last_executed``."""
+        re-executed: execution only ever advances ``last_executed``.
+
+        The view becomes active only once O is installed (C&L 4.4): until then a new primary must
+        not assign fresh sequence numbers, or a checkpoint made stable on the way (adopting min-s,
+        or executing O) would propose a new batch at a seq that O re-proposes, possibly one
+        already committed elsewhere. With O in place ``_next_seq`` is above max-s."""
         self._persist(nv)
         self._stop_view_change_timer()
-        self._view, self._view_active = nv.view, True
+        self._view, self._view_active = nv.view, False
         self._new_views = {nv.view: nv}
         self._own_view_changes = {}
         self._view_changes = {v: vcs for v, vcs in self._view_changes.items() if v > nv.view}
@@ -1012,6 +1017,7 @@ class Replica:
         for pp in nv.pre_prepares:
             if pp.seq > self._stable_seq:
                 self._accept_pre_prepare(pp, persist=False)
+        self._view_active = True
         if not self.is_primary and not self._replaying:
             for request in self._pending.values():
                 self._send(self.primary, request)
