@@ -8,7 +8,7 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -85,34 +85,86 @@ def run_models(args: argparse.Namespace, models: Callable[[], Mapping[str, Model
 
 
 def run_check(args: argparse.Namespace, models: Callable[[], Mapping[str, ModelSpec]]) -> int:
-    """`pot check`: the exit status is 0 (all hold), 1 (violation) or 2 (usage or spec error)."""
+    """`pot check`: the exit status is 0 (all hold), 1 (violation) or 2 (usage or spec error).
+
+    A registry model with companions is checked together with them (unless
+    ``--no-liveness``, ``--simulate`` or ``--invariant`` narrows the run to the
+    model itself); one verdict covers all of them.
+    """
+    results: list[CheckResult] = []
+    current: Model[Any] | None = None
     try:
-        model = resolve_model(args.model, parse_constants(args.const), models)
-    except UsageError as error:
-        print(f"pot check: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except SpecError as error:
-        print(f"pot check: specification error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        result = _run(args, model)
+        for current in _models_to_check(args, parse_constants(args.const), models):
+            result = _run(args, current)
+            results.append(result)
+            if result.verdict == "violation" and not args.keep_going:
+                break
     except UsageError as error:
         print(f"pot check: {error}", file=sys.stderr)
         return EXIT_ERROR
     except ActionFailure as failure:
-        _report_failure(failure, model)
+        assert current is not None  # only a search raises ActionFailure
+        _report_failure(failure, current)
         return EXIT_ERROR
     except SpecError as error:
         print(f"pot check: specification error: {error}", file=sys.stderr)
         return EXIT_ERROR
     palette = Palette(sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     if args.json:
-        print(json.dumps(result.to_json()))
+        print(json.dumps(suite_json(results)))
     else:
-        print(format_result(result, palette))
+        print(format_suite(results, palette))
     if args.trace_out:
-        _write_traces(Path(args.trace_out), result, quiet=args.json)
-    return EXIT_VIOLATION if result.verdict == "violation" else EXIT_OK
+        _write_traces(Path(args.trace_out), results, quiet=args.json)
+    return EXIT_VIOLATION if overall_verdict(results) == "violation" else EXIT_OK
+
+
+def _models_to_check(
+    args: argparse.Namespace, constants: dict[str, Any], models: Callable[[], Mapping[str, ModelSpec]]
+) -> Iterator[Model[Any]]:
+    """The model named on the command line, then its companions (built lazily, one at a time)."""
+    yield resolve_model(args.model, constants, models)
+    if ":" in args.model or args.no_liveness or args.simulate is not None or args.invariant:
+        return
+    registry = models()
+    for name in registry[args.model].companions:
+        yield registry[name].instantiate()
+
+
+def overall_verdict(results: list[CheckResult]) -> str:
+    """``violation`` if any part failed, ``incomplete`` if any part was not decided, else ``ok``."""
+    verdicts = {result.verdict for result in results}
+    return next((v for v in ("violation", "incomplete") if v in verdicts), "ok")
+
+
+def suite_json(results: list[CheckResult]) -> dict[str, Any]:
+    """The main model's report; with companions, theirs nested and every property listed on top."""
+    report = results[0].to_json()
+    if len(results) == 1:
+        return report
+    report["verdict"] = overall_verdict(results)
+    report["properties"] = [
+        {**prop, "model": part["model"]}
+        for part in (report, *(r.to_json() for r in results[1:]))
+        for prop in part["properties"]
+    ]
+    report["companions"] = [result.to_json() for result in results[1:]]
+    report["seconds_total"] = round(sum(result.seconds for result in results), 4)
+    return report
+
+
+def format_suite(results: list[CheckResult], palette: Palette) -> str:
+    """Each part's report; with companions, a closing line for the whole."""
+    parts = [format_result(results[0], palette)]
+    for result in results[1:]:
+        parts.append(f"\nCompanion of {results[0].model.name}:\n" + format_result(result, palette))
+    if len(results) > 1:
+        names = ", ".join(result.model.name for result in results)
+        seconds = sum(result.seconds for result in results)
+        parts.append(
+            f"\nOverall verdict: {palette.note(overall_verdict(results))} ({names}; {seconds:.2f} s)"
+        )
+    return "\n".join(parts)
 
 
 def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
@@ -269,15 +321,15 @@ def _trace_heading(trace: Trace[Any]) -> str:
     return f"Counterexample to {trace.kind} {trace.property} ({shape} of {len(trace)} states):"
 
 
-def _write_traces(path: Path, result: CheckResult, quiet: bool) -> None:
+def _write_traces(path: Path, results: list[CheckResult], quiet: bool) -> None:
     """The first counterexample to ``path``; with --continue the others beside it, one per property."""
-    traces = [p.counterexample for p in result.properties if p.counterexample is not None]
+    traces = [(r.model, p.counterexample) for r in results for p in r.properties if p.counterexample]
     if not traces and not quiet:
         print(f"no counterexample: {path} not written", file=sys.stderr)
-    for index, trace in enumerate(traces):
+    for index, (model, trace) in enumerate(traces):
         target = path if index == 0 else path.with_name(f"{path.stem}.{trace.property}{path.suffix}")
         try:
-            target.write_text(json.dumps(to_itf(result.model, trace), indent=1) + "\n")
+            target.write_text(json.dumps(to_itf(model, trace), indent=1) + "\n")
         except OSError as error:
             print(f"pot check: cannot write {target}: {error}", file=sys.stderr)
             continue

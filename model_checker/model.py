@@ -199,6 +199,15 @@ class ModelSpec:
     defaults: Mapping[str, Any]
     doc: str
     constant_docs: Mapping[str, str] = field(default_factory=dict)
+    companions: tuple[str, ...] = ()
+    """Models `pot check NAME` checks after this one, as parts of one verdict.
+
+    For a protocol whose partial-synchrony machinery (stabilisation time,
+    timers) would multiply this model's states, the temporal properties live
+    in smaller dedicated models; naming them here keeps "check the protocol"
+    one command. Companions are checked at their own defaults (``--const``
+    overrides are for the named model).
+    """
 
     def instantiate(self, overrides: Mapping[str, Any] | None = None) -> Model[Any]:
         """Build the model with ``overrides`` applied over the defaults (like TLC's CONSTANTS)."""

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from model_checker.cli import register
+from model_checker.examples.liveness import COUNTDOWN, MUTEX
+from model_checker.examples.two_phase import TWO_PHASE
+from model_checker.model import ModelSpec
 from pot.cli import main
+from pot.registry import all_models
 
 ROOT = Path(__file__).resolve().parents[2]
 JSON_KEYS = {
@@ -172,3 +179,62 @@ def test_models_lists_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "two-phase" in out and "RM=3" in out and "mutex" in out
+
+
+# --------------------------------------------------------------------------- companions
+
+
+def _suite_registry(enter: str) -> dict[str, ModelSpec]:
+    """two-phase checked with the mutex (``enter`` fairness: 'weak' breaks its liveness) as companion."""
+    mutex = replace(MUTEX, defaults={**MUTEX.defaults, "enter": enter})
+    suite = replace(TWO_PHASE, name="suite", companions=("mutex",))
+    return {"suite": suite, "mutex": mutex}
+
+
+def _check_with(registry: dict[str, ModelSpec], argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(), lambda: registry)
+    args = parser.parse_args(["check", *argv])
+    status: int = args.run(args)
+    return status
+
+
+def test_companions_are_checked_as_parts_of_one_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _check_with(_suite_registry(enter="strong"), ["suite", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "ok" and report["distinct_states"] == 288
+    assert [part["model"] for part in report["companions"]] == ["mutex"]
+    by_model = {(p["model"], p["name"]): p for p in report["properties"]}
+    assert by_model[("two-phase", "TCConsistent")]["status"] == "holds"
+    assert by_model[("mutex", "WaitingLeadsToCritical")]["kind"] == "leads_to"
+    assert all(p["status"] == "holds" for p in report["properties"])
+
+
+def test_a_failing_companion_fails_the_check_with_its_lasso(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    trace_file = tmp_path / "lasso.itf.json"
+    registry = _suite_registry(enter="weak")
+    assert _check_with(registry, ["suite", "--json", "--trace-out", str(trace_file)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "violation" and report["counterexample"] is None  # the main model holds
+    violated = [p for p in report["properties"] if p["status"] == "violated"]
+    assert [p["model"] for p in violated] == ["mutex"]
+    itf = json.loads(trace_file.read_text())
+    assert itf["#meta"]["property"] == violated[0]["name"] and "loop" in json.dumps(itf["#meta"])
+    assert _check_with(registry, ["suite"]) == 1
+    text = capsys.readouterr().out
+    assert "Companion of two-phase:" in text and "Overall verdict: violation (two-phase, mutex;" in text
+
+
+def test_narrowed_runs_check_the_named_model_only(capsys: pytest.CaptureFixture[str]) -> None:
+    registry = _suite_registry(enter="weak")
+    for narrowing in (["--no-liveness"], ["--invariant", "TCConsistent"], ["--simulate", "3"]):
+        assert _check_with(registry, ["suite", "--json", *narrowing]) == 0, narrowing
+        assert "companions" not in json.loads(capsys.readouterr().out)
+
+
+def test_every_registered_companion_exists() -> None:
+    registry = all_models()
+    named = {name for spec in registry.values() for name in spec.companions}
+    assert named <= set(registry)
