@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from model_checker.cli import register
-from model_checker.examples.liveness import COUNTDOWN, MUTEX
+from model_checker.examples.liveness import MUTEX
 from model_checker.examples.two_phase import TWO_PHASE
 from model_checker.model import ModelSpec
 from pot.cli import main
