@@ -17,24 +17,29 @@ Correspondence (argued in docs/conformance.md):
   ``score`` is read relative to the order's honest score: ``1`` is what an
   honest run scores, ``k`` claims ``k - 1`` basis points more); ``model`` is
   the claimant, as in the spec;
+* an order is the task its client posted with the data-order seed the ledger
+  fixed when it executed; the client picks its task's initial-weights seed
+  (``TrainingWorld.choose_task``) so that the run it gets suits the behaviour;
 * ``settlements`` is 1 for a settled order (the ledger has no counter; a
   second settlement would show as a balance difference).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from conformance.bridge_core import FieldDiff, Unrealizable, state_diff
-from conformance.bridge_training import RunKey, TrainingWorld
+from conformance.bridge_training import RunKey, TrainingWorld, tiny_task
 from model_checker.model import Label, Model
 from pot_impl import codec
 from pot_impl.ledger import transactions as itx
 from pot_impl.ledger.ledger import Ledger
 from pot_impl.ledger.records import LedgerParams as ImplParams
 from pot_impl.ledger.transactions import Transaction
+from pot_impl.training.task import encode_task
 from spec import ledger as sl
 from spec.ledger_models import BUGS, STAKE, build_ledger_model
 from spec.quorum import validation_quorum
@@ -105,7 +110,8 @@ class LedgerBridge:
     def start(self, initial: sl.LedgerState, plan: Sequence[Label]) -> None:
         self._initial = initial
         self._roots: dict[bytes, RunKey] = {}
-        self._keys = self._plan_keys(initial, plan)
+        self._keys = {v: self.world.validator_key(v) for v in self.cast.validators}
+        self._wants = self._plan_samples(plan)
         params = initial.params
         impl_params = ImplParams(
             segments=params.segments,
@@ -192,9 +198,11 @@ class LedgerBridge:
             )
             for _, o in sorted(ledger.orders.items())
         )
-        clients = {o.order_id: account_index(o.client) for o in ledger.orders.values()}
+        committed = {
+            o.order_id: self.world.committed(o.task, o.data_order_seed) for o in ledger.orders.values()
+        }
         claims = {
-            key: self._abstract_claim(c.proof_root, c.claimed_score, clients[c.order_id])
+            key: self._abstract_claim(c.proof_root, c.claimed_score, committed[c.order_id])
             for key, c in ledger.claims.items()
         }
         return sl.LedgerState(
@@ -220,7 +228,7 @@ class LedgerBridge:
                     account_index(v.trainer),
                     account_index(v.validator),
                     sl.Verdict(v.verdict),
-                    self._score_label(v.score, clients[v.order_id]),
+                    self._score_label(v.score, committed[v.order_id]),
                     frozenset(v.sample),
                     v.evidence_segment,
                 )
@@ -244,14 +252,14 @@ class LedgerBridge:
             raise RuntimeError("LedgerBridge.start was not called")
         return self.ledger
 
-    def _score_label(self, score: int, client: int) -> int:
-        """Spec scores count basis points above the order's honest score, starting at 1."""
-        return score - self.world.honest_score(client) + 1
+    def _score_label(self, score: int, order: bytes) -> int:
+        """Spec scores count basis points above the (committed) order's honest score, starting at 1."""
+        return score - self.world.honest_score(order) + 1
 
-    def _abstract_claim(self, root: bytes, score: int, client: int) -> tuple[int, frozenset[int]]:
+    def _abstract_claim(self, root: bytes, score: int, order: bytes) -> tuple[int, frozenset[int]]:
         run = self._roots.get(root)
         faked = frozenset({UNKNOWN_PROOF}) if run is None else self.world.provable_segments(run)
-        return self._score_label(score, client), faked
+        return self._score_label(score, order), faked
 
     # ------------------------------------------------------------------ stimuli
 
@@ -274,9 +282,25 @@ class LedgerBridge:
         return account_name(account), itx.Register(int(role), public_key, STAKE)
 
     def _place_order(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
-        client = args["client"]
-        order = itx.Order(self.world.order(client).encode(), self.bounty, self.fee, self.deadline)
-        return account_name(client), order
+        """The client's task, chosen for the data-order seed the ledger will fix: the client executes
+        its order on a copy of the ledger (the seed does not depend on the task) to learn it."""
+        sender, index = account_name(args["client"]), len(state.orders)
+        order = itx.Order(encode_task(tiny_task(self.segments)), self.bounty, self.fee, self.deadline)
+        copy = Ledger(self._ledger.params, {}, self.world.checker)
+        copy.restore(self._ledger.snapshot())
+        receipt = copy.apply(sender, order, state.now)
+        if receipt.ok:
+            seed = copy.orders[receipt.created_id].data_order_seed
+            task = self.world.choose_task(seed, lambda digest: self._fits(index, digest))
+            order = dataclasses.replace(order, task=encode_task(task))
+        return sender, order
+
+    def _order_digest(self, order: int) -> bytes:
+        """The digest of order ``order`` as the ledger committed it (posted task, ledger's seed)."""
+        record = self._ledger.orders.get(order)
+        if record is None:
+            raise Unrealizable(f"the ledger holds no order {order}")
+        return self.world.committed(record.task, record.data_order_seed)
 
     def _posted_run(self, order: int, trainer: str) -> RunKey:
         """The run behind the claim the ledger holds for (order, trainer), found by its proof root."""
@@ -300,24 +324,24 @@ class LedgerBridge:
                 "honest trainers of one order train the same model to the same score, but the spec "
                 f"gives honest trainer {trainer} score {rank + 1}"
             )
-        return self._claim_tx(trainer, order, RunKey(state.orders[order].client, frozenset(), 0))
+        return self._claim_tx(trainer, order, RunKey(self._order_digest(order), frozenset(), 0))
 
-    def _byzantine_run(self, client: int, score: int, faked: frozenset[int]) -> RunKey:
+    def _byzantine_run(self, order: bytes, score: int, faked: frozenset[int]) -> RunKey:
         """The run claiming spec score ``score`` with ``faked`` segments: fake them, then claim the
         wanted score; a claimed score the model does not reach is provable at the last segment."""
-        wanted = self.world.honest_score(client) + score - 1
-        trained = self.world.run(RunKey(client, faked, 0)).claim.score
+        wanted = self.world.honest_score(order) + score - 1
+        trained = self.world.run(RunKey(order, faked, 0)).claim.score
         if wanted != trained and self.segments - 1 not in faked:
             raise Unrealizable(
-                f"claiming score {score} (model scores {trained - self.world.honest_score(client) + 1}) is a "
+                f"claiming score {score} (model scores {trained - self.world.honest_score(order) + 1}) is a "
                 f"lie a score fraud proof exposes at segment {self.segments - 1}, so segment "
                 f"{self.segments - 1} would have to be in faked={sorted(faked)}"
             )
-        return RunKey(client, faked, wanted - trained)
+        return RunKey(order, faked, wanted - trained)
 
     def _byzantine_claim(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
         order = args["order"]
-        run = self._byzantine_run(state.orders[order].client, args["score"], frozenset(args["faked"]))
+        run = self._byzantine_run(self._order_digest(order), args["score"], frozenset(args["faked"]))
         return self._claim_tx(args["trainer"], order, run)
 
     def _vote_context(
@@ -382,40 +406,40 @@ class LedgerBridge:
         )
         return account_name(args["challenger"]), tx
 
-    # ------------------------------------------------------------------ key planning
+    # ------------------------------------------------------------------ sample planning
 
-    def _plan_keys(self, initial: sl.LedgerState, plan: Sequence[Label]) -> dict[int, Any]:
-        """Each validator's key, chosen so its signatures derive the samples ``plan`` needs."""
-        order_clients: list[int] = []
-        claims: dict[tuple[int, int], RunKey] = {}
-        wants: dict[int, list[tuple[RunKey, tuple[int, ...]]]] = {v: [] for v in self.cast.validators}
+    def _plan_samples(
+        self, plan: Sequence[Label]
+    ) -> dict[int, list[tuple[int, int, frozenset[int], frozenset[int]]]]:
+        """For each order, the votes ``plan`` casts on it: (validator, claimed spec score, faked
+        segments, sample). An honest claim is score 1 with nothing faked."""
+        claims: dict[tuple[int, int], tuple[int, frozenset[int]]] = {}
+        wants: dict[int, list[tuple[int, int, frozenset[int], frozenset[int]]]] = {}
         for label in plan:
             args = dict(label.args)
-            if label.action == "PlaceOrder":
-                order_clients.append(args["client"])
-            elif label.action == "HonestClaim":
-                claims[(args["order"], args["trainer"])] = RunKey(
-                    order_clients[args["order"]], frozenset(), 0
-                )
+            if label.action == "HonestClaim":
+                claims[(args["order"], args["trainer"])] = (1, frozenset())
             elif label.action == "ByzantineClaim":
-                try:
-                    run = self._byzantine_run(
-                        order_clients[args["order"]], args["score"], frozenset(args["faked"])
-                    )
-                except Unrealizable:
-                    continue
-                claims[(args["order"], args["trainer"])] = run
-            elif label.action in VOTES:
-                claim = claims.get((args["order"], args["trainer"]))
-                if claim is not None:
-                    wants[args["validator"]].append((claim, tuple(sorted(args["sample"]))))
-        keys = {}
-        for validator, wanted in wants.items():
+                claims[(args["order"], args["trainer"])] = (args["score"], frozenset(args["faked"]))
+            elif label.action in VOTES and (args["order"], args["trainer"]) in claims:
+                score, faked = claims[(args["order"], args["trainer"])]
+                wants.setdefault(args["order"], []).append(
+                    (args["validator"], score, faked, frozenset(args["sample"]))
+                )
+        return wants
+
+    def _fits(self, index: int, order: bytes) -> bool:
+        """Whether, were order ``index`` the committed ``order``, each validator's key would derive the
+        sample the plan's vote needs from the claim the plan makes (claims that cannot be made on any
+        order are left out: their steps are gaps whatever the task)."""
+        for validator, score, faked, sample in self._wants.get(index, []):
             try:
-                keys[validator] = self.world.validator_key(validator, wanted, self.sample_size)
-            except LookupError:
-                keys[validator] = self.world.validator_key(validator, [], self.sample_size)
-        return keys
+                run = self._byzantine_run(order, score, faked)
+            except Unrealizable:
+                continue
+            if frozenset(self.world.sample(self._keys[validator], run, self.sample_size)[0]) != sample:
+                return False
+        return True
 
 
 def _spec_tx(label: Label) -> sl.Tx:

@@ -5,14 +5,21 @@ Every claim the ledger bridge posts comes from the real trainer
 (``conformance.adversaries.train_skipping_steps``) on a tiny CPU task, and
 every vote or challenge carries what the real ``Validator`` produced. Runs,
 audits and proof checks are deterministic functions of their inputs, so one
-``TrainingWorld`` caches them for the whole process: a replay of thousands of
-behaviours trains each distinct (order, faked segments) once.
+``TrainingWorld`` caches them for the whole process, keyed by the committed
+order's digest: behaviours that reach the same ledger state when an order is
+placed share its runs.
 
-Samples are not chosen: the ledger accepts only the sample derived from the
-validator's Ed25519 signature over (order, proof root). To replay a spec step
-in which a validator samples given segments, the world looks ahead at the
-behaviour and picks each validator's key (by trying key seeds) so that its
-signature derives exactly the samples that behaviour needs.
+Runs train only committed orders: the task the client posted with the
+data-order seed the ledger fixed (``committed``, read from the ledger's
+``OrderRecord``). The client's one freedom is its task; the world's clients
+use it (``choose_task``) to pick the initial-weights seed, knowing the seed
+the ledger is about to fix (anyone can execute a transaction on a copy of the
+replicated state), so that (1) faking segments does not move the final score,
+which the spec takes as independent of the faked set, and (2) each
+validator's fixed Ed25519 key derives, from the claims the replayed behaviour
+makes, exactly the samples that behaviour needs. Samples are never chosen:
+the ledger accepts only the sample derived from the validator's signature over
+(order, proof root).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import atexit
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +51,7 @@ from pot_impl.training.task import (
     ScheduleSpec,
     TrainingOrder,
     TrainingTask,
+    committed_order,
     prepare_task,
 )
 from pot_impl.training.trainer import TrainingRun, train
@@ -54,15 +62,16 @@ ENV = Environment("cpu", 1)
 """One pinned environment for trainers, validators and the ledger's checker (tier A, bit-exact)."""
 
 SEGMENT_LENGTH = 2
-MAX_KEY_TRIES = 1 << 16
-SEED_TRIES = 16
+FIRST_INIT_SEED = 5
+TASK_TRIES = 256
+"""Initial-weights seeds a client tries (``choose_task``); ledger-tiny needs about 6 on average."""
 
 
 def _subsets(size: int) -> list[frozenset[int]]:
     return [frozenset(i for i in range(size) if mask >> i & 1) for mask in range(1 << size)]
 
 
-def tiny_task(segments: int) -> TrainingTask:
+def tiny_task(segments: int, init_seed: int = FIRST_INIT_SEED) -> TrainingTask:
     """A two-layer MLP on synthetic blobs: a few milliseconds per segment on one CPU thread."""
     params = {"examples": 96, "features": 8, "classes": 4, "seed": 11}
     return TrainingTask(
@@ -74,85 +83,95 @@ def tiny_task(segments: int) -> TrainingTask:
         batch_size=8,
         steps=segments * SEGMENT_LENGTH,
         segment_length=SEGMENT_LENGTH,
-        init_seed=5,
+        init_seed=init_seed,
         eval_examples=16,
     )
 
 
 @dataclass(frozen=True)
 class RunKey:
-    """Which run: the client whose order it trains, the faked segments, and the claimed-score raise."""
+    """Which run: the committed order it trains (by digest), the faked segments, and the claimed-score
+    raise."""
 
-    client: int
+    order: bytes
     faked: frozenset[int]
     score_raise: int
 
 
 class TrainingWorld:
-    """Orders, cached runs and their proof material, audits, fraud evidence and validator keys."""
+    """Committed orders, cached runs and their proof material, audits, fraud evidence, validator keys."""
 
     def __init__(self, segments: int) -> None:
         self.segments = segments
-        self.task = tiny_task(segments)
         self._root = Path(tempfile.mkdtemp(prefix="pot-conform-"))
         atexit.register(shutil.rmtree, self._root, True)
         self.store = CheckpointStore(self._root / "checkpoints")
         self.catalog = DatasetCatalog(None)
-        self._prepared: PreparedTask | None = None
-        self._orders: dict[int, TrainingOrder] = {}
+        self._orders: dict[bytes, tuple[TrainingOrder, PreparedTask]] = {}
+        self._stable: dict[bytes, bool] = {}
         self._runs: dict[RunKey, TrainingRun] = {}
         self._audits: dict[tuple[RunKey, tuple[int, ...]], ValidatorVerdict] = {}
         self._evidence: dict[tuple[RunKey, int], bytes] = {}
-        self._keys: dict[tuple[int, frozenset[tuple[bytes, bytes, tuple[int, ...]]]], SigningKey] = {}
         self.auditor = Validator(SigningKey(b"\x00" * 32), 1, self.catalog, ENV)
         self.checker = MemoProofChecker(TrainingProofChecker(self.catalog, ENV))
 
     # ------------------------------------------------------------------ orders and runs
 
-    def order(self, client: int) -> TrainingOrder:
-        """Client ``client``'s order: the shared tiny task with a data-order seed of its own.
+    def committed(self, task: bytes, data_order_seed: bytes) -> bytes:
+        """The digest of the order a ledger committed (the posted task bytes and the seed the ledger
+        fixed, as in its ``OrderRecord``); runs of it are keyed by this digest."""
+        return self._add(committed_order(task, data_order_seed))
 
-        The spec takes a claim's score and its faked segments as independent choices; on real
-        training, skipping steps moves the final model. Among the first few seeds, the first on
-        which every faked set leaves the score where honest training puts it is chosen, so that
-        the abstraction holds; if none does, the first seed is used (and the claims whose score
-        moved are gaps, see ``LedgerBridge``)."""
-        if client not in self._orders:
-            candidates = [
-                TrainingOrder(
-                    self.task, hashlib.sha256(f"pot-conformance-order-{client}-{attempt}".encode()).digest()
-                )
-                for attempt in range(SEED_TRIES)
-            ]
-            self._orders[client] = next((o for o in candidates if self._score_is_stable(o)), candidates[0])
-        return self._orders[client]
+    def _add(self, order: TrainingOrder) -> bytes:
+        if order.digest not in self._orders:
+            self._orders[order.digest] = (order, prepare_task(order.task, self.catalog))
+        return order.digest
 
-    def _score_is_stable(self, order: TrainingOrder) -> bool:
-        scores = {self._train(order, frozenset(faked)).claim.score for faked in _subsets(self.segments)}
-        return len(scores) == 1
+    def order(self, digest: bytes) -> TrainingOrder:
+        return self._orders[digest][0]
 
-    def _train(self, order: TrainingOrder, faked: frozenset[int]) -> TrainingRun:
-        if self._prepared is None:
-            self._prepared = prepare_task(self.task, self.catalog)
-        if faked:
-            return train_skipping_steps(order, self._prepared, self.store, ENV, faked)
-        return train(order, self._prepared, self.store, ENV, background_writes=False)
+    def choose_task(self, data_order_seed: bytes, fits: Callable[[bytes], bool]) -> TrainingTask:
+        """The task a client posts when the ledger is about to fix ``data_order_seed``: the tiny task
+        with the first initial-weights seed whose order is score-stable (every faked set leaves the
+        score where honest training puts it, as the spec's abstraction assumes) and ``fits`` (given
+        the order's digest; the replayed behaviour's samples). If none within ``TASK_TRIES`` does,
+        the first score-stable one, else the first (the steps that then cannot be replayed are gaps,
+        see ``LedgerBridge``)."""
+        candidates = [
+            TrainingOrder(tiny_task(self.segments, FIRST_INIT_SEED + attempt), data_order_seed)
+            for attempt in range(TASK_TRIES)
+        ]
+        stable = (order for order in candidates if self._score_is_stable(self._add(order)))
+        fitting = next((order for order in stable if fits(order.digest)), None)
+        if fitting is None:
+            fitting = next((o for o in candidates if self._score_is_stable(self._add(o))), candidates[0])
+        return fitting.task
+
+    def _score_is_stable(self, order: bytes) -> bool:
+        if order not in self._stable:
+            scores = {
+                self.run(RunKey(order, frozenset(faked), 0)).claim.score for faked in _subsets(self.segments)
+            }
+            self._stable[order] = len(scores) == 1
+        return self._stable[order]
 
     def run(self, key: RunKey) -> TrainingRun:
         """The (cached) run: honest when nothing is faked, else steps skipped in the faked segments;
         a positive ``score_raise`` claims that many basis points above what the model scores."""
         if key not in self._runs:
-            order = self.order(key.client)
+            order, prepared = self._orders[key.order]
             if key.score_raise:
-                base = self.run(RunKey(key.client, key.faked, 0))
+                base = self.run(RunKey(key.order, key.faked, 0))
                 self._runs[key] = inflate_score(order, base, ENV, key.score_raise)
+            elif key.faked:
+                self._runs[key] = train_skipping_steps(order, prepared, self.store, ENV, key.faked)
             else:
-                self._runs[key] = self._train(order, key.faked)
+                self._runs[key] = train(order, prepared, self.store, ENV, background_writes=False)
         return self._runs[key]
 
-    def honest_score(self, client: int) -> int:
-        """The score an honest run of ``client``'s order reaches (the scale spec scores are read on)."""
-        return self.run(RunKey(client, frozenset(), 0)).claim.score
+    def honest_score(self, order: bytes) -> int:
+        """The score an honest run of the order reaches (the scale spec scores are read on)."""
+        return self.run(RunKey(order, frozenset(), 0)).claim.score
 
     # ------------------------------------------------------------------ validators and challengers
 
@@ -161,7 +180,7 @@ class TrainingWorld:
         cache_key = (key, segments)
         if cache_key not in self._audits:
             run = self.run(key)
-            order = self.order(key.client).encode()
+            order = self.order(key.order).encode()
             self._audits[cache_key] = self.auditor.audit(order, run.claim, run.server, segments)
         return self._audits[cache_key]
 
@@ -198,7 +217,7 @@ class TrainingWorld:
         """Segments for which the ledger's checker upholds the best evidence: the claim's faked set
         as the ledger can ever learn it (the abstraction of the commitment)."""
         run = self.run(key)
-        order = self.order(key.client).encode()
+        order = self.order(key.order).encode()
         return frozenset(
             s
             for s in range(self.segments)
@@ -211,29 +230,11 @@ class TrainingWorld:
         claim = self.run(run).claim
         return draw_sample(key, claim.order_digest, claim.commitment, claim.segments, size)
 
-    def validator_key(
-        self, validator: int, wants: Iterable[tuple[RunKey, tuple[int, ...]]], size: int
-    ) -> SigningKey:
-        """A key for ``validator`` whose signatures derive each wanted sample from each run's claim.
-
-        Tries key seeds in a fixed order, so the choice is deterministic; with no wants it is the
-        first seed. Raises ``LookupError`` if no seed within the budget fits (the wants conflict)."""
-        wanted = sorted(set(wants), key=repr)
-        claims = frozenset(
-            (self.run(run).claim.order_digest, self.run(run).claim.commitment, sample)
-            for run, sample in wanted
-        )
-        cache_key = (validator, claims)
-        if cache_key not in self._keys:
-            for attempt in range(MAX_KEY_TRIES):
-                seed = hashlib.sha256(f"pot-conformance-validator-{validator}-{attempt}".encode()).digest()
-                key = SigningKey(seed)
-                if all(self.sample(key, run, size)[0] == sample for run, sample in wanted):
-                    self._keys[cache_key] = key
-                    break
-            else:
-                raise LookupError(f"no key for validator {validator} derives the samples {wanted}")
-        return self._keys[cache_key]
+    @staticmethod
+    def validator_key(validator: int) -> SigningKey:
+        """Validator ``validator``'s key: fixed, so that it cannot depend on any order (a validator may
+        register before the orders it will sample; the orders' tasks are chosen to fit it instead)."""
+        return SigningKey(hashlib.sha256(f"pot-conformance-validator-{validator}".encode()).digest())
 
 
 class MemoProofChecker:

@@ -25,6 +25,7 @@ from pot_impl.ledger.records import (
     AccountRecord,
     ChallengeRecord,
     ClaimRecord,
+    CommittedOrder,
     LedgerParams,
     LedgerSnapshot,
     OrderRecord,
@@ -47,6 +48,7 @@ from pot_impl.ledger.transactions import (
 )
 
 MAX_PUBLIC_KEY_BYTES = 64
+DATA_ORDER_SEED_DOMAIN = b"pot-ledger/data-order-seed/v1\x00"
 
 
 class Reason(enum.StrEnum):
@@ -250,8 +252,14 @@ class Ledger:
     def _fraud_proved(self, order: OrderRecord, claim: ClaimRecord, segment: int, evidence: bytes) -> bool:
         """The checker upholds ``evidence`` against the claim's proof root, for exactly ``segment``."""
         return self._checker.segment_of(evidence) == segment and self._checker.check_fraud_proof(
-            order.task, claim.proof_root, evidence
+            committed_order(order), claim.proof_root, evidence
         )
+
+    def _data_order_seed(self, order_id: int) -> bytes:
+        """SHA-256 over the state digest at the moment the order executes (which holds the height)
+        and the order id: fixed by the whole ordered log up to the order, so the client controls only
+        its own transaction's bytes (which do not enter the hash) and a trainer nothing."""
+        return hashlib.sha256(DATA_ORDER_SEED_DOMAIN + self.digest() + order_id.to_bytes(8, "big")).digest()
 
     # ------------------------------------------------------------ handlers
 
@@ -281,9 +289,20 @@ class Ledger:
         escrow = tx.bounty + tx.fee
         _require(account.balance >= escrow, Reason.INSUFFICIENT_FUNDS)
         order_id = len(self._orders)
+        seed = self._data_order_seed(order_id)
         self._accounts[sender] = dataclasses.replace(account, balance=account.balance - escrow)
         self._orders[order_id] = OrderRecord(
-            order_id, sender, tx.task, tx.bounty, tx.fee, tx.deadline, escrow, int(OrderStatus.OPEN), "", -1
+            order_id,
+            sender,
+            tx.task,
+            tx.bounty,
+            tx.fee,
+            tx.deadline,
+            escrow,
+            int(OrderStatus.OPEN),
+            "",
+            -1,
+            seed,
         )
         return order_id
 
@@ -321,7 +340,7 @@ class Ledger:
         validator_key = self._accounts[sender].public_key
         _require(
             self._checker.check_sample(
-                order.task, claim.proof_root, validator_key, tx.sample, tx.seed_signature
+                committed_order(order), claim.proof_root, validator_key, tx.sample, tx.seed_signature
             ),
             Reason.BAD_SAMPLE,
         )
@@ -420,6 +439,11 @@ class Ledger:
     def _credit(self, account: str, amount: int) -> None:
         record = self._accounts[account]
         self._accounts[account] = dataclasses.replace(record, balance=record.balance + amount)
+
+
+def committed_order(order: OrderRecord) -> bytes:
+    """The order bytes the checker is asked about: the posted task with the ledger's seed."""
+    return codec.encode(CommittedOrder(order.task, order.data_order_seed))
 
 
 def _vote_proved_wrong(vote: VoteRecord, proved: frozenset[int]) -> bool:

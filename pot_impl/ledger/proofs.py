@@ -2,8 +2,12 @@
 
 The ledger stores tasks, claims and evidence as opaque canonical bytes and
 asks a ``ProofChecker`` the only two questions whose answers depend on real
-training. Every coordinator must reach the same answer from the same bytes,
-so an implementation must be deterministic (tier-A re-execution in the pinned
+training. The ``task`` argument is the committed order,
+``codec.encode(CommittedOrder(posted task bytes, data-order seed))``: the seed is
+the one the ledger derived from its own state when the order executed (see
+``Ledger._data_order_seed``), never one the client or a trainer supplied.
+Every coordinator must reach the same answer from the same bytes, so an
+implementation must be deterministic (tier-A re-execution in the pinned
 environment).
 """
 

@@ -53,6 +53,19 @@ class OrderRecord:
     status: int
     winner: str
     settled_at: int
+    data_order_seed: bytes
+    """Fixed by the ledger when the order executes (``Ledger`` derives it from its own state), so
+    neither the client who posts ``task`` nor a trainer chooses the order in which data is seen."""
+
+
+@dataclass(frozen=True)
+class CommittedOrder:
+    """What the ledger hands its ``ProofChecker`` as an order: the task bytes the client posted and
+    the data-order seed the ledger fixed; ``codec.encode`` of it is the checker's ``order`` bytes."""
+
+    TAG: ClassVar[int] = 55
+    task: bytes
+    data_order_seed: bytes
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ WIRE_TYPES: tuple[type, ...] = (
     LedgerParams,
     AccountRecord,
     OrderRecord,
+    CommittedOrder,
     ClaimRecord,
     VoteRecord,
     ChallengeRecord,

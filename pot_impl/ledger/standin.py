@@ -4,8 +4,10 @@ Truth about training comes from a table, fixed when the checker is built, of
 which segments of which proof roots are faked (what real re-execution would
 reveal). Samples derive from the validator's "signature", here
 HMAC-SHA256(validator_key, task || proof_root), so the sample is fixed by
-the validator's key and the claim, as in the real scheme. Evidence is the
-8-byte big-endian segment index it accuses.
+the validator's key and the claim, as in the real scheme. ``task`` is the task
+the client posted, taken from the ``CommittedOrder`` the ledger hands over (the
+stand-in ignores the data-order seed, so scripted workloads can sign before the
+ledger fixes it). Evidence is the 8-byte big-endian segment index it accuses.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+
+from pot_impl import codec
+from pot_impl.ledger.records import CommittedOrder
 
 EVIDENCE_BYTES = 8
 
@@ -56,7 +61,11 @@ class StandInProofChecker:
         sample: tuple[int, ...],
         seed_signature_: bytes,
     ) -> bool:
-        expected = seed_signature(validator_key, task, proof_root)
+        try:
+            posted = codec.decode(task, CommittedOrder).task
+        except codec.DecodeError:
+            return False
+        expected = seed_signature(validator_key, posted, proof_root)
         return hmac.compare_digest(expected, seed_signature_) and sample == derive_sample(
             expected, self.segments, self.sample_size
         )

@@ -24,7 +24,7 @@ from pot_impl.training.replay import Replayer
 from pot_impl.training.runtime import Environment
 from pot_impl.training.sampling import sample_is_valid
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
-from pot_impl.training.task import TaskError, decode_order, prepare_task
+from pot_impl.training.task import TaskError, decode_checker_order, prepare_task
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class TrainingProofChecker:
         seed_signature: bytes,
     ) -> bool:
         try:
-            order = decode_order(task)
+            order = decode_checker_order(task)
         except TaskError:
             return False
         return sample_is_valid(
@@ -67,7 +67,7 @@ class TrainingProofChecker:
 
     def check_fraud_proof(self, task: bytes, proof_root: bytes, evidence: bytes) -> bool:
         try:
-            order = decode_order(task)
+            order = decode_checker_order(task)
             proof = FraudEvidence.decode(evidence)
             claim = Claim.decode(proof.claim)
         except (TaskError, ProofFormatError):

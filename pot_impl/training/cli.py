@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     order = actions.add_parser("order", help="validate a task (JSON) and write the canonical order bytes")
     order.add_argument("task", help="task JSON (architecture, dataset, optimizer, steps, ...)")
-    order.add_argument("--seed", required=True, help="data-order seed from ledger state, 64 hex digits")
+    order.add_argument("--seed", required=True, help="the ledger's data_order_seed, 64 hex digits")
     order.add_argument("--out", required=True, help="file to write the canonical order to")
     order.add_argument("--data-dir", help="directory holding the task's dataset files")
     order.set_defaults(run=_lazy("order"))

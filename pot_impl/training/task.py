@@ -1,9 +1,10 @@
 """Training tasks and orders: schema, canonical bytes and validation.
 
-A task is what a client asks for; an order is a task plus the data-order
-seed, which the ledger fixes when the order is committed (e.g. from the
-committing block's digest), so the trainer cannot choose it. The ledger stores
-order bytes opaquely; this module is the only place that interprets them.
+A task is what a client asks for and posts (``encode_task``); an order is a
+task plus the data-order seed, which the ledger derives from its own state when
+the order executes (``OrderRecord.data_order_seed``), so neither the client nor
+the trainer chooses it. The ledger stores task bytes opaquely and hands its
+checker ``CommittedOrder`` bytes; this module is the only place that interprets them.
 Validation rejects every task a node could not train exactly as specified,
 with a one-line reason.
 """
@@ -18,6 +19,8 @@ from typing import Any
 
 import torch
 
+from pot_impl import codec
+from pot_impl.ledger.records import CommittedOrder
 from pot_impl.training.architectures import ArchitectureError, ParamValue, build_model, resolve_arch_params
 from pot_impl.training.canonical import EncodingError, canonical_json, parse_canonical_json
 from pot_impl.training.datasets import Dataset, DatasetCatalog, DatasetError, synthetic_dataset
@@ -198,6 +201,11 @@ def task_from_json(obj: Mapping[str, Any]) -> TrainingTask:
     )
 
 
+def _check_seed(seed: bytes) -> None:
+    if len(seed) != 32:
+        raise TaskError("order: data_order_seed must be 32 bytes")
+
+
 def decode_order(data: bytes) -> TrainingOrder:
     """Parse canonical order bytes and check the hyperparameters; raises TaskError with the reason."""
     try:
@@ -213,14 +221,48 @@ def decode_order(data: bytes) -> TrainingOrder:
         seed = bytes.fromhex(_take(obj, "data_order_seed", str, "order"))
     except ValueError:
         raise TaskError("order: data_order_seed must be hex") from None
-    if len(seed) != 32:
-        raise TaskError("order: data_order_seed must be 32 bytes")
+    _check_seed(seed)
     task = task_from_json(_take(obj, "task", dict, "order"))
     validate_hyperparameters(task)
     order = TrainingOrder(task, seed)
     if order.encode() != data:
         raise TaskError("order: bytes are not the canonical encoding of the order they describe")
     return order
+
+
+def encode_task(task: TrainingTask) -> bytes:
+    """The canonical bytes a client posts in the ledger's ``Order`` transaction (the task alone: the
+    ledger, not the client, fixes the data-order seed when the order executes)."""
+    return canonical_json(_task_json(task))
+
+
+def decode_task(data: bytes) -> TrainingTask:
+    """Parse posted task bytes (``encode_task``) and check the hyperparameters; raises TaskError."""
+    try:
+        obj = parse_canonical_json(data)
+    except EncodingError as exc:
+        raise TaskError(f"task: {exc}") from None
+    task = task_from_json(obj)
+    validate_hyperparameters(task)
+    if encode_task(task) != data:
+        raise TaskError("task: bytes are not the canonical encoding of the task they describe")
+    return task
+
+
+def committed_order(task_bytes: bytes, data_order_seed: bytes) -> TrainingOrder:
+    """The order a ledger committed: the posted task with the seed from the ledger's order record."""
+    _check_seed(data_order_seed)
+    return TrainingOrder(decode_task(task_bytes), data_order_seed)
+
+
+def decode_checker_order(data: bytes) -> TrainingOrder:
+    """The order a ``ProofChecker`` is asked about: the ledger's ``CommittedOrder`` bytes, or an
+    order's own canonical bytes (``TrainingOrder.encode()``, as validators and tools hold it)."""
+    try:
+        committed = codec.decode(data, CommittedOrder)
+    except codec.DecodeError:
+        return decode_order(data)
+    return committed_order(committed.task, committed.data_order_seed)
 
 
 # --- validation -----------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ import pytest
 import pot_impl.ledger.ledger as impl_ledger
 from conformance.bridge_core import Divergence, Gap
 from conformance.bridge_ledger import LedgerBridge, account_index, account_name
+from conformance.bridge_training import RunKey
 from conformance.replay import cover, replay, run_behaviour
 from model_checker.graph import Behaviour
 from model_checker.model import Label, Model
+from pot_impl.training.task import committed_order, decode_task
 from spec import ledger as sl
 from spec.models import MODELS
 
@@ -107,6 +109,34 @@ def test_validator_samples_follow_the_replayed_behaviour(
         _, outcome = run_behaviour(model, bridge, behaviour)
         assert not isinstance(outcome, (Divergence, Gap)), outcome
         assert bridge.abstract().votes == behaviour[-1][1].votes
+
+
+def test_claims_train_the_order_as_the_ledger_committed_it(
+    model: Model[Any], bridge: LedgerBridge, behaviours: list[Behaviour]
+) -> None:
+    """The client posts a task without a seed; the claim is a run of that task on the data-order seed
+    the ledger fixed, and its order is score-stable (faking segments leaves the score unchanged)."""
+    claiming = next(
+        b
+        for b in behaviours
+        if any(
+            lab is not None and lab.action == "ByzantineClaim" and not dict(lab.args)["faked"] for lab, _ in b
+        )
+    )
+    _, outcome = run_behaviour(model, bridge, claiming)
+    assert outcome is None
+    ledger = bridge.ledger
+    assert ledger is not None
+    ((order_id, _), claim) = next(iter(ledger.claims.items()))
+    record = ledger.orders[order_id]
+    order = committed_order(record.task, record.data_order_seed)
+    assert decode_task(record.task) == order.task
+    honest = bridge.world.run(RunKey(order.digest, frozenset(), 0)).claim
+    assert honest.order_digest == order.digest and honest.commitment == claim.proof_root
+    scores = {
+        bridge.world.run(RunKey(order.digest, frozenset(f), 0)).claim.score for f in ((0,), (1,), (0, 1))
+    }
+    assert scores == {honest.score}
 
 
 def _enabled(model: Model[Any], state: sl.LedgerState) -> list[tuple[Label, sl.LedgerState]]:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pot_impl import codec
 from pot_impl.ledger.ledger import Ledger, Reason
-from pot_impl.ledger.records import LedgerParams, OrderStatus
+from pot_impl.ledger.records import CommittedOrder, LedgerParams, OrderStatus
 from pot_impl.ledger.standin import StandInProofChecker, derive_sample, fraud_evidence, seed_signature
 from pot_impl.ledger.transactions import (
     NO_SEGMENT,
@@ -195,6 +195,67 @@ def test_a_fraud_proof_must_be_for_the_segment_it_names() -> None:
     other = next(s for s in FAKED if s != named)
     ok(ledger, "anyone", Challenge(0, "cheat", "v1", named, fraud_evidence(other)), 5)
     assert not ledger.challenges[(0, "cheat", "v1", named)].upheld
+
+
+# ---------------------------------------------------------------- the data-order seed
+
+
+class RecordingChecker(StandInProofChecker):
+    """The stand-in checker, remembering the order bytes the ledger asks it about."""
+
+    def __init__(self) -> None:
+        super().__init__(PARAMS.segments, PARAMS.sample_size, {FAKE_ROOT: FAKED})
+        self.orders: list[bytes] = []
+
+    def check_sample(
+        self, task: bytes, proof_root: bytes, validator_key: bytes, sample: tuple[int, ...], signature: bytes
+    ) -> bool:
+        self.orders.append(task)
+        return super().check_sample(task, proof_root, validator_key, sample, signature)
+
+    def check_fraud_proof(self, task: bytes, proof_root: bytes, evidence: bytes) -> bool:
+        self.orders.append(task)
+        return super().check_fraud_proof(task, proof_root, evidence)
+
+
+def test_same_task_ordered_at_different_points_gets_different_ledger_seeds() -> None:
+    ledger = fresh()
+    ok(ledger, "client", Order(TASK, 10, 0, 50), 2)
+    ok(ledger, "client", Order(TASK, 10, 0, 50), 2)
+    ok(ledger, "client", Order(TASK, 10, 0, 50), 7)
+    seeds = [ledger.orders[i].data_order_seed for i in range(3)]
+    assert len(set(seeds)) == 3 and all(len(seed) == 32 for seed in seeds)
+    restored = fresh()
+    restored.restore(ledger.snapshot())
+    assert [restored.orders[i].data_order_seed for i in range(3)] == seeds
+
+
+def test_seed_depends_on_ledger_state_the_client_does_not_control() -> None:
+    """The same client posting the same order at the same height gets another seed when anyone
+    else's earlier transaction differs, and the same seed when the whole log is equal."""
+    seeds = []
+    for stake in (10, 10, 11):
+        ledger = fresh()
+        ok(ledger, "v1", Register(Role.VALIDATOR, b"v1", stake), 1)
+        ok(ledger, "client", Order(TASK, 100, 30, 10), 2)
+        seeds.append(ledger.orders[0].data_order_seed)
+    assert seeds[0] == seeds[1] != seeds[2]
+
+
+def test_checker_gets_the_posted_task_with_the_ledgers_seed() -> None:
+    checker = RecordingChecker()
+    ledger = Ledger(PARAMS, ACCOUNTS, checker)
+    for v in ("v1", "v2"):
+        ok(ledger, v, Register(Role.VALIDATOR, v.encode(), 10), 1)
+    ok(ledger, "cheat", Register(Role.TRAINER, b"kc", 5), 1)
+    ok(ledger, "client", Order(TASK, 100, 30, 10), 2)
+    ok(ledger, "cheat", Claim(0, b"m", 50, FAKE_ROOT), 3)
+    ok(ledger, "v1", validation("v1", FAKE_ROOT, Verdict.REJECT, 0, trainer="cheat"), 4)
+    ok(ledger, "v2", validation("v2", FAKE_ROOT, Verdict.ACCEPT, 50, trainer="cheat"), 4)
+    ok(ledger, "anyone", Challenge(0, "cheat", "v2", 0, fraud_evidence(0)), 5)
+    expected = CommittedOrder(TASK, ledger.orders[0].data_order_seed)
+    assert len(checker.orders) >= 3
+    assert {codec.decode(order, CommittedOrder) for order in checker.orders} == {expected}
 
 
 # ---------------------------------------------------------------- properties

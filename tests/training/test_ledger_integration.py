@@ -23,11 +23,11 @@ from pot_impl.ledger.transactions import (
 )
 from pot_impl.training.checker import TrainingProofChecker
 from pot_impl.training.checkpoint import MODEL_PREFIX, CheckpointStore
-from pot_impl.training.task import TrainingOrder
-from pot_impl.training.trainer import TrainingRun
+from pot_impl.training.task import TrainingOrder, TrainingTask, committed_order, encode_task
+from pot_impl.training.trainer import TrainingRun, train
 from pot_impl.training.validator import Validator
 from pot_impl.training.validator import Verdict as ValidationVerdict
-from tests.training.conftest import ENV, prepare
+from tests.training.conftest import ENV, make_order, make_task, prepare
 
 SAMPLE_SIZE = 3
 DEADLINE = 10
@@ -35,10 +35,11 @@ STAKE = 100
 VALIDATORS = {"val-a": SigningKey(b"\x0a" * 32), "val-b": SigningKey(b"\x0b" * 32)}
 
 
-def ledger_for(order: TrainingOrder) -> Ledger:
+def ledger_with_order(task: TrainingTask) -> Ledger:
+    """Roles registered and the client's order for ``task`` (posted without a seed) committed."""
     checker: ProofChecker = TrainingProofChecker(env=ENV)
     params = LedgerParams(
-        segments=order.task.segments,
+        segments=task.segments,
         sample_size=SAMPLE_SIZE,
         validation_quorum=2,
         min_trainer_stake=STAKE,
@@ -51,8 +52,26 @@ def ledger_for(order: TrainingOrder) -> Ledger:
     assert ledger.apply("trainer", Register(Role.TRAINER, b"\x01" * 32, STAKE), 1).ok
     for name, key in VALIDATORS.items():
         assert ledger.apply(name, Register(Role.VALIDATOR, bytes(key.verify_key), STAKE), 1).ok
-    receipt = ledger.apply("client", Order(order.encode(), bounty=500, fee=40, deadline=DEADLINE), 2)
+    receipt = ledger.apply("client", Order(encode_task(task), bounty=500, fee=40, deadline=DEADLINE), 2)
     assert receipt.ok and receipt.created_id == 0
+    return ledger
+
+
+def order_on(ledger: Ledger) -> TrainingOrder:
+    """The order as the ledger committed it: the posted task with the ledger's data-order seed."""
+    record = ledger.orders[0]
+    return committed_order(record.task, record.data_order_seed)
+
+
+@pytest.fixture(scope="module")
+def mlp_order() -> TrainingOrder:
+    """Overrides conftest's: the trainer trains on the seed the ledger fixed, not one of its choice."""
+    return order_on(ledger_with_order(make_task("mlp")))
+
+
+def ledger_for(order: TrainingOrder) -> Ledger:
+    ledger = ledger_with_order(order.task)
+    assert order_on(ledger) == order
     return ledger
 
 
@@ -105,6 +124,23 @@ def test_a_sample_the_validator_chose_itself_is_refused(
     chosen = tuple(sorted({0, 1, 2} if verdict.sample != (0, 1, 2) else {3, 4, 5}))
     forged = Validate(0, "trainer", Verdict.ACCEPT, honest_run.claim.score, chosen, verdict.seed_signature)
     assert ledger.apply("val-a", forged, 4).reason == "bad-sample"
+
+
+def test_a_run_on_a_seed_of_the_clients_choosing_cannot_be_validated(
+    mlp_order: TrainingOrder, tmp_path: Path
+) -> None:
+    """Training the same task on another seed (the client's, say) makes a claim about another
+    order: validators' samples are signed over that order's digest, so the ledger refuses them."""
+    chosen = make_order("mlp")
+    assert chosen.task == mlp_order.task and chosen.data_order_seed != mlp_order.data_order_seed
+    run = train(chosen, prepare(chosen), CheckpointStore(tmp_path), ENV)
+    ledger = ledger_for(mlp_order)
+    post_claim(ledger, run)
+    verdict = Validator(VALIDATORS["val-a"], SAMPLE_SIZE, env=ENV).validate(
+        chosen.encode(), run.claim, run.server
+    )
+    assert verdict.accepted, verdict.reason
+    assert ledger.apply("val-a", vote("val-a", verdict), 4).reason == "bad-sample"
 
 
 @pytest.fixture

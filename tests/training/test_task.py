@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pot_impl import codec
+from pot_impl.ledger.records import CommittedOrder
 from pot_impl.training.canonical import canonical_json
 from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
 from pot_impl.training.task import (
@@ -20,7 +22,11 @@ from pot_impl.training.task import (
     ScheduleSpec,
     TaskError,
     TrainingOrder,
+    committed_order,
+    decode_checker_order,
     decode_order,
+    decode_task,
+    encode_task,
     prepare_task,
 )
 from tests.training.conftest import DATA_ORDER_SEED, DATASETS, make_order, make_task
@@ -48,6 +54,26 @@ def test_valid_orders_round_trip_through_canonical_bytes(
     encoded = order.encode()
     assert decode_order(encoded) == order
     assert decode_order(encoded).digest == order.digest
+    posted = encode_task(task)
+    assert decode_task(posted) == task and committed_order(posted, seed) == order
+    from_ledger = codec.encode(CommittedOrder(posted, seed))
+    assert decode_checker_order(from_ledger) == order == decode_checker_order(encoded)
+
+
+@pytest.mark.parametrize(
+    ("committed", "reason"),
+    [
+        (CommittedOrder(encode_task(make_task()), b"\x01" * 31), "must be 32 bytes"),
+        (CommittedOrder(make_order().encode(), DATA_ORDER_SEED), "unknown fields"),
+        (CommittedOrder(json.dumps({"steps": 1}, indent=1).encode(), DATA_ORDER_SEED), "canonical form"),
+    ],
+)
+def test_ledger_orders_that_do_not_hold_a_task_and_a_seed_are_rejected(
+    committed: CommittedOrder, reason: str
+) -> None:
+    with pytest.raises(TaskError) as caught:
+        decode_checker_order(codec.encode(committed))
+    assert reason in str(caught.value)
 
 
 @pytest.mark.parametrize(
