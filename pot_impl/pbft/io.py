@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pot_impl.pbft.messages import (
     Checkpoint,
     Commit,
+    CommittedCertificate,
     Message,
     NewView,
     Prepare,
@@ -121,7 +122,7 @@ class ReplyToClient:
     reply: Reply
 
 
-DurableRecord = ReplicaMessage | StableSnapshot | PreparedCertificate
+DurableRecord = ReplicaMessage | StableSnapshot | PreparedCertificate | CommittedCertificate
 """What ``Persist`` carries; every variant is a codec wire type (store ``codec.encode(record)``,
 read back with ``codec.decode(data, DURABLE_TYPES)``)."""
 
@@ -136,6 +137,7 @@ DURABLE_TYPES: tuple[type[DurableRecord], ...] = (
     StateResponse,
     StableSnapshot,
     PreparedCertificate,
+    CommittedCertificate,
 )
 
 

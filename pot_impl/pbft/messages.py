@@ -105,6 +105,19 @@ class PreparedCertificate:
 
 
 @dataclass(frozen=True)
+class CommittedCertificate:
+    """committed-local (section 4.2): a pre-prepare and 2f+1 matching commits from distinct replicas.
+
+    Never sent; a replica persists one for every committed sequence number above its stable
+    checkpoint, so a restart re-executes batches committed in a view whose messages the log
+    compaction has dropped."""
+
+    TAG: ClassVar[int] = 15
+    pre_prepare: PrePrepare
+    commits: tuple[Commit, ...]
+
+
+@dataclass(frozen=True)
 class ViewChange:
     """<VIEW-CHANGE, v+1, n, C, P, i>.
 
@@ -211,6 +224,7 @@ SIGNED_TYPES: tuple[type[Message], ...] = (
 WIRE_TYPES: tuple[type, ...] = (
     *SIGNED_TYPES,
     PreparedCertificate,
+    CommittedCertificate,
     StableSnapshot,
     ClientRecord,
     ServiceState,

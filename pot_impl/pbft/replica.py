@@ -56,6 +56,7 @@ from pot_impl.pbft.messages import (
     Checkpoint,
     ClientRecord,
     Commit,
+    CommittedCertificate,
     Message,
     NewView,
     Prepare,
@@ -139,7 +140,7 @@ class Replica:
         self._view_active = True
         self._slots: dict[tuple[int, int], _Slot] = {}
         self._prepared_certificates: dict[int, PreparedCertificate] = {}
-        self._committed: dict[int, PrePrepare] = {}
+        self._committed: dict[int, CommittedCertificate] = {}
         self._last_executed = 0
         self._next_seq = 1
         self._clients: dict[str, ClientRecord] = {}
@@ -240,7 +241,7 @@ class Replica:
     @property
     def committed(self) -> Mapping[int, PrePrepare]:
         """Committed-local batches above the low watermark, by sequence number (any view)."""
-        return dict(self._committed)
+        return {seq: certificate.pre_prepare for seq, certificate in self._committed.items()}
 
     @property
     def prepared_certificates(self) -> Mapping[int, PreparedCertificate]:
@@ -324,6 +325,8 @@ class Replica:
                     self._install_snapshot(record)
                 elif isinstance(record, PreparedCertificate):
                     self._restore_prepared_certificate(record)
+                elif isinstance(record, CommittedCertificate):
+                    self._restore_committed(record)
                 else:
                     self._on_message(record)
         finally:
@@ -353,6 +356,14 @@ class Replica:
             return
         if current is None or current.pre_prepare.view < certificate.pre_prepare.view:
             self._prepared_certificates[seq] = certificate
+
+    def _restore_committed(self, certificate: CommittedCertificate) -> None:
+        """Re-commit a batch across a restart (its view's messages may have been compacted away);
+        executing it again from the stable snapshot restores the executed state."""
+        seq = certificate.pre_prepare.seq
+        if seq > self._stable_seq and seq not in self._committed:
+            self._committed[seq] = certificate
+            self._execute_ready()
 
     def _drain(self) -> list[Effect]:
         effects = self._durable + self._effects
@@ -621,7 +632,9 @@ class Replica:
         if len(slot.commits.get(pp.digest, {})) < commit_quorum(self.config.n, self.f):
             return
         slot.committed = True
-        self._committed[seq] = pp
+        votes = slot.commits[pp.digest]
+        commits = tuple(votes[r] for r in sorted(votes)[: commit_quorum(self.config.n, self.f)])
+        self._committed[seq] = CommittedCertificate(pp, commits)
         self._event(EventKind.COMMITTED, seq=seq, digest=pp.digest)
         self._execute_ready()
 
@@ -635,7 +648,8 @@ class Replica:
         self._executing = True
         executed_any = False
         try:
-            while (pp := self._committed.get(self._last_executed + 1)) is not None:
+            while (certificate := self._committed.get(self._last_executed + 1)) is not None:
+                pp = certificate.pre_prepare
                 seq = pp.seq
                 for request in pp.batch:
                     executed_any |= self._execute_request(request, seq)
@@ -728,7 +742,7 @@ class Replica:
         self._stable_seq, self._stable_proof, self._stable_snapshot = seq, proof, snapshot
         self._slots = {key: slot for key, slot in self._slots.items() if key[1] > seq}
         self._prepared_certificates = {n: c for n, c in self._prepared_certificates.items() if n > seq}
-        self._committed = {n: pp for n, pp in self._committed.items() if n > seq}
+        self._committed = {n: c for n, c in self._committed.items() if n > seq}
         self._own_checkpoints = {n: s for n, s in self._own_checkpoints.items() if n >= seq}
         self._checkpoint_votes = {n: v for n, v in self._checkpoint_votes.items() if n > seq}
         if self._transfer_target is not None and self._transfer_target[0] <= seq:
@@ -742,10 +756,13 @@ class Replica:
             self._propose_batches(flush=False)
 
     def _durable_records(self) -> tuple[DurableRecord, ...]:
-        """Everything ``recover`` needs, replayable in this order: the stable snapshot, the
-        view-change state, then agreement messages and checkpoint votes above the stable checkpoint."""
+        """Everything ``recover`` needs, replayable in this order: the stable snapshot, the P set,
+        the committed batches above the snapshot (some may have committed in a view whose messages
+        are dropped below; without them a restart would un-execute them), checkpoint votes, then
+        view by view the view-change state and agreement messages."""
         records: list[DurableRecord] = [self.stable_snapshot]
         records.extend(c for _, c in sorted(self._prepared_certificates.items()))
+        records.extend(c for _, c in sorted(self._committed.items()))
         for _, checkpoint_votes in sorted(self._checkpoint_votes.items()):
             records.extend(checkpoint_votes.values())
         slot_views = {view for view, _ in self._slots}

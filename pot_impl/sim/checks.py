@@ -46,6 +46,20 @@ def in_order_execution(result: RunResult) -> list[str]:
     return violations
 
 
+def no_rollback_on_recovery(result: RunResult) -> list[str]:
+    """A restarted honest replica recovers at least everything it had executed before it crashed:
+    committed requests survive a crash (C&L 4.5), so execution never goes backwards."""
+    violations = []
+    for replica in result.honest:
+        highest = 0
+        for event in result.nodes[replica].events:
+            if event.kind is EventKind.EXECUTED:
+                highest = max(highest, event.seq)
+            elif event.kind is EventKind.RECOVERED and event.seq < highest:
+                violations.append(f"replica {replica} executed up to {highest} but recovered at {event.seq}")
+    return violations
+
+
 def identical_states(result: RunResult) -> list[str]:
     """Honest replicas have byte-identical application states after every operation both executed,
     and a recovered replica re-executes to exactly the states it had before."""
@@ -85,4 +99,9 @@ def progress(result: RunResult) -> list[str]:
 
 
 def all_safety(result: RunResult) -> list[str]:
-    return agreement(result) + in_order_execution(result) + identical_states(result)
+    return (
+        agreement(result)
+        + in_order_execution(result)
+        + no_rollback_on_recovery(result)
+        + identical_states(result)
+    )
