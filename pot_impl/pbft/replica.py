@@ -554,6 +554,11 @@ class Replica:
             if slot.pre_prepare.digest != pp.digest:
                 self._reject(pp, "a different pre-prepare was accepted for this view and sequence number")
             return
+        if not pp.batch:
+            # The null request only fills gaps in a NEW-VIEW's O (C&L 4.4), installed without this
+            # handler; an honest primary never proposes an empty batch.
+            self._reject(pp, "null request outside a new-view")
+            return
         if pp.replica != self.id and not all(verify_message(self._verifier, r) for r in pp.batch):
             self._reject(pp, "batch holds a request with a bad client signature")
             return

@@ -210,6 +210,26 @@ def test_second_pre_prepare_for_the_same_view_and_sequence_is_rejected() -> None
     assert any("different pre-prepare" in reason for reason in cluster.rejections(1))
 
 
+def test_null_request_is_accepted_only_inside_a_new_view() -> None:
+    """C&L 4.4: a new primary fills gaps in O with null requests; in the normal case a PRE-PREPARE
+    orders client requests, so a primary's empty batch, sent directly or buffered for a view not
+    yet installed, is rejected and earns no PREPARE."""
+    cluster = Cluster.build(4, **SMALL)
+    cluster.deliver(1, pre_prepare(0, 1, ()))
+    cluster.deliver(1, pre_prepare(1, 2, ()))  # view 1 not installed: buffered
+    assert 1 not in cluster.replicas[1].log and not cluster.queue
+    assert "null request outside a new-view" in cluster.rejections(1)
+    view_changes = tuple(_view_change(1, r) for r in (1, 2, 3))
+    cluster.deliver(1, signed(NewView(1, view_changes, (), 1)))  # empty O; the buffered one replays
+    assert cluster.replicas[1].view == 1 and cluster.replicas[1].view_active
+    assert (
+        2 not in cluster.replicas[1].log
+        and cluster.rejections(1).count("null request outside a new-view") == 2
+    )
+    cluster.deliver(1, pre_prepare(1, 1, (signed_request("a", 1),)))
+    assert cluster.replicas[1].log[1].pre_prepared
+
+
 def test_messages_for_another_view_are_not_counted() -> None:
     cluster = Cluster.build(4, **SMALL)
     pp = pre_prepare(0, 1, (signed_request("a", 1),))
