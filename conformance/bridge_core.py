@@ -17,9 +17,9 @@ every kind). Gaps are never counted as covered transitions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from model_checker.model import Label, Model
 from model_checker.trace import format_value
@@ -109,7 +109,15 @@ class Bridge(Protocol):
         ...
 
 
-BridgeFactory = Callable[[], Bridge]
+@runtime_checkable
+class ForkableBridge(Bridge, Protocol):
+    """A bridge whose implementation can be copied mid-behaviour, so a driver can branch."""
+
+    def fork(self) -> ForkableBridge:
+        """An independent bridge whose implementation is in this one's current state; stepping
+        either afterwards leaves the other as it was."""
+        ...
+
 
 
 def probe_step(bridge: Bridge, state: Any, step: int, trace: Sequence[str]) -> Divergence | None:

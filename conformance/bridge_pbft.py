@@ -8,7 +8,7 @@ Byzantine message is available, the bridge builds it and signs it with that
 replica's key (it can sign anything; it cannot forge honest signatures, so
 certificates it builds contain only messages honest replicas really sent).
 
-One table entry per spec action (``PbftBridge._STIMULI``):
+One table entry per spec action (``_STIMULI``):
 
 ================  ==========================================================
 PrePrepare        the client's signed request reaches the primary (batches of 1)
@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from copy import copy, deepcopy
-from itertools import combinations, product
-from typing import Any, TypeVar
+from itertools import chain, combinations, product
+from typing import Any, TypeVar, cast
 
 from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable, state_diff
 from model_checker.model import Label, Model
@@ -107,17 +107,6 @@ class PbftBridge:
         self.request_ids[NULL_DIGEST] = sp.NULL
         self.digests = {r: d for d, r in self.request_ids.items()}
         self.operations = {req.operation: r for r, req in self.requests.items()}
-        self._stimuli: Mapping[str, Callable[[dict[str, Any], sp.State], None]] = {
-            "PrePrepare": self._pre_prepare,
-            "Prepare": self._prepare,
-            "Commit": self._commit,
-            "Execute": self._execute,
-            "StableCheckpoint": self._stable_checkpoint,
-            "StartViewChange": self._start_view_change,
-            "NewView": self._new_view,
-            "AcceptNewView": self._accept_new_view,
-            "Quiescent": lambda args, state: None,
-        }
         self.replicas: dict[int, Replica] = {}
         self.apps: dict[int, RecordingApp] = {}
         self.sent: dict[int, list[ReplicaMessage]] = {}
@@ -126,17 +115,34 @@ class PbftBridge:
         """(sequence number, state digest) -> snapshot bytes of every checkpoint an honest replica took
         (a no-op leaves the state, hence the digest, as it was: the sequence number tells them apart)."""
         self._initial: sp.State | None = None
+        self._verifier = self.keys.verifier()
+        self._signers = {i: self.keys.signer(replica_principal(i)) for i in self.spec.honest}
+        self._owned: set[int] = set()
+        """Replicas this bridge may step in place (the others it shares with a fork)."""
+        self._signed: dict[ReplicaMessage, ReplicaMessage] = {}
+        """Byzantine messages signed so far (HMAC signing is deterministic): built once, shared by forks."""
+        self._certified: dict[tuple[int, bytes], sp.Ops] = {}
+        """The executed log at each (sequence number, snapshot) seen (decoded once, shared by forks;
+        a null request leaves the snapshot as it was, so the sequence number is part of the key)."""
+        self._keep = {id(x): x for x in (self.impl_config, self._verifier, *self._signers.values())}
+        self._keep.update((id(r), r) for r in self.requests.values())
+        self.received: dict[int, list[ReplicaMessage]] = {}
+        """Messages delivered to each honest replica (what it may hold besides its own)."""
+        self._abstracted: dict[int, tuple[sp.Replica, frozenset[sp.NewView]]] = {}
+        """Per honest replica: its abstract record and NEW-VIEWs, until it steps again."""
 
     # ------------------------------------------------------------------ Bridge protocol
 
     def start(self, initial: sp.State, plan: Sequence[Label]) -> None:
-        verifier = self.keys.verifier()
         self.apps = {i: RecordingApp() for i in self.spec.honest}
         self.replicas = {
-            i: Replica(i, self.impl_config, self.keys.signer(replica_principal(i)), verifier, self.apps[i])
+            i: Replica(i, self.impl_config, self._signers[i], self._verifier, self.apps[i])
             for i in self.spec.honest
         }
+        self._owned = set(self.spec.honest)
+        self._abstracted = {}
         self.sent = {i: [] for i in range(self.config.replicas)}
+        self.received = {i: [] for i in self.spec.honest}
         self._logged = {i: set() for i in range(self.config.replicas)}
         self._snapshots = {}
         self._initial = initial
@@ -156,7 +162,7 @@ class PbftBridge:
         for replica in self.spec.honest:
             if not self.replicas[replica].view_active:
                 continue
-            fork = self._fork(replica)
+            fork = self.fork()
             messages = fork._available(replica, state)
             fork._deliver(replica, [m for m in messages for _ in range(2)])
             reached = fork.abstract()
@@ -166,19 +172,35 @@ class PbftBridge:
                 return what + ": the spec lets it reach no such state", closest
         return None
 
-    def _fork(self, replica: int) -> PbftBridge:
-        """A bridge sharing everything with this one except ``replica`` (with its application) and
-        the network's bookkeeping; messages are immutable, so the copy shares them."""
-        memo: dict[int, Any] = {id(m): m for messages in self.sent.values() for m in messages}
+    def fork(self) -> PbftBridge:
+        """An independent copy of the implementation (replicas, applications, network) as it is now.
+
+        Copy-on-write: afterwards both bridges share every replica, its application and its sent
+        messages until a stimulus touches that replica (``_live``); messages are immutable and
+        always shared. A fork costs a few dict copies, a step one replica's deep copy."""
         fork = copy(self)
-        fork.replicas, fork.apps = dict(self.replicas), dict(self.apps)
-        fork.replicas[replica], fork.apps[replica] = deepcopy(
-            (self.replicas[replica], self.apps[replica]), memo
-        )
-        fork.sent = {i: list(messages) for i, messages in self.sent.items()}
-        fork._logged = {i: set(entries) for i, entries in self._logged.items()}
-        fork._snapshots = dict(self._snapshots)
+        for bridge in (self, fork):
+            bridge.replicas, bridge.apps = dict(self.replicas), dict(self.apps)
+            bridge.sent, bridge.received = dict(self.sent), dict(self.received)
+            bridge._logged, bridge._abstracted = dict(self._logged), dict(self._abstracted)
+            bridge._owned = set()
         return fork
+
+    def _live(self, replica: int) -> Replica:
+        """``replica``, owned by this bridge from now on (copied if shared with a fork), to step it."""
+        if replica not in self._owned:
+            # what the replica holds of the outside world is shared, not copied: messages it
+            # received or sent (immutable), the requests, its configuration and keys
+            keep: dict[int, Any] = {id(m): m for m in chain(self.received[replica], self.sent[replica])}
+            keep.update(self._keep)
+            self.replicas[replica], self.apps[replica] = deepcopy(
+                (self.replicas[replica], self.apps[replica]), keep
+            )
+            self.sent[replica] = list(self.sent[replica])
+            self.received[replica] = list(self.received[replica])
+            self._logged[replica] = set(self._logged[replica])
+            self._owned.add(replica)
+        return self.replicas[replica]
 
     def _available(self, replica: int, state: sp.State) -> list[ReplicaMessage]:
         view = self.replicas[replica].view
@@ -222,52 +244,56 @@ class PbftBridge:
         return seen
 
     def stimulate(self, label: Label, state: sp.State) -> tuple[FieldDiff, ...]:
-        stimulus = self._stimuli.get(label.action)
+        stimulus = _STIMULI.get(label.action)
         if stimulus is None:
             raise Unrealizable(f"the PBFT bridge has no stimulus for action {label.action}")
-        stimulus(dict(label.args), state)
+        stimulus(self, dict(label.args), state)
         return ()
 
     def abstract(self) -> sp.State:
         """Each honest replica's state and sent messages; the spec drops messages no step can read any
         more (``Pbft.collect``), and so does the abstraction (collecting from scratch: relative to the
         initial state, where nothing is collectable)."""
-        replicas = []
-        for i in range(self.config.replicas):
-            replica = self.replicas.get(i)
-            if replica is None:
-                replicas.append(self._blank)
-                continue
-            sent = self.sent[i]
-            proposals = {self._entry(pp) for pp in _of_type(sent, PrePrepare)} | self._logged[i]
-            replicas.append(
-                self._blank._replace(
-                    view=replica.view,
-                    changing=not replica.view_active,
-                    executed=self._executed(i),
-                    stable=replica.stable_checkpoint,
-                    proposals=frozenset(proposals),
-                    prepares=frozenset(self._entry(p) for p in _of_type(sent, Prepare)),
-                    commits=frozenset(self._entry(c) for c in _of_type(sent, Commit)),
-                    view_changes=frozenset(
-                        self._abstract_view_change(vc) for vc in _of_type(sent, ViewChange)
-                    ),
-                )
-            )
-        new_views = frozenset(
-            self._abstract_new_view(nv) for i in self.spec.honest for nv in _of_type(self.sent[i], NewView)
-        )
+        records = [
+            self._abstract_replica(i) if i in self.replicas else None for i in range(self.config.replicas)
+        ]
         initial = self._initial
         assert initial is not None
-        raw = initial._replace(replicas=tuple(replicas), new_views=new_views, decided=self._decided())
+        raw = initial._replace(
+            replicas=tuple(self._blank if r is None else r[0] for r in records),
+            new_views=frozenset().union(*(r[1] for r in records if r is not None)),
+            decided=self._decided([r[0].commits for r in records if r is not None]),
+        )
         return self.spec.collect(raw, initial)
 
-    def _decided(self) -> frozenset[tuple[int, int]]:
+    def _abstract_replica(self, i: int) -> tuple[sp.Replica, frozenset[sp.NewView]]:
+        """Honest replica ``i``'s record and the NEW-VIEWs it sent, kept until it steps again."""
+        cached = self._abstracted.get(i)
+        if cached is not None:
+            return cached
+        replica, sent = self.replicas[i], self.sent[i]
+        proposals = {self._entry(pp) for pp in _of_type(sent, PrePrepare)} | self._logged[i]
+        record = self._blank._replace(
+            view=replica.view,
+            changing=not replica.view_active,
+            executed=self._executed(i),
+            stable=replica.stable_checkpoint,
+            proposals=frozenset(proposals),
+            prepares=frozenset(self._entry(p) for p in _of_type(sent, Prepare)),
+            commits=frozenset(self._entry(c) for c in _of_type(sent, Commit)),
+            view_changes=frozenset(self._abstract_view_change(vc) for vc in _of_type(sent, ViewChange)),
+        )
+        new_views = frozenset(self._abstract_new_view(nv) for nv in _of_type(sent, NewView))
+        self._abstracted[i] = (record, new_views)
+        return record, new_views
+
+    def _decided(self, commits: Iterable[frozenset[Entry]]) -> frozenset[tuple[int, int]]:
         """(seq, request) for which COMMITs from a commit quorum exist (Byzantine replicas always vote):
-        where an honest replica is, or can become, committed-local, by the implementation's quorum."""
+        where an honest replica is, or can become, committed-local, by the implementation's quorum.
+        ``commits``: the entries each honest replica sent a COMMIT for."""
         senders: dict[tuple[int, int, int], int] = {}
-        for i in self.spec.honest:
-            for entry in {self._entry(c) for c in _of_type(self.sent[i], Commit)}:
+        for entries in commits:
+            for entry in entries:
                 senders[entry] = senders.get(entry, 0) + 1
         quorum = commit_quorum(self.config.replicas, max_faulty(self.config.replicas))
         return frozenset(
@@ -305,6 +331,12 @@ class PbftBridge:
         snapshot = self._snapshots.get((seq, digest))
         if snapshot is None:
             return (self.spec.forged,) * seq  # certifies a state no honest replica had
+        ops = self._certified.get((seq, snapshot))
+        if ops is None:
+            ops = self._certified[(seq, snapshot)] = self._decode_state(seq, snapshot)
+        return ops
+
+    def _decode_state(self, seq: int, snapshot: bytes) -> sp.Ops:
         app = RecordingApp()
         app.restore(codec.decode(snapshot, ServiceState).app_state)
         ops = [sp.NULL] * seq
@@ -337,6 +369,7 @@ class PbftBridge:
 
     def _run(self, replica: int, effects: Iterable[Effect]) -> None:
         """Keep what ``replica`` sent, and the snapshot behind every checkpoint it took."""
+        self._abstracted.pop(replica, None)
         for effect in effects:
             if isinstance(effect, Broadcast | SendTo) and not isinstance(effect.message, Request):
                 self.sent[replica].append(effect.message)
@@ -360,16 +393,21 @@ class PbftBridge:
         if live.last_executed == checkpoint.seq:
             snapshot = codec.encode(live.service_state)
             if state_digest(snapshot) == checkpoint.state_digest:
-                self._snapshots[(checkpoint.seq, checkpoint.state_digest)] = snapshot
+                self._snapshots = {**self._snapshots, (checkpoint.seq, checkpoint.state_digest): snapshot}
+                self._abstracted = {}  # view changes citing this checkpoint now certify its state
 
     def _deliver(self, replica: int, messages: Iterable[ReplicaMessage]) -> None:
         for message in messages:
-            self._run(replica, self.replicas[replica].deliver(message))
+            self._run(replica, self._live(replica).deliver(message))
+            self.received[replica].append(message)
 
     def _sign(self, message: M) -> M:
         """Sign as the message's sender: only ever called for Byzantine senders."""
         assert getattr(message, "replica", None) in self.spec.byzantine
-        return self.keys.sign_as_sender(message)
+        signed = self._signed.get(message)
+        if signed is None:
+            signed = self._signed[message] = self.keys.sign_as_sender(message)
+        return cast(M, signed)
 
     def _sent_by(self, sender: int, kind: type[M]) -> Iterator[M]:
         yield from _of_type(self.sent[sender], kind)
@@ -411,7 +449,7 @@ class PbftBridge:
 
     def _pre_prepare(self, args: dict[str, Any], state: sp.State) -> None:
         primary = args["primary"]
-        self._run(primary, self.replicas[primary].submit(self.requests[args["request"]]))
+        self._run(primary, self._live(primary).submit(self.requests[args["request"]]))
 
     def _prepare(self, args: dict[str, Any], state: sp.State) -> None:
         replica = args["replica"]
@@ -488,7 +526,7 @@ class PbftBridge:
     # ------------------------------------------------------------------ view change
 
     def _start_view_change(self, args: dict[str, Any], state: sp.State) -> None:
-        replica = self.replicas[args["replica"]]
+        replica = self._live(args["replica"])
         for _ in range(2):  # during a view change the first expiry only re-sends the VIEW-CHANGE
             self._run(args["replica"], replica.fire(Timer(TimerKind.VIEW_CHANGE, replica.view)))
             if replica.view == args["view"]:
@@ -526,8 +564,14 @@ class PbftBridge:
             sent = [vc for vc in self._sent_by(i, ViewChange) if vc.new_view == view]
             if sent:
                 options[i] = [(self._abstract_view_change(vc), vc) for vc in sent]
+        window = self.config.window
+        valid = [  # honest replicas reject P entries outside the sender's watermarks (C&L 4.4)
+            vc
+            for vc in self.spec.byzantine_view_changes(state, view)
+            if all(vc.stable < seq <= vc.stable + window for seq, _, _ in vc.prepared)
+        ]
         for b in self.spec.byzantine:
-            options[b] = [(vc, None) for vc in self.spec.byzantine_view_changes(state, view)]
+            options[b] = [(vc, None) for vc in valid]
         for group in combinations(sorted(options), self.spec.quorum):
             if own is not None and own not in group:
                 continue
@@ -539,7 +583,10 @@ class PbftBridge:
                     for sender, (vc, real) in zip(group, chosen, strict=True)
                 ]
                 return messages
-        raise Unrealizable(f"no quorum of VIEW-CHANGEs for view {view} yields O = {proposals}")
+        raise Unrealizable(
+            f"no quorum of valid VIEW-CHANGEs for view {view} yields O = {proposals}: the spec's Byzantine "
+            "VIEW-CHANGEs may carry prepared certificates above their checkpoint's high watermark"
+        )
 
     def _new_view(self, args: dict[str, Any], state: sp.State) -> None:
         primary = args["primary"]
@@ -575,6 +622,20 @@ class PbftBridge:
         if plan.min_seq:
             digest = plan.min_seq_proof[0].state_digest
             self._catch_up(replica, plan.min_seq, self._state_of(plan.min_seq, digest))
+
+
+_STIMULI: Mapping[str, Callable[[PbftBridge, dict[str, Any], sp.State], None]] = {
+    "PrePrepare": PbftBridge._pre_prepare,
+    "Prepare": PbftBridge._prepare,
+    "Commit": PbftBridge._commit,
+    "Execute": PbftBridge._execute,
+    "StableCheckpoint": PbftBridge._stable_checkpoint,
+    "StartViewChange": PbftBridge._start_view_change,
+    "NewView": PbftBridge._new_view,
+    "AcceptNewView": PbftBridge._accept_new_view,
+    "Quiescent": lambda bridge, args, state: None,
+}
+"""One stimulus per spec action (the table in the module doc), called on the bridge to step."""
 
 
 def _of_type(messages: Iterable[ReplicaMessage], kind: type[M]) -> Iterator[M]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.bridge_core import Bridge, BridgeError
-from conformance.replay import replay
+from conformance.bridge_core import Bridge, BridgeError, ForkableBridge
+from conformance.replay import ReplayReport, replay, walk
 from conformance.stateful import stateful_check
 from model_checker.model import Model, SpecError
 from spec import ledger as spec_ledger
@@ -45,6 +45,8 @@ class ConformanceReport:
     steps: int = 0
     transitions_covered: int = 0
     transitions_total: int | None = None
+    graph: str | None = None
+    """Whose transitions ``transitions_total`` counts: ``symmetry-reduced`` or ``unreduced``."""
     divergences: list[dict[str, Any]] = field(default_factory=list)
     mutants: list[dict[str, Any]] = field(default_factory=list)
     gaps: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -68,6 +70,7 @@ class ConformanceReport:
             "steps": self.steps,
             "transitions_covered": self.transitions_covered,
             "transitions_total": self.transitions_total,
+            "graph": self.graph,
             "divergences": self.divergences,
             "mutants": self.mutants,
             "gaps": [
@@ -80,9 +83,10 @@ class ConformanceReport:
 
     def summary(self) -> str:
         total = "?" if self.transitions_total is None else str(self.transitions_total)
+        graph = f" of the {self.graph} graph" if self.graph else ""
         lines = [
             f"{self.model} ({self.mode}): {self.verdict}, {self.steps} spec steps, "
-            f"transitions covered {self.transitions_covered}/{total}, {self.seconds:.1f} s"
+            f"transitions covered {self.transitions_covered}/{total}{graph}, {self.seconds:.1f} s"
         ]
         lines += [f"note: {note}" for note in self.notes]
         for (action, reason), count in self.gaps.most_common():
@@ -134,18 +138,25 @@ def bridge_for(model: Model[Any]) -> Bridge:
 # --------------------------------------------------------------------------- modes
 
 
-def _run_replay(model: Model[Any], report: ConformanceReport, budget_s: float | None) -> None:
-    result = replay(model, bridge_for(model), budget_s=budget_s)
+def replay_model(model: Model[Any], budget_s: float | None = None, workers: int = 1) -> ReplayReport:
+    """Mode 1 on ``model``: the graph walk where the bridge can fork its implementation (PBFT and
+    combined models; with the model's symmetry), else replay of a transition cover (ledger)."""
+    bridge = bridge_for(model)
+    if isinstance(bridge, ForkableBridge):
+        return walk(model, bridge, workers=workers, budget_s=budget_s)
+    return replay(model, bridge, budget_s=budget_s)
+
+
+def _run_replay(model: Model[Any], report: ConformanceReport, budget_s: float | None, workers: int) -> None:
+    result = replay_model(model, budget_s, workers)
     report.transitions_total = result.transitions_total
+    report.graph = result.graph
     report.steps += result.steps
     report.transitions_covered = result.transitions_covered
     report.divergences += [d.to_json() for d in result.divergences]
     report.gaps.update(result.gaps)
     if result.out_of_budget:
-        report.notes.append(
-            f"replay stopped after its {budget_s} s budget: {result.behaviours} behaviours replayed, "
-            "coverage is partial"
-        )
+        report.notes.append(f"replay stopped after its {budget_s} s budget: coverage is partial")
 
 
 def _run_stateful(model: Model[Any], report: ConformanceReport, seed: int, examples: int) -> None:
@@ -199,6 +210,7 @@ def run_mode(
     log_dir: Path | None = None,
     budget_s: float | None = None,
     examples: int = STATEFUL_EXAMPLES,
+    workers: int = 1,
 ) -> ConformanceReport:
     """Run ``mode`` (replay, stateful, trace or all) of the suite on the registered model ``model_name``.
 
@@ -214,7 +226,7 @@ def run_mode(
         model = load_model(model_name)
         try:
             if mode in ("replay", "all"):
-                _run_replay(model, report, budget_s)
+                _run_replay(model, report, budget_s, workers)
             if mode in ("stateful", "all") and not report.divergences:
                 _run_stateful(model, report, seed, examples)
         except BridgeError as error:
@@ -225,30 +237,28 @@ def run_mode(
     return report
 
 
-def benchmark_replay(model_name: str, budget_s: float | None = None) -> dict[str, Any]:
-    """Replay figures for benchmarks/bench_conformance.py: exploration + cover time, replay time,
-    spec steps per second through the bridge, coverage, and the time to full transition coverage
-    (None when replay did not cover every transition, e.g. gaps or the budget)."""
-    model = load_model(model_name)
-    bridge = bridge_for(model)
-    started = time.perf_counter()
-    from conformance.replay import cover
-
-    behaviours, total = cover(model)
-    covered_at = time.perf_counter()
-    result = replay(model, bridge, behaviours=behaviours, transitions_total=total, budget_s=budget_s)
-    finished = time.perf_counter()
-    full = result.transitions_covered == total and result.conforms and not result.out_of_budget
+def benchmark_replay(model_name: str, budget_s: float | None = None, workers: int = 1) -> dict[str, Any]:
+    """Replay figures for benchmarks/bench_conformance.py: which graph and how many of its
+    transitions were covered, implementation steps per second, exploration (and cover) time, and
+    the time to full transition coverage (None when some transition stayed uncovered: gaps,
+    divergences or the budget)."""
+    result = replay_model(load_model(model_name), budget_s, workers)
+    full = result.transitions_covered == result.transitions_total and result.conforms and result.complete
     return {
         "model": model_name,
-        "transitions_total": total,
+        "driver": "walk" if result.states else "behaviours",
+        "graph": result.graph,
+        "workers": workers,
+        "transitions_total": result.transitions_total,
         "transitions_covered": result.transitions_covered,
+        "states_expanded": result.states,
         "behaviours": result.behaviours,
         "steps": result.steps,
-        "cover_seconds": covered_at - started,
-        "replay_seconds": finished - covered_at,
-        "steps_per_second": result.steps_per_second,
-        "seconds_to_full_coverage": finished - started if full else None,
+        "explore_seconds": result.explore_seconds,
+        "seconds": result.seconds,
+        "steps_per_second": result.steps / max(result.seconds - result.explore_seconds, 1e-9),
+        "seconds_to_full_coverage": result.seconds if full else None,
+        "complete": result.complete,
         "divergences": len(result.divergences),
         "gaps": sum(result.gaps.values()),
     }

@@ -119,6 +119,30 @@ class StateGraph(Generic[S]):
         """Number of distinct ``(source state, action label)`` pairs."""
         return len(_transition_keys(self)[0])
 
+    @cached_property
+    def tree_edges(self) -> IntArray:
+        """Per state, the edge that discovered it (``-1`` for initial states): the BFS tree.
+
+        Following tree edges from an initial state replays exactly the concrete states the
+        search expanded, also under symmetry, where another edge into the same id reaches a
+        different member of the orbit."""
+        found = np.full(self.num_states, -1, dtype=np.int64)
+        keep = np.flatnonzero(self.targets >= 0)
+        targets = self.targets[keep]
+        discovering = keep[self.parents[targets] == self.sources[keep]]
+        _, first, _ = unique_first(self.targets[discovering])
+        found[self.targets[discovering[first]]] = discovering[first]
+        return found
+
+    @cached_property
+    def depths(self) -> IntArray:
+        """BFS level per state (initial states 0)."""
+        depths = np.zeros(self.num_states, dtype=np.int64)
+        for state_id, parent in enumerate(self.parents.tolist()):  # ids are BFS order: parents first
+            if parent >= 0:
+                depths[state_id] = depths[parent] + 1
+        return depths
+
     def path(self, state_id: int) -> list[int]:
         """A shortest path of state ids from an initial state to ``state_id``."""
         path = [state_id]
@@ -176,6 +200,10 @@ def transition_cover(model_or_graph: Model[S] | StateGraph[S]) -> list[Behaviour
     BFS-tree path to it, take the transition, and keep extending the walk
     along uncovered transitions of the state reached; repeat. Every transition
     is covered by construction; behaviours start with ``(None, initial state)``.
+
+    With symmetry a state id stands for an orbit, and a non-tree edge reaches a member of
+    the target's orbit other than the one whose labels the graph recorded, so walks are not
+    extended there: each behaviour is then a tree path and one transition.
     """
     graph = model_or_graph if isinstance(model_or_graph, StateGraph) else explore(model_or_graph)
     _, edges = _transition_keys(graph)
@@ -209,6 +237,7 @@ def transition_cover(model_or_graph: Model[S] | StateGraph[S]) -> list[Behaviour
                 edge = int(edges[current])
                 walk.append(edge)
                 ids.append(int(graph.targets[edge]))
-                current = next_uncovered(ids[-1])
+                extend = graph.model.symmetry is None or graph.tree_edges[ids[-1]] == edge
+                current = next_uncovered(ids[-1]) if extend else None
             behaviours.append([(step.label, step.state) for step in graph.trace(ids, walk)])
     return behaviours
