@@ -920,7 +920,7 @@ class Replica:
 
     def _on_view_change(self, vc: ViewChange) -> None:
         if vc.new_view < self._view or (vc.new_view == self._view and self._view_active):
-            if vc.replica != self.id:
+            if vc.replica != self.id and not self._superseded(vc):
                 self._help_lagging_replica(vc)
             return
         if vc.replica in self._view_changes.get(vc.new_view, {}):
@@ -943,16 +943,29 @@ class Replica:
             self._join_higher_view_change()
         self._after_view_change_vote(vc.new_view)
 
+    def _superseded(self, stale: ViewChange) -> bool:
+        """We hold a view-change of the same sender for a later view: ``stale`` is a delayed old
+        message, not a sign that its sender still waits in that view change."""
+        return any(
+            stale.replica in held for view, held in self._view_changes.items() if view > stale.new_view
+        )
+
     def _help_lagging_replica(self, stale: ViewChange) -> None:
         """The sender still waits in a view change we are past (the network lost messages and does
         not retransmit). If we installed a view, the new-view proves it; otherwise our own earlier
         view-change for its view completes its quorum, and our current one counts toward its
-        joining rule."""
+        joining rule.
+
+        The answer is itself a view-change the sender may find stale, so it must not feed back: a
+        stale view-change whose sender already sent us a later one is not answered
+        (``_superseded``); without that, two replicas in one view change answered each other's
+        delayed view-changes for earlier views forever. Our current one goes first, so that in
+        order the sender learns it before the stale one and need not answer at all."""
         new_view = self._new_views.get(self._view)
         if self._view_active and new_view is not None:
             self._send(stale.replica, new_view)
             return
-        for view in (stale.new_view, self._view):
+        for view in (self._view, stale.new_view):
             own = self._own_view_changes.get(view)
             if own is not None:
                 self._send(stale.replica, own)

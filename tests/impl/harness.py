@@ -105,14 +105,20 @@ class Cluster:
         self,
         keep: Callable[[int, ReplicaMessage | Request], bool] = lambda r, m: True,
         down: frozenset[int] = frozenset(),
-    ) -> None:
-        """Deliver queued messages (and whatever they cause) until quiet; ``keep`` drops messages,
-        replicas in ``down`` receive nothing."""
+        max_deliveries: int = 10_000,
+    ) -> int:
+        """Deliver queued messages (and whatever they cause) until quiet and return how many were
+        delivered; ``keep`` drops messages, replicas in ``down`` receive nothing. Replicas that
+        are still talking after ``max_deliveries`` fail the test (a message storm)."""
+        delivered = 0
         while self.queue:
             destination, message = self.queue.pop(0)
             if destination in down or not keep(destination, message):
                 continue
+            assert delivered < max_deliveries, f"no quiet after {delivered} deliveries: a message storm"
             self.deliver(destination, message)
+            delivered += 1
+        return delivered
 
     def flush_batches(self) -> None:
         """Fire the primaries' pending batch timers."""

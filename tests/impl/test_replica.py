@@ -427,6 +427,26 @@ def test_lost_new_view_is_resent_to_a_replica_that_repeats_its_view_change() -> 
     assert cluster.replicas[3].view_active and cluster.replicas[3].last_executed == 1
 
 
+def test_replicas_in_one_view_change_do_not_answer_each_others_superseded_view_changes() -> None:
+    """Replicas 0 and 1 both moved from view 1 to view 2 (whose primary, 2, is silent). Each one's
+    VIEW-CHANGE(1) reaches the other late; answering it with view-changes the other again finds
+    stale fed back forever. They must fall quiet, each holding the other's latest view-change."""
+    cluster = Cluster.build(4, **SMALL)
+    for r in (0, 1):
+        cluster.absorb(r, cluster.replicas[r].fire(Timer(TimerKind.VIEW_CHANGE, 0)))
+    held_back = list(cluster.queue)
+    cluster.queue.clear()
+    for r in (0, 1):
+        for sender in (2, 3):
+            cluster.deliver(r, _view_change(2, sender))
+    assert [cluster.replicas[r].view for r in (0, 1)] == [2, 2]
+    cluster.queue[:0] = held_back  # the view-changes for view 1 arrive first, and late
+    between = frozenset({0, 1})
+    cluster.run(keep=lambda r, m: r in between and isinstance(m, ViewChange), max_deliveries=20)
+    for r, other in ((0, 1), (1, 0)):
+        assert other in cluster.replicas[r].view_change_senders[2]
+
+
 # ---------------------------------------------------------------- state transfer and recovery
 
 
