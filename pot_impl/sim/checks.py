@@ -48,7 +48,8 @@ def in_order_execution(result: RunResult) -> list[str]:
 
 def no_rollback_on_recovery(result: RunResult) -> list[str]:
     """A restarted honest replica recovers at least everything it had executed before it crashed:
-    committed requests survive a crash (C&L 4.5), so execution never goes backwards."""
+    committed requests survive a crash (DESIGN: a killed node loses no committed request), so
+    execution never goes backwards."""
     violations = []
     for replica in result.honest:
         highest = 0
