@@ -76,6 +76,21 @@ PBFT_MODELS = [
         checkpoint_interval=2,
     ),
     pbft_model(
+        "pbft-live-gap",
+        "PBFT liveness, for NEW-VIEW's null fill: n = 2 honest replicas (f = 0), two requests, "
+        "sequence numbers 1..3 in one window, a view change before GST: a PRE-PREPARE lost before "
+        "GST leaves a hole below a prepared request, which O must fill with a null request",
+        liveness=True,
+        replicas=2,
+        faulty=0,
+        byzantine=(),
+        requests=2,
+        max_seq=3,
+        window=3,
+        checkpoint_interval=4,
+        delay_level=0,
+    ),
+    pbft_model(
         "pbft-window",
         "PBFT alone, for benchmarks: like pbft but with window 2 and a checkpoint every 2 requests, "
         "so both sequence numbers are in flight at once and NEW-VIEW may need null requests",
