@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import pairwise
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from model_checker.examples.two_phase import two_phase
 from model_checker.graph import explore, transition_cover
-from model_checker.model import Label
+from model_checker.model import Action, Label, Model
 from tests.model_checker.helpers import Edges, graph_model, reachable_levels, successors
 from tests.model_checker.test_engine import random_graphs
 
@@ -95,3 +96,51 @@ def test_state_by_id_has_its_fingerprint(state_id: int) -> None:
 
 
 _TWO_PHASE_GRAPH = explore(two_phase(3))
+
+
+def test_tree_edges_follow_parent_links() -> None:
+    graph = _TWO_PHASE_GRAPH
+    for state_id in range(graph.num_states):
+        edge = int(graph.tree_edges[state_id])
+        if state_id in graph.initial_ids:
+            assert edge == -1 and graph.depths[state_id] == 0
+            continue
+        assert int(graph.targets[edge]) == state_id
+        assert int(graph.sources[edge]) == int(graph.parents[state_id])
+        assert int(graph.depths[state_id]) == len(graph.path(state_id)) - 1
+
+
+def _tokens() -> Model[tuple[int, int]]:
+    """Two interchangeable tokens, each moved up to 2: ``Inc(i)`` is enabled on a member of an
+    orbit and not on its mirror image, so a label recorded for one member fails on the other."""
+
+    def inc(s: tuple[int, int]) -> Iterator[tuple[tuple[int], tuple[int, int]]]:
+        for i in (0, 1):
+            if s[i] < 2:
+                yield (i,), (s[0] + 1, s[1]) if i == 0 else (s[0], s[1] + 1)
+
+    return Model(
+        "tokens",
+        init=lambda: iter([(0, 0)]),
+        actions=(Action("Inc", inc, ("i",)),),
+        symmetry=lambda s: tuple(sorted(s)),
+    )
+
+
+def test_cover_under_symmetry_takes_real_transitions_of_every_orbit() -> None:
+    """On the quotient graph every behaviour is a sequence of real steps of the model, and the
+    behaviours take each (orbit, label) transition the graph records."""
+    model = _tokens()
+    graph = explore(model)
+    assert graph.num_states == 6  # {0,0} {0,1} {0,2} {1,1} {1,2} {2,2}
+    seen = set()
+    for behaviour in transition_cover(graph):
+        for (_, before), (label, after) in pairwise(behaviour):
+            assert label is not None and (label, after) in successors(model, before)
+            seen.add((tuple(sorted(before)), label))
+    expected = {
+        (tuple(sorted(graph.state(i))), graph.label(int(graph.labels[e])))
+        for i in range(graph.num_states)
+        for e in graph.out_edges(i)
+    }
+    assert seen == expected and len(seen) == graph.distinct_transitions
