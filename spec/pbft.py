@@ -327,10 +327,13 @@ class Pbft:
         return sent and self.prepare_votes(s, entry) >= self.prepare_quorum
 
     def committed_local(self, s: State) -> Iterator[tuple[int, tuple[int, int, int]]]:
-        """(replica, (view, seq, digest)) for every honest replica committed-local (C&L 4.2)."""
+        """(replica, (view, seq, digest)) for every honest replica committed-local (C&L 4.2), counting
+        only COMMITs of the replica's current view: a replica discards agreement messages of lower
+        views once it moves on (C&L 4.4), so a quorum completed after it left is never seen."""
         for i in self.honest:
-            for entry in s.replicas[i].commits:
-                if self.commit_votes(s, entry) >= self.commit_threshold:
+            r = s.replicas[i]
+            for entry in r.commits:
+                if entry[0] == r.view and self.commit_votes(s, entry) >= self.commit_threshold:
                     yield i, entry
 
     def checkpoints_of(self, r: Replica) -> Iterator[tuple[int, Ops]]:
