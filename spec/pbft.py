@@ -225,7 +225,8 @@ CONSTANT_DOCS: Mapping[str, str] = {
     "faulty": "f, the fault threshold the quorums are sized for",
     "byzantine": "replicas that are Byzantine (at most f): they send anything they can sign",
     "requests": "client requests 1..requests, all sent at the start",
-    "max_view": "views 0..max_view are explored (replicas never start a view change beyond it)",
+    "max_view": "views 0..max_view are explored (no view change beyond it; liveness models record a "
+    "timeout there as the views-exhausted outcome)",
     "checkpoint_interval": "K: a replica checkpoints after executing every K-th sequence number",
     "window": "L: sequence numbers accepted are h < n <= h + L (h: last stable checkpoint)",
     "max_seq": "largest sequence number any pre-prepare may carry (bounds the model)",
