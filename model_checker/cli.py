@@ -68,7 +68,12 @@ def run_models(args: argparse.Namespace, models: Callable[[], Mapping[str, Model
     registry = models()
     if args.json:
         listing = [
-            {"name": name, "doc": spec.doc, "constants": {k: repr(v) for k, v in spec.defaults.items()}}
+            {
+                "name": name,
+                "doc": spec.doc,
+                "constants": {k: repr(v) for k, v in spec.defaults.items()},
+                "companions": list(spec.companions),
+            }
             for name, spec in registry.items()
         ]
         print(json.dumps(listing, indent=2))
@@ -79,6 +84,8 @@ def run_models(args: argparse.Namespace, models: Callable[[], Mapping[str, Model
         print(f"{name:<{width}}  {spec.doc}")
         if constants:
             print(f"{'':<{width}}  constants: {constants}")
+        if spec.companions:
+            print(f"{'':<{width}}  checked with: {', '.join(spec.companions)}")
         for constant, meaning in spec.constant_docs.items():
             print(f"{'':<{width}}    {constant}: {meaning}")
     return EXIT_OK

@@ -22,6 +22,18 @@ def test_every_constant_is_documented(name: str) -> None:
     assert spec.doc
 
 
+def test_default_checks_the_issue_4_liveness_properties_through_its_companions() -> None:
+    companions = [MODELS[name].instantiate() for name in MODELS["default"].companions]
+    temporal = {prop.name for model in companions for prop in model.properties}
+    assert {
+        "RequestsExecutedByAll",
+        "ViewChangeCompletes",
+        "EveryOrderEventuallyFinalized",
+        "ClientReceivesReplies",
+    } <= temporal
+    assert all(model.fairness for model in companions)  # properties under fairness, not plain
+
+
 def test_default_has_what_make_check_promises() -> None:
     constants = MODELS["default"].defaults
     assert constants["replicas"] == 4 and constants["faulty"] == 1
