@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from copy import copy, deepcopy
-from itertools import chain, combinations, product
+from enum import Enum
+from itertools import combinations, product
 from typing import Any, TypeVar, cast
 
 from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable, state_diff
@@ -124,8 +125,7 @@ class PbftBridge:
         self._certified: dict[tuple[int, bytes], sp.Ops] = {}
         """The executed log at each (sequence number, snapshot) seen (decoded once, shared by forks;
         a null request leaves the snapshot as it was, so the sequence number is part of the key)."""
-        self._keep = {id(x): x for x in (self.impl_config, self._verifier, *self._signers.values())}
-        self._keep.update((id(r), r) for r in self.requests.values())
+        self._keep = frozenset(map(id, (self.impl_config, self._verifier, *self._signers.values())))
         self.received: dict[int, list[ReplicaMessage]] = {}
         """Messages delivered to each honest replica (what it may hold besides its own)."""
         self._abstracted: dict[int, tuple[sp.Replica, frozenset[sp.NewView]]] = {}
@@ -189,12 +189,10 @@ class PbftBridge:
     def _live(self, replica: int) -> Replica:
         """``replica``, owned by this bridge from now on (copied if shared with a fork), to step it."""
         if replica not in self._owned:
-            # what the replica holds of the outside world is shared, not copied: messages it
-            # received or sent (immutable), the requests, its configuration and keys
-            keep: dict[int, Any] = {id(m): m for m in chain(self.received[replica], self.sent[replica])}
-            keep.update(self._keep)
-            self.replicas[replica], self.apps[replica] = deepcopy(
-                (self.replicas[replica], self.apps[replica]), keep
+            # what the replica holds of the outside world is shared, not copied: its
+            # configuration and keys (and every message: frozen, so immutable)
+            self.replicas[replica], self.apps[replica] = clone(
+                (self.replicas[replica], self.apps[replica]), self._keep
             )
             self.sent[replica] = list(self.sent[replica])
             self.received[replica] = list(self.received[replica])
@@ -465,15 +463,7 @@ class PbftBridge:
     def _execute(self, args: dict[str, Any], state: sp.State) -> None:
         replica, request = args["replica"], args["request"]
         seq = len(state.replicas[replica].executed) + 1
-        views = [
-            v for i, (v, n, d) in self.spec.committed_local(state) if (i, n, d) == (replica, seq, request)
-        ]
-        view = max(views)
-        if view < self.replicas[replica].view:
-            raise Unrealizable(
-                f"the implementation drops COMMITs of view {view} once in view {self.replicas[replica].view} "
-                "(C&L 4.4); the spec's committed-local counts COMMITs of any view, whenever they were sent"
-            )
+        view = state.replicas[replica].view  # committed-local counts COMMITs of the replica's view
         others = [j for j in range(self.config.replicas) if j != replica]
         self._deliver(replica, self._votes(Commit, (view, seq, request), others))
 
@@ -636,6 +626,50 @@ _STIMULI: Mapping[str, Callable[[PbftBridge, dict[str, Any], sp.State], None]] =
     "Quiescent": lambda bridge, args, state: None,
 }
 """One stimulus per spec action (the table in the module doc), called on the bridge to step."""
+
+
+_ATOMS = frozenset({int, bool, float, str, bytes, type(None)})
+_IMMUTABLE: dict[type, bool] = {}
+"""Per type seen by ``clone``: whether its values are immutable (atoms, enums, frozen dataclasses)."""
+
+
+def _immutable(kind: type) -> bool:
+    known = _IMMUTABLE.get(kind)
+    if known is None:
+        params = getattr(kind, "__dataclass_params__", None)
+        known = _IMMUTABLE[kind] = kind in _ATOMS or issubclass(kind, Enum) or bool(params and params.frozen)
+    return known
+
+
+def clone(value: Any, shared: frozenset[int], memo: dict[int, Any] | None = None) -> Any:
+    """A deep copy of ``value`` that shares what cannot change, and the objects whose ids are in
+    ``shared``: ``copy.deepcopy`` with immutable values (atoms, enums and frozen dataclasses, such
+    as every message) returned as they are instead of visited. Containers and objects are copied
+    once each (``memo``, so aliases stay aliases); set elements and dict keys are hashable, so
+    shared. Anything else (slots, subclasses of containers) falls back to ``deepcopy``."""
+    kind = type(value)
+    if _immutable(kind) or id(value) in shared:
+        return value
+    memo = {} if memo is None else memo
+    if kind is tuple:
+        return tuple(clone(item, shared, memo) for item in value)
+    copied = memo.get(id(value))
+    if copied is not None:
+        return copied
+    if kind is dict:
+        copied = memo[id(value)] = {}
+        copied.update((key, clone(item, shared, memo)) for key, item in value.items())
+    elif kind is list:
+        copied = memo[id(value)] = []
+        copied.extend(clone(item, shared, memo) for item in value)
+    elif kind is set:
+        copied = memo[id(value)] = set(value)
+    elif hasattr(value, "__dict__") and not isinstance(value, dict | list | set | tuple):
+        copied = memo[id(value)] = object.__new__(kind)
+        copied.__dict__.update((name, clone(item, shared, memo)) for name, item in vars(value).items())
+    else:
+        copied = memo[id(value)] = deepcopy(value)
+    return copied
 
 
 def _of_type(messages: Iterable[ReplicaMessage], kind: type[M]) -> Iterator[M]:

@@ -175,9 +175,14 @@ def replay(
 
 # --------------------------------------------------------------------------- graph walk
 
-SUBTREE_ROOTS = 256
-"""The walk is cut into the states above the first BFS level with at least this many states,
-and one piece per state of that level (its subtree): pieces a pool of workers shares out."""
+PIECES_PER_STATES = 256
+"""The walk is cut at the first BFS level holding at least 1/256 of the states: one piece for the
+states above it, and one per state of that level with its subtree (in ``default`` the largest
+subtree then holds 3 % of the transitions), pieces a pool of workers shares out."""
+
+PROBE_SHARE = 8
+"""The bridge's probes run in one of every 8 BFS-tree leaves (by fingerprint, so the same in every
+run): in every leaf they would cost about half as much again as all the transitions."""
 
 
 @dataclass
@@ -220,13 +225,12 @@ class GraphWalker:
         by_fingerprint = {hash(s if key is None else key(s)): s for s in self.model.init()}
         self.initial = {i: by_fingerprint[fingerprints[i]] for i in graph.initial_ids.tolist()}
         self.depths: list[int] = graph.depths.tolist()
-        self.tree_leaf: list[bool] = (
-            np.bincount(graph.parents[graph.parents >= 0], minlength=graph.num_states) == 0
-        ).tolist()
-        """States with no child in the BFS tree: where the bridge's probes run (as at the end of a
-        replayed behaviour: probing every state would cost more than the transitions)."""
+        leaves = np.bincount(graph.parents[graph.parents >= 0], minlength=graph.num_states) == 0
+        self.probed: list[bool] = (leaves & (graph.fingerprints % PROBE_SHARE == 0)).tolist()
+        """Where the bridge's probes run: states with no child in the BFS tree (the ends of the
+        tree's behaviours, as replay probes the end of each), one in ``PROBE_SHARE``."""
         sizes = np.bincount(graph.depths)
-        wide = np.flatnonzero(sizes[1:] >= SUBTREE_ROOTS)
+        wide = np.flatnonzero(sizes[1:] >= max(2, graph.num_states // PIECES_PER_STATES))
         self.cut = int(wide[0]) + 1 if len(wide) else len(sizes)
         """The BFS level whose states root the pieces below the top piece."""
 
@@ -331,7 +335,7 @@ class GraphWalker:
             if descend and self.tree[target] == edge:
                 children.append((target, successor, fork))
         part.covered += len(covered)
-        if not children and self.tree_leaf[source]:
+        if self.probed[source]:
             part.probed += 1
             found = probe_step(impl, state, 0, ())
             if found is not None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import pot_impl.pbft.replica as impl_replica
-from conformance.bridge_core import BridgeError, Divergence, Gap
+from conformance.bridge_core import BridgeError, Divergence
 from conformance.bridge_pbft import PbftBridge
 from conformance.replay import cover, replay, run_behaviour
 from model_checker.graph import Behaviour
@@ -62,19 +62,6 @@ def test_wrong_prepare_quorum_diverges(
     assert isinstance(outcome, Divergence)
     assert outcome.action.startswith("Prepare(")
     assert any(d.field.endswith(".commits") for d in outcome.diff)
-
-
-def test_commits_of_a_left_view_are_a_gap(model: Model[Any], behaviours: list[Behaviour]) -> None:
-    """Executing on COMMITs of a view the replica has left is a spec step the implementation cannot
-    take (it drops them, C&L 4.4): reported as a gap, never as a divergence."""
-    bridge = PbftBridge(model)
-    gaps = []
-    for behaviour in _with_action(_with_action(behaviours, "StartViewChange"), "Execute")[:300]:
-        _, outcome = run_behaviour(model, bridge, behaviour)
-        assert not isinstance(outcome, Divergence), outcome
-        if isinstance(outcome, Gap):
-            gaps.append(outcome)
-    assert gaps and all(g.action.startswith("Execute(") and "drops COMMITs" in g.reason for g in gaps)
 
 
 def test_models_the_implementation_cannot_size_are_refused() -> None:
