@@ -1,8 +1,10 @@
 """Proof-of-training benchmark: detection rates, honest false rejections, proof overhead, throughput.
 
-Run: ``.venv/bin/python -m benchmarks.bench_training [--quick]``. Prints tables and writes
-``benchmarks/results/training.json``. All figures are ratios measured in this one run; GPU
-columns say "not measured" unless CUDA is present.
+Run: ``.venv/bin/python -m benchmarks.bench_training [--quick] [--only overhead]``. Prints tables
+and writes ``benchmarks/results/training.json``; ``--only overhead`` measures the proof overhead
+alone (MLP, CNN, transformer at k = 10, 20, 50) into ``benchmarks/results/bench_training.json``.
+All figures are ratios measured in this one run; GPU columns say "not measured" unless CUDA is
+present.
 
 - Detection: a trainer fakes a fraction p of its segments (steps skipped); a validator samples
   q = ceil(ln(beta)/ln(1-p)) segments from its own signature. Every segment of each cheating run
@@ -22,6 +24,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -54,10 +57,14 @@ from pot_impl.training.task import (
     TrainingTask,
     prepare_task,
 )
-from pot_impl.training.trainer import TrainingRun, train
+from pot_impl.training.trainer import BackgroundCheckpointWriter, TrainingRun, train
 from pot_impl.training.validator import Validator
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
+OVERHEAD_RESULTS = RESULTS.with_name("bench_training.json")
+OVERHEAD_SEGMENT_LENGTHS = (10, 20, 50)
+OVERHEAD_PLAN = {"mlp": (200, 21), "cnn": (100, 9), "transformer_lm": (100, 3)}
+"""Overhead-only mode: (steps, interleaved repeats) per architecture (steps divisible by every k)."""
 NO_GPU = "not measured (no GPU in this session)"
 PINNED = Environment("cpu", 1)
 OTHER_THREADS = Environment("cpu", 2)
@@ -311,55 +318,86 @@ def _validate_last(validator: Validator, order: TrainingOrder, runs: list[Traini
     assert verdict.accepted, verdict.reason
 
 
+def proof_cost_ms(checkpoint: dict[str, torch.Tensor], workdir: Path, repeats: int = 15) -> dict[str, float]:
+    """Main-thread CPU milliseconds of committing one checkpoint (median over checkpoints that differ
+    in their step, so each is new to the store): ``inline`` hashes and writes it from tensor
+    memory; ``background`` only snapshots it, the worker does the rest. Each writer is warmed up
+    first, as in a run, where its two snapshot buffers are allocated once."""
+    costs = {}
+    for mode, background in (("inline", False), ("background", True)):
+        writer = BackgroundCheckpointWriter(CheckpointStore(workdir / mode), background)
+        samples = []
+        for repeat in range(-2, repeats):
+            variant = {**checkpoint, "step": torch.tensor([1_000_000 + repeat], dtype=torch.int64)}
+            started = time.thread_time()
+            future = writer.submit(variant)
+            if repeat >= 0:
+                samples.append(time.thread_time() - started)
+            future.result()
+        writer.close()
+        costs[mode] = statistics.median(samples) * 1000
+    return costs
+
+
 def bench_overhead(
-    config: str, steps: int, segment_lengths: Sequence[int], repeats: int, workdir: Path
+    config: str,
+    steps: int,
+    segment_lengths: Sequence[int],
+    repeats: int,
+    workdir: Path,
+    validate: bool = True,
 ) -> list[dict[str, Any]]:
-    """Plain job vs the trainer with proofs (background and inline writes) vs a q=3 validation,
-    interleaved repeats; best-of each (other processes only ever add time)."""
+    """Plain job vs the trainer with proofs (background and inline writes) and, with ``validate``,
+    a q=3 validation, in interleaved repeats (the order rotating from repeat to repeat). Overheads
+    from the best of each (other processes only ever add time) and as the median of each repeat's
+    ratio to its own plain job (which cancels slow drifts of the machine's load), wall and CPU;
+    plus the main-thread CPU cost of committing one checkpoint beside the CPU time of a segment."""
     rows = []
     validator = Validator(SigningKey(b"\x01" * 32), 3, env=PINNED)
     for k in segment_lengths:
         order = make_order(config, steps=steps, segment_length=k)
         prep = prepared(order)
         runs: list[TrainingRun] = []
-        wall: dict[str, list[float]] = {"plain": [], "background": [], "inline": [], "validate": []}
+        names = ["plain", "background", "inline"]
+        wall: dict[str, list[float]] = {name: [] for name in [*names, "validate"]}
         cpu: dict[str, list[float]] = {name: [] for name in wall}
         for repeat in range(repeats):
-            jobs: list[tuple[str, Callable[[], object]]] = [
-                ("plain", partial(plain_loop, order, prep)),
-                (
-                    "background",
-                    partial(_train_into, runs, order, prep, workdir / f"ovh-{k}-{repeat}-bg", True),
-                ),
-                ("inline", partial(_train_into, runs, order, prep, workdir / f"ovh-{k}-{repeat}-in", False)),
-                ("validate", partial(_validate_last, validator, order, runs)),
-            ]
-            for name, job in jobs:
-                seconds, cpu_seconds = measure(job)
+            jobs: dict[str, Callable[[], object]] = {
+                "plain": partial(plain_loop, order, prep),
+                "background": partial(_train_into, runs, order, prep, workdir / f"ovh-{k}-{repeat}-bg", True),
+                "inline": partial(_train_into, runs, order, prep, workdir / f"ovh-{k}-{repeat}-in", False),
+                "validate": partial(_validate_last, validator, order, runs),
+            }
+            shift = repeat % len(names)
+            for name in names[shift:] + names[:shift] + (["validate"] if validate else []):
+                seconds, cpu_seconds = measure(jobs[name])
                 wall[name].append(seconds)
                 cpu[name].append(cpu_seconds)
-        best_wall = {name: min(values) for name, values in wall.items()}
-        best_cpu = {name: min(values) for name, values in cpu.items()}
-        rows.append(
-            {
-                "config": config,
-                "steps": steps,
-                "segment_length": k,
-                "segments": order.task.segments,
-                "repeats": repeats,
-                "wall_s_best": best_wall,
-                "cpu_s_best": best_cpu,
-                "wall_s_all": wall,
-                "overhead_cpu_background": best_cpu["background"] / best_cpu["plain"] - 1,
-                "overhead_cpu_inline": best_cpu["inline"] / best_cpu["plain"] - 1,
-                "overhead_wall_background": best_wall["background"] / best_wall["plain"] - 1,
-                "overhead_wall_inline": best_wall["inline"] / best_wall["plain"] - 1,
-                "validator_q3_cpu_fraction_of_training": best_cpu["validate"] / best_cpu["background"],
-                "checkpoint_bytes_per_segment": runs[-1].server.store.size(
-                    runs[-1].leaves[-1].checkpoint_digest
-                ),
-            }
-        )
+        last = runs[-1].leaves[-1].checkpoint_digest
+        segment_cpu_ms = statistics.median(cpu["plain"]) / order.task.segments * 1000
+        commit_ms = proof_cost_ms(decode_checkpoint(runs[-1].server.fetch(last)), workdir / f"unit-{k}")
+        row: dict[str, Any] = {
+            "config": config,
+            "steps": steps,
+            "segment_length": k,
+            "segments": order.task.segments,
+            "repeats": repeats,
+            "wall_s_all": wall,
+            "cpu_s_all": cpu,
+            "checkpoint_bytes_per_segment": runs[-1].server.store.size(last),
+            "segment_cpu_ms_median": segment_cpu_ms,
+            "commit_main_thread_cpu_ms": commit_ms,
+            "commit_fraction_of_segment": {mode: ms / segment_cpu_ms for mode, ms in commit_ms.items()},
+        }
+        for clock, samples in (("wall", wall), ("cpu", cpu)):
+            for mode in ("background", "inline"):
+                row[f"overhead_{clock}_{mode}_best"] = min(samples[mode]) / min(samples["plain"]) - 1
+                row[f"overhead_{clock}_{mode}_median"] = (
+                    statistics.median(x / y for x, y in zip(samples[mode], samples["plain"], strict=True)) - 1
+                )
+        if validate:
+            row["validator_q3_cpu_fraction_of_training"] = min(cpu["validate"]) / min(cpu["background"])
+        rows.append(row)
     return rows
 
 
@@ -397,6 +435,8 @@ def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[tu
             return f"{value:.4g}"
         if isinstance(value, list):
             return "[" + ", ".join(fmt(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return " / ".join(fmt(v) for v in value.values())
         return str(value)
 
     cells = [[fmt(row[key]) for key, _ in columns] for row in rows]
@@ -407,12 +447,84 @@ def print_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[tu
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
 
 
+def print_overhead(rows: Sequence[dict[str, Any]], extra: Sequence[tuple[str, str]] = ()) -> None:
+    print_table(
+        "Proof overhead vs a plain loop (interleaved repeats, best / median; CPU, 1 training thread)",
+        rows,
+        [
+            ("config", "config"),
+            ("segment_length", "k"),
+            ("segments", "segments"),
+            ("overhead_cpu_background_best", "CPU bg best"),
+            ("overhead_cpu_background_median", "CPU bg median"),
+            ("overhead_cpu_inline_best", "CPU inline best"),
+            ("overhead_cpu_inline_median", "CPU inline median"),
+            ("overhead_wall_background_best", "wall bg best"),
+            ("overhead_wall_background_median", "wall bg median"),
+            ("overhead_wall_inline_median", "wall inline median"),
+            ("segment_cpu_ms_median", "segment CPU ms"),
+            ("commit_main_thread_cpu_ms", "commit ms inline / bg (main thread)"),
+            *extra,
+            ("checkpoint_bytes_per_segment", "bytes/segment"),
+        ],
+    )
+
+
+def machine() -> dict[str, Any]:
+    device = default_environment()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_threads_pinned": PINNED.threads,
+        "cpus": os.cpu_count(),
+        "device_available": device.device,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else NO_GPU,
+    }
+
+
+def overhead_only(quick: bool, out: Path) -> int:
+    """The overhead table alone: every architecture at k = 10, 20, 50 (a few minutes)."""
+    started, load_before = time.perf_counter(), os.getloadavg()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+        for config, (steps, repeats) in OVERHEAD_PLAN.items():
+            rows += bench_overhead(
+                config,
+                steps,
+                OVERHEAD_SEGMENT_LENGTHS,
+                2 if quick else repeats,
+                Path(scratch),
+                validate=False,
+            )
+    result = {
+        "benchmark": "training-overhead",
+        "quick": quick,
+        "machine": machine(),
+        "load_average_before_after": [load_before, os.getloadavg()],
+        "overhead": rows,
+        "elapsed_s": time.perf_counter() - started,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print_overhead(rows)
+    print(f"wrote {out} ({result['elapsed_s']:.0f} s)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast smoke run (~1-2 min)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
+    parser.add_argument("--only", choices=("all", "overhead"), default="all", help="which benchmarks to run")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"JSON output (default {RESULTS}, or {OVERHEAD_RESULTS} with --only overhead)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
+    if args.only == "overhead":
+        return overhead_only(quick, args.out or OVERHEAD_RESULTS)
+    out = args.out or RESULTS
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
         workdir = Path(scratch)
@@ -437,17 +549,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             workdir=workdir,
         )
         throughput = bench_throughput(steps=40 if quick else 120, segment_length=20, workdir=workdir)
-    device = default_environment()
     result = {
         "benchmark": "training",
         "quick": quick,
-        "machine": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu_threads_pinned": PINNED.threads,
-            "device_available": device.device,
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else NO_GPU,
-        },
+        "machine": machine(),
         "detection": detection,
         "honest": honest,
         "overhead": overhead,
@@ -468,8 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "elapsed_s": time.perf_counter() - started,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(
         f"Detection (beta = {BETA}): measured vs 1-(1-p)^q",
         detection,
@@ -503,20 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("float64_outside_tolerance", "f64 outside tol"),
         ],
     )
-    print_table(
-        "Proof overhead vs a plain loop (best of interleaved repeats; MLP on CPU, 1 training thread)",
-        overhead,
-        [
-            ("segment_length", "k"),
-            ("segments", "segments"),
-            ("overhead_cpu_background", "CPU overhead bg"),
-            ("overhead_cpu_inline", "CPU overhead inline"),
-            ("overhead_wall_background", "wall overhead bg"),
-            ("overhead_wall_inline", "wall overhead inline"),
-            ("validator_q3_cpu_fraction_of_training", "validator q=3 / train (CPU)"),
-            ("checkpoint_bytes_per_segment", "bytes/segment"),
-        ],
-    )
+    print_overhead(overhead, [("validator_q3_cpu_fraction_of_training", "validator q=3 / train (CPU)")])
     print_table(
         "Throughput (samples/s)",
         throughput,
@@ -529,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
     )
     print(f"\nGPU-vs-CPU tier-B drift: {NO_GPU}")
-    print(f"wrote {args.out} ({result['elapsed_s']:.0f} s)")
+    print(f"wrote {out} ({result['elapsed_s']:.0f} s)")
     return 0
 
 

@@ -95,7 +95,7 @@ class CheckpointStore:
         try:
             with os.fdopen(handle, "wb") as out:
                 digest = write_named_tensors(checkpoint, CHECKPOINT_DOMAIN, out)
-            os.replace(temporary, self.path(digest))
+            self._publish(Path(temporary), digest)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -104,15 +104,26 @@ class CheckpointStore:
     def put_bytes(self, data: bytes | memoryview) -> bytes:
         """Store canonical checkpoint bytes as they are (hashing and writing release the GIL)."""
         digest = hashlib.sha256(data).digest()
+        if self.path(digest).exists():
+            return digest
         handle, temporary = tempfile.mkstemp(dir=self.root, suffix=".partial")
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
-            os.replace(temporary, self.path(digest))
+            self._publish(Path(temporary), digest)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
         return digest
+
+    def _publish(self, temporary: Path, digest: bytes) -> None:
+        """Move a complete file into place. A file already there has the same content (it is named by
+        its digest and only ever appears whole), so the new one is dropped rather than renamed over
+        it, which on ext4 would also force the replaced data out to disk (auto_da_alloc)."""
+        if self.path(digest).exists():
+            temporary.unlink()
+        else:
+            os.replace(temporary, self.path(digest))
 
     def fetch(self, digest: bytes) -> bytes:
         try:

@@ -178,18 +178,22 @@ class TrainingSession:
         return hasher.digest()
 
     def run_steps(self, count: int) -> tuple[torch.Tensor, bytes]:
-        """Train ``count`` steps; returns the per-step losses (on device) and the batch-index digest."""
-        batch_digest = self.batch_digest(self.step, count)
-        losses = torch.empty(count, dtype=torch.float32, device=self.device)
+        """Train ``count`` steps; returns the per-step losses (on device) and the batch-index digest
+        (``batch_digest``, hashed from the very index tensors the steps train on)."""
+        hasher = hashlib.sha256()
+        losses = []
         with deterministic(self.env), torch.random.fork_rng(devices=self._rng_devices()):
             torch.set_rng_state(self.rng_state["rng/cpu"])
             if self.device.type == "cuda":
                 torch.cuda.set_rng_state(self.rng_state["rng/cuda"], self.device)
             self.model.train()
-            for position in range(count):
-                losses[position] = self._train_step(self.batch_indices(self.step))
+            for _ in range(count):
+                indices = self.batch_indices(self.step)
+                hasher.update(indices.numpy().data)
+                losses.append(self._train_step(indices))
             self.rng_state = self._capture_rng()
-        return losses, batch_digest
+        trace = torch.stack(losses) if losses else torch.empty(0, device=self.device)
+        return trace, hasher.digest()
 
     def run_segment(self) -> SegmentOutcome:
         """Train one segment of k steps from the current state."""

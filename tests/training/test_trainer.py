@@ -32,7 +32,7 @@ ARCHITECTURES = ["mlp", "cnn", "transformer_lm"]
 def test_training_is_deterministic_and_verifies_exactly(architecture: str, tmp_path: Path) -> None:
     order = make_order(architecture, steps=8, segment_length=2)
     first = train(order, prepare(order), CheckpointStore(tmp_path / "a"), ENV)
-    second = train(order, prepare(order), CheckpointStore(tmp_path / "b"), ENV)
+    second = train(order, prepare(order), CheckpointStore(tmp_path / "b"), ENV, background_writes=False)
     assert first.claim == second.claim
     assert first.leaves == second.leaves
     verdict = Validator(SigningKey(b"\x07" * 32), 2).validate(order.encode(), first.claim, first.server)
@@ -54,6 +54,13 @@ def test_claim_commits_to_every_leaf(honest_run: TrainingRun, mlp_order: Trainin
     assert MerkleTree([leaf.encode() for leaf in honest_run.leaves]).root == claim.merkle_root
     assert [leaf.index for leaf in honest_run.leaves] == list(range(claim.segments))
     assert all(len(leaf.losses) == mlp_order.task.segment_length for leaf in honest_run.leaves)
+    session, k = (
+        TrainingSession(prepare(mlp_order), mlp_order.data_order_seed, ENV),
+        mlp_order.task.segment_length,
+    )
+    assert [leaf.batch_digest for leaf in honest_run.leaves] == [
+        session.batch_digest(index * k, k) for index in range(claim.segments)
+    ]
     final = honest_run.server.store.load(honest_run.leaves[-1].checkpoint_digest)
     assert model_digest(final) == claim.final_model_digest
     assert int(final["step"][0]) == mlp_order.task.steps
@@ -70,6 +77,12 @@ def test_store_serves_only_verified_checkpoints(honest_run: TrainingRun, tmp_pat
     assert checkpoint_digest(store.load(digest)) == digest
     with pytest.raises(CheckpointUnavailable):
         store.fetch(b"\x00" * 32)
+    files = sorted(tmp_path.iterdir())
+    inode = store.path(digest).stat().st_ino
+    assert store.put(checkpoint) == store.put_bytes(store.fetch(digest)) == digest
+    assert sorted(tmp_path.iterdir()) == files and store.path(digest).stat().st_ino == inode, (
+        "a checkpoint already stored is kept, not rewritten"
+    )
     tampered = dict(checkpoint)
     tampered["step"] = torch.tensor([99], dtype=torch.int64)
     with pytest.raises(CheckpointError, match="does not match its digest"):
