@@ -1,16 +1,20 @@
 """Conformance figures: trace validation per event, replay throughput and coverage, time to kill mutants.
 
-Run: ``.venv/bin/python -m benchmarks.bench_conformance [--quick]``. Prints a table and writes
-``benchmarks/results/conformance.json``.
+Run: ``.venv/bin/python -m benchmarks.bench_conformance [--quick] [--sections trace replay mutants]
+[--workers N]``. Prints a table and writes ``benchmarks/results/bench_conformance.json`` (the
+sections run).
 
 * Trace validation: a real 4-replica cluster run with a crash and restart of the primary and
   of a backup (``conformance.trace.scenarios``), validated against the spec; and crash-only
   simulator runs. Reported as microseconds per event, and as the ratio of validation time to
   the time the run took to produce the events (ANCHORS.md has no trace-validation figure).
-* Replay: spec steps per second through the bridge, and the time to full transition coverage,
-  from ``pot conform MODEL --mode replay --json`` (the bridge engineer's command) on the
-  per-layer models ``ledger-tiny`` and ``pbft-tiny``. A replay of ``default`` explored for over
-  15 minutes and 7.7 GB on the shared machine before replaying a step, so it is not run here.
+* Replay: ``conformance.runner.benchmark_replay`` on ``ledger-tiny`` (replay of a transition
+  cover), ``tiny``, ``pbft-tiny`` and ``default`` (graph walk of the symmetry-reduced graph,
+  ``--workers`` processes): transitions covered of which graph, implementation steps per second,
+  exploration time and the time to full transition coverage. Divergences do not stop it, so the
+  time covers every transition the implementation can take. And one ratio measured in the same
+  run: time to full coverage of ``tiny`` by replaying behaviours (unreduced graph, the driver
+  before the walk) over the walk's.
 * Mutants: for every catalogue mutant, killed or not, by which mode, after how many steps, and
   the seconds from patching to the kill (``conformance.mutants.run_catalogue``).
 """
@@ -20,14 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from conformance.bridge_core import ForkableBridge
 from conformance.mutants import CATALOGUE, run_catalogue
+from conformance.replay import replay, walk
+from conformance.runner import benchmark_replay, bridge_for, load_model
 from conformance.trace import validate_directory
 from conformance.trace.scenarios import run_scenario
 from conformance.trace.sim import check_seed
@@ -78,42 +84,29 @@ def trace_sim(seeds: int) -> dict[str, Any]:
     }
 
 
-def replay(model: str) -> dict[str, Any]:
-    """``pot conform MODEL --mode replay --json`` (the bridge's replay of a transition cover), timed.
-    Transitions the bridge cannot realise (its reported gaps) stay uncovered; the replay time is
-    then the time to the coverage reached, not to full coverage."""
-    root = Path(__file__).resolve().parents[1]
-    probe = subprocess.run([sys.executable, "-m", "pot", "conform", "--help"], capture_output=True, cwd=root)
-    if probe.returncode != 0:
-        return {"model": model, "available": False, "why": "`pot conform` is not wired in this checkout"}
-    command = [sys.executable, "-m", "pot", "conform", model, "--mode", "replay", "--json"]
-    started = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, check=False, cwd=root)
-    wall = time.perf_counter() - started
-    try:
-        report = json.loads(finished.stdout.strip().splitlines()[-1])
-    except (json.JSONDecodeError, IndexError):
-        return {
-            "model": model,
-            "available": False,
-            "why": f"exit {finished.returncode} without a JSON report",
+def replay_figures(model: str, workers: int) -> dict[str, Any]:
+    """The replay figures of ``model`` (every transition tried, divergences or not)."""
+    return benchmark_replay(model, workers=workers, stop_at_first=False)
+
+
+def behaviours_over_walk(model: str) -> dict[str, Any]:
+    """Seconds to full coverage of ``model`` by replaying a transition cover of its unreduced graph
+    from the initial state (the driver before the walk), and by the walk, in one run."""
+    loaded = load_model(model)
+    bridge = bridge_for(loaded)
+    assert isinstance(bridge, ForkableBridge)
+    drivers = {"behaviours": replay(loaded, bridge), "walk": walk(loaded, bridge)}
+    figures = {
+        name: {
+            "graph": result.graph,
+            "transitions_covered": result.transitions_covered,
+            "transitions_total": result.transitions_total,
+            "steps": result.steps,
+            "seconds": result.seconds,
         }
-    steps = int(report.get("steps") or 0)
-    seconds = float(report.get("seconds") or wall)
-    covered, total = report.get("transitions_covered") or 0, report.get("transitions_total") or 0
-    return {
-        "model": model,
-        "available": True,
-        "verdict": report.get("verdict"),
-        "steps": steps,
-        "transitions_covered": covered,
-        "transitions_total": total,
-        "replay_seconds": seconds,
-        "wall_seconds": wall,
-        "steps_per_second": steps / seconds if seconds else 0.0,
-        "full_coverage": bool(total) and covered >= total,
-        "gaps": report.get("gaps", []),
+        for name, result in drivers.items()
     }
+    return {"model": model, **figures, "ratio": drivers["behaviours"].seconds / drivers["walk"].seconds}
 
 
 def mutants(quick: bool) -> dict[str, Any]:
@@ -127,8 +120,7 @@ def mutants(quick: bool) -> dict[str, Any]:
     }
 
 
-def print_table(report: dict[str, Any]) -> None:
-    real, sim, replay = report["trace_real"], report["trace_sim"], report["replay"]
+def print_trace(real: dict[str, Any], sim: dict[str, Any]) -> None:
     print("trace validation")
     print(f"  {'source':28} {'events':>7} {'us/event':>9} {'verdict':>9}  ratio to run time")
     print(
@@ -139,16 +131,32 @@ def print_table(report: dict[str, Any]) -> None:
         f"  {'simulator, ' + str(sim['seeds']) + ' seeds':28} {sim['events']:7d} {sim['us_per_event']:9.1f} "
         f"{sim['conforming']:>5}/{sim['seeds']:<3}"
     )
+
+
+def print_replay(rows: list[dict[str, Any]], ratio: dict[str, Any] | None) -> None:
     print("replay through the bridge (pot conform MODEL --mode replay)")
-    for row in replay:
-        if not row["available"]:
-            print(f"  {row['model']:12} unavailable: {row['why']}")
-            continue
+    print(
+        f"  {'model':12} {'graph':17} {'covered/total':>19} {'steps':>9} {'steps/s':>8} "
+        f"{'explore s':>9} {'total s':>8}  full coverage  divergences gaps"
+    )
+    for row in rows:
         coverage = f"{row['transitions_covered']}/{row['transitions_total']}"
-        rate = f"{row['steps']:7d} steps {row['steps_per_second']:7.0f} steps/s"
-        reached = "full coverage" if row["full_coverage"] else "coverage (rest: bridge gaps)"
-        print(f"  {row['model']:12} {rate}  {coverage} {reached} in {row['replay_seconds']:.0f} s")
-    catalogue = report["mutants"]
+        full = "yes" if row["seconds_to_full_coverage"] is not None else "no"
+        print(
+            f"  {row['model']:12} {row['graph']:17} {coverage:>19} {row['steps']:9d} "
+            f"{row['steps_per_second']:8.0f} {row['explore_seconds']:9.1f} {row['seconds']:8.1f}  "
+            f"{full:13} {row['divergences']:11d} {row['gaps']:4d}"
+        )
+    if ratio is not None:
+        behaviours, walked = ratio["behaviours"], ratio["walk"]
+        print(
+            f"  {ratio['model']}: behaviours from the initial state {behaviours['seconds']:.1f} s "
+            f"({behaviours['transitions_covered']} unreduced transitions), walk {walked['seconds']:.1f} s "
+            f"({walked['transitions_covered']} reduced): {ratio['ratio']:.1f}x"
+        )
+
+
+def print_mutants(catalogue: dict[str, Any]) -> None:
     modes = ", ".join(catalogue["modes"])
     print(f"mutants ({catalogue['killed']}/{len(catalogue['results'])} killed; modes {modes})")
     print(f"  {'mutant':36} {'killed':>6} {'mode':>14} {'steps':>7} {'seconds':>8}")
@@ -158,21 +166,33 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"  {row['name']:36} {row['killed']!s:>6} {mode:>14} {steps:>7} {row['seconds']:8.1f}")
 
 
+SECTIONS = ("trace", "replay", "mutants")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.bench_conformance", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer seeds and three mutants")
+    parser.add_argument("--quick", action="store_true", help="fewer seeds, three mutants, no default")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--workers", type=int, default=2, help="processes of the graph walk")
     args = parser.parse_args(argv)
-    report = {
+    report: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "quick": args.quick,
-        "trace_real": trace_real(repeat=3),
-        "trace_sim": trace_sim(seeds=5 if args.quick else 20),
-        "replay": [replay("ledger-tiny")] if args.quick else [replay("ledger-tiny"), replay("pbft-tiny")],
-        "mutants": mutants(args.quick),
     }
-    print_table(report)
+    if "trace" in args.sections:
+        report["trace_real"] = trace_real(repeat=3)
+        report["trace_sim"] = trace_sim(seeds=5 if args.quick else 20)
+        print_trace(report["trace_real"], report["trace_sim"])
+    if "replay" in args.sections:
+        models = ["ledger-tiny", "tiny", "pbft-tiny"] + ([] if args.quick else ["default"])
+        report["replay"] = [replay_figures(model, args.workers) for model in models]
+        report["behaviours_over_walk"] = None if args.quick else behaviours_over_walk("tiny")
+        print_replay(report["replay"], report["behaviours_over_walk"])
+    if "mutants" in args.sections:
+        report["mutants"] = mutants(args.quick)
+        print_mutants(report["mutants"])
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "conformance.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "bench_conformance.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -138,13 +138,15 @@ def bridge_for(model: Model[Any]) -> Bridge:
 # --------------------------------------------------------------------------- modes
 
 
-def replay_model(model: Model[Any], budget_s: float | None = None, workers: int = 1) -> ReplayReport:
+def replay_model(
+    model: Model[Any], budget_s: float | None = None, workers: int = 1, stop_at_first: bool = True
+) -> ReplayReport:
     """Mode 1 on ``model``: the graph walk where the bridge can fork its implementation (PBFT and
     combined models; with the model's symmetry), else replay of a transition cover (ledger)."""
     bridge = bridge_for(model)
     if isinstance(bridge, ForkableBridge):
-        return walk(model, bridge, workers=workers, budget_s=budget_s)
-    return replay(model, bridge, budget_s=budget_s)
+        return walk(model, bridge, workers=workers, budget_s=budget_s, stop_at_first=stop_at_first)
+    return replay(model, bridge, budget_s=budget_s, stop_at_first=stop_at_first)
 
 
 def _run_replay(model: Model[Any], report: ConformanceReport, budget_s: float | None, workers: int) -> None:
@@ -237,12 +239,14 @@ def run_mode(
     return report
 
 
-def benchmark_replay(model_name: str, budget_s: float | None = None, workers: int = 1) -> dict[str, Any]:
+def benchmark_replay(
+    model_name: str, budget_s: float | None = None, workers: int = 1, stop_at_first: bool = True
+) -> dict[str, Any]:
     """Replay figures for benchmarks/bench_conformance.py: which graph and how many of its
     transitions were covered, implementation steps per second, exploration (and cover) time, and
     the time to full transition coverage (None when some transition stayed uncovered: gaps,
     divergences or the budget)."""
-    result = replay_model(load_model(model_name), budget_s, workers)
+    result = replay_model(load_model(model_name), budget_s, workers, stop_at_first)
     full = result.transitions_covered == result.transitions_total and result.conforms and result.complete
     return {
         "model": model_name,
@@ -291,13 +295,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--budget", type=float, help="stop replay after this many seconds (partial coverage)")
     parser.add_argument("--examples", type=int, default=STATEFUL_EXAMPLES, help="stateful scenarios to run")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes sharing out the replay's graph walk (PBFT and combined models)",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
 
 
 def conform_command(args: argparse.Namespace) -> int:
     """Run ``pot conform``; 0 conforms (all mutants killed), 1 otherwise, 2 on usage errors."""
     try:
         report = run_mode(
-            args.model, args.mode, args.seed, log_dir=args.log, budget_s=args.budget, examples=args.examples
+            args.model,
+            args.mode,
+            args.seed,
+            log_dir=args.log,
+            budget_s=args.budget,
+            examples=args.examples,
+            workers=args.workers,
         )
         if args.mutants:
             run_mutant_catalogue(report, args.model, args.seed)

@@ -151,3 +151,13 @@ def test_walk_divergence_names_a_replayable_trace(monkeypatch: pytest.MonkeyPatc
     for text in divergence.trace[1:]:
         state = next(s for label, s in successors(model, state) if str(label) == text)
     assert divergence.step == len(divergence.trace) - 1
+
+
+def test_walk_probes_catch_a_commit_quorum_of_2f(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk's probes (in a share of the tree's leaves) find a replica executing on 2f COMMITs."""
+    monkeypatch.setattr(impl_replica, "commit_quorum", lambda n, f: 2 * ((n - 1) // 3))
+    model = MODELS["pbft-tiny"].instantiate()
+    report = walk(model, PbftBridge(model))
+    (divergence,) = report.divergences
+    assert "heard every message" in divergence.action and report.probed > 0
+    assert any(d.field.endswith(".executed") for d in divergence.diff)
