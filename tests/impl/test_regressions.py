@@ -151,7 +151,7 @@ def test_the_store_restores_the_executed_state_at_any_seed(seed: int, faulty_pri
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), n=st.sampled_from([4, 7]), faulty_primaries=st.booleans())
 def test_the_store_restores_the_executed_state_at_many_seeds(
     seed: int, n: int, faulty_primaries: bool
