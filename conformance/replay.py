@@ -22,7 +22,6 @@ each is replayed on a fresh implementation.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import multiprocessing
 import time
@@ -196,6 +195,8 @@ class WalkPart:
     gaps: Counter[tuple[str, str]] = field(default_factory=Counter)
     divergences: list[Divergence] = field(default_factory=list)
     finished: bool = True
+    """The piece was walked to its end (not stopped by the budget or, with ``stop_at_first``, a
+    divergence)."""
 
 
 class GraphWalker:
@@ -249,6 +250,7 @@ class GraphWalker:
                 diff = state_diff(self.model, initial, self.bridge.abstract())
                 if diff:
                     part.divergences.append(Divergence(0, "Init", diff, ("Init",)))
+                    part.finished = False
                     return part
                 stack.append((root, initial, self.bridge.fork()))
         else:
@@ -264,6 +266,7 @@ class GraphWalker:
             descend = piece is not None or self.depths[source] + 1 < self.cut
             stack += self._expand(source, state, impl, part, descend)
             if part.divergences and self.stop_at_first:
+                part.finished = False
                 break
         return part
 
@@ -381,30 +384,40 @@ def walk(
     deadline = None if budget_s is None else time.time() + budget_s - report.explore_seconds
     walker = GraphWalker(graph, bridge, stop_at_first=stop_at_first, deadline=deadline)
     pieces = walker.pieces()
-    finished = 0
-    with contextlib.ExitStack() as stack:
-        if workers > 1:
-            _WALKER = walker
-            pool = stack.enter_context(multiprocessing.get_context("fork").Pool(workers))
-            stack.callback(pool.terminate)
-            parts: Iterator[WalkPart] = pool.imap_unordered(_run_piece, pieces)
-        else:
-            parts = map(walker.run, pieces)
-        for part in parts:
-            finished += part.finished
-            report.transitions_covered += part.covered
-            report.steps += part.steps
-            report.states += part.states
-            report.probed += part.probed
-            report.gaps.update(part.gaps)
-            report.divergences += part.divergences
-            report.seconds = time.perf_counter() - started
-            if progress is not None:
-                progress(report)
-            if (report.divergences and stop_at_first) or not part.finished:
-                break
-    _WALKER = None
-    report.out_of_budget = finished < len(pieces) and not report.divergences
+    if workers > 1:
+        _WALKER = walker  # what the forked workers inherit
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                finished = _gather(report, pool.imap_unordered(_run_piece, pieces), started, progress)
+        finally:
+            _WALKER = None
+    else:
+        finished = _gather(report, map(walker.run, pieces), started, progress)
     report.complete = finished == len(pieces)
+    report.out_of_budget = not report.complete and not report.divergences
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _gather(
+    report: ReplayReport,
+    parts: Iterator[WalkPart],
+    started: float,
+    progress: Callable[[ReplayReport], None] | None,
+) -> int:
+    """Add each piece's figures to ``report`` until one stopped early; how many pieces finished."""
+    finished = 0
+    for part in parts:
+        report.transitions_covered += part.covered
+        report.steps += part.steps
+        report.states += part.states
+        report.probed += part.probed
+        report.gaps.update(part.gaps)
+        report.divergences += part.divergences
+        report.seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(report)
+        if not part.finished:
+            break
+        finished += 1
+    return finished

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -298,8 +299,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=_positive,
-        default=1,
-        help="processes sharing out the replay's graph walk (PBFT and combined models)",
+        default=os.cpu_count() or 1,
+        help="processes sharing out the replay's graph walk (PBFT, combined models); default: one per core",
     )
 
 
