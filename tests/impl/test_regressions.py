@@ -151,9 +151,8 @@ def test_the_store_restores_the_executed_state_at_any_seed(seed: int, faulty_pri
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10**6), n=st.sampled_from([4, 7]), faulty_primaries=st.booleans())
-def test_the_store_restores_the_executed_state_at_many_seeds(
-    seed: int, n: int, faulty_primaries: bool
-) -> None:
-    assert recovery_divergences(random_scenario(seed, n, faulty_primaries)) == []
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), faulty_primaries=st.booleans())
+def test_the_store_restores_the_executed_state_at_many_seeds(seed: int, faulty_primaries: bool) -> None:
+    """40 seeds at n = 4 (about a minute of CPU; recovering after every step costs O(log) each)."""
+    assert recovery_divergences(random_scenario(seed, 4, faulty_primaries)) == []
