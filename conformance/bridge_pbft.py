@@ -377,13 +377,15 @@ class PbftBridge:
                     self._log_proposals(replica, effect.message)
 
     def _log_proposals(self, replica: int, new_view: NewView) -> None:
-        """The PRE-PREPAREs of O the new primary logged: those above its low watermark once it
-        installed the view (O may start below it when the primary's checkpoint is newer than V's)."""
-        live = self.replicas[replica]
+        """The PRE-PREPAREs of O the new primary logged: those within its watermarks once it installed
+        the view, from the later of its own stable checkpoint and V's (O may start below the first;
+        the second it adopts, fetching the state if it has not executed that far, and then accepts
+        the O entries above its old high watermark too)."""
+        low = max(self.replicas[replica].low_watermark, plan_new_view(new_view.view_changes).min_seq)
         self._logged[replica] |= {
             self._entry(pp)
             for pp in new_view.pre_prepares
-            if live.low_watermark < pp.seq <= live.high_watermark
+            if low < pp.seq <= low + self.impl_config.watermark_window
         }
 
     def _record_snapshot(self, replica: int, checkpoint: Checkpoint) -> None:

@@ -100,26 +100,42 @@ def test_forks_step_independently(model: Model[Any], behaviours: list[Behaviour]
     assert bridge.abstract() == after and fork.abstract() == behaviour[-1][1]
 
 
+def _view_change_after_checkpoint(
+    executed: tuple[int, ...], request: int, changing: tuple[int, ...]
+) -> list[str]:
+    """Labels of ``default``: request 1 committed at seq 1 everywhere and executed by ``executed``,
+    checkpoint 1 stable at replicas 2 and 3 (3 by state transfer if it did not execute), the
+    Byzantine primary's PRE-PREPARE of ``request`` at seq 2 prepared by them, then the view-change
+    timers of ``changing`` fire."""
+    return [
+        *(f"{step}(replica={i}, seq=1, request=1)" for step in ("Prepare", "Commit") for i in (1, 2, 3)),
+        *(f"Execute(replica={i}, request=1)" for i in executed),
+        "StableCheckpoint(replica=2, seq=1)",
+        f"Prepare(replica=2, seq=2, request={request})",
+        "StableCheckpoint(replica=3, seq=1)",
+        f"Prepare(replica=3, seq=2, request={request})",
+        *(f"StartViewChange(replica={i}, view=1)" for i in changing),
+    ]
+
+
 def test_byzantine_view_changes_are_ones_honest_replicas_accept() -> None:
     """The spec lets a Byzantine VIEW-CHANGE claim checkpoint 0 with a prepared certificate for
     sequence number 2 (above its high watermark, window 1); honest replicas reject it (C&L 4.4),
     so the bridge realises the NEW-VIEW with the VIEW-CHANGE that claims checkpoint 1 instead."""
     default = MODELS["default"].instantiate()
-    agree = [f"{step}(replica={i}, seq=1, request=1)" for step in ("Prepare", "Commit") for i in (1, 2, 3)]
-    behaviour = _behaviour(
-        default,
-        [
-            *agree,
-            "Execute(replica=1, request=1)",
-            "Execute(replica=2, request=1)",
-            "StableCheckpoint(replica=2, seq=1)",
-            "Prepare(replica=2, seq=2, request=2)",
-            "StableCheckpoint(replica=3, seq=1)",
-            "Prepare(replica=3, seq=2, request=2)",
-            "StartViewChange(replica=1, view=1)",
-            "StartViewChange(replica=2, view=1)",
-            "NewView(primary=1, O=((2, 2),))",
-        ],
-    )
+    labels = _view_change_after_checkpoint((1, 2), 2, (1, 2))
+    behaviour = _behaviour(default, [*labels, "NewView(primary=1, O=((2, 2),))"])
     taken, outcome = run_behaviour(default, PbftBridge(default), behaviour)
     assert outcome is None and taken == len(behaviour) - 1
+
+
+def test_new_primary_behind_min_s_logs_o_above_its_old_watermark() -> None:
+    """Primary 1 never executed sequence number 1, which V's checkpoint certifies: installing the
+    NEW-VIEW it fetches that state and logs O's entry for sequence number 2, above the high
+    watermark it had before (window 1), as the spec's primary does."""
+    default = MODELS["default"].instantiate()
+    labels = _view_change_after_checkpoint((2, 3), 1, (1, 2, 3))
+    behaviour = _behaviour(default, [*labels, "NewView(primary=1, O=((2, 1),))"])
+    taken, outcome = run_behaviour(default, PbftBridge(default), behaviour)
+    assert outcome is None and taken == len(behaviour) - 1
+    assert (1, 2, 1) in behaviour[-1][1].replicas[1].proposals
