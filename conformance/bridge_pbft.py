@@ -177,7 +177,7 @@ class PbftBridge:
 
         Copy-on-write: afterwards both bridges share every replica, its application and its sent
         messages until a stimulus touches that replica (``_live``); messages are immutable and
-        always shared. A fork costs a few dict copies, a step one replica's deep copy."""
+        always shared. A fork costs a few dict copies, a step one clone of the replica it steps."""
         fork = copy(self)
         for bridge in (self, fork):
             bridge.replicas, bridge.apps = dict(self.replicas), dict(self.apps)
