@@ -328,13 +328,16 @@ class Pbft:
         return sent and self.prepare_votes(s, entry) >= self.prepare_quorum
 
     def committed_local(self, s: State) -> Iterator[tuple[int, tuple[int, int, int]]]:
-        """(replica, (view, seq, digest)) for every honest replica committed-local (C&L 4.2), counting
-        only COMMITs of the replica's current view: a replica discards agreement messages of lower
-        views once it moves on (C&L 4.4), so a quorum completed after it left is never seen."""
+        """(replica, (view, seq, digest)) for every honest replica committed-local (C&L 4.2).
+
+        COMMITs of a view count whenever they arrive, also after the replica left that view: a
+        quorum of one view's COMMITs proves the request committed, so completing it late is
+        safe, and the implementation does so for a batch it prepared there. Counting only the
+        current view's COMMITs would forbid executing, after a view change, a batch that became
+        committed-local before it (which C&L allow and the implementation does)."""
         for i in self.honest:
-            r = s.replicas[i]
-            for entry in r.commits:
-                if entry[0] == r.view and self.commit_votes(s, entry) >= self.commit_threshold:
+            for entry in s.replicas[i].commits:
+                if self.commit_votes(s, entry) >= self.commit_threshold:
                     yield i, entry
 
     def checkpoints_of(self, r: Replica) -> Iterator[tuple[int, Ops]]:

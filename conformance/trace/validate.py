@@ -73,6 +73,11 @@ put in a VIEW-CHANGE (spec/pbft.py ``byzantine_view_changes``); beyond this many
 stops with an inconclusive verdict instead of running out of memory."""
 
 
+VIEW_OF_THE_MESSAGE = frozenset({"received", "committed"})
+"""Events stamped with the view of what they concern, not the replica's: a message received,
+and a COMMIT quorum of a view the replica has left (completed late; its matcher checks it)."""
+
+
 @dataclass(frozen=True)
 class SearchNode:
     """Where the search stands: a spec state plus the checkpoint digests bound so far."""
@@ -310,7 +315,7 @@ class TraceValidator:
         if matcher is None:
             return Matches((), f"event kind {event.kind!r} has no entry in the trace table")
         found = matcher(node, event)
-        if event.kind == "received" or found.beyond_bound:
+        if event.kind in VIEW_OF_THE_MESSAGE or found.beyond_bound:
             return found
         kept = tuple(m for m in found.moves if m.node.state.replicas[event.node].view == event.view)
         if found.moves and not kept:

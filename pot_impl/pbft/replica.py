@@ -380,9 +380,12 @@ class Replica:
         peer: int = -1,
         message: str = "",
         reason: str = "",
+        view: int | None = None,
     ) -> None:
+        """Emit a protocol event, stamped with the current view unless it concerns another one."""
         if not self._replaying:
-            event = ProtocolEvent(kind, self.id, self._view, seq, digest, peer, message, reason)
+            stamped = self._view if view is None else view
+            event = ProtocolEvent(kind, self.id, stamped, seq, digest, peer, message, reason)
             self._effects.append(Emit(event))
 
     def _reject(self, message: Message, reason: str) -> None:
@@ -462,7 +465,7 @@ class Replica:
         if message.view > self._view or (message.view == self._view and not self._view_active):
             self._buffer_future(message)
             return
-        if message.view < self._view:
+        if message.view < self._view and not self._completes_left_view_commit(message):
             self._reject(message, f"stale view {message.view} < {self._view}")
             return
         if not self._in_window(message.seq):
@@ -475,6 +478,19 @@ class Replica:
             self._on_prepare(message)
         else:
             self._on_commit(message)
+
+    def _completes_left_view_commit(self, message: PrePrepare | Prepare | Commit) -> bool:
+        """A COMMIT of a view we left, for a batch we prepared (and committed to) there: counted.
+
+        C&L 4.4 drop every agreement message of lower views, so a batch whose commit quorum
+        formed just after we moved on waited for the next view to re-commit it. A quorum of
+        signed COMMITs of one view proves the batch committed whenever it arrives (C&L's safety
+        argument does not depend on when), so we complete it instead; the slot is kept for this
+        when the view is left (``_install_new_view``)."""
+        if not isinstance(message, Commit):
+            return False
+        slot = self._slots.get((message.view, message.seq))
+        return slot is not None and slot.prepared and not slot.committed
 
     def _buffer_future(self, message: ReplicaMessage) -> None:
         """Keep a message for a view not installed yet; the network does not retransmit it."""
@@ -640,7 +656,7 @@ class Replica:
         votes = slot.commits[pp.digest]
         commits = tuple(votes[r] for r in sorted(votes)[: commit_quorum(self.config.n, self.f)])
         self._committed[seq] = CommittedCertificate(pp, commits)
-        self._event(EventKind.COMMITTED, seq=seq, digest=pp.digest)
+        self._event(EventKind.COMMITTED, seq=seq, digest=pp.digest, view=view)
         self._execute_ready()
 
     # ------------------------------------------------------------ execution and checkpoints
@@ -1041,7 +1057,11 @@ class Replica:
         self._new_views = {nv.view: nv}
         self._own_view_changes = {}
         self._view_changes = {v: vcs for v, vcs in self._view_changes.items() if v > nv.view}
-        self._slots = {key: slot for key, slot in self._slots.items() if key[0] >= nv.view}
+        self._slots = {
+            (view, seq): slot
+            for (view, seq), slot in self._slots.items()
+            if view >= nv.view or (slot.prepared and not slot.committed and seq > self._last_executed)
+        }
         self._event(EventKind.NEW_VIEW, seq=min_seq)
         if min_seq > self._stable_seq:
             for checkpoint in min_seq_proof:

@@ -241,6 +241,28 @@ def test_messages_for_another_view_are_not_counted() -> None:
     assert 2 not in cluster.replicas[1].log
 
 
+def test_a_commit_quorum_of_a_view_left_behind_still_commits() -> None:
+    """COMMITs of a view the replica left count for a batch it prepared there (a quorum of one
+    view's COMMITs proves the batch committed); other stale agreement messages are dropped."""
+    cluster = Cluster.build(4, **SMALL)
+    replica = cluster.replicas[1]
+    pp = pre_prepare(0, 1, (signed_request("a", 1),))
+    cluster.deliver(1, pp)
+    cluster.deliver(1, signed(Prepare(0, 1, pp.digest, 2)))
+    assert replica.log[1].prepared and not replica.log[1].committed
+    cluster.absorb(1, replica.fire(Timer(TimerKind.VIEW_CHANGE, 0)))
+    assert replica.view == 1 and not replica.view_active
+    cluster.deliver(1, signed(Commit(0, 1, pp.digest, 0)))
+    assert replica.last_executed == 0  # own COMMIT plus one: short of the quorum
+    cluster.deliver(1, signed(Commit(0, 1, pp.digest, 2)))
+    assert replica.last_executed == 1 and cluster.apps[1].executed[-1][0] == "a"
+    committed = [e for e in cluster.events[1] if e.kind is EventKind.COMMITTED]
+    assert [(e.view, e.seq) for e in committed] == [(0, 1)]  # stamped with the quorum's view
+    cluster.deliver(1, signed(Prepare(0, 2, pp.digest, 2)))
+    cluster.deliver(1, signed(Commit(0, 2, pp.digest, 2)))
+    assert cluster.rejections(1).count("stale view 0 < 1") == 2
+
+
 def test_watermarks_are_enforced() -> None:
     cluster = Cluster.build(4, **SMALL)  # window (0, 4]
     too_high = pre_prepare(0, 5, (signed_request("a", 1),))
