@@ -465,7 +465,9 @@ class PbftBridge:
     def _execute(self, args: dict[str, Any], state: sp.State) -> None:
         replica, request = args["replica"], args["request"]
         seq = len(state.replicas[replica].executed) + 1
-        view = state.replicas[replica].view  # committed-local counts COMMITs of the replica's view
+        view = max(  # the latest view of the entry's COMMIT quorum, the replica's or one it has left
+            v for i, (v, n, d) in self.spec.committed_local(state) if (i, n, d) == (replica, seq, request)
+        )
         others = [j for j in range(self.config.replicas) if j != replica]
         self._deliver(replica, self._votes(Commit, (view, seq, request), others))
 
