@@ -119,7 +119,6 @@ class ForkableBridge(Bridge, Protocol):
         ...
 
 
-
 def probe_step(bridge: Bridge, state: Any, step: int, trace: Sequence[str]) -> Divergence | None:
     """Run the bridge's probes in ``state`` (reached at ``step``); a divergence if one showed any."""
     try:
