@@ -3,7 +3,7 @@
 These are pure functions of their arguments so that the replica, Byzantine test
 agents and conformance checks all use one definition: checkpoint proofs (C),
 prepared certificates (P), view-changes, and O as defined in Castro and Liskov,
-OSDI'99, section 4.4.
+OSDI'99, section 4.4, and the committed certificates a lagging replica catches up with.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from pot_impl.auth import Verifier, verify_message
 from pot_impl.pbft.config import ReplicaConfig
 from pot_impl.pbft.messages import (
     Checkpoint,
+    CommittedCertificate,
     NewView,
     PreparedCertificate,
     PrePrepare,
     Request,
     ViewChange,
 )
-from pot_impl.pbft.quorums import checkpoint_quorum, prepare_quorum, view_change_quorum
+from pot_impl.pbft.quorums import checkpoint_quorum, commit_quorum, prepare_quorum, view_change_quorum
 
 NULL_DIGEST = codec.batch_digest(())
 """Digest of the null request (the empty batch) that fills gaps in a new view."""
@@ -86,6 +87,26 @@ def valid_prepared_certificate(
     if pp.replica in senders or not _distinct_valid_replicas(config, senders):
         return False
     return all(verify_message(verifier, p) for p in prepares)
+
+
+def valid_committed_certificate(
+    config: ReplicaConfig, verifier: Verifier, certificate: CommittedCertificate
+) -> bool:
+    """committed-local at 2f+1 replicas' say-so: the pre-prepare is signed by the primary of its view
+    and its digest is the batch's, and 2f+1 correctly signed COMMITs of that view, sequence number
+    and digest come from distinct replicas (the primary's included). Any view: a batch committed in
+    one view is what every later view re-proposes at that sequence number (C&L 4.4)."""
+    pp = certificate.pre_prepare
+    if not valid_pre_prepare_body(config, pp) or not verify_message(verifier, pp):
+        return False
+    commits = certificate.commits
+    if len(commits) < commit_quorum(config.n, config.f):
+        return False
+    if any((c.view, c.seq, c.digest) != (pp.view, pp.seq, pp.digest) for c in commits):
+        return False
+    if not _distinct_valid_replicas(config, (c.replica for c in commits)):
+        return False
+    return all(verify_message(verifier, c) for c in commits)
 
 
 def valid_view_change(config: ReplicaConfig, verifier: Verifier, view_change: ViewChange) -> bool:

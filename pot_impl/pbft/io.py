@@ -184,6 +184,8 @@ class EventKind(enum.StrEnum):
     PRE_PREPARED = "pre-prepared"
     PREPARED = "prepared"
     COMMITTED = "committed"
+    CAUGHT_UP = "caught-up"
+    """A committed batch adopted from another replica's certificate (``Fetch``/``CatchUp``)."""
     EXECUTED = "executed"
     CHECKPOINT = "checkpoint"
     CHECKPOINT_STABLE = "checkpoint-stable"

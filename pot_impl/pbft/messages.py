@@ -108,9 +108,9 @@ class PreparedCertificate:
 class CommittedCertificate:
     """committed-local (section 4.2): a pre-prepare and 2f+1 matching commits from distinct replicas.
 
-    Never sent; a replica persists one for every committed sequence number above its stable
-    checkpoint, so a restart re-executes batches committed in a view whose messages the log
-    compaction has dropped."""
+    A replica persists one for every committed sequence number above its stable checkpoint, so a
+    restart re-executes batches committed in a view whose messages the log compaction has dropped,
+    and sends them, inside ``CatchUp``, to a replica that reports with ``Fetch`` that it is behind."""
 
     TAG: ClassVar[int] = 15
     pre_prepare: PrePrepare
@@ -180,6 +180,30 @@ class StateResponse:
 
 
 @dataclass(frozen=True)
+class Fetch:
+    """Reports that the sender executed every sequence number up to ``last_executed`` and asks for
+    what it misses (C&L TOCS 5.2: retransmission to a replica that reports it is behind). Sent when
+    the view-change timer expires; answered with ``CatchUp`` messages, preceded by a
+    ``StateResponse`` if the answering replica's stable checkpoint is above ``last_executed``."""
+
+    TAG: ClassVar[int] = 16
+    last_executed: int
+    replica: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """Answers a ``Fetch`` with one committed batch; the receiver trusts the certificate (the
+    primary's pre-prepare and 2f+1 matching commits), not the sender."""
+
+    TAG: ClassVar[int] = 17
+    certificate: CommittedCertificate
+    replica: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True)
 class ClientRecord:
     """The last request executed for one client and its result, kept to deduplicate and re-reply."""
 
@@ -200,7 +224,16 @@ class ServiceState:
 
 
 ReplicaMessage = (
-    PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | StateRequest | StateResponse
+    PrePrepare
+    | Prepare
+    | Commit
+    | Checkpoint
+    | ViewChange
+    | NewView
+    | StateRequest
+    | StateResponse
+    | Fetch
+    | CatchUp
 )
 """Messages exchanged between replicas."""
 
@@ -218,6 +251,8 @@ SIGNED_TYPES: tuple[type[Message], ...] = (
     NewView,
     StateRequest,
     StateResponse,
+    Fetch,
+    CatchUp,
 )
 """The top-level message types, each with a ``signature`` field."""
 

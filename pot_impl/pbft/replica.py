@@ -27,6 +27,7 @@ from pot_impl.pbft.certificates import (
     checkpoint_proof_digest,
     plan_new_view,
     state_digest,
+    valid_committed_certificate,
     valid_new_view,
     valid_pre_prepare_body,
     valid_view_change,
@@ -53,10 +54,12 @@ from pot_impl.pbft.io import (
     TimerKind,
 )
 from pot_impl.pbft.messages import (
+    CatchUp,
     Checkpoint,
     ClientRecord,
     Commit,
     CommittedCertificate,
+    Fetch,
     Message,
     NewView,
     Prepare,
@@ -458,8 +461,12 @@ class Replica:
             self._on_new_view(message)
         elif isinstance(message, StateRequest):
             self._on_state_request(message)
-        else:
+        elif isinstance(message, StateResponse):
             self._on_state_response(message)
+        elif isinstance(message, Fetch):
+            self._on_fetch(message)
+        else:
+            self._on_catch_up(message)
 
     def _on_agreement_message(self, message: PrePrepare | Prepare | Commit) -> None:
         if message.view > self._view or (message.view == self._view and not self._view_active):
@@ -830,6 +837,42 @@ class Replica:
             return
         self._send(request.replica, self._sign(StateResponse(self.stable_snapshot, self.id)))
 
+    # ------------------------------------------------------------ catch-up
+
+    def _send_fetch(self) -> None:
+        """Report how far we executed, so that replicas ahead send what we miss (the network does not
+        retransmit, and a request we never saw a quorum for would otherwise wait for a checkpoint)."""
+        self._broadcast(self._sign(Fetch(self._last_executed, self.id)))
+
+    def _on_fetch(self, fetch: Fetch) -> None:
+        """C&L TOCS 5.2: retransmit to a replica that reports it is behind. Below our stable checkpoint
+        only the certified state helps (5.3); above it, every committed batch we hold, one certificate
+        per message, at most one watermark window past what the fetcher executed."""
+        if fetch.replica == self.id:
+            return
+        if 0 <= fetch.last_executed < self._stable_seq:
+            self._send(fetch.replica, self._sign(StateResponse(self.stable_snapshot, self.id)))
+        start = max(fetch.last_executed, self._stable_seq)
+        for seq, certificate in sorted(self._committed.items()):
+            if start < seq <= start + self.config.watermark_window:
+                self._send(fetch.replica, self._sign(CatchUp(certificate, self.id)))
+
+    def _on_catch_up(self, catch_up: CatchUp) -> None:
+        """Adopt a committed batch we have not executed: the certificate proves it committed, so
+        executing it is safe in any view, also during a view change. It is persisted like the
+        certificates we assemble ourselves, so a restart executes it again."""
+        certificate = catch_up.certificate
+        pp = certificate.pre_prepare
+        if pp.seq <= self._last_executed or pp.seq in self._committed or not self._in_window(pp.seq):
+            return
+        if not valid_committed_certificate(self.config, self._verifier, certificate):
+            self._reject(catch_up, "invalid committed certificate")
+            return
+        self._committed[pp.seq] = certificate
+        self._persist(certificate)
+        self._event(EventKind.CAUGHT_UP, seq=pp.seq, digest=pp.digest, peer=catch_up.replica, view=pp.view)
+        self._execute_ready()
+
     def _on_state_response(self, response: StateResponse) -> None:
         stable = response.stable
         if stable.seq <= self._last_executed:
@@ -878,7 +921,8 @@ class Replica:
         """In the normal case, suspect the primary. During a view change, first re-send our
         view-change (the network may have lost it; whoever installed the view answers with the
         new-view), and move on to the next view only once 2f+1 view-changes were held and still
-        no new-view arrived."""
+        no new-view arrived. Either way, first ask whether others executed what we wait for."""
+        self._send_fetch()
         if self._view_active:
             self._start_view_change(self._view + 1)
             return
@@ -1092,13 +1136,17 @@ def message_identity(message: ReplicaMessage | Request) -> tuple[int, int, bytes
     """(view, seq, digest) naming ``message`` in ``received``/``sent`` events (view/seq -1 if none).
 
     The digest is the one the other events use for what the message is about: the batch digest
-    for agreement messages (so it matches ``pre-prepared``/``committed`` at the same view and
-    seq), the state digest for checkpoints and state responses, the digest of the one-request
-    batch for a request (what a pre-prepare ordering it alone carries), and the message's own
-    canonical digest for view changes, new views and state requests, which are about no batch.
+    for agreement messages and for a ``CatchUp`` (so it matches ``pre-prepared``/``committed`` at
+    the same view and seq), the state digest for checkpoints and state responses, the digest of
+    the one-request batch for a request (what a pre-prepare ordering it alone carries), and the
+    message's own canonical digest for view changes, new views, state requests and fetches (whose
+    seq is the fetcher's last executed), which are about no batch.
     """
     if isinstance(message, PrePrepare | Prepare | Commit):
         return message.view, message.seq, message.digest
+    if isinstance(message, CatchUp):
+        pp = message.certificate.pre_prepare
+        return pp.view, pp.seq, pp.digest
     if isinstance(message, Checkpoint):
         return -1, message.seq, message.state_digest
     if isinstance(message, StateResponse):
@@ -1109,4 +1157,6 @@ def message_identity(message: ReplicaMessage | Request) -> tuple[int, int, bytes
         return message.new_view, message.stable_seq, codec.digest(message)
     if isinstance(message, NewView):
         return message.view, -1, codec.digest(message)
+    if isinstance(message, Fetch):
+        return -1, message.last_executed, codec.digest(message)
     return -1, message.seq, codec.digest(message)

@@ -51,6 +51,7 @@ from pot_impl.pbft.io import (
     TimerFired,
 )
 from pot_impl.pbft.messages import (
+    Fetch,
     Message,
     NewView,
     PrePrepare,
@@ -190,7 +191,7 @@ class Node:
         self._timers: dict[Timer, tuple[int, asyncio.TimerHandle]] = {}
         self._timer_generation = 0
         self._checked = CheckedMessages(VERIFIED_CACHE_ENTRIES)
-        self._state_requests: dict[int, float] = {}
+        self._state_requests: dict[tuple[type, int], float] = {}
         self._routes = ReplyRoutes(SUBSCRIPTIONS_PER_CONNECTION)
         self._inbound: set[Connection] = set()
         self._links: dict[int, PeerLink] = {}
@@ -430,18 +431,21 @@ class Node:
         if isinstance(message, Request) and not from_replica:
             self._routes.add(message.client, connection)
             return ClientRequestReceived(message)
-        if isinstance(message, StateRequest) and not self._state_request_allowed(message.replica):
-            self._on_abuse(connection, f"state request from replica {message.replica} over the rate limit")
+        if isinstance(message, StateRequest | Fetch) and not self._state_request_allowed(message):
+            name = type(message).__name__
+            self._on_abuse(connection, f"{name} from replica {message.replica} over the rate limit")
             return None
         return MessageReceived(message)
 
-    def _state_request_allowed(self, replica: int) -> bool:
-        """Each answer ships a whole snapshot, so a Byzantine replica must not make us send them in a
-        loop; an honest one retries no faster than its state-transfer timer anyway."""
+    def _state_request_allowed(self, request: StateRequest | Fetch) -> bool:
+        """Each answer ships a whole snapshot (or, to a fetch, up to a watermark window of committed
+        batches), so a Byzantine replica must not make us send them in a loop; an honest one retries
+        no faster than its state-transfer or view-change timer anyway."""
         now = time.monotonic()
-        if now - self._state_requests.get(replica, -STATE_REQUEST_INTERVAL_S) < STATE_REQUEST_INTERVAL_S:
+        key = (type(request), request.replica)
+        if now - self._state_requests.get(key, -STATE_REQUEST_INTERVAL_S) < STATE_REQUEST_INTERVAL_S:
             return False
-        self._state_requests[replica] = now
+        self._state_requests[key] = now
         return True
 
     # ------------------------------------------------------------ effects
