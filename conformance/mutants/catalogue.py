@@ -116,7 +116,7 @@ CATALOGUE: tuple[Mutant, ...] = (
     _one(
         "view-not-checked",
         REPLICA,
-        "        if message.view < self._view:\n"
+        "        if message.view < self._view and not self._completes_left_view_commit(message):\n"
         '            self._reject(message, f"stale view {message.view} < {self._view}")\n'
         "            return\n",
         "",
