@@ -185,7 +185,8 @@ class EventKind(enum.StrEnum):
     PREPARED = "prepared"
     COMMITTED = "committed"
     CAUGHT_UP = "caught-up"
-    """A committed batch adopted from another replica's certificate (``Fetch``/``CatchUp``)."""
+    """The next batch executes on a certificate fetched from another replica (``Fetch``/``CatchUp``),
+    not on a commit quorum of its own; its ``executed`` event follows."""
     EXECUTED = "executed"
     CHECKPOINT = "checkpoint"
     CHECKPOINT_STABLE = "checkpoint-stable"

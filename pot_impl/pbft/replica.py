@@ -144,6 +144,7 @@ class Replica:
         self._slots: dict[tuple[int, int], _Slot] = {}
         self._prepared_certificates: dict[int, PreparedCertificate] = {}
         self._committed: dict[int, CommittedCertificate] = {}
+        self._fetched: set[int] = set()
         self._last_executed = 0
         self._next_seq = 1
         self._clients: dict[str, ClientRecord] = {}
@@ -679,6 +680,9 @@ class Replica:
             while (certificate := self._committed.get(self._last_executed + 1)) is not None:
                 pp = certificate.pre_prepare
                 seq = pp.seq
+                if seq in self._fetched:
+                    self._fetched.discard(seq)
+                    self._event(EventKind.CAUGHT_UP, seq=seq, digest=pp.digest)
                 for request in pp.batch:
                     executed_any |= self._execute_request(request, seq)
                 self._last_executed = seq
@@ -771,6 +775,7 @@ class Replica:
         self._slots = {key: slot for key, slot in self._slots.items() if key[1] > seq}
         self._prepared_certificates = {n: c for n, c in self._prepared_certificates.items() if n > seq}
         self._committed = {n: c for n, c in self._committed.items() if n > seq}
+        self._fetched = {n for n in self._fetched if n > seq}
         self._own_checkpoints = {n: s for n, s in self._own_checkpoints.items() if n >= seq}
         self._checkpoint_votes = {n: v for n, v in self._checkpoint_votes.items() if n > seq}
         if self._transfer_target is not None and self._transfer_target[0] <= seq:
@@ -846,16 +851,18 @@ class Replica:
 
     def _on_fetch(self, fetch: Fetch) -> None:
         """C&L TOCS 5.2: retransmit to a replica that reports it is behind. Below our stable checkpoint
-        only the certified state helps (5.3); above it, every committed batch we hold, one certificate
-        per message, at most one watermark window past what the fetcher executed."""
+        only the certified state helps (5.3); above it, each batch we executed, with the certificate
+        it committed on, one per message, at most one watermark window past what the fetcher
+        executed. Only executed batches: the fetcher then executes nothing that no honest replica
+        executed before it (the spec's CatchUp), and its checkpoints match ours."""
         if fetch.replica == self.id:
             return
         if 0 <= fetch.last_executed < self._stable_seq:
             self._send(fetch.replica, self._sign(StateResponse(self.stable_snapshot, self.id)))
         start = max(fetch.last_executed, self._stable_seq)
-        for seq, certificate in sorted(self._committed.items()):
-            if start < seq <= start + self.config.watermark_window:
-                self._send(fetch.replica, self._sign(CatchUp(certificate, self.id)))
+        last = min(self._last_executed, start + self.config.watermark_window)
+        for seq in range(start + 1, last + 1):
+            self._send(fetch.replica, self._sign(CatchUp(self._committed[seq], self.id)))
 
     def _on_catch_up(self, catch_up: CatchUp) -> None:
         """Adopt a committed batch we have not executed: the certificate proves it committed, so
@@ -869,8 +876,8 @@ class Replica:
             self._reject(catch_up, "invalid committed certificate")
             return
         self._committed[pp.seq] = certificate
+        self._fetched.add(pp.seq)
         self._persist(certificate)
-        self._event(EventKind.CAUGHT_UP, seq=pp.seq, digest=pp.digest, peer=catch_up.replica, view=pp.view)
         self._execute_ready()
 
     def _on_state_response(self, response: StateResponse) -> None:
