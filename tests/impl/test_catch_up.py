@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pot_impl import codec
 from pot_impl.pbft.certificates import valid_committed_certificate
-from pot_impl.pbft.io import DURABLE_TYPES, EventKind, Persist, SendTo, Timer, TimerKind
+from pot_impl.pbft.io import DURABLE_TYPES, EventKind, Persist, SendTo, SetTimer, Timer, TimerKind
 from pot_impl.pbft.messages import (
     CatchUp,
     Commit,
@@ -72,7 +72,10 @@ def test_a_replica_left_out_by_a_silent_primary_catches_up_without_client_traffi
     lagging = cluster.replicas[LAGGING]
     assert lagging.view == 1 and not lagging.view_active  # still alone in its view change
     assert executed_ops(cluster, LAGGING) == executed_ops(cluster, 1) == executed_ops(cluster, 2)
-    assert lagging.pending_requests == ()
+    # Executing restarted the view-change timer (still running: the view change waits) at the base timeout.
+    assert lagging.pending_requests == () and lagging.view_change_streak == 0
+    restart = SetTimer(Timer(TimerKind.VIEW_CHANGE, 1), cluster.config.view_change_timeout_ms)
+    assert cluster.timers[LAGGING][-1] == restart
     assert [e.seq for e in cluster.events_of(LAGGING, EventKind.CAUGHT_UP)] == [1, 2]
     assert cluster.apps[LAGGING].snapshot() == cluster.apps[1].snapshot()
     assert {r.replica for r in cluster.replies if r.result} >= {1, 2, LAGGING}
