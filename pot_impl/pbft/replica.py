@@ -861,6 +861,8 @@ class Replica:
             self._send(fetch.replica, self._sign(StateResponse(self.stable_snapshot, self.id)))
         start = max(fetch.last_executed, self._stable_seq)
         last = min(self._last_executed, start + self.config.watermark_window)
+        # Every seq in (stable, last executed] executed from ``_committed``, which keeps it until the
+        # next stable checkpoint.
         for seq in range(start + 1, last + 1):
             self._send(fetch.replica, self._sign(CatchUp(self._committed[seq], self.id)))
 
