@@ -551,7 +551,11 @@ class Replica:
 
     def _propose_batches(self, flush: bool) -> None:
         """Primary: order pending requests in batches of ``batch_size``; a partial batch waits for the
-        batch timer unless ``flush``."""
+        batch timer unless ``flush``. Not while a certified checkpoint we have not reached is pending
+        (``_transfer_target``): our client table is stale, and we would re-order requests that
+        checkpoint already executed. Reaching it (``_make_stable``) proposes again."""
+        if self._transfer_target is not None:
+            return
         while True:
             waiting = [r for key, r in self._pending.items() if key not in self._proposed]
             if not waiting or self._next_seq > self.high_watermark:

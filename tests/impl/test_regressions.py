@@ -13,6 +13,11 @@ stable checkpoint below it, vanished from the compacted log; a restart then reco
 the replica had executed. The compacted log now keeps a ``CommittedCertificate`` per committed
 seq above the stable checkpoint. The property below recovers a fresh replica from the store
 after every step of a run and compares it with the live one.
+
+Primary re-ordering requests a certified checkpoint already executed (seed 147 after catch-up
+changed the schedule): a new primary behind the new view's min-s, with that state not fetched
+yet, proposed a request still pending in its stale client table although min-s had executed
+it. A primary now proposes nothing while a certified checkpoint it has not reached is pending.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from hypothesis import strategies as st
 
 from pot_impl import codec
 from pot_impl.auth import replica_principal
-from pot_impl.pbft.io import DURABLE_TYPES, CompactLog, Effect, EventKind, Persist
+from pot_impl.pbft.io import DURABLE_TYPES, CompactLog, Effect, EventKind, Persist, Timer, TimerKind
+from pot_impl.pbft.messages import Commit, PrePrepare
 from pot_impl.pbft.replica import Replica
 from pot_impl.sim import checks
 from pot_impl.sim.apps import RecordingApp
 from pot_impl.sim.scenarios import random_scenario
 from pot_impl.sim.simulator import Crash, RunResult, Scenario, Simulation, simulate
+from tests.impl.harness import Cluster, signed_request
 
 PROPOSE_BEFORE_O_SEEDS = (65, 122, 161, 221, 256)
 """Simulator seeds at which the new primary proposed at a seq that O re-proposed (odd seeds with
@@ -156,3 +163,21 @@ def test_the_store_restores_the_executed_state_at_any_seed(seed: int, faulty_pri
 def test_the_store_restores_the_executed_state_at_many_seeds(seed: int, faulty_primaries: bool) -> None:
     """40 seeds at n = 4 (about a minute of CPU; recovering after every step costs O(log) each)."""
     assert recovery_divergences(random_scenario(seed, 4, faulty_primaries)) == []
+
+
+def test_a_primary_behind_a_certified_checkpoint_proposes_only_after_fetching_it() -> None:
+    cluster = Cluster.build(4, checkpoint_interval=2, watermark_window=4, batch_size=1)
+    primary = cluster.replicas[0]
+    for t in (1, 2):
+        cluster.submit(signed_request("c", t, f"op{t}".encode()), to=[0])
+    cluster.run(keep=lambda r, m: r != 0 or not isinstance(m, Commit))  # the primary never commits
+    assert primary.last_executed == 0 and primary.checkpoint_votes[2].keys() == {1, 2, 3}
+
+    cluster.submit(signed_request("d", 1, b"next"), to=[0])
+    assert not [m for _, m in cluster.queue if isinstance(m, PrePrepare)]  # waits for the state
+    cluster.queue.clear()
+    cluster.absorb(0, primary.fire(Timer(TimerKind.STATE_TRANSFER, 0)))
+    cluster.run()
+    assert primary.last_executed == 3 and primary.stable_checkpoint == 2
+    assert [e.seq for e in cluster.events_of(0, EventKind.PRE_PREPARED)] == [1, 2, 3]
+    assert all(cluster.replicas[r].last_executed == 3 for r in range(4))
