@@ -215,11 +215,15 @@ class TraceValidator:
         )
         self.pbft = Pbft(config)
         self.actions: dict[str, Action[State]] = {a.name: a for a in self.pbft.actions()}
+        # The spec declares CatchUp only in its liveness models (it matters to liveness alone),
+        # but the implementation catches up in every run, so the trace table needs the step.
+        self.actions["CatchUp"] = Action("CatchUp", self.pbft.catch_up, ("replica", "seq"))
         self.table: Mapping[str, Callable[[SearchNode, Observed], Matches]] = {
             "pre-prepared": self._pre_prepared,
             "prepared": self._prepared,
             "committed": self._committed,
             "executed": self._executed,
+            "caught-up": self._caught_up,
             "checkpoint": self._checkpoint,
             "checkpoint-stable": self._checkpoint_stable,
             "state-transfer": self._state_transfer,
@@ -382,6 +386,11 @@ class TraceValidator:
         if e.seq != len(executed) + 1:
             return Matches((), f"the spec replica executed {len(executed)} requests; seq {e.seq} is not next")
         return self._act(node, "Execute", e.node, d)
+
+    def _caught_up(self, node: SearchNode, e: Observed) -> Matches:
+        """The replica executes the next batch on a certificate fetched from a replica ahead: the
+        spec's CatchUp (its ``executed`` event follows and finds the batch already executed)."""
+        return self._act(node, "CatchUp", e.node, e.seq)
 
     def _checkpoint(self, node: SearchNode, e: Observed) -> Matches:
         """Taking a checkpoint is part of Execute; its digest is bound to the executed prefix."""
