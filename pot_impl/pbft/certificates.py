@@ -17,8 +17,10 @@ from pot_impl.auth import Verifier, verify_message
 from pot_impl.pbft.config import ReplicaConfig
 from pot_impl.pbft.messages import (
     Checkpoint,
+    Commit,
     CommittedCertificate,
     NewView,
+    Prepare,
     PreparedCertificate,
     PrePrepare,
     Request,
@@ -78,15 +80,9 @@ def valid_prepared_certificate(
         return False
     if not valid_pre_prepare_body(config, pp) or not verify_message(verifier, pp):
         return False
-    prepares = certificate.prepares
-    if len(prepares) < prepare_quorum(config.n, config.f):
-        return False
-    if any((p.view, p.seq, p.digest) != (pp.view, pp.seq, pp.digest) for p in prepares):
-        return False
-    senders = [p.replica for p in prepares]
-    if pp.replica in senders or not _distinct_valid_replicas(config, senders):
-        return False
-    return all(verify_message(verifier, p) for p in prepares)
+    if any(p.replica == pp.replica for p in certificate.prepares):
+        return False  # the primary sends no PREPARE
+    return _matching_votes(config, verifier, pp, certificate.prepares, prepare_quorum(config.n, config.f))
 
 
 def valid_committed_certificate(
@@ -99,14 +95,25 @@ def valid_committed_certificate(
     pp = certificate.pre_prepare
     if not valid_pre_prepare_body(config, pp) or not verify_message(verifier, pp):
         return False
-    commits = certificate.commits
-    if len(commits) < commit_quorum(config.n, config.f):
+    return _matching_votes(config, verifier, pp, certificate.commits, commit_quorum(config.n, config.f))
+
+
+def _matching_votes(
+    config: ReplicaConfig,
+    verifier: Verifier,
+    pp: PrePrepare,
+    votes: Sequence[Prepare] | Sequence[Commit],
+    quorum: int,
+) -> bool:
+    """At least ``quorum`` correctly signed votes for the pre-prepare's (view, seq, digest), from
+    distinct replicas: the core of a prepared and of a committed certificate."""
+    if len(votes) < quorum:
         return False
-    if any((c.view, c.seq, c.digest) != (pp.view, pp.seq, pp.digest) for c in commits):
+    if any((v.view, v.seq, v.digest) != (pp.view, pp.seq, pp.digest) for v in votes):
         return False
-    if not _distinct_valid_replicas(config, (c.replica for c in commits)):
+    if not _distinct_valid_replicas(config, (v.replica for v in votes)):
         return False
-    return all(verify_message(verifier, c) for c in commits)
+    return all(verify_message(verifier, v) for v in votes)
 
 
 def valid_view_change(config: ReplicaConfig, verifier: Verifier, view_change: ViewChange) -> bool:
