@@ -31,9 +31,18 @@ TLC = {
 }
 
 
-def measure(rm: int, liveness: bool, repeat: int) -> dict[str, Any]:
-    """Run one configuration ``repeat`` times in a fresh process; the figures of the fastest run."""
-    command = [sys.executable, "-m", "benchmarks.bench_checker", "--worker", str(rm), str(int(liveness))]
+def measure(model: str, constants: dict[str, Any], liveness: bool, repeat: int) -> dict[str, Any]:
+    """Run one configuration of a registry model ``repeat`` times, each in a fresh process; the
+    figures of the fastest run."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_checker",
+        "--worker",
+        model,
+        json.dumps(constants),
+        str(int(liveness)),
+    ]
     runs = []
     for _ in range(repeat):
         done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -43,18 +52,20 @@ def measure(rm: int, liveness: bool, repeat: int) -> dict[str, Any]:
     return best
 
 
-def _worker(rm: int, liveness: bool) -> None:
+def _worker(name: str, constants: dict[str, Any], liveness: bool) -> None:
     """Measure one run and print it as JSON (called in the child process)."""
     import model_checker.liveness  # noqa: F401 -- imported here so that scipy's import is not timed
     from model_checker.checker import check
-    from model_checker.examples.two_phase import two_phase
+    from pot.registry import all_models
 
-    model = two_phase(rm)
+    model = all_models()[name].instantiate(constants)
     wall, cpu = time.perf_counter(), time.process_time()
     result = check(model, liveness=liveness)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     report = {
-        "rm": rm,
+        "model": name,
+        "constants": constants,
+        "rm": constants.get("RM"),
         "liveness": liveness,
         "verdict": result.verdict,
         "distinct": result.distinct_states,
@@ -95,10 +106,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="RM = 3 and 5 only")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (best is kept)")
-    parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        _worker(args.worker[0], bool(args.worker[1]))
+        name, constants, liveness = args.worker
+        _worker(name, json.loads(constants), liveness == "1")
         return 0
     sizes = (3, 5) if args.quick else (3, 5, 7)
     rows = []
@@ -109,7 +121,7 @@ def main(argv: list[str]) -> int:
     print("TwoPhase, safety (invariants + deadlock), best of", args.repeat)
     print(header)
     for rm in sizes:
-        row = measure(rm, liveness=False, repeat=args.repeat)
+        row = measure("two-phase", {"RM": rm}, liveness=False, repeat=args.repeat)
         check_counts(row)
         row["tlc_seconds"] = TLC[rm][3]
         row["time_vs_tlc"] = row["seconds"] / TLC[rm][3]
