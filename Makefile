@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: check test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml model_checker/_fingerprint.c
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: the local 2.13.0 file is a CPU build; a looser pin pulls GBs of CUDA wheels.

@@ -74,7 +74,10 @@ def _worker(name: str, constants: dict[str, Any], liveness: bool) -> None:
         "seconds": wall,
         "cpu_seconds": cpu,
         "states_per_second": result.distinct_states / wall,
-        "bytes_per_state": result.bytes_per_state,
+        "bytes_per_state": result.memory.per_state(result.distinct_states)["total"] if result.memory else 0.0,
+        "visited_bytes_per_state": result.memory.visited_table / result.distinct_states
+        if result.memory
+        else 0.0,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "properties": {p.name: p.status for p in result.properties},
         **{k: v for k, v in result.stats.items() if isinstance(v, (int, float))},

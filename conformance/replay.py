@@ -43,7 +43,7 @@ from conformance.bridge_core import (
     probe_step,
     state_diff,
 )
-from model_checker.engine import fingerprint_key
+from model_checker.engine import fingerprint
 from model_checker.graph import Behaviour, StateGraph, explore, transition_cover
 from model_checker.model import Label, Model
 
@@ -156,7 +156,7 @@ def replay(
         for index in range(1, taken + 1):
             label = behaviour[index][0]
             assert label is not None
-            covered.add((hash(behaviour[index - 1][1]), label))
+            covered.add((fingerprint(model, behaviour[index - 1][1]), label))
         if isinstance(outcome, Gap):
             report.gaps[(outcome.action.split("(")[0], outcome.reason)] += 1
         elif isinstance(outcome, Divergence):
@@ -221,9 +221,8 @@ class GraphWalker:
         self.indptr: list[int] = graph.indptr.tolist()
         self.targets: list[int] = graph.targets.tolist()
         self.tree: list[int] = graph.tree_edges.tolist()
-        key = fingerprint_key(self.model)
         fingerprints = graph.fingerprints.tolist()
-        by_fingerprint = {hash(s if key is None else key(s)): s for s in self.model.init()}
+        by_fingerprint = {fingerprint(self.model, s): s for s in self.model.init()}
         self.initial = {i: by_fingerprint[fingerprints[i]] for i in graph.initial_ids.tolist()}
         self.depths: list[int] = graph.depths.tolist()
         leaves = np.bincount(graph.parents[graph.parents >= 0], minlength=graph.num_states) == 0

@@ -21,6 +21,7 @@ from hypothesis.errors import Flaky
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from conformance.bridge_core import Bridge, Divergence, Unrealizable, crash_diff, probe_step, state_diff
+from model_checker.fingerprint import fingerprint as fingerprint_value
 from model_checker.model import Label, Model
 
 
@@ -32,7 +33,7 @@ class StatefulReport:
     examples: int
     steps: int = 0
     transitions: set[tuple[int, Label]] = field(default_factory=set)
-    """Distinct (source state hash, label) pairs taken."""
+    """Distinct (source state fingerprint, label) pairs taken."""
     divergence: Divergence | None = None
     failure: str = ""
     """The shrunk scenario as hypothesis reported it (spec trace and diff)."""
@@ -115,7 +116,7 @@ def machine_for(model: Model[Any], bridge: Bridge, report: StatefulReport) -> ty
             if probed is not None:
                 self._diverged(probed)
             report.steps += 1
-            report.transitions.add((hash(self.state), label))
+            report.transitions.add((fingerprint_value(self.state), label))
             self.state = successor
 
     return SpecDriven

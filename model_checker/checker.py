@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from model_checker.engine import ActionCoverage, ActionFailure, Exploration, Explorer, Progress
+from model_checker.fingerprint import CollisionEstimates, collision_estimates
+from model_checker.memory import Memory, current_rss, peak_rss
 from model_checker.model import Model
 from model_checker.trace import Trace, replay, to_itf
 
@@ -44,7 +46,10 @@ class CheckResult:
     depth: int
     """Breadth-first levels, the initial level counted (TLC's convention)."""
     seconds: float
-    bytes_per_state: float
+    memory: Memory | None
+    """Where the bytes went (exhaustive runs)."""
+    collisions: CollisionEstimates | None
+    """The probability that two distinct states shared a fingerprint (exhaustive runs)."""
     properties: tuple[PropertyResult, ...]
     coverage: tuple[ActionCoverage, ...]
     incomplete_reason: str | None = None
@@ -77,7 +82,8 @@ class CheckResult:
             "depth": self.depth,
             "seconds": round(self.seconds, 4),
             "states_per_second": round(self.states_per_second, 1),
-            "bytes_per_state": round(self.bytes_per_state, 2),
+            "memory": None if self.memory is None else self.memory.to_json(self.distinct_states),
+            "fingerprint_collisions": None if self.collisions is None else self.collisions.to_json(),
             "properties": [{"name": p.name, "kind": p.kind, "status": p.status} for p in self.properties],
             "coverage": [
                 {
@@ -124,6 +130,7 @@ def check(
         from model_checker.liveness import LivenessChecker  # builds on this module; imports scipy
 
         live = LivenessChecker(model)
+    start_rss = current_rss()
     explorer = Explorer(
         model,
         invariants=invariants,
@@ -144,11 +151,21 @@ def check(
         raise
     results = safety_results(exploration, [name for name, _ in explorer.invariants], deadlock)
     stats: dict[str, Any] = {}
+    graph_bytes = 0
     seconds = exploration.seconds
     if live is not None:
         temporal_results, stats = live.check(exploration, stop_at_first, skip=exploration.stopped_early)
         results += temporal_results
         seconds += stats["liveness_seconds"]
+        graph_bytes = stats.pop("graph_bytes", 0)
+    visited = exploration.visited
+    memory = Memory(
+        start_rss=start_rss,
+        peak_rss=peak_rss(),
+        visited_table=visited.nbytes,
+        graph=graph_bytes,
+        peak_frontier_states=exploration.peak_frontier,
+    )
     return CheckResult(
         model=model,
         mode="exhaustive",
@@ -157,7 +174,8 @@ def check(
         generated_states=exploration.generated,
         depth=exploration.depth,
         seconds=seconds,
-        bytes_per_state=exploration.visited.nbytes / max(len(exploration.visited), 1),
+        memory=memory,
+        collisions=collision_estimates(len(visited), exploration.generated, visited.fps_by_id.view),
         properties=tuple(results),
         coverage=tuple(exploration.coverage),
         incomplete_reason=_incomplete_reason(exploration, max_depth, max_states),

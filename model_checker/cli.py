@@ -296,8 +296,13 @@ def format_result(result: CheckResult, palette: Palette) -> str:
         f"  depth             {result.depth}",
         f"  time              {result.seconds:.2f} s ({result.states_per_second:,.0f} states/s)",
     ]
-    if result.mode == "exhaustive":
-        lines.append(f"  memory            {result.bytes_per_state:.1f} bytes per visited state")
+    if result.memory is not None:
+        lines.append(f"  memory            {result.memory.describe(result.distinct_states)}")
+    if result.collisions is not None:
+        lines.append(
+            f"  collision chance  {result.collisions.optimistic:.1e} (optimistic), "
+            f"{result.collisions.observed:.1e} (from the closest fingerprints)"
+        )
     for name in ("graph_edges", "sccs"):
         if name in result.stats:
             lines.append(f"  {name.replace('_', ' '):<17} {result.stats[name]:,}")

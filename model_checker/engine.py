@@ -2,15 +2,15 @@
 
 The search is level-synchronous and vectorised where Python allows it. For a
 chunk of the frontier the only per-state Python work is calling each action's
-``step``; successors are fingerprinted with ``map(hash, ...)`` into an int64
-array, and the whole chunk is deduplicated against the visited table with
-a sort and ``np.searchsorted``. New states get ids in BFS order (first
-occurrence in the chunk, i.e. by parent then action order), so the parent
-links give shortest traces.
+``step``; successors are fingerprinted by the compiled walker of
+``model_checker.fingerprint`` into an int64 array, and the whole chunk is
+deduplicated against the visited table with a sort and ``np.searchsorted``.
+New states get ids in BFS order (first occurrence in the chunk, i.e. by
+parent then action order), so the parent links give shortest traces.
 
-``hash`` is a sound fingerprint here because ``check_plain`` (run on the
-initial states and on a sample of successors of every chunk) admits only
-values whose hash is a pure function of the value in every process.
+Fingerprinting walks every stored state and rejects any value that is not
+plain, so plainness is checked on every state, not on a sample; the sampled
+checks below only verify the shape of what actions yield.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from model_checker.arrays import unique, unique_first
+from model_checker.fingerprint import fingerprint as fingerprint_value
 from model_checker.model import Action, Label, Model, Predicate, S, SpecError, check_plain
 from model_checker.visited import GrowableArray, VisitedTable
 
@@ -43,7 +44,7 @@ _FIRST = itemgetter(0)
 
 
 def fingerprint_key(model: Model[Any]) -> Callable[[Any], Hashable] | None:
-    """What is hashed for a state: ``view(symmetry(state))``, or the state itself (``None``)."""
+    """What is fingerprinted for a state: ``view(symmetry(state))``, or the state itself (``None``)."""
     symmetry, view = model.symmetry, model.view
     if symmetry is not None and view is not None:
         return lambda state: view(symmetry(state))
@@ -53,7 +54,7 @@ def fingerprint_key(model: Model[Any]) -> Callable[[Any], Hashable] | None:
 def fingerprint(model: Model[Any], state: Any) -> int:
     """The 64-bit fingerprint of one state (identical in every process)."""
     key = fingerprint_key(model)
-    return hash(state if key is None else key(state))
+    return fingerprint_value(state if key is None else key(state))
 
 
 @dataclass
@@ -126,6 +127,8 @@ class Exploration(Generic[S]):
     """Every reachable state was expanded (no bound was hit, no early stop)."""
     stopped_early: bool
     """The search stopped at the first violation."""
+    peak_frontier: int
+    """The most states waiting to be expanded at once (one level and the next)."""
     expanded: npt.NDArray[np.bool_] | None = None
     """With a graph: which states were expanded (the constraint leaves some unexpanded)."""
     graph: Graph | None = None
@@ -215,6 +218,7 @@ class Explorer(Generic[S]):
         initial = self._initial_states()
         frontier_states, frontier_ids = self._admit(initial, np.full(len(initial), -1, dtype=np.int32), None)
         initial_ids = frontier_ids.tolist()
+        peak_frontier = len(frontier_states)
         depth = 1
         while frontier_states and not self._stop:
             # At the depth bound the last level is still expanded, to learn whether
@@ -229,6 +233,7 @@ class Explorer(Generic[S]):
                 next_states += states
                 next_ids.append(ids)
                 queue = len(frontier_states) - begin - len(chunk) + len(next_states)
+                peak_frontier = max(peak_frontier, len(frontier_states) + len(next_states))
                 self._report(queue, depth + int(len(self.visited) > level_start))
                 if self._stop:
                     break
@@ -256,6 +261,7 @@ class Explorer(Generic[S]):
             seconds=time.perf_counter() - started,
             complete=complete,
             stopped_early=self._stop,
+            peak_frontier=peak_frontier,
             expanded=None if self.expanded is None else self.expanded.view.astype(bool),
             graph=self.graph,
             predicate_values=self.predicate_values,
@@ -394,11 +400,13 @@ class Explorer(Generic[S]):
         key = self.key
         try:
             keys: Iterable[Hashable] = states if key is None else map(key, states)
-            return np.fromiter(map(hash, keys), dtype=np.int64, count=len(states))
+            return np.fromiter(map(fingerprint_value, keys), dtype=np.int64, count=len(states))
         except Exception as exc:
+            for index, state in enumerate(states):
+                check_plain(state if key is None else key(state), f"state {index} of the batch")
             raise SpecError(
                 f"fingerprinting a state raised {type(exc).__name__}: {exc} "
-                "(states must be hashable; symmetry and view must accept every state)"
+                "(states must be plain values; symmetry and view must accept every state)"
             ) from exc
 
     def _verify_sample(

@@ -19,10 +19,10 @@ It mirrors how a TLA+ module reads:
 
 States are immutable values built from ints, bools, tuples, frozensets,
 NamedTuples and frozen dataclasses of those (and IntEnum members). The
-checker fingerprints them with Python's ``hash`` which, for exactly those
-types, is a pure function of the value and identical in every process;
-strings, bytes and ``None`` (whose hashes are salted or address based) are
-rejected by ``check_plain`` before the search starts.
+checker fingerprints them by walking the value (``model_checker.fingerprint``),
+never with Python's ``hash``, and rejects anything else (strings, bytes,
+``None``, floats, mutable containers) on every state it stores;
+``check_plain`` names the offending field.
 """
 
 from __future__ import annotations
@@ -232,17 +232,17 @@ _PLAIN_ATOMS = (int, bool)
 
 
 def check_plain(value: Any, where: str = "state") -> None:
-    """Raise ``SpecError`` unless ``value`` hashes identically in every process.
+    """Raise ``SpecError``, naming the field, unless ``value`` is a plain value the checker can fingerprint.
 
     Accepted: int, bool, IntEnum members, and tuples, frozensets, NamedTuples
     and frozen dataclasses built from those.
     """
     for path, item in _walk(value, where):
         if isinstance(item, enum.Enum) and not isinstance(item, int):
-            raise SpecError(f"{path}: enum {item!r} hashes by its name (salted); use IntEnum")
+            raise SpecError(f"{path}: enum {item!r} is not an IntEnum; use IntEnum")
         if isinstance(item, (str, bytes)) or item is None or isinstance(item, float):
             raise SpecError(
-                f"{path}: {type(item).__name__} value {item!r} is not process-stable under hash(); "
+                f"{path}: {type(item).__name__} value {item!r} is not a plain state value; "
                 "encode it as an int"
             )
         if not isinstance(item, (*_PLAIN_ATOMS, tuple, frozenset)) and not _is_frozen_dataclass(item):
@@ -251,7 +251,7 @@ def check_plain(value: Any, where: str = "state") -> None:
 
 def _is_frozen_dataclass(item: Any) -> bool:
     params = getattr(type(item), "__dataclass_params__", None)
-    return params is not None and bool(params.frozen)
+    return params is not None and bool(params.frozen) and bool(params.eq)
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:

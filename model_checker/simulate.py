@@ -95,7 +95,8 @@ def simulate(
         generated_states=generated,
         depth=longest,
         seconds=time.perf_counter() - started,
-        bytes_per_state=0.0,
+        memory=None,
+        collisions=None,
         properties=tuple(results),
         coverage=tuple(coverage),
         incomplete_reason=None

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TextIO
 
-from model_checker.engine import fingerprint_key
+from model_checker.engine import fingerprint
 from model_checker.model import Label, Model, S, SpecError
 
 ITF_SPEC = "https://apalache-mc.org/docs/adr/015adr-trace.html"
@@ -63,10 +63,9 @@ def replay(
     ``label_keys[i]`` (``(action index, parameter values)``) restricts step ``i``
     to that action instance; ``None`` accepts any action.
     """
-    key = fingerprint_key(model)
 
     def fp(state: Any) -> int:
-        return hash(state if key is None else key(state))
+        return fingerprint(model, state)
 
     initial = next((s for s in model.init() if fp(s) == fingerprints[0]), None)
     if initial is None:

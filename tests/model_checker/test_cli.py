@@ -27,7 +27,8 @@ JSON_KEYS = {
     "depth",
     "seconds",
     "states_per_second",
-    "bytes_per_state",
+    "memory",
+    "fingerprint_collisions",
     "properties",
     "coverage",
     "counterexample",
@@ -64,7 +65,8 @@ def test_text_output_has_summary_and_trace(capsys: pytest.CaptureFixture[str]) -
     status = main(["check", BUGGY, "--const", "commit_needs_all_prepared=False"])
     out = capsys.readouterr().out
     assert status == 1
-    assert "Verdict: violation" in out and "distinct states" in out and "bytes per visited state" in out
+    assert "Verdict: violation" in out and "distinct states" in out and "B per state above" in out
+    assert "collision chance" in out
     assert "Counterexample to invariant TCConsistent" in out and "   2. TMCommit()" in out
     assert "\x1b[" not in out  # not a terminal
 
