@@ -15,6 +15,7 @@ produced it) before any node logs receiving it.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import json
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pot_impl.pbft.io import EventKind
 from pot_impl.runtime.config import ConfigError, load_config
 
 
@@ -80,6 +82,47 @@ class RunLogs:
         return [item[3] for item in heapq.merge(*streams)]
 
 
+class Role(enum.Enum):
+    """What trace validation does with an event kind."""
+
+    STEP = "matched against a step of the spec"
+    CAUSE = "read to pair each receipt with its send; the step that sent is the spec step"
+    SKIPPED = "read and type-checked, then skipped: no spec counterpart"
+
+
+EVENT_ROLES: Mapping[str, Role] = {
+    EventKind.RECEIVED: Role.STEP,
+    EventKind.PRE_PREPARED: Role.STEP,
+    EventKind.PREPARED: Role.STEP,
+    EventKind.COMMITTED: Role.STEP,
+    EventKind.CAUGHT_UP: Role.STEP,
+    EventKind.EXECUTED: Role.STEP,
+    EventKind.CHECKPOINT: Role.STEP,
+    EventKind.CHECKPOINT_STABLE: Role.STEP,
+    EventKind.VIEW_CHANGE: Role.STEP,
+    EventKind.NEW_VIEW: Role.STEP,
+    EventKind.STATE_TRANSFER: Role.STEP,
+    EventKind.RECOVERED: Role.STEP,
+    EventKind.SENT: Role.CAUSE,
+    EventKind.REQUEST: Role.SKIPPED,  # the spec's clients send every request at the start
+    EventKind.REJECTED: Role.SKIPPED,  # a rejected message changes nothing
+    "started": Role.SKIPPED,
+    "stopped": Role.SKIPPED,
+    "dropped": Role.SKIPPED,  # a frame the transport refused: never reached the protocol
+    "connection-closed": Role.SKIPPED,
+}
+"""Every event kind a node writes (``pot_impl.runtime.events.EVENT_KINDS``), by role; a test
+fails when the runtime gains a kind this table does not classify."""
+
+RUNTIME_FIELDS: Mapping[str, Mapping[str, tuple[type, ...]]] = {
+    "started": {"view": (int,), "records": (int,)},
+    "stopped": {"view": (int,)},
+    "dropped": {"peer": (str,), "principal": (str,), "reason": (str,)},
+    "connection-closed": {"peer": (str,), "reason": (str,)},
+}
+"""The fields of the runtime's own events and their JSON types (``peer`` names a connection
+there, not a replica); every field is optional, a field of another type is an input error."""
+
 _FIELD_DEFAULTS: Mapping[str, Any] = {
     "view": 0,
     "seq": -1,
@@ -93,9 +136,14 @@ _FIELD_DEFAULTS: Mapping[str, Any] = {
 def parse_log(path: Path, node: int) -> tuple[Observed, ...]:
     """A node's events in file order; a torn last line (a crash mid-write) is ignored."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise TraceInputError(f"{path}: cannot read event log ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = data.count(b"\n", 0, exc.start) + 1
+        raise TraceInputError(f"{path}:{number}: not UTF-8 text (byte {exc.start})") from None
     lines = text.split("\n")
     complete = lines[:-1]
     events = []
@@ -113,6 +161,11 @@ def _parse_line(line: str, source: str, node: int) -> Observed:
         raise TraceInputError(f"{source}: not a JSON object ({exc.msg})") from None
     if not isinstance(record, dict):
         raise TraceInputError(f"{source}: not a JSON object")
+    kind = record.get("event")
+    if kind not in EVENT_ROLES:
+        raise TraceInputError(f"{source}: unknown event kind {kind!r}")
+    if kind in RUNTIME_FIELDS:
+        record = _runtime_event(record, source)
     values = {**_FIELD_DEFAULTS, **record}
     try:
         observed = Observed(
@@ -132,6 +185,20 @@ def _parse_line(line: str, source: str, node: int) -> Observed:
     if observed.node != node:
         raise TraceInputError(f"{source}: event of node {observed.node} in the log of node {node}")
     return observed
+
+
+def _runtime_event(record: dict[str, Any], source: str) -> dict[str, Any]:
+    """A runtime event's fields checked against ``RUNTIME_FIELDS``, in ``Observed``'s terms: the
+    connection it concerns and why go into ``reason``."""
+    fields = RUNTIME_FIELDS[record["event"]]
+    for name, types in fields.items():
+        if name in record and not isinstance(record[name], types):
+            expected = " or ".join(t.__name__ for t in types)
+            raise TraceInputError(f"{source}: field {name!r} of a {record['event']} event must be {expected}")
+    context = [f"{name} {record[name]}" for name in ("peer", "principal") if name in record]
+    detail = ", ".join(context + ([str(record["reason"])] if "reason" in record else []))
+    kept: dict[str, Any] = {key: record[key] for key in ("node", "n", "t", "event") if key in record}
+    return {**kept, "view": record.get("view", 0), "reason": detail}
 
 
 def load_logs(

@@ -9,19 +9,25 @@ logs. Used by the trace tests and by ``benchmarks/bench_conformance.py``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import socket
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pot_impl import codec
+from pot_impl.auth import client_principal, sign_message
 from pot_impl.ledger.transactions import Claim, Order, Receipt, Register, Role
+from pot_impl.pbft.messages import Request
 from pot_impl.runtime.client import ClientSession
 from pot_impl.runtime.cluster import LocalCluster
 from pot_impl.runtime.config import Config
-from pot_impl.runtime.crypto import read_key_pair
+from pot_impl.runtime.crypto import Ed25519Signer, KeyPair, client_id, read_key_pair
 from pot_impl.runtime.faults import LinkPolicy
+from pot_impl.runtime.framing import encode_frame
 from pot_impl.runtime.load import LoadResult, register_operation, run_load
+from pot_impl.runtime.transport import FrameKind, frame, make_hello
 
 PROTOCOL = {
     "checkpoint_interval": 4,
@@ -85,6 +91,52 @@ def _crash_restart(driver: _Driver) -> None:
     driver.cluster.restart(0)
     driver.cluster.kill(2)
     driver.cluster.restart(2)
+    driver.load(6)
+
+
+def hostile_frames(replica: int) -> list[bytes]:
+    """Frames a hostile client sends to ``replica``: an unknown kind, malformed msgpack, a second
+    HELLO, garbage, a request with a zeroed signature and one whose signature is of other content."""
+    pair = KeyPair.generate()
+    me = client_id(pair.public)
+    signer = Ed25519Signer(client_principal(me), pair)
+    good = sign_message(signer, Request(me, 1, b"not a transaction"))
+    return [
+        encode_frame(b"\x7fno such frame kind"),
+        frame(FrameKind.HELLO, b"\xc1 not msgpack"),
+        frame(FrameKind.HELLO, make_hello(client_principal(me), replica, signer.sign)),
+        frame(FrameKind.MESSAGE, b"\x93\x01garbage"),
+        frame(FrameKind.MESSAGE, codec.encode(dataclasses.replace(good, signature=bytes(64)))),
+        frame(FrameKind.MESSAGE, codec.encode(dataclasses.replace(good, timestamp=2))),  # signature of t=1
+        frame(FrameKind.HELLO, make_hello(client_principal(me), replica, signer.sign)),  # a second hello
+    ]
+
+
+def attack(config: Config, replica: int) -> None:
+    """Send ``hostile_frames`` and then unknown frames up to the abuse limit, which closes the
+    connection; returns once the replica has closed it."""
+    address = config.replica(replica).address
+    with socket.create_connection((address.host, address.port), timeout=5) as sock:
+        for data in hostile_frames(replica):
+            sock.sendall(data)
+        sock.sendall(encode_frame(b"\x7f") * config.transport.abuse_limit)
+        try:
+            while sock.recv(4096):
+                pass
+        except (ConnectionResetError, TimeoutError):
+            pass
+
+
+def _hostile(driver: _Driver) -> None:
+    """Hostile clients attack honest replicas before, during and after a primary's crash and
+    restart: every frame is dropped and logged, abusers are cut off, the protocol goes on."""
+    driver.load(8)
+    attack(driver.config, 1)
+    driver.cluster.kill(0)
+    attack(driver.config, 2)
+    driver.load(6)
+    driver.cluster.restart(0)
+    attack(driver.config, 0)
     driver.load(6)
 
 
@@ -167,6 +219,7 @@ SCENARIOS: Mapping[str, Scenario] = {
     s.name: s
     for s in (
         Scenario("crash-restart", _crash_restart),
+        Scenario("hostile", _hostile),
         # A long batch timeout keeps batches at several requests: from a one-request batch the
         # runtime's equivocation forges an empty one, which honest backups accept and the spec
         # does not (docs/conformance_trace_mutants.md, finding 3).

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.trace.observed import Observed, RunLogs
+from conformance.trace.observed import EVENT_ROLES, Observed, Role, RunLogs
 from model_checker.model import Action, Label
 from pot_impl.pbft.certificates import NULL_DIGEST
 from spec.pbft import NULL, Ops, Pbft, PbftConfig, State
@@ -53,11 +53,8 @@ from spec.pbft import NULL, Ops, Pbft, PbftConfig, State
 Certified = frozenset[tuple[int, str, Ops]]
 """(sequence number, state digest, executed prefix) bindings seen so far."""
 
-IGNORED_KINDS = frozenset(
-    {"started", "stopped", "dropped", "connection-closed", "sent", "request", "rejected"}
-)
-"""Runtime bookkeeping and steps with no spec counterpart: sends are implied by the step that
-produced them, client requests are all sent at the start in the spec, rejections change nothing."""
+IGNORED_KINDS = frozenset(kind for kind, role in EVENT_ROLES.items() if role is not Role.STEP)
+"""Events that are not spec steps (``EVENT_ROLES`` says why each is not)."""
 
 BATCH_DIGEST_KINDS = frozenset({"pre-prepared", "prepared", "committed", "executed"})
 """Events whose digest names a batch (a spec request); the others carry state digests."""

@@ -4,6 +4,7 @@ tampered event."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.trace import TraceInputError, TraceReport, load_cluster_run, validate_directory
+from conformance.trace.observed import EVENT_ROLES, RUNTIME_FIELDS, Role, RunLogs
 from conformance.trace.scenarios import ScenarioRun, run_scenario
 from conformance.trace.sim import ADVERSARIES, check_adversary, check_seed
+from conformance.trace.validate import TraceValidator
+from pot_impl.runtime.events import EVENT_KINDS, RUNTIME_EVENT_KINDS
 
 Tamper = Callable[[list[dict[str, object]]], int]
 """Edits one node's events in place and returns the (0-based) line it made unexplainable."""
@@ -186,3 +190,82 @@ def test_json_report_names_the_verdict_and_the_evidence(crash_run: ScenarioRun) 
     report = json.loads(finished.stdout)
     assert report["mode"] == "trace" and report["verdict"] == "conforms" and report["unmatched"] is None
     assert report["constants"]["replicas"] == 4 and report["constants"]["byzantine"] == []
+
+
+def test_every_event_kind_a_node_writes_is_classified() -> None:
+    assert set(EVENT_ROLES) == EVENT_KINDS, "a new event kind needs a row in observed.EVENT_ROLES"
+    steps = {kind for kind, role in EVENT_ROLES.items() if role is Role.STEP}
+    assert steps == _table_kinds(), "each spec-step kind has a matcher in the validator's table"
+    assert set(RUNTIME_FIELDS) == RUNTIME_EVENT_KINDS
+
+
+def _table_kinds() -> set[str]:
+    validator = TraceValidator(RunLogs(4, 1, frozenset(), 4, 16, {}))
+    return set(validator.table)
+
+
+def test_a_run_under_hostile_input_is_a_spec_behaviour(tmp_path: Path) -> None:
+    run = run_scenario("hostile", tmp_path / "hostile")
+    assert run.accepted > 0
+    kinds: set[object] = set()
+    for replica in range(4):
+        kinds |= {e["event"] for e in events_of(run, replica)}
+    assert {"dropped", "connection-closed", "started", "stopped", "recovered"} <= kinds
+    assert {"view-change", "new-view", "executed", "checkpoint-stable"} <= kinds
+    assert_conforms(validate_directory(run.directory))
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ('{"node": 2, "n": 1, "t": 1.0, "event": "warp"}', "unknown event kind 'warp'"),
+        ('{"node": 2, "n": 1, "t": 1.0, "event": "dropped", "peer": 7}', "field 'peer' of a dropped event"),
+        ('{"node": 2, "n": 1, "t": 1.0, "event": "executed", "seq": "x"}', "event lacks a well-typed field"),
+    ],
+)
+def test_ill_typed_events_are_one_line_errors_naming_file_and_line(
+    crash_run: ScenarioRun, tmp_path: Path, line: str, error: str
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(crash_run.directory, broken)
+    log = broken / "events" / "replica2.jsonl"
+    lines = log.read_text().count("\n")
+    with log.open("a") as out:
+        out.write(line + "\n")
+    with pytest.raises(TraceInputError, match=rf"replica2\.jsonl:{lines + 1}: {re.escape(error)}"):
+        validate_directory(broken)
+
+
+def test_a_log_that_is_not_utf8_names_its_line(crash_run: ScenarioRun, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(crash_run.directory, broken)
+    log = broken / "events" / "replica3.jsonl"
+    lines = log.read_bytes().count(b"\n")
+    with log.open("ab") as out:
+        out.write(b'{"event": "\xff"}\n')
+    with pytest.raises(TraceInputError, match=rf"replica3\.jsonl:{lines + 1}: not UTF-8"):
+        validate_directory(broken)
+
+
+def test_drop_events_read_as_skipped_steps(crash_run: ScenarioRun, tmp_path: Path) -> None:
+    """The runtime's ``dropped`` names a connection as its peer; the reader keeps it as context."""
+    copy = tmp_path / "with-drops"
+    shutil.copytree(crash_run.directory, copy)
+    log = copy / "events" / "replica1.jsonl"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    at = len(events) // 2
+    dropped = {
+        "node": 1,
+        "n": 0,
+        "t": events[at]["t"],
+        "event": "dropped",
+        "peer": "in-7",
+        "reason": "malformed",
+    }
+    events.insert(at, {**dropped, "principal": "client:ab"})
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    observed = load_cluster_run(copy).logs[1]
+    assert (
+        observed[at].kind == "dropped" and observed[at].reason == "peer in-7, principal client:ab, malformed"
+    )
+    assert_conforms(validate_directory(copy))

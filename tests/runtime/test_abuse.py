@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 from collections.abc import Callable
 
+from conformance.trace.scenarios import hostile_frames
 from pot_impl import codec
 from pot_impl.auth import client_principal, sign_message
 from pot_impl.pbft.messages import Request
@@ -13,7 +13,7 @@ from pot_impl.runtime.cluster import LocalCluster
 from pot_impl.runtime.crypto import Ed25519Signer, KeyPair, client_id
 from pot_impl.runtime.events import read_events
 from pot_impl.runtime.framing import encode_frame
-from pot_impl.runtime.transport import FrameKind, frame, make_hello
+from pot_impl.runtime.transport import FrameKind, frame
 from tests.runtime.conftest import statuses, submit, wait_until
 
 MakeCluster = Callable[..., LocalCluster]
@@ -36,21 +36,8 @@ def test_bad_frames_are_dropped_and_logged_and_abuse_closes_the_connection(make_
     cluster = make_cluster(4)
     assert cluster.config is not None
     limit = cluster.config.transport.abuse_limit
-    pair = KeyPair.generate()
-    me = client_id(pair.public)
-    signer = Ed25519Signer(client_principal(me), pair)
-    good = sign_message(signer, Request(me, 1, b"not a transaction"))
-    hostile = [
-        encode_frame(b"\x7fno such frame kind"),
-        frame(FrameKind.HELLO, b"\xc1 not msgpack"),
-        frame(FrameKind.HELLO, make_hello(client_principal(me), 0, signer.sign)),
-        frame(FrameKind.MESSAGE, b"\x93\x01garbage"),
-        frame(FrameKind.MESSAGE, codec.encode(dataclasses.replace(good, signature=bytes(64)))),
-        frame(FrameKind.MESSAGE, codec.encode(dataclasses.replace(good, timestamp=2))),  # signature of t=1
-        frame(FrameKind.HELLO, make_hello(client_principal(me), 0, signer.sign)),  # a second hello
-    ]
     with connect(cluster, 0) as sock:
-        for data in hostile:
+        for data in hostile_frames(0):
             sock.sendall(data)
         sock.sendall(encode_frame(b"\x7f") * limit)
         assert closed_by_peer(sock)
