@@ -1,31 +1,53 @@
-"""``pot audit``: judge an implementation change by running the fast conformance tier on it.
+"""``pot audit``: judge an implementation change, and say what was verified.
 
-The change (a commit, or a patch applied to ``HEAD``) is materialised in a
-temporary directory with ``git archive`` (so the repository, its index and
-its worktree list are never touched), then each case of the fast tier runs
-as ``python -m conformance.runner ... --json`` in a subprocess whose
-``PYTHONPATH`` is that copy: the implementation under judgement is the
-copy's, the spec too. The change is accepted when every case conforms.
+The change (a commit, a patch applied to ``HEAD``, or the working tree's
+uncommitted edits) is judged in the git repository of the current directory.
+Its tree and its base tree are materialised in scratch directories with
+``git archive`` (the repository, its index and its worktrees are never
+touched). In the changed tree, under ``coverage``:
+
+* every case of the fast conformance tier runs as ``python -m conformance.runner
+  ... --json`` with ``PYTHONPATH`` at the copy, so the implementation under
+  judgement is the copy's, and the spec too;
+* the project's tests that import a changed module run with pytest.
+
+The base tree runs the same tier (its figures are cached in the repository's
+git directory by tree), so the verdict can compare transition coverage and
+gaps. The verdict:
+
+* **REJECT**: a case diverges, crashes (its traceback is shown) or times out,
+  a test fails, or the change loses transition coverage or adds gaps;
+* **UNVERIFIED**: none of that, but some changed statements were never
+  executed by any run (listed as ``file:line``);
+* **ACCEPT**: every changed statement executed, no divergence, no coverage
+  lost. It says that what the tier and the tests drive behaves as the spec
+  says; it says nothing about behaviour they never reach.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 CASE_TIMEOUT_S = 600.0
+TESTS_TIMEOUT_S = 900.0
+CACHE_VERSION = 1
+"""Bump when what a cached base run records changes."""
 
 FAST_TIER: tuple[tuple[str, str], ...] = (
     ("ledger-tiny", "replay"),
@@ -35,47 +57,498 @@ FAST_TIER: tuple[tuple[str, str], ...] = (
 """(model, mode) cases: full transition-cover replay of the ledger model (real training), and
 seeded stateful scenarios of the PBFT and combined models (the full PBFT replays are the slow tier)."""
 
+PACKAGES = ("pot_impl", "spec", "conformance", "model_checker", "pot", "tests")
+"""Where changed Python lines are measured; other files (docs, benchmarks) need no execution."""
+
+Verdict = Literal["accept", "unverified", "reject"]
+
 
 class AuditError(Exception):
-    """The change cannot be judged (bad revision, missing or non-applying patch); exit status 2."""
+    """The change cannot be judged (not a repository, bad revision, a patch that does not apply)."""
+
+
+# --------------------------------------------------------------------------- the change
 
 
 @dataclass
 class Change:
-    """What is judged: a description, the files it touches, and the tree with it applied."""
+    """What is judged: a description, the base commit, and the lines it adds or edits."""
 
     description: str
+    base: str | None
+    """The commit the change applies to (``None`` for a root commit)."""
     touched: list[str]
+    changed_lines: dict[str, set[int]]
+    """Per Python file under ``PACKAGES``: line numbers in the changed tree that the change added
+    or edited, and, for a pure deletion, the line that now follows it."""
 
     @property
     def pot_impl_only(self) -> bool:
         return bool(self.touched) and all(path.startswith("pot_impl/") for path in self.touched)
 
 
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+def changed_lines(diff: str) -> dict[str, set[int]]:
+    """The new-side lines a unified diff adds (and, for deletions, the line after), per file."""
+    lines: dict[str, set[int]] = {}
+    current: set[int] | None = None
+    new_line = 0
+    deleted = False
+
+    def close_hunk() -> None:
+        if current is not None and deleted:
+            current.add(new_line)
+
+    for text in diff.splitlines():
+        if text.startswith("+++ "):
+            close_hunk()
+            deleted = False
+            path = text[4:].split("\t")[0]
+            path = path[2:] if path.startswith("b/") else path
+            measured = path.endswith(".py") and path.split("/")[0] in PACKAGES
+            current = lines.setdefault(path, set()) if measured else None
+            continue
+        match = _HUNK.match(text)
+        if match:
+            close_hunk()
+            # An empty new side starts at the line before it: what follows the deletion is one on.
+            new_line = int(match.group(1)) + (match.group(2) == "0")
+            deleted = False
+            continue
+        if current is None or text.startswith(("--- ", "diff ", "index ")):
+            continue
+        if text.startswith("+"):
+            current.add(new_line)
+            new_line += 1
+            deleted = False
+        elif text.startswith("-"):
+            deleted = True
+        elif text.startswith(" "):
+            if deleted:
+                current.add(new_line)
+                deleted = False
+            new_line += 1
+    close_hunk()
+    return {path: found for path, found in lines.items() if found}
+
+
+def repository(cwd: Path | None = None) -> Path:
+    """The top of the git working tree containing ``cwd`` (default: the current directory)."""
+    where = cwd or Path.cwd()
+    found = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True, check=False
+    )
+    if found.returncode:
+        raise AuditError(f"{where} is not inside a git repository: run pot audit in the repository to judge")
+    return Path(found.stdout.strip())
+
+
+class Repository:
+    """git commands on the repository being judged."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def git(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", *args], cwd=self.root, input=stdin, capture_output=True, check=False)
+
+    def commit(self, revision: str) -> str:
+        resolved = self.git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+        if resolved.returncode:
+            raise AuditError(f"unknown revision {revision!r}")
+        return resolved.stdout.decode().strip()
+
+    def parent(self, commit: str) -> str | None:
+        resolved = self.git("rev-parse", "--verify", "--quiet", f"{commit}^1")
+        return resolved.stdout.decode().strip() if resolved.returncode == 0 else None
+
+    def tree(self, commit: str) -> str:
+        return self.git("rev-parse", f"{commit}^{{tree}}").stdout.decode().strip()
+
+    def extract(self, revision: str, destination: Path) -> None:
+        archive = self.git("archive", "--format=tar", revision)
+        if archive.returncode:
+            raise AuditError(f"cannot read revision {revision}: {archive.stderr.decode().strip()}")
+        with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+            tar.extractall(destination, filter="data")
+
+    def cache_dir(self) -> Path:
+        common = self.git("rev-parse", "--git-common-dir").stdout.decode().strip()
+        return (self.root / common / "pot-audit").resolve()
+
+
+def materialise_revision(repo: Repository, revision: str, destination: Path) -> Change:
+    """The tree of commit ``revision``; the change judged is what it changed from its first parent."""
+    commit = repo.commit(revision)
+    base = repo.parent(commit)
+    repo.extract(commit, destination)
+    if base is None:
+        listing = repo.git("ls-tree", "-r", "--name-only", commit).stdout.decode().split()
+        lines = {p: set(range(1, 1 + _line_count(destination / p))) for p in listing if p.endswith(".py")}
+        return Change(f"commit {commit[:12]}", None, listing, lines)
+    diff = repo.git("diff", "--no-color", "--no-ext-diff", "-U0", base, commit).stdout.decode()
+    touched = repo.git("diff", "--name-only", base, commit).stdout.decode().split()
+    return Change(f"commit {commit[:12]}", base, touched, changed_lines(diff))
+
+
+def materialise_patch(repo: Repository, patch: Path, destination: Path) -> Change:
+    """``HEAD``'s tree with ``patch`` applied (it must apply cleanly)."""
+    if not patch.is_file():
+        raise AuditError(f"patch file {patch} does not exist")
+    return _apply(repo, patch.read_bytes(), f"patch {patch.name}", destination)
+
+
+def materialise_worktree(repo: Repository, destination: Path) -> Change:
+    """``HEAD``'s tree with the working tree's uncommitted edits to tracked files."""
+    diff = repo.git("diff", "--no-color", "--no-ext-diff", "--binary", "HEAD").stdout
+    if not diff.strip():
+        base = repo.commit("HEAD")
+        repo.extract(base, destination)
+        return Change("the working tree (no uncommitted change)", base, [], {})
+    return _apply(repo, diff, "the working tree's uncommitted changes", destination)
+
+
+def _apply(repo: Repository, data: bytes, description: str, destination: Path) -> Change:
+    base = repo.commit("HEAD")
+    repo.extract(base, destination)
+
+    def git_apply(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["git", "apply", *args, "-"], cwd=destination, input=data, capture_output=True, check=False
+        )
+
+    numstat = git_apply("--numstat")
+    touched = [line.split("\t")[-1] for line in numstat.stdout.decode().splitlines() if line.strip()]
+    applied = git_apply()
+    if numstat.returncode or applied.returncode or not touched:
+        reason = (applied.stderr or numstat.stderr).decode().strip().splitlines()
+        raise AuditError(f"{description} does not apply to HEAD: {reason[0] if reason else 'empty patch'}")
+    return Change(description, base, touched, changed_lines(data.decode("utf-8", "replace")))
+
+
+def _line_count(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n") + 1
+    except OSError:
+        return 0
+
+
+def prepare_tree(root: Path) -> str | None:
+    """Build the compiled parts of the tree at ``root`` in place; an error message, or None."""
+    program = (
+        "from setuptools import Distribution, Extension\n"
+        "dist = Distribution({'ext_modules': [Extension('model_checker._fingerprint',"
+        " ['model_checker/_fingerprint.c'], extra_compile_args=['-O3'])],"
+        " 'script_args': ['build_ext', '--inplace', '--quiet']})\n"
+        "dist.parse_command_line()\n"
+        "dist.run_commands()\n"
+    )
+    if not (root / "model_checker" / "_fingerprint.c").exists():
+        return None
+    built = subprocess.run(
+        [sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=False
+    )
+    if built.returncode:
+        return "building model_checker/_fingerprint.c failed:\n" + _tail(built.stderr or built.stdout, 20)
+    return None
+
+
+# --------------------------------------------------------------------------- running what judges it
+
+
+@dataclass
+class CaseResult:
+    """One conformance case: its verdict and, when it failed, why."""
+
+    model: str
+    mode: str
+    verdict: str
+    """``conforms``, ``diverges``, ``crashed`` or ``timed out``."""
+    steps: int = 0
+    transitions_covered: int = 0
+    gaps: dict[str, int] = field(default_factory=dict)
+    divergence: dict[str, Any] | None = None
+    traceback: str | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "mode": self.mode,
+            "verdict": self.verdict,
+            "steps": self.steps,
+            "transitions_covered": self.transitions_covered,
+            "gaps": self.gaps,
+            "divergence": self.divergence,
+            "traceback": self.traceback,
+            "seconds": round(self.seconds, 3),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseResult:
+        return cls(**data)
+
+
+def _environment(root: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _tail(text: str, lines: int) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _coverage_prefix(rcfile: Path | None) -> list[str]:
+    return (
+        [sys.executable]
+        if rcfile is None
+        else [sys.executable, "-m", "coverage", "run", f"--rcfile={rcfile}"]
+    )
+
+
+def run_case(root: Path, model: str, mode: str, rcfile: Path | None = None) -> CaseResult:
+    """One fast-tier case in a subprocess that imports everything from ``root``, timed."""
+    started = time.perf_counter()
+    result = _run_case(root, model, mode, rcfile)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _run_case(root: Path, model: str, mode: str, rcfile: Path | None) -> CaseResult:
+    command = [*_coverage_prefix(rcfile), "-m", "conformance.runner", model, "--mode", mode, "--json"]
+    try:
+        finished = subprocess.run(
+            command,
+            cwd=root,
+            env=_environment(root),
+            capture_output=True,
+            text=True,
+            timeout=CASE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return CaseResult(model, mode, "timed out", traceback=f"no result within {CASE_TIMEOUT_S:.0f} s")
+    lines = finished.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict):
+        return CaseResult(model, mode, "crashed", traceback=_tail(finished.stderr or finished.stdout, 40))
+    divergences = result.get("divergences") or []
+    gaps = {f"{gap['action']}: {gap['reason']}": int(gap["count"]) for gap in result.get("gaps") or []}
+    return CaseResult(
+        model,
+        mode,
+        str(result.get("verdict", "diverges")),
+        steps=int(result.get("steps", 0)),
+        transitions_covered=int(result.get("transitions_covered", 0)),
+        gaps=gaps,
+        divergence=divergences[0] if divergences else None,
+    )
+
+
+@dataclass
+class TestsResult:
+    """The project's tests that import a changed module, run in the changed tree."""
+
+    files: list[str]
+    passed: bool
+    output: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "passed": self.passed,
+            "failures": None if self.passed else self.output,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def select_tests(root: Path, changed: Iterable[str]) -> list[str]:
+    """Test files (relative to ``root``) that import a changed module, or are changed themselves."""
+    modules = {_module_of(path) for path in changed if path.endswith(".py")}
+    selected = []
+    for test in sorted((root / "tests").rglob("test_*.py")):
+        relative = test.relative_to(root).as_posix()
+        if relative in changed or modules & _imports(test):
+            selected.append(relative)
+    return selected
+
+
+def _module_of(path: str) -> str:
+    parts = path.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file names in an import, with ``from a import b`` counted as ``a`` and ``a.b``."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def run_tests(root: Path, files: list[str], rcfile: Path) -> TestsResult:
+    """``files`` with pytest (the fast tier: not slow) in the tree at ``root``, timed."""
+    started = time.perf_counter()
+    result = _run_tests(root, files, rcfile)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _run_tests(root: Path, files: list[str], rcfile: Path) -> TestsResult:
+    if not files:
+        return TestsResult([], True)
+    command = [
+        *_coverage_prefix(rcfile),
+        "-m",
+        "pytest",
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not slow",
+        *files,
+    ]
+    try:
+        finished = subprocess.run(
+            command,
+            cwd=root,
+            env=_environment(root),
+            capture_output=True,
+            text=True,
+            timeout=TESTS_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return TestsResult(files, False, f"the tests did not finish within {TESTS_TIMEOUT_S:.0f} s")
+    return TestsResult(files, finished.returncode == 0, _tail(finished.stdout + finished.stderr, 40))
+
+
+def write_coverage_rc(scratch: Path, root: Path, change: Change) -> Path:
+    """A coverage configuration measuring only the changed files of the tree at ``root``."""
+    rcfile = scratch / "coveragerc"
+    include = ",".join(str(root / path) for path in sorted(change.changed_lines))
+    rcfile.write_text(
+        "[run]\n"
+        f"data_file = {scratch / 'coverage.data'}\n"
+        "parallel = true\n"
+        "concurrency = thread,multiprocessing\n"
+        f"include = {include}\n"
+    )
+    return rcfile
+
+
+def unexecuted_lines(scratch: Path, root: Path, change: Change) -> dict[str, list[int]]:
+    """Changed statements no run executed, per file (lines that are not statements are skipped)."""
+    import coverage
+
+    measured = coverage.Coverage(data_file=str(scratch / "coverage.data"), config_file=False)
+    measured.combine(data_paths=[str(scratch)], strict=False, keep=True)
+    data = measured.get_data()
+    executed_by_file = {Path(name).resolve(): set(data.lines(name) or ()) for name in data.measured_files()}
+    missing: dict[str, list[int]] = {}
+    for path, lines in sorted(change.changed_lines.items()):
+        source = (root / path).resolve()
+        if not source.exists():
+            continue
+        statements = _statements(measured, source)
+        executed = executed_by_file.get(source, set())
+        never = sorted((lines & statements) - executed)
+        if never:
+            missing[path] = never
+    return missing
+
+
+def _statements(measured: Any, source: Path) -> set[int]:
+    try:
+        _, statements, _, _, _ = measured.analysis2(str(source))
+    except Exception:  # a file coverage cannot parse: every changed line counts as a statement
+        return set(range(1, _line_count(source) + 1))
+    return set(statements)
+
+
+# --------------------------------------------------------------------------- the verdict
+
+
 @dataclass
 class AuditReport:
     change: Change
-    cases: list[dict[str, Any]] = field(default_factory=list)
+    cases: list[CaseResult] = field(default_factory=list)
+    base_cases: list[CaseResult] | None = None
+    tests: TestsResult | None = None
+    unexecuted: dict[str, list[int]] = field(default_factory=dict)
+    build_error: str | None = None
     seconds: float = 0.0
 
     @property
-    def accepted(self) -> bool:
-        return all(case["verdict"] == "conforms" for case in self.cases)
+    def regressions(self) -> list[str]:
+        """Transition coverage lost and gaps added, case by case, against the base tree."""
+        if self.base_cases is None:
+            return []
+        found = []
+        for case, base in zip(self.cases, self.base_cases, strict=False):
+            where = f"{case.model} {case.mode}"
+            if case.transitions_covered < base.transitions_covered:
+                found.append(
+                    f"{where}: transition coverage fell from {base.transitions_covered} "
+                    f"to {case.transitions_covered}"
+                )
+            for gap, count in sorted(case.gaps.items()):
+                if count > base.gaps.get(gap, 0):
+                    found.append(f"{where}: gap {gap} ({base.gaps.get(gap, 0)} -> {count})")
+        return found
+
+    @property
+    def failures(self) -> list[str]:
+        """Why the change is rejected (empty when it is not)."""
+        found = [f"the changed tree does not build: {self.build_error}"] if self.build_error else []
+        for case in self.cases:
+            if case.verdict != "conforms":
+                found.append(f"{case.model} {case.mode}: {case.verdict}")
+        if self.tests is not None and not self.tests.passed:
+            found.append(f"tests failed: {' '.join(self.tests.files)}")
+        return found + self.regressions
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.failures:
+            return "reject"
+        return "unverified" if self.unexecuted else "accept"
 
     @property
     def first_divergence(self) -> dict[str, Any] | None:
         for case in self.cases:
-            if case["verdict"] != "conforms":
-                return {"model": case["model"], "mode": case["mode"], **(case.get("divergence") or {})}
+            if case.divergence is not None:
+                return {"model": case.model, "mode": case.mode, "steps_run": case.steps, **case.divergence}
         return None
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "verdict": "accept" if self.accepted else "reject",
+            "verdict": self.verdict,
             "change": self.change.description,
+            "base": self.change.base,
             "touched": self.change.touched,
             "pot_impl_only": self.change.pot_impl_only,
-            "cases": self.cases,
+            "reasons": self.failures,
+            "cases": [case.to_json() for case in self.cases],
+            "base_cases": None if self.base_cases is None else [c.to_json() for c in self.base_cases],
+            "tests": None if self.tests is None else self.tests.to_json(),
+            "changed_statements_not_executed": [
+                f"{path}:{line}" for path, lines in self.unexecuted.items() for line in lines
+            ],
             "first_divergence": self.first_divergence,
             "seconds": round(self.seconds, 3),
         }
@@ -83,136 +556,121 @@ class AuditReport:
     def summary(self) -> str:
         scope = "pot_impl only" if self.change.pot_impl_only else "touches more than pot_impl"
         lines = [
-            f"{'ACCEPT' if self.accepted else 'REJECT'} {self.change.description} "
-            f"({len(self.change.touched)} files, {scope})"
+            f"{self.verdict.upper()} {self.change.description} ({len(self.change.touched)} files, {scope})"
         ]
-        for case in self.cases:
-            lines.append(f"  {case['model']} {case['mode']}: {case['verdict']} after {case['steps']} steps")
+        by_base = dict(zip(range(len(self.cases)), self.base_cases or [], strict=False))
+        for index, case in enumerate(self.cases):
+            base = by_base.get(index)
+            was = f" (base {base.transitions_covered})" if base is not None else ""
+            lines.append(
+                f"  {case.model} {case.mode}: {case.verdict} after {case.steps} steps, "
+                f"{case.transitions_covered} transitions covered{was}, {case.seconds:.0f} s"
+            )
+        if self.tests is not None and self.tests.files:
+            outcome = "passed" if self.tests.passed else "FAILED"
+            lines.append(
+                f"  tests importing the change: {outcome} ({len(self.tests.files)} files, "
+                f"{self.tests.seconds:.0f} s)"
+            )
+        lines += [f"reason: {reason}" for reason in self.failures]
         first = self.first_divergence
         if first is not None:
-            lines.append(f"first divergence: {first.get('action', '?')} at step {first.get('step', '?')}")
-            for diff in first.get("diff") or []:
-                lines.append(f"  {diff['field']}: spec {diff['spec']}  impl {diff['impl']}")
+            lines.append(
+                f"first divergence: {first.get('action', '?')} at step {first.get('step', '?')} of its "
+                f"behaviour ({first['steps_run']} steps run in all)"
+            )
+            lines += [f"  {d['field']}: spec {d['spec']}  impl {d['impl']}" for d in first.get("diff") or []]
+            if first.get("trace"):
+                lines.append("  spec trace to it:")
+                lines += [f"    {number}. {label}" for number, label in enumerate(first["trace"], start=1)]
+        for case in self.cases:
+            if case.traceback:
+                lines.append(f"{case.model} {case.mode} {case.verdict}:")
+                lines += [f"  {line}" for line in case.traceback.splitlines()]
+        if self.tests is not None and not self.tests.passed:
+            lines += [f"  {line}" for line in self.tests.output.splitlines()]
+        if self.unexecuted:
+            lines.append("changed statements that nothing executed:")
+            lines += [f"  {path}:{line}" for path, found in self.unexecuted.items() for line in found]
+        lines.append(f"{self.seconds:.0f} s in all")
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- materialising the change
-
-
-def _git(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", *args], cwd=REPOSITORY, input=stdin, capture_output=True, check=False)
-
-
-def _extract(revision: str, destination: Path) -> None:
-    archive = _git("archive", "--format=tar", revision)
-    if archive.returncode:
-        raise AuditError(f"cannot read revision {revision}: {archive.stderr.decode().strip()}")
-    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
-        tar.extractall(destination, filter="data")
-
-
-def materialise_revision(revision: str, destination: Path) -> Change:
-    """The tree of commit ``revision``; the change judged is what that commit changed."""
-    resolved = _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
-    if resolved.returncode:
-        raise AuditError(f"unknown revision {revision!r}")
-    commit = resolved.stdout.decode().strip()
-    touched = _git("diff-tree", "--no-commit-id", "--name-only", "-r", "--root", commit)
-    _extract(commit, destination)
-    files = touched.stdout.decode().split()
-    return Change(f"commit {commit[:12]}", files)
-
-
-def materialise_patch(patch: Path, destination: Path) -> Change:
-    """``HEAD``'s tree with ``patch`` applied (it must apply cleanly)."""
-    if not patch.is_file():
-        raise AuditError(f"patch file {patch} does not exist")
-    data = patch.read_bytes()
-    _extract("HEAD", destination)
-    numstat = subprocess.run(
-        ["git", "apply", "--numstat", "-"], cwd=destination, input=data, capture_output=True, check=False
-    )
-    files = [line.split("\t")[-1] for line in numstat.stdout.decode().splitlines() if line.strip()]
-    applied = subprocess.run(
-        ["git", "apply", "-"], cwd=destination, input=data, capture_output=True, check=False
-    )
-    if numstat.returncode or applied.returncode or not files:
-        reason = (applied.stderr or numstat.stderr).decode().strip().splitlines()
-        raise AuditError(f"patch {patch} does not apply to HEAD: {reason[0] if reason else 'empty patch'}")
-    return Change(f"patch {patch.name}", files)
-
-
-# --------------------------------------------------------------------------- judging
-
-
-def run_case(root: Path, model: str, mode: str) -> dict[str, Any]:
-    """One fast-tier case in a subprocess that imports everything from ``root``."""
-    environment = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "conformance.runner", model, "--mode", mode, "--json"]
+def _base_cases(repo: Repository, base: str, scratch: Path) -> list[CaseResult]:
+    """The fast tier on the base tree, from the cache when this tree was judged before."""
+    key = hashlib.sha256(
+        json.dumps([CACHE_VERSION, repo.tree(base), FAST_TIER, sys.version]).encode()
+    ).hexdigest()[:24]
+    cache = repo.cache_dir() / f"{key}.json"
     try:
-        finished = subprocess.run(
-            command,
-            cwd=root,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=CASE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"model": model, "mode": mode, "verdict": "diverges", "steps": 0, "error": "timed out"}
-    lines = finished.stdout.strip().splitlines()
-    try:
-        result = json.loads(lines[-1]) if lines else None
-    except json.JSONDecodeError:
-        result = None
-    if not isinstance(result, dict):
-        error = (finished.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"model": model, "mode": mode, "verdict": "diverges", "steps": 0, "error": error[:500]}
-    divergences = result.get("divergences") or []
-    return {
-        "model": model,
-        "mode": mode,
-        "verdict": result.get("verdict", "diverges"),
-        "steps": result.get("steps", 0),
-        "divergence": divergences[0] if divergences else None,
-    }
+        return [CaseResult.from_json(item) for item in json.loads(cache.read_text())]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    root = scratch / "base"
+    repo.extract(base, root)
+    if prepare_tree(root) is not None:
+        raise AuditError(f"the base commit {base[:12]} does not build")
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        cases = list(pool.map(lambda case: run_case(root, *case), FAST_TIER))
+    if all(case.verdict == "conforms" for case in cases):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps([case.to_json() for case in cases]))
+    return cases
 
 
-def audit(revision: str | None = None, patch: Path | None = None) -> AuditReport:
-    """Judge a commit or a patch; stops at the first case that does not conform."""
+def audit(revision: str | None = None, patch: Path | None = None, cwd: Path | None = None) -> AuditReport:
+    """Judge a commit, a patch, or (neither given) the working tree's uncommitted changes."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pot-audit-") as scratch:
-        root = Path(scratch)
-        change = materialise_revision(revision, root) if revision is not None else None
-        if change is None:
-            assert patch is not None
-            change = materialise_patch(patch, root)
+    repo = Repository(repository(cwd))
+    with tempfile.TemporaryDirectory(prefix="pot-audit-") as scratch_name:
+        scratch = Path(scratch_name)
+        root = scratch / "changed"
+        if revision is not None:
+            change = materialise_revision(repo, revision, root)
+        elif patch is not None:
+            change = materialise_patch(repo, patch, root)
+        else:
+            change = materialise_worktree(repo, root)
         report = AuditReport(change)
-        for model, mode in FAST_TIER:
-            report.cases.append(run_case(root, model, mode))
-            if report.cases[-1]["verdict"] != "conforms":
-                break
+        if not change.touched:
+            report.seconds = time.perf_counter() - started
+            return report
+        report.build_error = prepare_tree(root)
+        if report.build_error is None:
+            rcfile = write_coverage_rc(scratch, root, change)
+            # Subprocesses, one per core: the cases and the tests are independent.
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                tests = pool.submit(run_tests, root, select_tests(root, change.touched), rcfile)
+                report.cases = list(
+                    pool.map(lambda case: run_case(root, case[0], case[1], rcfile), FAST_TIER)
+                )
+                report.tests = tests.result()
+            if change.changed_lines:
+                report.unexecuted = unexecuted_lines(scratch, root, change)
+            if change.base is not None:
+                report.base_cases = _base_cases(repo, change.base, scratch)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    change = parser.add_mutually_exclusive_group(required=True)
-    change.add_argument("--rev", help="a commit: judge the tree it produces")
+    change = parser.add_mutually_exclusive_group()
+    change.add_argument("--rev", help="a commit: judge what it changed from its parent")
     change.add_argument("--patch", type=Path, help="a patch file, applied to HEAD")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def audit_command(args: argparse.Namespace) -> int:
-    """0 when the change is accepted, 1 when rejected, 2 when it cannot be judged."""
+    """0 ACCEPT; 1 REJECT or UNVERIFIED; 2 when the change cannot be judged."""
     try:
         report = audit(args.rev, args.patch)
     except AuditError as error:
+        if args.json:
+            print(json.dumps({"verdict": "error", "error": str(error)}))
         print(f"pot audit: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report.to_json()) if args.json else report.summary())
-    return 0 if report.accepted else 1
+    return 0 if report.verdict == "accept" else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

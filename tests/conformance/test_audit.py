@@ -1,4 +1,5 @@
-"""`pot audit`: a change is applied to a scratch copy and judged by the fast conformance tier."""
+"""`pot audit`: a change is judged in the repository of the current directory, by the fast
+conformance tier and the tests that import it, with the changed lines' execution measured."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from conformance.audit import REPOSITORY
+from conformance.audit import changed_lines, select_tests
 from pot.cli import main
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 LEDGER = "pot_impl/ledger/ledger.py"
 
 
@@ -40,7 +44,13 @@ def audit_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dic
     return status, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def test_harmful_patch_is_rejected_with_its_divergence(
+@pytest.fixture
+def in_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPOSITORY)
+
+
+@pytest.mark.usefixtures("in_repository")
+def test_harmful_patch_is_rejected_with_the_spec_trace_to_its_divergence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A ledger that never pays validators their share is rejected at a Finalize."""
@@ -55,9 +65,27 @@ def test_harmful_patch_is_rejected_with_its_divergence(
     assert report["pot_impl_only"] is True and report["touched"] == [LEDGER]
     first = report["first_divergence"]
     assert isinstance(first, dict) and str(first["action"]).startswith("Finalize(")
+    assert first["trace"][-1] == first["action"] and len(first["trace"]) == first["step"] + 1
+    assert first["steps_run"] >= first["step"]
+    assert any("transition coverage fell" in reason for reason in report["reasons"])
+
+
+@pytest.mark.usefixtures("in_repository")
+def test_a_change_nothing_executes_is_unverified_with_its_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = "pot_impl/runtime/load.py"
+    before = head_text(path)
+    added = "\n\ndef never_called() -> int:\n    return 41 + 1\n"
+    patch = patch_file(tmp_path, path, before[-40:], before[-40:] + added)
+    status, report = audit_json(capsys, "--patch", str(patch))
+    assert status == 1 and report["verdict"] == "unverified", report["reasons"]
+    line = before.count("\n") + added.count("\n")
+    assert report["changed_statements_not_executed"] == [f"{path}:{line}"]
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("in_repository")
 def test_harmless_patch_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     patch = patch_file(
         tmp_path, LEDGER, "MAX_PUBLIC_KEY_BYTES = 64\n", "MAX_PUBLIC_KEY_BYTES = 64  # bytes\n"
@@ -65,8 +93,29 @@ def test_harmless_patch_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixtur
     status, report = audit_json(capsys, "--patch", str(patch))
     assert status == 0 and report["verdict"] == "accept" and report["first_divergence"] is None
     assert [case["verdict"] for case in report["cases"]] == ["conforms"] * len(report["cases"])
+    assert report["changed_statements_not_executed"] == [] and report["tests"]["passed"]
 
 
+def test_an_unchanged_clone_is_accepted_from_its_own_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPOSITORY), str(clone)], check=True)
+    monkeypatch.chdir(clone / "docs")
+    status, report = audit_json(capsys)
+    assert status == 0 and report["verdict"] == "accept" and report["touched"] == []
+
+
+def test_outside_a_repository_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["audit", "--patch", "x.patch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not inside a git repository" in err[0]
+
+
+@pytest.mark.usefixtures("in_repository")
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -82,6 +131,14 @@ def test_unjudgeable_changes_exit_2(
     assert len(err) == 1 and message in err[0]
 
 
+@pytest.mark.usefixtures("in_repository")
+def test_errors_are_json_too_with_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--rev", "no-such-revision-xyz", "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report == {"verdict": "error", "error": "unknown revision 'no-such-revision-xyz'"}
+
+
+@pytest.mark.usefixtures("in_repository")
 def test_patch_that_does_not_apply_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     patch = tmp_path / "stale.patch"
     patch.write_text(
@@ -95,3 +152,54 @@ def test_rev_and_patch_are_exclusive() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", "--rev", "HEAD", "--patch", "x.patch"])
     assert exit_info.value.code == 2
+
+
+# -- which lines a diff changes, and which tests exercise them ---------------------------------
+
+edits = st.lists(
+    st.tuples(st.sampled_from(["keep", "replace", "insert", "delete"]), st.integers(0, 3)), max_size=25
+)
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=30), edits, st.integers(0, 3))
+def test_changed_lines_are_the_inserted_lines_and_what_follows_a_deletion(
+    old: list[str], script: list[tuple[str, int]], context: int
+) -> None:
+    new: list[str] = []
+    source = iter(old)
+    for operation, count in script:
+        for _ in range(count):
+            if operation == "insert":
+                new.append(f"new {len(new)}")
+                continue
+            line = next(source, None)
+            if line is not None and operation != "delete":
+                new.append(line if operation == "keep" else line.upper())
+    new += list(source)
+    diff = difflib.unified_diff(
+        [f"{line}\n" for line in old], [f"{line}\n" for line in new], "a/spec/x.py", "b/spec/x.py", n=context
+    )
+    # unified_diff aligns with the same SequenceMatcher, so its opcodes are the oracle.
+    expected: set[int] = set()
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(None, old, new).get_opcodes():
+        if tag in ("replace", "insert"):
+            expected.update(range(j1 + 1, j2 + 1))
+        elif tag == "delete" and j1 < len(new):
+            expected.add(j1 + 1)
+    found = changed_lines("".join(diff)).get("spec/x.py", set())
+    assert {line for line in found if line <= len(new)} == expected
+
+
+def test_changed_lines_ignore_files_outside_the_packages() -> None:
+    diff = (
+        "--- a/docs/x.md\n+++ b/docs/x.md\n@@ -1 +1 @@\n-a\n+b\n"
+        "--- a/spec/y.py\n+++ b/spec/y.py\n@@ -3,0 +4,2 @@\n+x\n+y\n@@ -9,2 +10,0 @@\n-z\n-w\n"
+    )
+    assert changed_lines(diff) == {"spec/y.py": {4, 5, 11}}
+
+
+def test_the_tests_of_a_module_are_those_that_import_it() -> None:
+    selected = select_tests(REPOSITORY, ["pot_impl/ledger/ledger.py"])
+    assert "tests/impl/test_ledger.py" in selected
+    assert "tests/model_checker/test_engine.py" not in selected
+    assert select_tests(REPOSITORY, ["tests/spec/test_ledger.py"]) == ["tests/spec/test_ledger.py"]
