@@ -30,10 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from copy import copy, deepcopy
+from dataclasses import replace
 from enum import Enum
 from itertools import combinations, product
 from typing import Any, TypeVar, cast
 
+from conformance.adversaries.messages import mutants
 from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable, state_diff
 from model_checker.model import Label, Model
 from pot_impl import codec
@@ -61,6 +63,8 @@ from pot_impl.sim.apps import RecordingApp
 from spec import pbft as sp
 
 M = TypeVar("M", bound=ReplicaMessage)
+WRONG_MESSAGES_PER_PROBE = 6
+"""Wrong messages each honest replica hears per probe (each costs a fork and an abstraction)."""
 Entry = tuple[int, int, int]
 """(view, seq, request id) as the spec writes log entries."""
 
@@ -160,6 +164,9 @@ class PbftBridge:
         prepares, commits, executes or stabilises on fewer or duplicated messages diverges."""
         model = self.model
         for replica in self.spec.honest:
+            wrong = self._probe_wrong_messages(replica, state)
+            if wrong is not None:
+                return wrong
             if not self.replicas[replica].view_active:
                 continue
             fork = self.fork()
@@ -171,6 +178,63 @@ class PbftBridge:
                 what = f"replica {replica} heard every message of view {state.replicas[replica].view} (twice)"
                 return what + ": the spec lets it reach no such state", closest
         return None
+
+    def _probe_wrong_messages(
+        self, replica: int, state: sp.State
+    ) -> tuple[str, tuple[FieldDiff, ...]] | None:
+        """On copies, ``replica`` hears one wrong message each (``adversaries.messages``): an invalidly
+        signed one must change nothing; a validly signed one (a Byzantine sender's) may cause only
+        what the spec lets a step of that replica, or any one spec step, cause. A sample of
+        ``WRONG_MESSAGES_PER_PROBE``, rotating through the candidates as the behaviour grows."""
+        candidates = [
+            mutant
+            for message in self._wrong_message_sources(replica, state)
+            for mutant in mutants(message, self.config.replicas, self._resigner(message))
+            if self._within_bounds(mutant.message)
+        ]
+        if not candidates:
+            return None
+        stride = max(1, len(candidates) // WRONG_MESSAGES_PER_PROBE)
+        offset = sum(map(len, self.received.values())) % stride
+        allowed: set[sp.State] | None = None
+        for mutant in candidates[offset::stride][:WRONG_MESSAGES_PER_PROBE]:
+            fork = self.fork()
+            fork._deliver(replica, [mutant.message])
+            reached = fork.abstract()
+            if reached == state:
+                continue
+            if mutant.validly_signed:
+                if allowed is None:
+                    allowed = self._reachable_alone(self.model, state, replica) | {
+                        successor for action in self.model.actions for _, successor in action.step(state)
+                    }
+                if reached in allowed:
+                    continue
+            kind = type(mutant.message).__name__
+            signed = "validly signed" if mutant.validly_signed else "invalidly signed"
+            what = f"replica {replica} heard a wrong {kind} ({mutant.operator}, {signed})"
+            return what + ": the spec lets it reach no such state", state_diff(self.model, state, reached)
+        return None
+
+    def _within_bounds(self, message: ReplicaMessage) -> bool:
+        """Whether the model can express what ``message`` names: a view or sequence number beyond
+        the model's bounds (``max_view``, ``max_seq``) is out of its scope, not a judgement."""
+        view = getattr(message, "view", getattr(message, "new_view", 0))
+        return view <= self.config.max_view and getattr(message, "seq", 0) <= self.config.max_seq
+
+    def _wrong_message_sources(self, replica: int, state: sp.State) -> list[ReplicaMessage]:
+        """Valid messages to start from: those of the replica's view, every VIEW-CHANGE and NEW-VIEW
+        honest replicas sent, and each of those VIEW-CHANGEs as a Byzantine replica would replay it."""
+        sources = self._available(replica, state)
+        for sender in self.spec.honest:
+            sources += [m for m in self.sent[sender] if isinstance(m, ViewChange | NewView)]
+            for vc in _of_type(self.sent[sender], ViewChange):
+                sources += [self._sign(replace(vc, replica=b, signature=b"")) for b in self.spec.byzantine]
+        return sources
+
+    def _resigner(self, message: ReplicaMessage) -> Callable[[Any], Any] | None:
+        sender = getattr(message, "replica", None)
+        return self.keys.sign_as_sender if sender in self.spec.byzantine else None
 
     def fork(self) -> PbftBridge:
         """An independent copy of the implementation (replicas, applications, network) as it is now.
@@ -366,15 +430,22 @@ class PbftBridge:
     # ------------------------------------------------------------------ the network
 
     def _run(self, replica: int, effects: Iterable[Effect]) -> None:
-        """Keep what ``replica`` sent, and the snapshot behind every checkpoint it took."""
+        """Keep what ``replica`` sent, and the snapshot behind every checkpoint it took.
+
+        A message of another sender that it forwards (a NEW-VIEW resent to a replica still asking
+        for that view) is not a step of its own: the spec has that message already, sent by its
+        signer, so forwarding it is a stutter and is not recorded as the forwarder's."""
         self._abstracted.pop(replica, None)
         for effect in effects:
-            if isinstance(effect, Broadcast | SendTo) and not isinstance(effect.message, Request):
-                self.sent[replica].append(effect.message)
-                if isinstance(effect.message, Checkpoint):
-                    self._record_snapshot(replica, effect.message)
-                elif isinstance(effect.message, NewView):
-                    self._log_proposals(replica, effect.message)
+            if not isinstance(effect, Broadcast | SendTo) or isinstance(effect.message, Request):
+                continue
+            if getattr(effect.message, "replica", replica) != replica:
+                continue
+            self.sent[replica].append(effect.message)
+            if isinstance(effect.message, Checkpoint):
+                self._record_snapshot(replica, effect.message)
+            elif isinstance(effect.message, NewView):
+                self._log_proposals(replica, effect.message)
 
     def _log_proposals(self, replica: int, new_view: NewView) -> None:
         """The PRE-PREPAREs of O the new primary logged: those within its watermarks once it installed

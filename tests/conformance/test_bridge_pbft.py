@@ -1,17 +1,23 @@
-"""The PBFT bridge: replayed behaviours of pbft-tiny conform; a wrong quorum diverges with a readable diff."""
+"""The PBFT bridge: replayed behaviours of pbft-tiny conform; a wrong quorum diverges with a readable diff;
+wrong messages (mis-signed, forged, bad certificates) change nothing the spec does not allow."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 import pot_impl.pbft.replica as impl_replica
+from conformance.adversaries.messages import mutants
 from conformance.bridge_core import BridgeError, Divergence
 from conformance.bridge_pbft import PbftBridge
 from conformance.replay import cover, replay, run_behaviour
+from conformance.stateful import stateful_check
 from model_checker.graph import Behaviour
 from model_checker.model import Model
+from pot_impl.auth import verify_message
+from pot_impl.pbft.messages import NewView, ViewChange
 from spec.models import MODELS
 from tests.model_checker.helpers import successors
 
@@ -139,3 +145,67 @@ def test_new_primary_behind_min_s_logs_o_above_its_old_watermark() -> None:
     taken, outcome = run_behaviour(default, PbftBridge(default), behaviour)
     assert outcome is None and taken == len(behaviour) - 1
     assert (1, 2, 1) in behaviour[-1][1].replicas[1].proposals
+
+
+# -- wrong messages (conformance.adversaries.messages) -------------------------------------------
+
+VIEW_CHANGE_BEHAVIOUR = (
+    "Prepare(replica=1, seq=1, request=1)",
+    "Prepare(replica=2, seq=1, request=1)",
+    "Prepare(replica=3, seq=1, request=1)",
+    "Commit(replica=2, seq=1, request=1)",
+    "StartViewChange(replica=3, view=1)",
+    "StartViewChange(replica=1, view=1)",
+    "NewView(primary=1, O=((1, 1),))",
+    "StartViewChange(replica=2, view=1)",
+    "AcceptNewView(replica=2, view=1, O=((1, 1),))",
+)
+
+
+def _driven(model: Model[Any], labels: tuple[str, ...]) -> tuple[PbftBridge, Any]:
+    """A bridge driven through ``labels`` (printed spec labels), and the spec state reached."""
+    bridge = PbftBridge(model)
+    state = next(iter(model.init()))
+    bridge.start(state, ())
+    for text in labels:
+        label, state = next((lab, s) for lab, s in successors(model, state) if str(lab) == text)
+        bridge.stimulate(label, state)
+        assert bridge.abstract() == state, text
+    return bridge, state
+
+
+def test_every_operator_makes_wrong_messages_signed_as_the_table_says(model: Model[Any]) -> None:
+    bridge, _ = _driven(model, VIEW_CHANGE_BEHAVIOUR)
+    new_view = next(m for m in bridge.sent[1] if isinstance(m, NewView))
+    view_change = next(m for m in bridge.sent[3] if isinstance(m, ViewChange))
+    byzantine = bridge._sign(replace(view_change, replica=0, signature=b""))
+    pre_prepare = bridge._pre_prepare_for(0, 1, 1)
+    made = [
+        *mutants(new_view, 4, None),
+        *mutants(byzantine, 4, bridge.keys.sign_as_sender),
+        *mutants(pre_prepare, 4, bridge.keys.sign_as_sender),
+    ]
+    operators = {m.operator for m in made}
+    assert {"bad-signature", "forged-sender", "other-view", "other-seq", "bad-client-signature"} <= operators
+    assert {"duplicate-sender", "missing-vote", "bad-inner-signature"} <= operators
+    verifier = bridge.keys.verifier()
+    for mutant in made:
+        assert verify_message(verifier, mutant.message) is mutant.validly_signed, mutant.operator
+        assert mutant.message != new_view and mutant.message != byzantine and mutant.message != pre_prepare
+
+
+def test_a_new_view_forwarded_to_a_lagging_replica_is_not_the_forwarders_step(model: Model[Any]) -> None:
+    """A backup that hears a VIEW-CHANGE for its current view resends the NEW-VIEW: a stutter."""
+    bridge, state = _driven(model, VIEW_CHANGE_BEHAVIOUR)
+    view_change = next(m for m in bridge.sent[1] if isinstance(m, ViewChange))
+    bridge._deliver(2, [bridge._sign(replace(view_change, replica=0, signature=b""))])
+    assert bridge.abstract() == state
+
+
+def test_a_replica_that_skips_signature_checks_is_caught_by_a_wrong_message(
+    model: Model[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(impl_replica, "verify_message", lambda verifier, message: True)
+    result = stateful_check(model, PbftBridge(model), examples=10, steps=20, seed_value=0)
+    assert result.divergence is not None and "heard a wrong" in result.divergence.action
+    assert "invalidly signed" in result.divergence.action
