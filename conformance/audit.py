@@ -399,7 +399,7 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def run_tests(root: Path, files: list[str], rcfile: Path) -> TestsResult:
+def run_tests(root: Path, files: list[str], rcfile: Path | None) -> TestsResult:
     """``files`` with pytest (the fast tier: not slow) in the tree at ``root``, timed."""
     started = time.perf_counter()
     result = _run_tests(root, files, rcfile)
@@ -407,7 +407,7 @@ def run_tests(root: Path, files: list[str], rcfile: Path) -> TestsResult:
     return result
 
 
-def _run_tests(root: Path, files: list[str], rcfile: Path) -> TestsResult:
+def _run_tests(root: Path, files: list[str], rcfile: Path | None) -> TestsResult:
     if not files:
         return TestsResult([], True)
     command = [

@@ -101,6 +101,7 @@ def run_check(args: argparse.Namespace, models: Callable[[], Mapping[str, ModelS
     results: list[CheckResult] = []
     current: Model[Any] | None = None
     try:
+        _check_options(args)
         for current in _models_to_check(args, parse_constants(args.const), models):
             result = _run(args, current)
             results.append(result)
@@ -174,11 +175,21 @@ def format_suite(results: list[CheckResult], palette: Palette) -> str:
     return "\n".join(parts)
 
 
-def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse, before any search, bounds that check nothing and a trace file that cannot be written."""
     for option in ("max_depth", "max_states", "simulate", "depth"):
         value = getattr(args, option)
-        if value is not None and value < 0:
-            raise UsageError(f"--{option.replace('_', '-')} must not be negative")
+        if value is not None and value < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
+    if args.trace_out:
+        folder = Path(args.trace_out).resolve().parent
+        if not folder.is_dir():
+            raise UsageError(f"--trace-out {args.trace_out}: no such directory {folder}")
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"--trace-out {args.trace_out}: directory {folder} is not writable")
+
+
+def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
     if args.simulate is not None:
         if args.max_depth is not None or args.max_states is not None:
             raise UsageError("--simulate takes --depth and --seed, not --max-depth or --max-states")

@@ -74,7 +74,7 @@ def test_harmful_patch_is_rejected_with_the_spec_trace_to_its_divergence(
 def test_a_change_nothing_executes_is_unverified_with_its_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = "pot_impl/runtime/load.py"
+    path = "pot_impl/pbft/quorums.py"
     before = head_text(path)
     added = "\n\ndef never_called() -> int:\n    return 41 + 1\n"
     patch = patch_file(tmp_path, path, before[-40:], before[-40:] + added)

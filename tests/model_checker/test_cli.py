@@ -240,3 +240,32 @@ def test_every_registered_companion_exists() -> None:
     registry = all_models()
     named = {name for spec in registry.values() for name in spec.companions}
     assert named <= set(registry)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--max-states", "0"],
+        ["--max-depth", "0"],
+        ["--max-states", "-3"],
+        ["--simulate", "0"],
+        ["--simulate", "2", "--depth", "0"],
+    ],
+)
+def test_bounds_that_check_nothing_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main(["check", "two-phase", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must be at least 1" in err[0]
+
+
+def test_an_unwritable_trace_file_is_refused_before_the_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no" / "such" / "t.itf.json"
+    assert (
+        main(["check", BUGGY, "--const", "commit_needs_all_prepared=False", "--trace-out", str(missing)]) == 2
+    )
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no such directory" in captured.err
