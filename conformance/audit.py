@@ -596,10 +596,12 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def _base_cases(repo: Repository, base: str, scratch: Path) -> list[CaseResult]:
-    """The fast tier on the base tree, from the cache when this tree was judged before."""
+def _base_cases(
+    repo: Repository, base: str, scratch: Path, tier: Sequence[tuple[str, str]]
+) -> list[CaseResult]:
+    """The tier on the base tree, from the cache when this tree was judged before."""
     key = hashlib.sha256(
-        json.dumps([CACHE_VERSION, repo.tree(base), FAST_TIER, sys.version]).encode()
+        json.dumps([CACHE_VERSION, repo.tree(base), list(tier), sys.version]).encode()
     ).hexdigest()[:24]
     cache = repo.cache_dir() / f"{key}.json"
     try:
@@ -611,15 +613,21 @@ def _base_cases(repo: Repository, base: str, scratch: Path) -> list[CaseResult]:
     if prepare_tree(root) is not None:
         raise AuditError(f"the base commit {base[:12]} does not build")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        cases = list(pool.map(lambda case: run_case(root, *case), FAST_TIER))
+        cases = list(pool.map(lambda case: run_case(root, *case), tier))
     if all(case.verdict == "conforms" for case in cases):
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps([case.to_json() for case in cases]))
     return cases
 
 
-def audit(revision: str | None = None, patch: Path | None = None, cwd: Path | None = None) -> AuditReport:
-    """Judge a commit, a patch, or (neither given) the working tree's uncommitted changes."""
+def audit(
+    revision: str | None = None,
+    patch: Path | None = None,
+    cwd: Path | None = None,
+    tier: Sequence[tuple[str, str]] = FAST_TIER,
+) -> AuditReport:
+    """Judge a commit, a patch, or (neither given) the working tree's uncommitted changes, with the
+    conformance cases of ``tier`` (default: the fast tier)."""
     started = time.perf_counter()
     repo = Repository(repository(cwd))
     with tempfile.TemporaryDirectory(prefix="pot-audit-") as scratch_name:
@@ -638,17 +646,20 @@ def audit(revision: str | None = None, patch: Path | None = None, cwd: Path | No
         report.build_error = prepare_tree(root)
         if report.build_error is None:
             rcfile = write_coverage_rc(scratch, root, change)
-            # Subprocesses, one per core: the cases and the tests are independent.
-            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-                tests = pool.submit(run_tests, root, select_tests(root, change.touched), rcfile)
-                report.cases = list(
-                    pool.map(lambda case: run_case(root, case[0], case[1], rcfile), FAST_TIER)
+            # Subprocesses, one per core and one more: the base tier (a cache hit, or a run that
+            # mostly waits on its own subprocesses), the cases and the tests are independent.
+            with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
+                base = (
+                    None
+                    if change.base is None
+                    else pool.submit(_base_cases, repo, change.base, scratch, tier)
                 )
+                tests = pool.submit(run_tests, root, select_tests(root, change.touched), rcfile)
+                report.cases = list(pool.map(lambda case: run_case(root, case[0], case[1], rcfile), tier))
                 report.tests = tests.result()
+                report.base_cases = None if base is None else base.result()
             if change.changed_lines:
                 report.unexecuted = unexecuted_lines(scratch, root, change)
-            if change.base is not None:
-                report.base_cases = _base_cases(repo, change.base, scratch)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -657,13 +668,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     change = parser.add_mutually_exclusive_group()
     change.add_argument("--rev", help="a commit: judge what it changed from its parent")
     change.add_argument("--patch", type=Path, help="a patch file, applied to HEAD")
+    parser.add_argument(
+        "--case",
+        action="append",
+        metavar="MODEL:MODE",
+        help="judge with these conformance cases instead of the fast tier "
+        f"({', '.join(f'{m}:{mode}' for m, mode in FAST_TIER)}); mode replay or stateful",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def parse_cases(texts: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
+    """``--case`` values as (model, mode) pairs; the fast tier when none is given."""
+    if not texts:
+        return FAST_TIER
+    cases = []
+    for text in texts:
+        model, _, mode = text.partition(":")
+        if not model or mode not in ("replay", "stateful"):
+            raise AuditError(f"--case {text!r}: expected MODEL:replay or MODEL:stateful")
+        cases.append((model, mode))
+    return tuple(cases)
 
 
 def audit_command(args: argparse.Namespace) -> int:
     """0 ACCEPT; 1 REJECT or UNVERIFIED; 2 when the change cannot be judged."""
     try:
-        report = audit(args.rev, args.patch)
+        report = audit(args.rev, args.patch, tier=parse_cases(args.case))
     except AuditError as error:
         if args.json:
             print(json.dumps({"verdict": "error", "error": str(error)}))

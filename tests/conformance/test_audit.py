@@ -60,7 +60,7 @@ def test_harmful_patch_is_rejected_with_the_spec_trace_to_its_divergence(
         "        return not proved\n    return bool(vote.evidence_upheld)",
         "        return False\n    return False",
     )
-    status, report = audit_json(capsys, "--patch", str(patch))
+    status, report = audit_json(capsys, "--patch", str(patch), "--case", "ledger-tiny:replay")
     assert status == 1 and report["verdict"] == "reject"
     assert report["pot_impl_only"] is True and report["touched"] == [LEDGER]
     first = report["first_divergence"]
@@ -78,7 +78,7 @@ def test_a_change_nothing_executes_is_unverified_with_its_lines(
     before = head_text(path)
     added = "\n\ndef never_called() -> int:\n    return 41 + 1\n"
     patch = patch_file(tmp_path, path, before[-40:], before[-40:] + added)
-    status, report = audit_json(capsys, "--patch", str(patch))
+    status, report = audit_json(capsys, "--patch", str(patch), "--case", "pbft-tiny:stateful")
     assert status == 1 and report["verdict"] == "unverified", report["reasons"]
     line = before.count("\n") + added.count("\n")
     assert report["changed_statements_not_executed"] == [f"{path}:{line}"]
@@ -121,6 +121,7 @@ def test_outside_a_repository_is_a_usage_error(
     [
         (["--rev", "no-such-revision-xyz"], "unknown revision"),
         (["--patch", "/no/such/file.patch"], "does not exist"),
+        (["--case", "ledger-tiny"], "expected MODEL:replay or MODEL:stateful"),
     ],
 )
 def test_unjudgeable_changes_exit_2(
