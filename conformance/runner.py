@@ -294,8 +294,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mutants", action="store_true", help="also run the mutation catalogue")
     parser.add_argument("--seed", type=int, default=0, help="seed of the stateful mode (and the mutants)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--budget", type=float, help="stop replay after this many seconds (partial coverage)")
-    parser.add_argument("--examples", type=int, default=STATEFUL_EXAMPLES, help="stateful scenarios to run")
+    parser.add_argument(
+        "--budget", type=_positive_seconds, help="stop replay after this many seconds (partial coverage)"
+    )
+    parser.add_argument(
+        "--examples", type=_positive, default=STATEFUL_EXAMPLES, help="stateful scenarios to run"
+    )
     parser.add_argument(
         "--workers",
         type=_positive,
@@ -305,9 +309,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
     return value
 
 

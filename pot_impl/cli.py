@@ -58,11 +58,15 @@ def _run_async(coroutine: Coroutine[Any, Any, int]) -> int:
 
 def _keys(args: argparse.Namespace) -> int:
     path = Path(args.out)
+    if not path.parent.is_dir():
+        return _fail("keys", f"{path.parent} is not a directory; create it first")
     pair = KeyPair.generate()
     try:
         public_path = write_key_pair(path, pair)
     except FileExistsError:
         return _fail("keys", f"{path} exists; refusing to overwrite a secret key")
+    except OSError as error:
+        return _fail("keys", f"cannot write {path}: {error.strerror}")
     print(f"secret key: {path}\npublic key: {public_path} ({pair.public.hex()})")
     print(f"client id:  {client_id(pair.public)}")
     return 0
@@ -166,14 +170,18 @@ def _submit(args: argparse.Namespace) -> int:
             return _fail("submit", exc, UNAVAILABLE)
         finally:
             await session.close()
-        print(json.dumps({
-            "client": outcome.client,
-            "timestamp": outcome.timestamp,
-            "view": outcome.view,
-            "replicas": list(outcome.replicas),
-            "latency_ms": round(outcome.latency_s * 1000, 2),
-            **result_to_json(outcome.result),
-        }))
+        print(
+            json.dumps(
+                {
+                    "client": outcome.client,
+                    "timestamp": outcome.timestamp,
+                    "view": outcome.view,
+                    "replicas": list(outcome.replicas),
+                    "latency_ms": round(outcome.latency_s * 1000, 2),
+                    **result_to_json(outcome.result),
+                }
+            )
+        )
         return 0
 
     return _run_async(submit())
@@ -230,7 +238,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     up.add_argument("--nodes", type=int, default=4, help="number of replicas n (>= 4)")
     up.add_argument("--dir", default="pot-cluster", help="directory for configs, keys, data and logs")
     up.add_argument(
-        "--byzantine", action="append", default=[], metavar="REPLICA:BEHAVIOUR",
+        "--byzantine",
+        action="append",
+        default=[],
+        metavar="REPLICA:BEHAVIOUR",
         help=f"make a replica Byzantine ({', '.join(BYZANTINE_BEHAVIOURS)}); repeatable",
     )
     up.add_argument("--sync", choices=("full", "normal"), default="full", help="SQLite synchronous mode")

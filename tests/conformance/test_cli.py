@@ -78,6 +78,19 @@ def test_usage_errors_exit_2_with_one_line(
     assert len(err) == 1 and message in err[0] and err[0].startswith("pot conform:")
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["--examples", "0"], ["--examples", "-1"], ["--budget", "0"], ["--budget", "-5"], ["--budget", "x"]],
+)
+def test_counts_and_budgets_that_run_nothing_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["conform", "tiny", *argv])
+    assert exit_info.value.code == 2
+    assert "expected a" in capsys.readouterr().err
+
+
 def test_bad_option_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["conform", "ledger-tiny", "--mode", "sideways"])

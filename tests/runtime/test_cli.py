@@ -37,6 +37,16 @@ def test_keys_writes_a_pair_and_refuses_to_overwrite(
     assert status == 2 and err.count("\n") == 1 and "refusing to overwrite" in err
 
 
+@pytest.mark.parametrize("where", ["missing/dir/me.key", "a-file/me.key"])
+def test_keys_under_a_missing_directory_or_a_file_is_refused_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    status, _, err = run_main(["keys", "--out", str(tmp_path / where)], capsys)
+    assert status == 2 and err.count("\n") == 1 and "is not a directory" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 @pytest.mark.parametrize(
     ("old", "new", "field"),
     [
