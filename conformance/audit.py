@@ -39,7 +39,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Literal
@@ -274,17 +274,7 @@ class CaseResult:
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "mode": self.mode,
-            "verdict": self.verdict,
-            "steps": self.steps,
-            "transitions_covered": self.transitions_covered,
-            "gaps": self.gaps,
-            "divergence": self.divergence,
-            "traceback": self.traceback,
-            "seconds": round(self.seconds, 3),
-        }
+        return {**asdict(self), "seconds": round(self.seconds, 3)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
@@ -297,6 +287,22 @@ def _environment(root: Path) -> dict[str, str]:
 
 def _tail(text: str, lines: int) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _run_in(root: Path, command: list[str], timeout_s: float) -> subprocess.CompletedProcess[str] | None:
+    """``command`` run in the tree at ``root`` with its packages first on the path; None on timeout."""
+    try:
+        return subprocess.run(
+            command,
+            cwd=root,
+            env=_environment(root),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _coverage_prefix(rcfile: Path | None) -> list[str]:
@@ -317,17 +323,8 @@ def run_case(root: Path, model: str, mode: str, rcfile: Path | None = None) -> C
 
 def _run_case(root: Path, model: str, mode: str, rcfile: Path | None) -> CaseResult:
     command = [*_coverage_prefix(rcfile), "-m", "conformance.runner", model, "--mode", mode, "--json"]
-    try:
-        finished = subprocess.run(
-            command,
-            cwd=root,
-            env=_environment(root),
-            capture_output=True,
-            text=True,
-            timeout=CASE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    finished = _run_in(root, command, CASE_TIMEOUT_S)
+    if finished is None:
         return CaseResult(model, mode, "timed out", traceback=f"no result within {CASE_TIMEOUT_S:.0f} s")
     lines = finished.stdout.strip().splitlines()
     try:
@@ -422,17 +419,8 @@ def _run_tests(root: Path, files: list[str], rcfile: Path | None) -> TestsResult
         "not slow",
         *files,
     ]
-    try:
-        finished = subprocess.run(
-            command,
-            cwd=root,
-            env=_environment(root),
-            capture_output=True,
-            text=True,
-            timeout=TESTS_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    finished = _run_in(root, command, TESTS_TIMEOUT_S)
+    if finished is None:
         return TestsResult(files, False, f"the tests did not finish within {TESTS_TIMEOUT_S:.0f} s")
     return TestsResult(files, finished.returncode == 0, _tail(finished.stdout + finished.stderr, 40))
 

@@ -226,25 +226,26 @@ def test_a_run_under_hostile_input_is_a_spec_behaviour(tmp_path: Path) -> None:
 def test_ill_typed_events_are_one_line_errors_naming_file_and_line(
     crash_run: ScenarioRun, tmp_path: Path, line: str, error: str
 ) -> None:
-    broken = tmp_path / "broken"
-    shutil.copytree(crash_run.directory, broken)
-    log = broken / "events" / "replica2.jsonl"
-    lines = log.read_text().count("\n")
-    with log.open("a") as out:
-        out.write(line + "\n")
-    with pytest.raises(TraceInputError, match=rf"replica2\.jsonl:{lines + 1}: {re.escape(error)}"):
+    broken, number = _appended(crash_run, tmp_path, (line + "\n").encode())
+    with pytest.raises(TraceInputError, match=rf"replica2\.jsonl:{number}: {re.escape(error)}"):
         validate_directory(broken)
 
 
 def test_a_log_that_is_not_utf8_names_its_line(crash_run: ScenarioRun, tmp_path: Path) -> None:
-    broken = tmp_path / "broken"
-    shutil.copytree(crash_run.directory, broken)
-    log = broken / "events" / "replica3.jsonl"
-    lines = log.read_bytes().count(b"\n")
-    with log.open("ab") as out:
-        out.write(b'{"event": "\xff"}\n')
-    with pytest.raises(TraceInputError, match=rf"replica3\.jsonl:{lines + 1}: not UTF-8"):
+    broken, number = _appended(crash_run, tmp_path, b'{"event": "\xff"}\n')
+    with pytest.raises(TraceInputError, match=rf"replica2\.jsonl:{number}: not UTF-8"):
         validate_directory(broken)
+
+
+def _appended(run: ScenarioRun, tmp_path: Path, data: bytes) -> tuple[Path, int]:
+    """A copy of ``run`` with ``data`` appended to replica 2's log, and the number of its line."""
+    broken = tmp_path / "broken"
+    shutil.copytree(run.directory, broken)
+    log = broken / "events" / "replica2.jsonl"
+    number = log.read_bytes().count(b"\n") + 1
+    with log.open("ab") as out:
+        out.write(data)
+    return broken, number
 
 
 def test_drop_events_read_as_skipped_steps(crash_run: ScenarioRun, tmp_path: Path) -> None:
