@@ -129,15 +129,21 @@ def attack(config: Config, replica: int) -> None:
 
 def _hostile(driver: _Driver) -> None:
     """Hostile clients attack honest replicas before, during and after a primary's crash and
-    restart: every frame is dropped and logged, abusers are cut off, the protocol goes on."""
+    restart and a partition that leaves a replica behind: every frame is dropped and logged,
+    abusers are cut off, the protocol goes on and the lagging replica catches up."""
+    network = driver.cluster.network
+    assert network is not None
     driver.load(8)
     attack(driver.config, 1)
     driver.cluster.kill(0)
     attack(driver.config, 2)
     driver.load(6)
     driver.cluster.restart(0)
+    network.partition(3)
     attack(driver.config, 0)
-    driver.load(6)
+    driver.load(16, clients=2)
+    network.heal()
+    driver.load(8, clients=2)
 
 
 def _equivocation(driver: _Driver) -> None:
@@ -219,7 +225,7 @@ SCENARIOS: Mapping[str, Scenario] = {
     s.name: s
     for s in (
         Scenario("crash-restart", _crash_restart),
-        Scenario("hostile", _hostile),
+        Scenario("hostile", _hostile, proxied=True),
         # A long batch timeout keeps batches at several requests: from a one-request batch the
         # runtime's equivocation forges an empty one, which honest backups accept and the spec
         # does not (docs/conformance_trace_mutants.md, finding 3).
