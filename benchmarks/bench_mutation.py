@@ -54,6 +54,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "codec and auth": ("pot_impl/codec.py", "pot_impl/auth.py"),
 }
 COPIED = ("pot", "spec", "model_checker", "pot_impl", "conformance", "tests", "pyproject.toml")
+TEST_TIMEOUT_S = 60
+"""Per test: a mutant that makes a test loop for ever fails it within a minute (a hang is a kill:
+the mutant changed behaviour the test observes), not after the project's five minutes."""
 
 _COMPARISONS: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Lt: ast.LtE,
@@ -193,7 +196,7 @@ def judge(root: Path, site: Site) -> Outcome:
             killed: str | None = f"conformance: {failing.model} {failing.mode} {failing.verdict}"
         else:
             own = [t for t in select_tests(root, [site.path]) if not t.startswith("tests/conformance/")]
-            tests = run_tests(root, own, None)
+            tests = run_tests(root, own, None, per_test_timeout_s=TEST_TIMEOUT_S)
             killed = None if tests.passed else "tests"
     finally:
         target.write_text(original)

@@ -396,17 +396,23 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def run_tests(root: Path, files: list[str], rcfile: Path | None) -> TestsResult:
-    """``files`` with pytest (the fast tier: not slow) in the tree at ``root``, timed."""
+def run_tests(
+    root: Path, files: list[str], rcfile: Path | None, per_test_timeout_s: int | None = None
+) -> TestsResult:
+    """``files`` with pytest (the fast tier: not slow) in the tree at ``root``, timed; each test within
+    ``per_test_timeout_s`` when given (the project's own limit otherwise)."""
     started = time.perf_counter()
-    result = _run_tests(root, files, rcfile)
+    result = _run_tests(root, files, rcfile, per_test_timeout_s)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _run_tests(root: Path, files: list[str], rcfile: Path | None) -> TestsResult:
+def _run_tests(
+    root: Path, files: list[str], rcfile: Path | None, per_test_timeout_s: int | None
+) -> TestsResult:
     if not files:
         return TestsResult([], True)
+    limit = [] if per_test_timeout_s is None else ["-o", f"timeout={per_test_timeout_s}"]
     command = [
         *_coverage_prefix(rcfile),
         "-m",
@@ -417,6 +423,7 @@ def _run_tests(root: Path, files: list[str], rcfile: Path | None) -> TestsResult
         "no:cacheprovider",
         "-m",
         "not slow",
+        *limit,
         *files,
     ]
     finished = _run_in(root, command, TESTS_TIMEOUT_S)
