@@ -225,6 +225,12 @@ class ModelSpec:
                     f"constant {name} of {self.name} expects {type(default).__name__} "
                     f"(default {default!r}), got {value!r}"
                 )
+            collections = (tuple, list, set, frozenset)
+            if isinstance(default, collections) and not isinstance(value, collections):
+                raise SpecError(
+                    f"constant {name} of {self.name} expects a collection such as {tuple(default)!r}, "
+                    f"got {value!r}"
+                )
         return self.build(**{**self.defaults, **overrides})
 
 

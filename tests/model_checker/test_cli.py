@@ -103,6 +103,7 @@ def test_unknown_model_lists_known_ones(capsys: pytest.CaptureFixture[str]) -> N
         (["two-phase", "--const", "RM=three"], "expects int (default 3), got 'three'"),
         (["two-phase", "--const", "NOPE=1"], "has no constant NOPE"),
         (["two-phase", "--const", "RM=0"], "RM must be at least 1"),
+        (["pbft-tiny", "--const", "byzantine=5"], "expects a collection such as (0,), got 5"),
         (["no.such.module:thing"], "cannot import"),
         (["model_checker.examples.two_phase:nothing"], "no attribute"),
         (["model_checker.examples.two_phase:COMMIT_MSG"], "not a Model"),
