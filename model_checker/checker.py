@@ -116,13 +116,16 @@ def check(
     max_states: int | None = None,
     stop_at_first: bool = True,
     progress: Callable[[Progress], None] | None = None,
+    workers: int = 1,
 ) -> CheckResult:
     """Check ``model`` exhaustively (breadth-first), within the optional bounds.
 
     ``invariants`` selects invariants by name (default: all). ``stop_at_first``
     stops at the first violation; otherwise one counterexample is collected
     per property. Temporal properties are checked when ``liveness`` is set and
-    the model declares any (the search then records the state graph).
+    the model declares any (the search then records the state graph). ``workers``
+    processes generate successors in parallel (safety-only searches; one process
+    records a graph), with the same counts and traces as one.
     """
     temporal = liveness and bool(model.properties)
     live = None
@@ -141,6 +144,7 @@ def check(
         record_graph=temporal,
         predicates=live.predicates if live is not None else (),
         progress=progress,
+        workers=workers,
     )
     try:
         exploration = explorer.run()
@@ -150,14 +154,16 @@ def check(
             failure.trace = replay(model, [explorer.visited.fingerprint(i) for i in path])
         raise
     results = safety_results(exploration, [name for name, _ in explorer.invariants], deadlock)
-    stats: dict[str, Any] = {}
+    stats: dict[str, Any] = {"workers": explorer.workers}
     graph_bytes = 0
     seconds = exploration.seconds
     if live is not None:
-        temporal_results, stats = live.check(exploration, stop_at_first, skip=exploration.stopped_early)
+        skip = exploration.stopped_early
+        temporal_results, liveness_stats = live.check(exploration, stop_at_first, skip=skip)
         results += temporal_results
-        seconds += stats["liveness_seconds"]
-        graph_bytes = stats.pop("graph_bytes", 0)
+        seconds += liveness_stats["liveness_seconds"]
+        graph_bytes = liveness_stats.pop("graph_bytes", 0)
+        stats.update(liveness_stats)
     visited = exploration.visited
     memory = Memory(
         start_rss=start_rss,

@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction[Any], models: Callable[[], Mapping[
         action="store_true",
         help="do not stop at the first violation: one counterexample per property",
     )
+    checker.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="processes generating successors (safety-only searches; default: one per core)",
+    )
     checker.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     checker.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
     checker.set_defaults(run=lambda args: run_check(args, models))
@@ -177,7 +184,7 @@ def format_suite(results: list[CheckResult], palette: Palette) -> str:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse, before any search, bounds that check nothing and a trace file that cannot be written."""
-    for option in ("max_depth", "max_states", "simulate", "depth"):
+    for option in ("max_depth", "max_states", "simulate", "depth", "workers"):
         value = getattr(args, option)
         if value is not None and value < 1:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
@@ -213,6 +220,7 @@ def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
         max_states=args.max_states,
         stop_at_first=not args.keep_going,
         progress=_print_progress,
+        workers=args.workers,
     )
 
 

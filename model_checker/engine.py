@@ -15,12 +15,17 @@ checks below only verify the shape of what actions yield.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
+import multiprocessing
 import time
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, pairwise
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from operator import itemgetter
 from typing import Any, Generic
 
@@ -34,6 +39,10 @@ from model_checker.visited import GrowableArray, VisitedTable
 
 CHUNK_STATES = 32_768
 """Frontier states expanded per vectorised batch: bounds transient memory and paces progress."""
+
+PARALLEL_MIN_STATES = 2_048
+"""Chunks smaller than this are expanded by the master: below it, sending states to the workers
+and back costs more than it saves (and small models never start a worker)."""
 
 _SAMPLES_PER_CHUNK = 16
 """Evenly spaced successors per chunk whose shape and plainness are verified, besides each
@@ -166,6 +175,7 @@ class Explorer(Generic[S]):
         record_graph: bool = False,
         predicates: Sequence[Predicate[S]] = (),
         progress: Callable[[Progress], None] | None = None,
+        workers: int = 1,
     ) -> None:
         self.model = model
         names = list(model.invariants) if invariants is None else list(invariants)
@@ -193,6 +203,9 @@ class Explorer(Generic[S]):
         self.predicate_values = [GrowableArray(np.bool_) for _ in self.predicates]
         self._stop = False
         self._bounded = False
+        self.workers = 1 if record_graph else max(workers, 1)
+        """Processes generating successors; a recorded graph needs every edge's label, so one."""
+        self._workers: _Workers[S] | None = None
 
     # -- the search -------------------------------------------------------
 
@@ -208,6 +221,9 @@ class Explorer(Generic[S]):
         try:
             return self._search()
         finally:
+            if self._workers is not None:
+                self._workers.close()
+                self._workers = None
             if collecting:
                 gc.enable()
 
@@ -288,36 +304,19 @@ class Explorer(Generic[S]):
 
         When ``probing``, new successors are not added; finding any marks the search bounded.
         """
-        steps = [action.step for action in self.model.actions]
-        pairs: list[tuple[tuple[Any, ...], S]] = []
-        ends = array("q")
-        extend, mark, size = pairs.extend, ends.append, pairs.__len__
-        try:
-            for state in chunk:
-                for step in steps:
-                    extend(step(state))
-                    mark(size())
-        except Exception as exc:
-            n_actions = len(steps)
-            position, action_index = divmod(len(ends), n_actions)
-            action = self.model.actions[action_index]
-            raise ActionFailure(
-                f"action {label_at_failure(action, exc)} raised {type(exc).__name__}: {exc}",
-                chunk[position],
-                int(chunk_ids[position]),
-            ) from exc
-        n_actions = len(steps)
-        ends_array = np.frombuffer(ends, dtype=np.int64)
-        per_action = np.diff(ends_array, prepend=np.int64(0)).astype(np.int64).reshape(len(chunk), n_actions)
+        fetch: Callable[[list[int]], list[S]]
+        if self._workers is None and self.workers > 1 and len(chunk) >= PARALLEL_MIN_STATES:
+            self._workers = _Workers(self, self.workers)
+        if self._workers is None or len(chunk) < PARALLEL_MIN_STATES:
+            pairs, successors, per_action, fps = self._generate(chunk, chunk_ids)
+            fetch = functools.partial(_pick, successors)
+        else:
+            pairs = []
+            per_action, fps, fetch = self._workers.generate(chunk, chunk_ids)
+        n_actions = len(self.model.actions)
+        ends_array = np.cumsum(per_action.ravel())
         self._count_coverage(per_action)
-        self._verify_sample(pairs, per_action, chunk, chunk_ids)
-        try:
-            successors = list(map(_SECOND, pairs))
-        except TypeError:
-            self._verify_all(pairs, per_action, chunk, chunk_ids)
-            raise
-        fps = self._fingerprints(successors)
-        self.generated += len(successors)
+        self.generated += len(fps)
         state_ends = np.cumsum(per_action.sum(axis=1))
         if self.deadlock:
             for local in np.flatnonzero(per_action.sum(axis=1) == 0).tolist():
@@ -341,7 +340,7 @@ class Explorer(Generic[S]):
         new_action = np.searchsorted(ends_array, new_first, side="right") % n_actions
         for action_index, count in enumerate(np.bincount(new_action, minlength=n_actions).tolist()):
             self.coverage[action_index].new += count
-        new_states = [successors[j] for j in new_first.tolist()]
+        new_states = fetch(new_first.tolist())
         if recording:  # ids of the distinct successors; -1 for those a bound dropped
             unique_ids = np.full(len(uniq), -1, dtype=np.int32)
             known_positions = np.flatnonzero(~fresh)
@@ -353,6 +352,39 @@ class Explorer(Generic[S]):
             unique_ids[admitted] = np.arange(first_new_id, first_new_id + len(admitted), dtype=np.int32)
             self._record_edges(pairs, unique_ids[inverse], per_action)
         return states, ids
+
+    def _generate(
+        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
+    ) -> tuple[list[tuple[tuple[Any, ...], S]], list[S], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Every successor of ``chunk``: the yielded ``(values, state)`` pairs, the states, how many each
+        (state, action) yielded (``len(chunk)`` rows), and the fingerprints. Touches no counter, so a
+        worker process can run it on its copy of the explorer."""
+        steps = [action.step for action in self.model.actions]
+        pairs: list[tuple[tuple[Any, ...], S]] = []
+        ends = array("q")
+        extend, mark, size = pairs.extend, ends.append, pairs.__len__
+        try:
+            for state in chunk:
+                for step in steps:
+                    extend(step(state))
+                    mark(size())
+        except Exception as exc:
+            position, action_index = divmod(len(ends), len(steps))
+            action = self.model.actions[action_index]
+            raise ActionFailure(
+                f"action {label_at_failure(action, exc)} raised {type(exc).__name__}: {exc}",
+                chunk[position],
+                int(chunk_ids[position]),
+            ) from exc
+        ends_array = np.frombuffer(ends, dtype=np.int64)
+        per_action = np.diff(ends_array, prepend=np.int64(0)).astype(np.int64).reshape(len(chunk), len(steps))
+        self._verify_sample(pairs, per_action, chunk, chunk_ids)
+        try:
+            successors = list(map(_SECOND, pairs))
+        except TypeError:
+            self._verify_all(pairs, per_action, chunk, chunk_ids)
+            raise
+        return pairs, successors, per_action, self._fingerprints(successors)
 
     def _admit(
         self, candidates: list[S], parents: npt.NDArray[np.int32], fps: npt.NDArray[np.int64] | None
@@ -500,6 +532,95 @@ class Explorer(Generic[S]):
         if now - self._last_report >= 1.0:
             self._last_report = now
             self.progress(Progress(len(self.visited), queue, depth, now - self._started))
+
+
+class _Workers(Generic[S]):
+    """Worker processes that generate successors in parallel, level by level.
+
+    Forked from the explorer, so they hold the model (closures included) without pickling it.
+    The master sends each a contiguous part of a chunk; each returns the per-action counts and
+    fingerprints of its successors and keeps the successors themselves until the master, having
+    deduplicated the whole chunk in order, fetches the new ones. Ids, counts and traces are those
+    of the one-process search: the parts are concatenated in chunk order.
+    """
+
+    def __init__(self, explorer: Explorer[S], count: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.actions = len(explorer.model.actions)
+        self.connections: list[Connection] = []
+        self.processes: list[BaseProcess] = []
+        for _ in range(count):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(explorer, theirs), daemon=True)
+            process.start()
+            theirs.close()
+            self.connections.append(mine)
+            self.processes.append(process)
+
+    def generate(
+        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Callable[[list[int]], list[S]]]:
+        """Per-action counts and fingerprints of the chunk's successors, and a fetch of some by index."""
+        bounds = np.linspace(0, len(chunk), len(self.connections) + 1).astype(int).tolist()
+        parts = list(pairwise(bounds))
+        for connection, (low, high) in zip(self.connections, parts, strict=True):
+            connection.send(("generate", chunk[low:high], chunk_ids[low:high]))
+        replies = [connection.recv() for connection in self.connections]
+        for reply in replies:
+            if reply[0] == "failure":
+                raise ActionFailure(reply[1], reply[2], reply[3])
+            if reply[0] == "error":
+                raise SpecError(reply[1])
+        counts = np.concatenate([reply[1] for reply in replies])
+        fps = np.concatenate([reply[2] for reply in replies])
+        offsets = np.cumsum([0] + [len(reply[2]) for reply in replies])
+
+        def fetch(indices: list[int]) -> list[S]:
+            where = np.searchsorted(offsets, indices, side="right") - 1
+            asked = []
+            for part, connection in enumerate(self.connections):
+                local = (np.asarray(indices, dtype=np.int64)[where == part] - offsets[part]).tolist()
+                if local:
+                    connection.send(("fetch", local))
+                    asked.append(part)
+            got = {part: iter(self.connections[part].recv()) for part in asked}
+            return [next(got[int(part)]) for part in where.tolist()]
+
+        return counts.reshape(len(chunk), self.actions), fps, fetch
+
+    def close(self) -> None:
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.send(("stop",))
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+
+
+def _pick(items: list[S], indices: list[int]) -> list[S]:
+    return [items[j] for j in indices]
+
+
+def _serve(explorer: Explorer[Any], connection: Connection) -> None:
+    """A worker's loop: generate a part of a chunk, keep its successors, hand out those asked for."""
+    successors: list[Any] = []
+    while True:
+        request = connection.recv()
+        if request[0] == "stop":
+            return
+        if request[0] == "fetch":
+            connection.send([successors[j] for j in request[1]])
+            continue
+        try:
+            _, successors, counts, fps = explorer._generate(request[1], request[2])
+        except ActionFailure as failure:
+            connection.send(("failure", str(failure), failure.state, failure.state_id))
+            continue
+        except Exception as error:
+            connection.send(("error", str(error)))
+            continue
+        connection.send(("ok", counts.ravel(), fps))
 
 
 def label_at_failure(action: Action[Any], exc: BaseException) -> str:
