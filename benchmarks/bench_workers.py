@@ -1,0 +1,92 @@
+"""Speed-up of ``pot check --workers N`` over one process, safety-only, in the same run.
+
+Run: ``.venv/bin/python -m benchmarks.bench_workers [--repeat N] [--quick]``. Prints a table and writes
+``benchmarks/results/workers.json``. Each configuration runs in a fresh process, the worker
+counts interleaved; the best wall time of each is kept (workers trade CPU for wall time, so
+wall time is the figure); peak RSS of the master and of the largest worker. Counts must be
+identical for every worker count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchmarks.bench_checker import RESULTS, environment
+
+CONFIGURATIONS: tuple[tuple[str, dict[str, Any]], ...] = (("two-phase", {"RM": 7}), ("pbft", {}))
+
+
+def _worker(name: str, constants: dict[str, Any], workers: int) -> None:
+    import model_checker.liveness  # noqa: F401 -- imported before the clock starts
+    from model_checker.checker import check
+    from pot.registry import all_models
+
+    model = all_models()[name].instantiate(constants)
+    wall = time.perf_counter()
+    result = check(model, liveness=False, workers=workers)
+    figures = {
+        "counts": [result.distinct_states, result.generated_states, result.depth],
+        "verdict": result.verdict,
+        "seconds": time.perf_counter() - wall,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+    print(json.dumps(figures))
+
+
+def _run(name: str, constants: dict[str, Any], workers: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.bench_workers", "--worker", name, json.dumps(constants)]
+    done = subprocess.run([*command, str(workers)], capture_output=True, text=True, check=True)
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2, help="runs per configuration and worker count")
+    parser.add_argument("--quick", action="store_true", help="TwoPhase only, one run each")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        name, constants, workers = args.worker
+        _worker(name, json.loads(constants), int(workers))
+        return 0
+    repeat = 1 if args.quick else args.repeat
+    counts = sorted({1, min(os.cpu_count() or 1, 2), os.cpu_count() or 1})
+    rows = []
+    print(f"pot check --workers N, safety only, best wall time of {repeat} interleaved runs")
+    print(
+        f"{'model':<16} {'workers':>7} {'distinct':>9} {'seconds':>8} {'speed-up':>9} {'RSS MB':>7} {'worker MB':>9}"
+    )
+    for name, constants in CONFIGURATIONS[:1] if args.quick else CONFIGURATIONS:
+        runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+        for _ in range(repeat):
+            for n in counts:
+                runs[n].append(_run(name, constants, n))
+        best = {n: min(runs[n], key=lambda r: r["seconds"]) for n in counts}
+        if len({tuple(best[n]["counts"]) for n in counts}) != 1:
+            raise SystemExit(f"{name}: counts differ between worker counts: {best}")
+        label = name + "".join(f" {k}={v}" for k, v in constants.items())
+        for n in counts:
+            speedup = best[1]["seconds"] / best[n]["seconds"]
+            rows.append({"model": name, "constants": constants, "workers": n, **best[n], "speedup": speedup})
+            print(
+                f"{label:<16} {n:>7} {best[n]['counts'][0]:>9,} {best[n]['seconds']:>8.2f} "
+                f"{speedup:>8.2f}x {best[n]['peak_rss_mb']:>7.0f} {best[n]['worker_peak_rss_mb']:>9.0f}"
+            )
+    RESULTS.mkdir(exist_ok=True)
+    document = {"benchmark": "workers", "environment": environment(), "rows": rows}
+    (RESULTS / "workers.json").write_text(json.dumps(document, indent=2) + "\n")
+    print(f"written {RESULTS / 'workers.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
