@@ -62,9 +62,8 @@ def main(argv: list[str]) -> int:
     counts = sorted({1, min(os.cpu_count() or 1, 2), os.cpu_count() or 1})
     rows = []
     print(f"pot check --workers N, safety only, best wall time of {repeat} interleaved runs")
-    print(
-        f"{'model':<16} {'workers':>7} {'distinct':>9} {'seconds':>8} {'speed-up':>9} {'RSS MB':>7} {'worker MB':>9}"
-    )
+    header = f"{'model':<16} {'workers':>7} {'distinct':>9} {'seconds':>8} {'speed-up':>9}"
+    print(f"{header} {'RSS MB':>7} {'worker MB':>9}")
     for name, constants in CONFIGURATIONS[:1] if args.quick else CONFIGURATIONS:
         runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
         for _ in range(repeat):
