@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from model_checker.engine import ActionCoverage, ActionFailure, Exploration, Explorer, Progress
 from model_checker.fingerprint import CollisionEstimates, collision_estimates
-from model_checker.memory import Memory, current_rss, peak_rss
+from model_checker.memory import Memory, current_rss, peak_rss, reset_peak
 from model_checker.model import Model
 from model_checker.trace import Trace, replay, to_itf
 
@@ -133,6 +133,7 @@ def check(
         from model_checker.liveness import LivenessChecker  # builds on this module; imports scipy
 
         live = LivenessChecker(model)
+    reset_peak()
     start_rss = current_rss()
     explorer = Explorer(
         model,

@@ -17,8 +17,26 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def peak_rss() -> int:
-    """The process's peak resident set size so far, in bytes (Linux reports KiB)."""
+    """The process's peak resident set size since the last ``reset_peak``, in bytes (Linux's
+    VmHWM); the peak over the process's life where /proc is missing."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak() -> None:
+    """Start a new peak at the current RSS, so a second search in one process (a model's
+    companions) reports its own peak, not the first one's. Linux only; elsewhere a no-op."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
 
 
 def current_rss() -> int:
