@@ -178,8 +178,9 @@ class Node:
             )
         self.signer = Ed25519Signer(replica_principal(self.id), pair)
         self.verifier = Ed25519Verifier([r.public_key for r in config.replicas], VERIFIED_CACHE_ENTRIES)
-        self.events = EventLog(self.settings.event_log, self.id)
+        # The store first: its lock keeps a second node off this replica's event log too.
         self.store = Store(self.settings.data_dir / "node.db", self.settings.sync)
+        self.events = EventLog(self.settings.event_log, self.id)
         self.host: ReplicaHost = build_replica(self.id, config, self.signer, self.verifier)
         self.counters = NodeCounters()
         self._pool = ThreadPoolExecutor(config.transport.verify_threads, thread_name_prefix="verify")

@@ -14,6 +14,9 @@ kill (SIGKILL) but not a machine crash. Both are WAL mode.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -66,11 +69,32 @@ def int_key(value: int) -> bytes:
     return value.to_bytes(8, "big", signed=False)
 
 
+def _lock_exclusively(path: Path) -> int:
+    """An open descriptor holding an exclusive lock on ``path`` (created if missing), with our pid in
+    it: two nodes on one store would both act as its replica. The lock goes with the process."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the store's lock file ({exc.strerror})") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(descriptor)
+        raise StoreError(
+            f"{path.parent}: the store is in use by another node (pid {holder}); stop it first"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return descriptor
+
+
 class Store:
     """A node's SQLite database."""
 
     def __init__(self, path: Path, sync: str = "full") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_exclusively(path.with_name(path.name + ".lock"))
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -79,6 +103,7 @@ class Store:
             self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
+            os.close(self._lock)
             raise StoreError(f"{path}: cannot open node store ({exc})") from None
         self.path = path
         self.commits = 0
@@ -124,3 +149,5 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+        with contextlib.suppress(OSError):
+            os.close(self._lock)

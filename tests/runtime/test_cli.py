@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,14 @@ def test_cluster_up_submit_status_down(tmp_path: Path) -> None:
     finally:
         down = pot_run("cluster", "down", "--dir", str(directory))
     assert down.returncode == 0 and "stopped 4" in down.stdout
+
+
+def test_a_second_node_on_a_running_replicas_store_exits_2_and_touches_nothing(
+    make_cluster: Callable[..., LocalCluster], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = make_cluster(4)
+    log = cluster.event_log_path(0)
+    before = log.read_bytes()
+    status, _, err = run_main(["node", "run", "--config", str(cluster.node_config_path(0))], capsys)
+    assert status == 2 and err.count("\n") == 1 and "in use by another node" in err
+    assert log.read_bytes()[: len(before)] == before

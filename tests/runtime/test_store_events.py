@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pot_impl.runtime.events import EventLog, read_events
-from pot_impl.runtime.store import Store, WriteBatch, int_key
+from pot_impl.runtime.store import Store, StoreError, WriteBatch, int_key
 
 OPS = st.lists(
     st.tuples(st.sampled_from(["put", "delete", "prune"]), st.integers(0, 20), st.binary(max_size=8)),
@@ -77,3 +78,12 @@ def test_counter_continues_after_a_crash_that_tore_the_last_line(tmp_path: Path)
     events = read_events(path)
     assert [e["n"] for e in events] == [1, 2, 3, 4]
     assert events[-1]["event"] == "recovered"
+
+
+def test_a_second_store_on_the_same_database_is_refused_until_the_first_closes(tmp_path: Path) -> None:
+    """Two nodes on one store would both act as its replica."""
+    first = Store(tmp_path / "node.db")
+    with pytest.raises(StoreError, match=rf"in use by another node \(pid {os.getpid()}\)"):
+        Store(tmp_path / "node.db")
+    first.close()
+    Store(tmp_path / "node.db").close()
