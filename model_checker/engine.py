@@ -245,7 +245,16 @@ class Explorer(Generic[S]):
             level_start = len(self.visited)
             for begin in range(0, len(frontier_states), CHUNK_STATES):
                 chunk = frontier_states[begin : begin + CHUNK_STATES]
-                states, ids = self._expand_chunk(chunk, frontier_ids[begin : begin + CHUNK_STATES], probing)
+                following = begin + CHUNK_STATES
+                upcoming = (
+                    (
+                        frontier_states[following : following + CHUNK_STATES],
+                        frontier_ids[following : following + CHUNK_STATES],
+                    )
+                    if following < len(frontier_states)
+                    else None
+                )
+                states, ids = self._expand_chunk(chunk, frontier_ids[begin:following], probing, upcoming)
                 next_states += states
                 next_ids.append(ids)
                 queue = len(frontier_states) - begin - len(chunk) + len(next_states)
@@ -298,11 +307,17 @@ class Explorer(Generic[S]):
         return initial
 
     def _expand_chunk(
-        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32], probing: bool = False
+        self,
+        chunk: list[S],
+        chunk_ids: npt.NDArray[np.int32],
+        probing: bool = False,
+        upcoming: tuple[list[S], npt.NDArray[np.int32]] | None = None,
     ) -> tuple[list[S], npt.NDArray[np.int32]]:
         """Expand ``chunk``; returns the new states to expand next and their ids.
 
         When ``probing``, new successors are not added; finding any marks the search bounded.
+        With workers, the ``upcoming`` chunk of the same level is handed to them as soon as this
+        one's new states are fetched, so they generate while the master checks invariants.
         """
         fetch: Callable[[list[int]], list[S]]
         if self._workers is None and self.workers > 1 and len(chunk) >= PARALLEL_MIN_STATES:
@@ -341,6 +356,8 @@ class Explorer(Generic[S]):
         for action_index, count in enumerate(np.bincount(new_action, minlength=n_actions).tolist()):
             self.coverage[action_index].new += count
         new_states = fetch(new_first.tolist())
+        if self._workers is not None and upcoming is not None and len(upcoming[0]) >= PARALLEL_MIN_STATES:
+            self._workers.submit(*upcoming)
         if recording:  # ids of the distinct successors; -1 for those a bound dropped
             unique_ids = np.full(len(uniq), -1, dtype=np.int32)
             known_positions = np.flatnonzero(~fresh)
@@ -547,6 +564,8 @@ class _Workers(Generic[S]):
     def __init__(self, explorer: Explorer[S], count: int) -> None:
         context = multiprocessing.get_context("fork")
         self.actions = len(explorer.model.actions)
+        self.submitted: int | None = None
+        """The size of the chunk the workers are generating and the master has not collected."""
         self.connections: list[Connection] = []
         self.processes: list[BaseProcess] = []
         for _ in range(count):
@@ -557,14 +576,22 @@ class _Workers(Generic[S]):
             self.connections.append(mine)
             self.processes.append(process)
 
+    def submit(self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
+        """Start generating ``chunk``'s successors; ``generate`` on the same chunk collects them."""
+        bounds = np.linspace(0, len(chunk), len(self.connections) + 1).astype(int).tolist()
+        for connection, (low, high) in zip(self.connections, pairwise(bounds), strict=True):
+            connection.send(("generate", chunk[low:high], chunk_ids[low:high]))
+        self.submitted = len(chunk)
+
     def generate(
         self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Callable[[list[int]], list[S]]]:
-        """Per-action counts and fingerprints of the chunk's successors, and a fetch of some by index."""
-        bounds = np.linspace(0, len(chunk), len(self.connections) + 1).astype(int).tolist()
-        parts = list(pairwise(bounds))
-        for connection, (low, high) in zip(self.connections, parts, strict=True):
-            connection.send(("generate", chunk[low:high], chunk_ids[low:high]))
+        """Per-action counts and fingerprints of the chunk's successors, and a fetch of some by index
+        (the chunk was ``submit``-ted already when the previous one's states were fetched, or now)."""
+        if self.submitted is None:
+            self.submit(chunk, chunk_ids)
+        assert self.submitted == len(chunk)
+        self.submitted = None
         replies = [connection.recv() for connection in self.connections]
         for reply in replies:
             if reply[0] == "failure":
