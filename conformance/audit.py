@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -624,6 +625,9 @@ def audit(
     """Judge a commit, a patch, or (neither given) the working tree's uncommitted changes, with the
     conformance cases of ``tier`` (default: the fast tier)."""
     started = time.perf_counter()
+    for needed in ("pytest", "coverage"):
+        if importlib.util.find_spec(needed) is None:
+            raise AuditError(f"pot audit runs the judged tree's tests under {needed}, which is not installed")
     repo = Repository(repository(cwd))
     with tempfile.TemporaryDirectory(prefix="pot-audit-") as scratch_name:
         scratch = Path(scratch_name)

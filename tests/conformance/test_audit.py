@@ -4,6 +4,7 @@ conformance tier and the tests that import it, with the changed lines' execution
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -204,3 +205,16 @@ def test_the_tests_of_a_module_are_those_that_import_it() -> None:
     assert "tests/impl/test_ledger.py" in selected
     assert "tests/model_checker/test_engine.py" not in selected
     assert select_tests(REPOSITORY, ["tests/spec/test_ledger.py"]) == ["tests/spec/test_ledger.py"]
+
+
+@pytest.mark.usefixtures("in_repository")
+def test_without_pytest_installed_the_audit_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An install without the test runner cannot judge: exit 2, not a REJECT of the change."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pytest" else real(name, *a)
+    )
+    assert main(["audit"]) == 2
+    assert "under pytest, which is not installed" in capsys.readouterr().err
