@@ -85,6 +85,15 @@ def _worker(name: str, constants: dict[str, Any], liveness: bool) -> None:
     print(json.dumps(report))
 
 
+def run_worker(module: str, *args: str) -> dict[str, Any]:
+    """Run ``python -m module --worker ARGS`` in a fresh process; the JSON object it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--worker", *args], capture_output=True, text=True, check=True
+    )
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
 def check_counts(row: dict[str, Any]) -> None:
     """The counts must be TLC's exactly."""
     distinct, generated, depth, _ = TLC[row["rm"]]

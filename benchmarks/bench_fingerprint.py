@@ -17,12 +17,11 @@ import argparse
 import itertools
 import json
 import resource
-import subprocess
 import sys
 import time
 from typing import Any
 
-from benchmarks.bench_checker import RESULTS, environment
+from benchmarks.bench_checker import RESULTS, environment, run_worker
 
 CONFIGURATIONS: tuple[tuple[str, dict[str, Any]], ...] = (("two-phase", {"RM": 7}), ("pbft", {}))
 MODES = ("hash", "walk")
@@ -54,18 +53,7 @@ def _worker(name: str, constants: dict[str, Any], mode: str) -> None:
 
 
 def _run(name: str, constants: dict[str, Any], mode: str) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        "-m",
-        "benchmarks.bench_fingerprint",
-        "--worker",
-        name,
-        json.dumps(constants),
-        mode,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    figures: dict[str, Any] = json.loads(done.stdout)
-    return figures
+    return run_worker("benchmarks.bench_fingerprint", name, json.dumps(constants), mode)
 
 
 def soundness() -> dict[str, int]:

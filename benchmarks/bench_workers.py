@@ -13,12 +13,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from typing import Any
 
-from benchmarks.bench_checker import RESULTS, environment
+from benchmarks.bench_checker import RESULTS, environment, run_worker
 
 CONFIGURATIONS: tuple[tuple[str, dict[str, Any]], ...] = (("two-phase", {"RM": 7}), ("pbft", {}))
 
@@ -42,10 +41,7 @@ def _worker(name: str, constants: dict[str, Any], workers: int) -> None:
 
 
 def _run(name: str, constants: dict[str, Any], workers: int) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.bench_workers", "--worker", name, json.dumps(constants)]
-    done = subprocess.run([*command, str(workers)], capture_output=True, text=True, check=True)
-    figures: dict[str, Any] = json.loads(done.stdout)
-    return figures
+    return run_worker("benchmarks.bench_workers", name, json.dumps(constants), str(workers))
 
 
 def main(argv: list[str]) -> int:
