@@ -44,7 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PROTOTYPE_TX_S = {4: (1300.0, 1700.0), 16: (190.0, 230.0)}
 """Minimal normal-case-only Python PBFT prototype on this machine class (ANCHORS.md)."""
 TARGET_TX_S = {4: 2000.0, 16: 300.0}
-"""Targets of the runtime issue, with view change and checkpoints enabled."""
+"""Throughput targets, with view change and checkpoints enabled."""
 PYNACL_US = {"sign": (24.0, 31.0), "verify": (63.0, 72.0)}
 
 

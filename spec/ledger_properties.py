@@ -1,10 +1,9 @@
 """Named safety invariants and the liveness property of the PoT ledger.
 
-Each predicate cites where its requirement comes from: the PoT design
-(/work/shared/DESIGN.md, "The specification" and "The implementation": clients
+Each predicate cites where its requirement comes from: the PoT design (clients
 escrow bounties, validators re-execute sampled segments, a mismatch is a fraud
-proof any coordinator can check, Finalize pays the best qualifying claim) and
-issue 3's property list. Some invariants need ground truth the ledger itself
+proof any coordinator can check, Finalize pays the best qualifying claim; see
+docs/spec_ledger.md). Some invariants need ground truth the ledger itself
 never sees (which participants are honest, which segments are faked); the
 ``Honesty`` value supplies the former, ``ClaimRecord.faked`` the latter.
 """
@@ -38,7 +37,7 @@ class Honesty(NamedTuple):
 
 
 def value_conserved(supply: int) -> LedgerPredicate:
-    """ValueConservation (issue 3; PoT design: escrowed bounties and stakes are moved, never minted).
+    """ValueConservation (PoT design: escrowed bounties and stakes are moved, never minted).
 
     Balances + escrow + stakes equal the genesis supply, and none is negative.
     """
@@ -55,7 +54,7 @@ def value_conserved(supply: int) -> LedgerPredicate:
 
 
 def no_double_payment(state: LedgerState) -> bool:
-    """NoDoublePayment (issue 3; PoT design: Finalize settles an order's escrow exactly once)."""
+    """NoDoublePayment (PoT design: Finalize settles an order's escrow exactly once)."""
     return all(
         o.settlements <= 1 and (o.settlements == 1) == (o.status is not OrderStatus.OPEN)
         for o in state.orders
@@ -81,7 +80,7 @@ def _winning_claim(state: LedgerState, order_id: int) -> ClaimRecord | None:
 
 
 def no_fake_winner(honesty: Honesty) -> LedgerPredicate:
-    """NoFakeWinner (issue 3; PoT design: a segment mismatch found by a validator or a challenger is a
+    """NoFakeWinner (PoT design: a segment mismatch found by a validator or a challenger is a
     fraud proof): a claim whose fake an honest validator's sample hit, or against which a challenge was
     upheld, is never paid."""
 
@@ -98,7 +97,7 @@ def no_fake_winner(honesty: Honesty) -> LedgerPredicate:
 
 
 def honest_validators_never_slashed(honesty: Honesty) -> LedgerPredicate:
-    """HonestValidatorsNeverSlashed (issue 3; PoT design: only a checkable fraud proof may cost a stake)."""
+    """HonestValidatorsNeverSlashed (PoT design: only a checkable fraud proof may cost a stake)."""
     return lambda state: state.slashed.isdisjoint(honesty.validators)
 
 
@@ -108,7 +107,7 @@ def honest_trainers_never_slashed(honesty: Honesty) -> LedgerPredicate:
 
 
 def best_valid_claim_wins(state: LedgerState) -> bool:
-    """BestValidClaimWins (issue 3; PoT design: Finalize pays the best claim with a validation quorum).
+    """BestValidClaimWins (PoT design: Finalize pays the best claim with a validation quorum).
 
     A settled order's winner has a quorum and no proved fraud, and no genuine claim (no faked segment)
     that reached a quorum is passed over for a lower-ranked winner or a refund. An undetected fake may

@@ -228,7 +228,7 @@ SCENARIOS: Mapping[str, Scenario] = {
         Scenario("hostile", _hostile, proxied=True),
         # A long batch timeout keeps batches at several requests: from a one-request batch the
         # runtime's equivocation forges an empty one, which honest backups accept and the spec
-        # does not (docs/conformance_trace_mutants.md, finding 3).
+        # does not (CHANGELOG.md, the empty-batch finding).
         Scenario(
             "equivocation", _equivocation, byzantine={0: "equivocate"}, protocol={"batch_timeout_ms": 50}
         ),

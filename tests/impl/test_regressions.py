@@ -1,6 +1,6 @@
 """Regressions found by conformance trace validation, reproduced with ``pot_impl`` alone.
 
-New primary proposing before installing O (docs/conformance_trace_mutants.md, Findings): on
+New primary proposing before installing O (CHANGELOG.md, fixed finding 1): on
 entering a view, adopting the checkpoint min-s made it stable, and ``_make_stable`` let the new
 primary propose a fresh batch at min-s + 1 before O's pre-prepares were installed; O then
 re-proposed that seq with the batch prepared in the old view, so the primary pre-prepared two

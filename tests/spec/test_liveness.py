@@ -1,4 +1,4 @@
-"""PBFT liveness under partial synchrony (issue 4): the properties hold under fairness, each planted
+"""PBFT liveness under partial synchrony: the properties hold under fairness, each planted
 liveness bug yields a lasso, and removing a fairness assumption makes a property fail."""
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def test_a_lagging_replica_catches_up_only_by_fetching_certificates() -> None:
 
 
 def test_no_null_fill_leaves_a_gap_that_blocks_execution_forever() -> None:
-    """Issue 3's `no_null_fill`, a liveness bug (Agreement cannot fail: a gap holds nothing
+    """`no_null_fill`, a liveness bug (Agreement cannot fail: a gap holds nothing
     committed anywhere). The PRE-PREPARE for sequence number 1 is lost before GST while 2
     prepares; NEW-VIEW's O then skips 1, and nothing ever fills it, so 2 and everything after it
     stay committed but unexecuted. The correct spec fills the gap with a null request."""
