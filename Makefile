@@ -2,6 +2,8 @@
 VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+SUDO  := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: check test bench clean
 
@@ -13,10 +15,16 @@ $(STAMP): pyproject.toml model_checker/_fingerprint.c
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The report's browser test drives Debian's chromium (Playwright never downloads a browser). A rule
+# of its own, so a machine that lost chromium after the install above gets it back too.
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y chromium
+
 check: $(STAMP)
 	$(BIN)/pot check default
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest
 	$(BIN)/mypy
 	$(BIN)/ruff check .

@@ -33,7 +33,6 @@ import ast
 import json
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -44,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_checker import RESULTS, environment
-from conformance.audit import FAST_TIER, prepare_tree, run_case, run_tests, select_tests
+from conformance.audit import FAST_TIER, run_case, run_tests, select_tests
+from conformance.checkout import build_extensions, copy_sources
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -53,7 +53,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "training verification": ("pot_impl/training/validator.py",),
     "codec and auth": ("pot_impl/codec.py", "pot_impl/auth.py"),
 }
-COPIED = ("pot", "spec", "model_checker", "pot_impl", "conformance", "tests", "pyproject.toml")
 TEST_TIMEOUT_S = 60
 """Per test: a mutant that makes a test loop for ever fails it within a minute (a hang is a kill:
 the mutant changed behaviour the test observes), not after the project's five minutes."""
@@ -218,14 +217,8 @@ def main(argv: list[str]) -> int:
         sample[group] = random.Random(f"{args.seed}:{group}").sample(every, min(per_group, len(every)))
     outcomes: dict[str, list[Outcome]] = {}
     with tempfile.TemporaryDirectory(prefix="pot-mutation-") as scratch:
-        root = Path(scratch)
-        for name in COPIED:
-            origin = REPOSITORY / name
-            if origin.is_dir():
-                shutil.copytree(origin, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-            else:
-                shutil.copy2(origin, root / name)
-        error = prepare_tree(root)
+        root = copy_sources(REPOSITORY, Path(scratch))
+        error = build_extensions(root)
         if error is not None:
             raise SystemExit(error)
         for group, chosen in sample.items():

@@ -38,16 +38,20 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Literal
 
+from conformance.checkout import CheckoutError, build_extensions, checkout_root
+
+SCHEMA = "pot-audit/1"
+"""The ``schema`` of ``pot audit --json`` (pot/schemas/audit.schema.json)."""
 CASE_TIMEOUT_S = 600.0
 TESTS_TIMEOUT_S = 900.0
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when what a cached base run records changes."""
 
 FAST_TIER: tuple[tuple[str, str], ...] = (
@@ -64,7 +68,7 @@ PACKAGES = ("pot_impl", "spec", "conformance", "model_checker", "pot", "tests")
 Verdict = Literal["accept", "unverified", "reject"]
 
 
-class AuditError(Exception):
+class AuditError(CheckoutError):
     """The change cannot be judged (not a repository, bad revision, a patch that does not apply)."""
 
 
@@ -133,17 +137,6 @@ def changed_lines(diff: str) -> dict[str, set[int]]:
             new_line += 1
     close_hunk()
     return {path: found for path, found in lines.items() if found}
-
-
-def repository(cwd: Path | None = None) -> Path:
-    """The top of the git working tree containing ``cwd`` (default: the current directory)."""
-    where = cwd or Path.cwd()
-    found = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True, check=False
-    )
-    if found.returncode:
-        raise AuditError(f"{where} is not inside a git repository: run pot audit in the repository to judge")
-    return Path(found.stdout.strip())
 
 
 class Repository:
@@ -236,27 +229,11 @@ def _line_count(path: Path) -> int:
         return 0
 
 
-def prepare_tree(root: Path) -> str | None:
-    """Build the compiled parts of the tree at ``root`` in place; an error message, or None."""
-    program = (
-        "from setuptools import Distribution, Extension\n"
-        "dist = Distribution({'ext_modules': [Extension('model_checker._fingerprint',"
-        " ['model_checker/_fingerprint.c'], extra_compile_args=['-O3'])],"
-        " 'script_args': ['build_ext', '--inplace', '--quiet']})\n"
-        "dist.parse_command_line()\n"
-        "dist.run_commands()\n"
-    )
-    if not (root / "model_checker" / "_fingerprint.c").exists():
-        return None
-    built = subprocess.run(
-        [sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=False
-    )
-    if built.returncode:
-        return "building model_checker/_fingerprint.c failed:\n" + _tail(built.stderr or built.stdout, 20)
-    return None
-
-
 # --------------------------------------------------------------------------- running what judges it
+
+
+CASE_OUTCOMES = {"ok": "conforms", "violation": "diverges", "error": "crashed", "incomplete": "timed out"}
+"""A case's verdict (the JSON vocabulary) in the words of the text report."""
 
 
 @dataclass
@@ -266,7 +243,7 @@ class CaseResult:
     model: str
     mode: str
     verdict: str
-    """``conforms``, ``diverges``, ``crashed`` or ``timed out``."""
+    """``ok`` (conforms), ``violation`` (diverges), ``error`` (crashed) or ``incomplete`` (timed out)."""
     steps: int = 0
     transitions_covered: int = 0
     gaps: dict[str, int] = field(default_factory=dict)
@@ -326,20 +303,20 @@ def _run_case(root: Path, model: str, mode: str, rcfile: Path | None) -> CaseRes
     command = [*_coverage_prefix(rcfile), "-m", "conformance.runner", model, "--mode", mode, "--json"]
     finished = _run_in(root, command, CASE_TIMEOUT_S)
     if finished is None:
-        return CaseResult(model, mode, "timed out", traceback=f"no result within {CASE_TIMEOUT_S:.0f} s")
+        return CaseResult(model, mode, "incomplete", traceback=f"no result within {CASE_TIMEOUT_S:.0f} s")
     lines = finished.stdout.strip().splitlines()
     try:
         result = json.loads(lines[-1]) if lines else None
     except json.JSONDecodeError:
         result = None
     if not isinstance(result, dict):
-        return CaseResult(model, mode, "crashed", traceback=_tail(finished.stderr or finished.stdout, 40))
+        return CaseResult(model, mode, "error", traceback=_tail(finished.stderr or finished.stdout, 40))
     divergences = result.get("divergences") or []
     gaps = {f"{gap['action']}: {gap['reason']}": int(gap["count"]) for gap in result.get("gaps") or []}
     return CaseResult(
         model,
         mode,
-        str(result.get("verdict", "diverges")),
+        str(result.get("verdict", "violation")),
         steps=int(result.get("steps", 0)),
         transitions_covered=int(result.get("transitions_covered", 0)),
         gaps=gaps,
@@ -512,8 +489,8 @@ class AuditReport:
         """Why the change is rejected (empty when it is not)."""
         found = [f"the changed tree does not build: {self.build_error}"] if self.build_error else []
         for case in self.cases:
-            if case.verdict != "conforms":
-                found.append(f"{case.model} {case.mode}: {case.verdict}")
+            if case.verdict != "ok":
+                found.append(f"{case.model} {case.mode}: {CASE_OUTCOMES[case.verdict]}")
         if self.tests is not None and not self.tests.passed:
             found.append(f"tests failed: {' '.join(self.tests.files)}")
         return found + self.regressions
@@ -533,6 +510,7 @@ class AuditReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "schema": SCHEMA,
             "verdict": self.verdict,
             "change": self.change.description,
             "base": self.change.base,
@@ -559,7 +537,7 @@ class AuditReport:
             base = by_base.get(index)
             was = f" (base {base.transitions_covered})" if base is not None else ""
             lines.append(
-                f"  {case.model} {case.mode}: {case.verdict} after {case.steps} steps, "
+                f"  {case.model} {case.mode}: {CASE_OUTCOMES[case.verdict]} after {case.steps} steps, "
                 f"{case.transitions_covered} transitions covered{was}, {case.seconds:.0f} s"
             )
         if self.tests is not None and self.tests.files:
@@ -581,7 +559,7 @@ class AuditReport:
                 lines += [f"    {number}. {label}" for number, label in enumerate(first["trace"], start=1)]
         for case in self.cases:
             if case.traceback:
-                lines.append(f"{case.model} {case.mode} {case.verdict}:")
+                lines.append(f"{case.model} {case.mode} {CASE_OUTCOMES[case.verdict]}:")
                 lines += [f"  {line}" for line in case.traceback.splitlines()]
         if self.tests is not None and not self.tests.passed:
             lines += [f"  {line}" for line in self.tests.output.splitlines()]
@@ -606,11 +584,11 @@ def _base_cases(
         pass
     root = scratch / "base"
     repo.extract(base, root)
-    if prepare_tree(root) is not None:
+    if build_extensions(root) is not None:
         raise AuditError(f"the base commit {base[:12]} does not build")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         cases = list(pool.map(lambda case: run_case(root, *case), tier))
-    if all(case.verdict == "conforms" for case in cases):
+    if all(case.verdict == "ok" for case in cases):
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps([case.to_json() for case in cases]))
     return cases
@@ -628,7 +606,7 @@ def audit(
     for needed in ("pytest", "coverage"):
         if importlib.util.find_spec(needed) is None:
             raise AuditError(f"pot audit runs the judged tree's tests under {needed}, which is not installed")
-    repo = Repository(repository(cwd))
+    repo = Repository(checkout_root(cwd))
     with tempfile.TemporaryDirectory(prefix="pot-audit-") as scratch_name:
         scratch = Path(scratch_name)
         root = scratch / "changed"
@@ -642,7 +620,7 @@ def audit(
         if not change.touched:
             report.seconds = time.perf_counter() - started
             return report
-        report.build_error = prepare_tree(root)
+        report.build_error = build_extensions(root)
         if report.build_error is None:
             rcfile = write_coverage_rc(scratch, root, change)
             # Subprocesses, one per core and one more: the base tier (a cache hit, or a run that
@@ -690,16 +668,21 @@ def parse_cases(texts: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(cases)
 
 
-def audit_command(args: argparse.Namespace) -> int:
-    """0 ACCEPT; 1 REJECT or UNVERIFIED; 2 when the change cannot be judged."""
+def audit_command(
+    args: argparse.Namespace, write_html: Callable[[dict[str, Any]], None] | None = None
+) -> int:
+    """0 ACCEPT; 1 REJECT or UNVERIFIED; 2 when the change cannot be judged. ``write_html`` writes
+    the report's page (``--html``)."""
     try:
         report = audit(args.rev, args.patch, tier=parse_cases(args.case))
-    except AuditError as error:
+    except CheckoutError as error:
         if args.json:
-            print(json.dumps({"verdict": "error", "error": str(error)}))
+            print(json.dumps({"schema": SCHEMA, "verdict": "error", "error": str(error)}))
         print(f"pot audit: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report.to_json()) if args.json else report.summary())
+    if write_html is not None:
+        write_html(report.to_json())
     return 0 if report.verdict == "accept" else 1
 
 

@@ -27,7 +27,6 @@ Correspondence (argued in docs/conformance.md):
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -41,17 +40,11 @@ from pot_impl.ledger.records import LedgerParams as ImplParams
 from pot_impl.ledger.transactions import Transaction
 from pot_impl.training.task import encode_task
 from spec import ledger as sl
-from spec.ledger_models import BUGS, STAKE, build_ledger_model
+from spec.ledger_models import STAKE, Cast
 from spec.quorum import validation_quorum
 
 UNKNOWN_PROOF = -99
 """Put in a claim's abstract ``faked`` set when its proof root is no run any trainer produced."""
-
-_MODEL_DEFAULTS = {
-    name: p.default
-    for name, p in inspect.signature(build_ledger_model).parameters.items()
-    if p.default is not inspect.Parameter.empty
-}
 
 
 def account_name(index: int) -> str:
@@ -75,15 +68,15 @@ class LedgerBridge:
 
     def __init__(self, model: Model[sl.LedgerState], world: TrainingWorld | None = None) -> None:
         self.model = model
-        constants = {**_MODEL_DEFAULTS, **model.constants}
-        self.cast = constants["cast"]
+        constants = model.constants
+        self.cast = Cast.of_constants(constants)
         self.bounty: int = constants["bounty"]
         self.fee: int = constants["fee"]
         self.deadline: int = constants["deadline"]
         self.sample_size: int = constants["sample_size"]
         self.segments: int = constants["segments"]
         self.world = world or TrainingWorld(self.segments)
-        self.bug = BUGS.get(constants.get("bug", "none"), sl.LedgerBug.NONE)
+        self.bug: sl.LedgerBug = constants["bug"]
         self._stimuli: Mapping[str, Callable[[dict[str, Any], sl.LedgerState], Tx]] = {
             "Tick": lambda args, state: (account_name(0), None),
             "Terminated": lambda args, state: None,

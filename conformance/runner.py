@@ -14,12 +14,14 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from conformance.bridge_core import Bridge, BridgeError, ForkableBridge
+from conformance.checkout import CheckoutError, project_checkout
+from conformance.mutants import run_mutants
 from conformance.replay import ReplayReport, replay, walk
 from conformance.stateful import stateful_check
 from model_checker.model import Model, SpecError
@@ -35,6 +37,12 @@ STATEFUL_STEPS = 40
 
 class UsageError(Exception):
     """Something the user asked for that cannot be run (bad model, missing log); exit status 2."""
+
+
+SCHEMA = "pot-conform/1"
+"""The ``schema`` of ``pot conform --json`` (pot/schemas/conform.schema.json)."""
+SUMMARY_WORDS = {"ok": "conforms", "violation": "diverges", "incomplete": "inconclusive"}
+"""The verdict (the JSON vocabulary) in the words of the text summary."""
 
 
 @dataclass
@@ -53,21 +61,27 @@ class ConformanceReport:
     gaps: Counter[tuple[str, str]] = field(default_factory=Counter)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    incomplete_reason: str | None = None
+    """Why a run ended without a verdict (trace validation reached a search bound)."""
 
     @property
     def verdict(self) -> str:
-        return "diverges" if self.divergences else "conforms"
+        if self.divergences:
+            return "violation"
+        return "incomplete" if self.incomplete_reason else "ok"
 
     @property
     def ok(self) -> bool:
         """Exit-status truth: conforms, and every mutant run was killed."""
-        return not self.divergences and all(m["killed"] for m in self.mutants)
+        return self.verdict == "ok" and all(m["outcome"] == "killed" for m in self.mutants)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "schema": SCHEMA,
             "model": self.model,
             "mode": self.mode,
             "verdict": self.verdict,
+            "incomplete_reason": self.incomplete_reason,
             "steps": self.steps,
             "transitions_covered": self.transitions_covered,
             "transitions_total": self.transitions_total,
@@ -86,7 +100,8 @@ class ConformanceReport:
         total = "?" if self.transitions_total is None else str(self.transitions_total)
         graph = f" of the {self.graph} graph" if self.graph else ""
         lines = [
-            f"{self.model} ({self.mode}): {self.verdict}, {self.steps} spec steps, "
+            f"{self.model} ({self.mode}): {SUMMARY_WORDS[self.verdict]}, "
+            f"{self.steps} spec steps, "
             f"transitions covered {self.transitions_covered}/{total}{graph}, {self.seconds:.1f} s"
         ]
         lines += [f"note: {note}" for note in self.notes]
@@ -99,12 +114,12 @@ class ConformanceReport:
             if trace:
                 lines.append("  spec trace: " + " -> ".join(trace))
         for mutant in self.mutants:
-            verdict = (
-                f"killed by {mutant['mode']} after {mutant['steps']} steps"
-                if mutant["killed"]
-                else "SURVIVED"
-            )
-            lines.append(f"mutant {mutant['name']}: {verdict}")
+            outcome = {
+                "killed": f"killed by {mutant['mode']} after {mutant['steps']} steps",
+                "survived": "SURVIVED",
+                "undecided": f"UNDECIDED ({mutant['detail']})",
+            }[mutant["outcome"]]
+            lines.append(f"mutant {mutant['name']}: {outcome}")
         return "\n".join(lines)
 
 
@@ -185,16 +200,14 @@ def _run_trace(report: ConformanceReport, log_dir: Path | None) -> None:
         raise UsageError(f"trace validation is not available: {missing}") from None
     try:
         result = validate_directory(log_dir)
-    except TraceInputError as error:
+    except (TraceInputError, SpecError) as error:
         raise UsageError(f"--log {log_dir}: {error}") from None
     report.steps += result.spec_steps
-    if not result.conforms:
+    if result.inconclusive:
+        report.incomplete_reason = f"trace validation reached a search bound after {result.matched} events"
+    elif not result.conforms:
         unmatched = result.unmatched
-        why = (
-            "inconclusive: a search bound was reached"
-            if result.inconclusive
-            else "no spec behaviour explains it"
-        )
+        why = "no spec behaviour explains it"
         report.divergences.append(
             {
                 "step": unmatched.index if unmatched else result.matched,
@@ -269,16 +282,30 @@ def benchmark_replay(
     }
 
 
+def _mutants_checkout() -> None:
+    """--mutants judges the checkout of the current directory: refuse before any run when there is none."""
+    try:
+        project_checkout()
+    except CheckoutError as error:
+        raise UsageError(f"--mutants: {error}") from None
+
+
 def run_mutant_catalogue(report: ConformanceReport, model_name: str, seed: int) -> None:
     """``--mutants``: the trace & mutants engineer's catalogue (conformance.mutants), on this model."""
     try:
-        from conformance.mutants import run_mutants
-    except ImportError as missing:
-        raise UsageError(f"the mutation catalogue is not available: {missing}") from None
-    for result in run_mutants(model=model_name, seed=seed):
-        report.mutants.append(
-            {"name": result.name, "killed": result.killed, "mode": result.mode, "steps": result.steps}
-        )
+        results = run_mutants(model=model_name, seed=seed)
+    except CheckoutError as error:
+        raise UsageError(f"--mutants: {error}") from None
+    report.mutants += [
+        {
+            "name": result.name,
+            "outcome": result.outcome,
+            "mode": result.mode,
+            "steps": result.steps,
+            "detail": result.detail,
+        }
+        for result in results
+    ]
 
 
 # --------------------------------------------------------------------------- command line
@@ -328,9 +355,14 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def conform_command(args: argparse.Namespace) -> int:
-    """Run ``pot conform``; 0 conforms (all mutants killed), 1 otherwise, 2 on usage errors."""
+def conform_command(
+    args: argparse.Namespace, write_html: Callable[[dict[str, Any]], None] | None = None
+) -> int:
+    """Run ``pot conform``; 0 conforms (all mutants killed), 1 otherwise, 2 on usage errors.
+    ``write_html`` writes the report's page (``--html``)."""
     try:
+        if args.mutants:
+            _mutants_checkout()
         report = run_mode(
             args.model,
             args.mode,
@@ -343,9 +375,13 @@ def conform_command(args: argparse.Namespace) -> int:
         if args.mutants:
             run_mutant_catalogue(report, args.model, args.seed)
     except UsageError as error:
+        if args.json:
+            print(json.dumps({"schema": SCHEMA, "verdict": "error", "error": str(error)}))
         print(f"pot conform: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report.to_json()) if args.json else report.summary())
+    if write_html is not None:
+        write_html(report.to_json())
     return 0 if report.ok else 1
 
 

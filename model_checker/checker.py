@@ -9,14 +9,19 @@ prints: verdict, counts, per-property status with counterexamples, coverage.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from model_checker.constants import constant_json
 from model_checker.engine import ActionCoverage, ActionFailure, Exploration, Explorer, Progress
 from model_checker.fingerprint import CollisionEstimates, collision_estimates
+from model_checker.graph import StateGraph
 from model_checker.memory import Memory, current_rss, peak_rss, reset_peak
-from model_checker.model import Model
+from model_checker.model import Model, SpecError
 from model_checker.trace import Trace, replay, to_itf
+
+SCHEMA = "pot-check/1"
+"""The ``schema`` of ``pot check --json`` (pot/schemas/check.schema.json)."""
 
 Verdict = Literal["ok", "violation", "incomplete"]
 Status = Literal["holds", "violated", "unknown"]
@@ -55,6 +60,8 @@ class CheckResult:
     incomplete_reason: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     """Extra figures (e.g. graph edges and SCCs when liveness was checked)."""
+    graph: StateGraph[Any] | None = None
+    """The explored state graph, when ``check(record_graph=True)`` asked for it."""
 
     @property
     def states_per_second(self) -> float:
@@ -73,7 +80,12 @@ class CheckResult:
     def to_json(self) -> dict[str, Any]:
         """The ``pot check --json`` object."""
         example = self.counterexample
+
+        def itf(trace: Trace[Any]) -> dict[str, Any]:
+            return to_itf(self.model, trace)
+
         return {
+            "schema": SCHEMA,
             "model": self.model.name,
             "mode": self.mode,
             "verdict": self.verdict,
@@ -84,7 +96,15 @@ class CheckResult:
             "states_per_second": round(self.states_per_second, 1),
             "memory": None if self.memory is None else self.memory.to_json(self.distinct_states),
             "fingerprint_collisions": None if self.collisions is None else self.collisions.to_json(),
-            "properties": [{"name": p.name, "kind": p.kind, "status": p.status} for p in self.properties],
+            "properties": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "status": p.status,
+                    "counterexample": None if p.counterexample is None else itf(p.counterexample),
+                }
+                for p in self.properties
+            ],
             "coverage": [
                 {
                     "action": c.name,
@@ -95,21 +115,19 @@ class CheckResult:
                 }
                 for c in self.coverage
             ],
-            "counterexample": None if example is None else to_itf(self.model, example),
+            "counterexample": None if example is None else itf(example),
             "incomplete_reason": self.incomplete_reason,
-            "constants": {name: _jsonable(value) for name, value in self.model.constants.items()},
+            "constants": {name: constant_json(value) for name, value in self.model.constants.items()},
+            "warnings": list(self.model.warnings),
             **self.stats,
         }
-
-
-def _jsonable(value: Any) -> Any:
-    return value if isinstance(value, (int, str, bool, float)) or value is None else repr(value)
 
 
 def check(
     model: Model[Any],
     *,
     invariants: Sequence[str] | None = None,
+    properties: Sequence[str] | None = None,
     deadlock: bool = True,
     liveness: bool = True,
     max_depth: int | None = None,
@@ -117,16 +135,20 @@ def check(
     stop_at_first: bool = True,
     progress: Callable[[Progress], None] | None = None,
     workers: int = 1,
+    record_graph: bool = False,
 ) -> CheckResult:
     """Check ``model`` exhaustively (breadth-first), within the optional bounds.
 
-    ``invariants`` selects invariants by name (default: all). ``stop_at_first``
+    ``invariants`` and ``properties`` select invariants and temporal properties
+    by name (default: all; TLC's INVARIANT and PROPERTY). ``stop_at_first``
     stops at the first violation; otherwise one counterexample is collected
     per property. Temporal properties are checked when ``liveness`` is set and
     the model declares any (the search then records the state graph). ``workers``
     processes generate successors in parallel (safety-only searches; one process
-    records a graph), with the same counts and traces as one.
+    records a graph), with the same counts and traces as one. ``record_graph`` keeps
+    the explored state graph in the result (and so runs in one process).
     """
+    model = with_properties(model, properties)
     temporal = liveness and bool(model.properties)
     live = None
     if temporal:
@@ -142,7 +164,7 @@ def check(
         max_depth=max_depth,
         max_states=max_states,
         stop_at_first=stop_at_first,
-        record_graph=temporal,
+        record_graph=temporal or record_graph,
         predicates=live.predicates if live is not None else (),
         progress=progress,
         workers=workers,
@@ -187,7 +209,22 @@ def check(
         coverage=tuple(exploration.coverage),
         incomplete_reason=_incomplete_reason(exploration, max_depth, max_states),
         stats=stats,
+        graph=StateGraph.from_exploration(exploration) if record_graph else None,
     )
+
+
+def with_properties(model: Model[Any], names: Sequence[str] | None) -> Model[Any]:
+    """``model`` with only the temporal properties ``names`` (all when None); SpecError for unknown names."""
+    if names is None:
+        return model
+    declared = [prop.name for prop in model.properties]
+    unknown = [name for name in names if name not in declared]
+    if unknown:
+        raise SpecError(
+            f"model {model.name} has no temporal property {', '.join(unknown)}; "
+            f"its properties are {', '.join(declared) or '(none)'}"
+        )
+    return replace(model, properties=tuple(p for p in model.properties if p.name in names))
 
 
 def safety_results(

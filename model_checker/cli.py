@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import json
 import os
@@ -12,28 +11,48 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from model_checker.checker import CheckResult, check
-from model_checker.engine import ActionFailure, Progress
-from model_checker.model import Model, ModelSpec, SpecError
+from model_checker.checker import SCHEMA, CheckResult, check
+from model_checker.constants import choices, constant_json, format_constant, parse_constant
+from model_checker.engine import ActionFailure
+from model_checker.model import ConstantError, Model, ModelSpec, SpecError
+from model_checker.progress import progress_reporter
+from model_checker.run_config import RunConfigError, apply_run_config
 from model_checker.simulate import simulate
 from model_checker.trace import Palette, Trace, format_trace, format_value, to_itf
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+MODELS_SCHEMA = "pot-models/1"
+"""The ``schema`` of ``pot models --json`` (pot/schemas/models.schema.json)."""
 
 
 class UsageError(Exception):
     """A mistake on the command line: printed as one line, exit status 2."""
 
 
-def register(sub: argparse._SubParsersAction[Any], models: Callable[[], Mapping[str, ModelSpec]]) -> None:
-    """Add `check` and `models`; `models` supplies the registry lazily."""
+HtmlReport = Callable[[str], Callable[[dict[str, Any]], None]]
+"""Behind ``--html FILE``: given FILE, checks that it can be written (a ValueError says why) and
+returns the function that writes a run's JSON document there as one HTML page."""
+
+
+def register(
+    sub: argparse._SubParsersAction[Any],
+    models: Callable[[], Mapping[str, ModelSpec]],
+    html: HtmlReport | None = None,
+) -> None:
+    """Add `check` and `models`; `models` supplies the registry lazily, `html` the `--html` writer."""
     checker = sub.add_parser(
         "check",
         help="check a model's invariants, deadlock freedom and temporal properties",
         description="Explicit-state model checking (breadth-first) or random simulation of a model.",
     )
     checker.add_argument(
-        "model", metavar="MODEL", help="a name from `pot models`, or package.module:attribute"
+        "model",
+        metavar="MODEL",
+        nargs="?",
+        help="a name from `pot models`, or package.module:attribute (optional when --config names one)",
+    )
+    checker.add_argument(
+        "--config", metavar="FILE", help="take the run's settings from a TOML file; options given here win"
     )
     checker.add_argument(
         "--const", action="append", default=[], metavar="NAME=VALUE", help="override a model constant"
@@ -41,29 +60,45 @@ def register(sub: argparse._SubParsersAction[Any], models: Callable[[], Mapping[
     checker.add_argument(
         "--invariant", action="append", default=None, metavar="NAME", help="check only these invariants"
     )
+    checker.add_argument(
+        "--property",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="check only these temporal properties",
+    )
     checker.add_argument("--max-depth", type=int, metavar="D", help="explore at most D breadth-first levels")
     checker.add_argument("--max-states", type=int, metavar="S", help="stop after S distinct states")
     checker.add_argument("--simulate", type=int, metavar="N", help="run N random walks instead of exhausting")
     checker.add_argument("--depth", type=int, metavar="D", help="steps per random walk (with --simulate)")
-    checker.add_argument("--seed", type=int, default=0, metavar="S", help="random seed for --simulate")
-    checker.add_argument("--no-deadlock", action="store_true", help="do not report deadlocked states")
-    checker.add_argument("--no-liveness", action="store_true", help="skip temporal properties")
+    checker.add_argument("--seed", type=int, metavar="S", help="random seed for --simulate (default 0)")
+    checker.add_argument(
+        "--no-deadlock", action="store_true", default=None, help="do not report deadlocked states"
+    )
+    checker.add_argument("--no-liveness", action="store_true", default=None, help="skip temporal properties")
     checker.add_argument(
         "--continue",
         dest="keep_going",
         action="store_true",
+        default=None,
         help="do not stop at the first violation: one counterexample per property",
     )
     checker.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
         metavar="N",
         help="processes generating successors (safety-only searches; default: one per core)",
     )
     checker.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     checker.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
-    checker.set_defaults(run=lambda args: run_check(args, models))
+    checker.add_argument(
+        "--graph-out",
+        metavar="FILE",
+        help="write the explored state graph (FILE.dot, FILE.graphml or FILE.gexf; at most 10,000 states)",
+    )
+    if html is not None:
+        checker.add_argument("--html", metavar="FILE", help="also write the run's report as one HTML page")
+    checker.set_defaults(run=lambda args: run_check(args, models, html))
 
     lister = sub.add_parser("models", help="list the models `pot check` knows")
     lister.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -71,67 +106,131 @@ def register(sub: argparse._SubParsersAction[Any], models: Callable[[], Mapping[
 
 
 def run_models(args: argparse.Namespace, models: Callable[[], Mapping[str, ModelSpec]]) -> int:
-    """Print each registered model with its constants and their defaults."""
+    """Print each registered model: its constants' defaults as ``--const`` takes them, meanings, choices."""
     registry = models()
     if args.json:
         listing = [
             {
                 "name": name,
                 "doc": spec.doc,
-                "constants": {k: repr(v) for k, v in spec.defaults.items()},
+                "constants": {k: constant_json(v) for k, v in spec.defaults.items()},
+                "choices": {k: list(choices(v)) for k, v in spec.defaults.items() if choices(v)},
                 "companions": list(spec.companions),
             }
             for name, spec in registry.items()
         ]
-        print(json.dumps(listing, indent=2))
+        print(json.dumps({"schema": MODELS_SCHEMA, "models": listing}, indent=2))
         return EXIT_OK
     width = max((len(name) for name in registry), default=0)
     for name, spec in registry.items():
-        constants = " ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
+        constants = " ".join(f"{k}={format_constant(v)}" for k, v in spec.defaults.items())
         print(f"{name:<{width}}  {spec.doc}")
         if constants:
             print(f"{'':<{width}}  constants: {constants}")
         if spec.companions:
             print(f"{'':<{width}}  checked with: {', '.join(spec.companions)}")
-        for constant, meaning in spec.constant_docs.items():
-            print(f"{'':<{width}}    {constant}: {meaning}")
+        for constant in spec.defaults:
+            meaning = spec.constant_docs.get(constant, "")
+            options = " | ".join(choices(spec.defaults[constant]))
+            described = "; ".join(part for part in (meaning, options and f"one of {options}") if part)
+            if described:
+                print(f"{'':<{width}}    {constant}: {described}")
     return EXIT_OK
 
 
-def run_check(args: argparse.Namespace, models: Callable[[], Mapping[str, ModelSpec]]) -> int:
+def run_check(
+    args: argparse.Namespace, models: Callable[[], Mapping[str, ModelSpec]], html: HtmlReport | None = None
+) -> int:
     """`pot check`: the exit status is 0 (all hold), 1 (violation) or 2 (usage or spec error).
 
     A registry model with companions is checked together with them (unless
-    ``--no-liveness``, ``--simulate`` or ``--invariant`` narrows the run to the
-    model itself); one verdict covers all of them.
+    ``--no-liveness``, ``--simulate``, ``--invariant``, ``--property`` or ``--graph-out``
+    narrows the run to the model itself); one verdict covers all of them.
     """
     results: list[CheckResult] = []
     current: Model[Any] | None = None
     try:
+        constants = _settle_options(args)
         _check_options(args)
-        for current in _models_to_check(args, parse_constants(args.const), models):
+        write_html = _html_writer(args, html)
+        for current in _models_to_check(args, constants, models):
             result = _run(args, current)
             results.append(result)
             if result.verdict == "violation" and not args.keep_going:
                 break
     except UsageError as error:
-        print(f"pot check: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, str(error))
     except ActionFailure as failure:
         assert current is not None  # only a search raises ActionFailure
         _report_failure(failure, current)
-        return EXIT_ERROR
+        return _fail(args, f"specification error: {failure}", printed=True)
+    except ConstantError as error:
+        return _fail(args, str(error))
     except SpecError as error:
-        print(f"pot check: specification error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, f"specification error: {error}")
     palette = Palette(sys.stdout.isatty() and "NO_COLOR" not in os.environ)
-    if args.json:
-        print(json.dumps(suite_json(results)))
-    else:
-        print(format_suite(results, palette))
-    if args.trace_out:
-        _write_traces(Path(args.trace_out), results, quiet=args.json)
+    try:
+        if args.json:
+            print(json.dumps(suite_json(results)))
+        else:
+            print(format_suite(results, palette))
+        if args.trace_out:
+            _write_traces(Path(args.trace_out), results, quiet=args.json)
+    except SpecError as error:  # a value of the model's fields has no ITF form
+        return _fail(args, f"specification error: {error}")
+    if args.graph_out:
+        _write_graph(Path(args.graph_out), results[0], quiet=args.json)
+    if write_html is not None:
+        write_html(suite_json(results))
     return EXIT_VIOLATION if overall_verdict(results) == "violation" else EXIT_OK
+
+
+def _fail(args: argparse.Namespace, message: str, printed: bool = False) -> int:
+    """A usage or specification error: one line on stderr, and with ``--json`` an error document."""
+    if args.json:
+        print(json.dumps({"schema": SCHEMA, "verdict": "error", "error": message}))
+    if not printed:
+        print(f"pot check: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+OPTION_DEFAULTS: Mapping[str, Any] = {
+    "seed": 0,
+    "workers": os.cpu_count() or 1,
+    "no_deadlock": False,
+    "no_liveness": False,
+    "keep_going": False,
+}
+"""Options parsed with default None, so that a --config file can tell them unset, and their defaults."""
+
+
+def _settle_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Fill what the command line left unset from ``--config``, then from the defaults; the constants.
+
+    The constants are the file's, each overridden by a ``--const`` of the same name.
+    """
+    try:
+        file_constants = apply_run_config(args, Path(args.config)) if args.config else {}
+    except RunConfigError as error:
+        raise UsageError(str(error)) from None
+    for option, default in OPTION_DEFAULTS.items():
+        if getattr(args, option) is None:
+            setattr(args, option, default)
+    if args.model is None:
+        raise UsageError("no MODEL: name one on the command line or as `model` in the --config file")
+    return {**file_constants, **parse_constants(args.const)}
+
+
+def _html_writer(
+    args: argparse.Namespace, html: HtmlReport | None
+) -> Callable[[dict[str, Any]], None] | None:
+    """The writer of ``--html FILE``, its target checked before any search; None without the option."""
+    if html is None or args.html is None:
+        return None
+    try:
+        return html(args.html)
+    except ValueError as error:
+        raise UsageError(f"--html {error}") from None
 
 
 def _models_to_check(
@@ -139,7 +238,8 @@ def _models_to_check(
 ) -> Iterator[Model[Any]]:
     """The model named on the command line, then its companions (built lazily, one at a time)."""
     yield resolve_model(args.model, constants, models)
-    if ":" in args.model or args.no_liveness or args.simulate is not None or args.invariant:
+    narrowed = args.no_liveness or args.simulate is not None or args.invariant or args.property
+    if ":" in args.model or narrowed or args.graph_out:
         return
     registry = models()
     for name in registry[args.model].companions:
@@ -188,12 +288,31 @@ def _check_options(args: argparse.Namespace) -> None:
         value = getattr(args, option)
         if value is not None and value < 1:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
-    if args.trace_out:
-        folder = Path(args.trace_out).resolve().parent
-        if not folder.is_dir():
-            raise UsageError(f"--trace-out {args.trace_out}: no such directory {folder}")
-        if not os.access(folder, os.W_OK):
-            raise UsageError(f"--trace-out {args.trace_out}: directory {folder} is not writable")
+    if args.property and (args.no_liveness or args.simulate is not None):
+        raise UsageError("--property names temporal properties; --no-liveness and --simulate check none")
+    for option, target in (("--trace-out", args.trace_out), ("--graph-out", args.graph_out)):
+        if target:
+            folder = Path(target).resolve().parent
+            if not folder.is_dir():
+                raise UsageError(f"{option} {target}: no such directory {folder}")
+            if not os.access(folder, os.W_OK):
+                raise UsageError(f"{option} {target}: directory {folder} is not writable")
+    if args.graph_out:
+        _check_graph_options(args)
+
+
+def _check_graph_options(args: argparse.Namespace) -> None:
+    """A graph file needs a suffix naming its format and an exhaustive search small enough to draw."""
+    from model_checker.export import GRAPH_STATE_LIMIT, graph_format  # imports networkx
+
+    try:
+        graph_format(args.graph_out)
+    except ValueError as error:
+        raise UsageError(f"--graph-out {error}") from None
+    if args.simulate is not None:
+        raise UsageError("--graph-out draws the graph of an exhaustive search, not of --simulate")
+    if args.max_states is not None and args.max_states > GRAPH_STATE_LIMIT:
+        raise UsageError(f"--graph-out draws at most {GRAPH_STATE_LIMIT:,} states; lower --max-states")
 
 
 def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
@@ -211,39 +330,49 @@ def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
         )
     if args.depth is not None:
         raise UsageError("--depth is the walk length of --simulate; use --max-depth to bound the search")
-    return check(
-        model,
-        invariants=args.invariant,
-        deadlock=not args.no_deadlock,
-        liveness=not args.no_liveness,
-        max_depth=args.max_depth,
-        max_states=args.max_states,
-        stop_at_first=not args.keep_going,
-        progress=_print_progress,
-        workers=args.workers,
-    )
+    max_states = args.max_states
+    if args.graph_out:
+        from model_checker.export import GRAPH_STATE_LIMIT  # imports networkx
+
+        # One state past the limit is enough to know the graph is too large to draw.
+        max_states = max_states or GRAPH_STATE_LIMIT + 1
+    with progress_reporter(args.max_states, machine_readable=args.json) as progress:
+        result = check(
+            model,
+            invariants=args.invariant,
+            properties=args.property,
+            deadlock=not args.no_deadlock,
+            liveness=not args.no_liveness,
+            max_depth=args.max_depth,
+            max_states=max_states,
+            stop_at_first=not args.keep_going,
+            progress=progress,
+            workers=args.workers,
+            record_graph=bool(args.graph_out),
+        )
+    if args.graph_out and result.distinct_states > GRAPH_STATE_LIMIT:
+        raise UsageError(
+            f"--graph-out: {model.name} has more than {GRAPH_STATE_LIMIT:,} states, too many to draw; "
+            "bound the search with --max-states or --max-depth"
+        )
+    return result
 
 
 def parse_constants(assignments: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` pairs; values are Python literals (``3``, ``True``, ``(1, 2)``).
+    """``NAME=VALUE`` pairs, each value as ``model_checker.constants.parse_constant`` reads it.
 
-    A bare word such as ``bug=no_null_fill`` is taken as a string, so enumerated
-    constants need no shell quoting.
+    Values are Python literals (``3``, ``True``, ``{0, 1}``, ``(1, 2)``) or bare
+    words taken as strings, so ``bug=no_null_fill`` needs no shell quoting.
     """
     constants: dict[str, Any] = {}
     for assignment in assignments:
         name, sep, text = assignment.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--const expects NAME=VALUE, got {assignment!r}")
-        text = text.strip()
         try:
-            constants[name.strip()] = ast.literal_eval(text)
-        except (ValueError, SyntaxError) as error:
-            if not text.replace("-", "_").isidentifier():
-                raise UsageError(
-                    f"--const {name}: {text!r} is neither a literal (e.g. 3, True, (1, 2)) nor a bare word"
-                ) from error
-            constants[name.strip()] = text
+            constants[name.strip()] = parse_constant(text)
+        except ValueError as error:
+            raise UsageError(f"--const {name}: {error}") from None
     return constants
 
 
@@ -288,22 +417,13 @@ def _import_attribute(reference: str) -> Any:
     return getattr(module, attribute)
 
 
-def _print_progress(progress: Progress) -> None:
-    rate = progress.distinct / progress.seconds if progress.seconds else 0.0
-    print(
-        f"  {progress.seconds:6.1f} s  distinct {progress.distinct:,}  queue {progress.queue:,}  "
-        f"depth {progress.depth}  {rate:,.0f} states/s",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
 def format_result(result: CheckResult, palette: Palette) -> str:
     """The human-readable report: summary, properties, coverage, counterexamples."""
     model = result.model
-    constants = ", ".join(f"{k}={v!r}" for k, v in model.constants.items())
+    constants = ", ".join(f"{k}={format_constant(v)}" for k, v in model.constants.items())
     lines = [
         f"Model {model.name}" + (f" ({constants})" if constants else "") + f": {result.mode} search",
+        *(f"Warning: {warning}" for warning in model.warnings),
         f"Verdict: {palette.note(result.verdict)}"
         + (
             f" ({result.incomplete_reason})"
@@ -357,8 +477,10 @@ def _write_traces(path: Path, results: list[CheckResult], quiet: bool) -> None:
     traces = [(r.model, p.counterexample) for r in results for p in r.properties if p.counterexample]
     if not traces and not quiet:
         print(f"no counterexample: {path} not written", file=sys.stderr)
+    suffix = ".itf.json" if path.name.endswith(".itf.json") else path.suffix
+    stem = path.name[: len(path.name) - len(suffix)]
     for index, (model, trace) in enumerate(traces):
-        target = path if index == 0 else path.with_name(f"{path.stem}.{trace.property}{path.suffix}")
+        target = path if index == 0 else path.with_name(f"{stem}.{trace.property}{suffix}")
         try:
             target.write_text(json.dumps(to_itf(model, trace), indent=1) + "\n")
         except OSError as error:
@@ -366,6 +488,18 @@ def _write_traces(path: Path, results: list[CheckResult], quiet: bool) -> None:
             continue
         if not quiet:
             print(f"ITF trace written to {target}", file=sys.stderr)
+
+
+def _write_graph(path: Path, result: CheckResult, quiet: bool) -> None:
+    from model_checker.export import write_graph  # imports networkx
+
+    try:
+        write_graph(path, result)
+    except OSError as error:
+        print(f"pot check: cannot write {path}: {error}", file=sys.stderr)
+        return
+    if not quiet:
+        print(f"state graph written to {path}", file=sys.stderr)
 
 
 def _report_failure(failure: ActionFailure, model: Model[Any], stream: TextIO = sys.stderr) -> None:

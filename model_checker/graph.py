@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from model_checker.arrays import unique, unique_first
-from model_checker.engine import Exploration, Explorer, label_of
-from model_checker.model import Label, Model, S
-from model_checker.trace import Step, replay
+from model_checker.engine import Exploration, Explorer, fingerprint, label_of
+from model_checker.model import Label, Model, S, SpecError
+from model_checker.trace import Step, replay, successor_with
 
 IntArray = npt.NDArray[np.int64]
 Behaviour = list[tuple[Label | None, Any]]
@@ -169,6 +169,25 @@ class StateGraph(Generic[S]):
     def state(self, state_id: int) -> S:
         """The state with this id (replayed along its shortest path)."""
         return self.trace(self.path(state_id))[-1].state
+
+    def states(self) -> list[S]:
+        """Every state, by id: each rebuilt from its parent along its tree edge, one expansion apiece."""
+        initial = {int(self.fingerprints[i]): int(i) for i in self.initial_ids}
+        states: list[Any] = [None] * self.num_states
+        for state in self.model.init():
+            state_id = initial.pop(fingerprint(self.model, state), None)
+            if state_id is not None:
+                states[state_id] = state
+        for state_id, edge in enumerate(self.tree_edges.tolist()):
+            if edge < 0:
+                continue
+            parent = states[int(self.parents[state_id])]
+            key = self.label_keys[int(self.labels[edge])]
+            step = successor_with(self.model, parent, int(self.fingerprints[state_id]), key)
+            if step is None:
+                raise SpecError(f"rebuilding state {state_id}: its tree edge no longer leads to it")
+            states[state_id] = step.state
+        return states
 
 
 def explore(model: Model[S], *, max_states: int | None = None, max_depth: int | None = None) -> StateGraph[S]:

@@ -33,6 +33,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from model_checker.constants import coerce_constant
+
 S = TypeVar("S", bound=Hashable)
 
 Predicate = Callable[[S], bool]
@@ -44,6 +46,10 @@ Step = Callable[[S], Iterable[tuple[tuple[Any, ...], S]]]
 
 class SpecError(Exception):
     """A defect in a specification (not a property violation): bad state value, bad name, raising action."""
+
+
+class ConstantError(SpecError):
+    """Constants a model cannot be built with: the user's mistake, not the specification's."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,9 @@ class Model(Generic[S]):
     fields: Callable[[S], Mapping[str, Any]] | None = None
     constants: Mapping[str, Any] = field(default_factory=dict)
     doc: str = ""
+    warnings: tuple[str, ...] = ()
+    """Why these constants may not mean what the user expects (e.g. PBFT with n < 3f + 1):
+    checked all the same, since such a configuration is a legitimate experiment."""
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.actions]
@@ -210,28 +219,25 @@ class ModelSpec:
     """
 
     def instantiate(self, overrides: Mapping[str, Any] | None = None) -> Model[Any]:
-        """Build the model with ``overrides`` applied over the defaults (like TLC's CONSTANTS)."""
+        """Build the model with ``overrides`` applied over the defaults (like TLC's CONSTANTS).
+
+        Each override is coerced to its default's type (``model_checker.constants``),
+        so what a header or ``pot models`` prints is accepted back.
+        """
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(self.defaults))
         if unknown:
-            raise SpecError(
+            raise ConstantError(
                 f"model {self.name} has no constant {', '.join(unknown)}; "
                 f"its constants are {', '.join(sorted(self.defaults)) or '(none)'}"
             )
+        coerced = {}
         for name, value in overrides.items():
-            default = self.defaults[name]
-            if isinstance(default, (bool, int, str)) and type(value) is not type(default):
-                raise SpecError(
-                    f"constant {name} of {self.name} expects {type(default).__name__} "
-                    f"(default {default!r}), got {value!r}"
-                )
-            collections = (tuple, list, set, frozenset)
-            if isinstance(default, collections) and not isinstance(value, collections):
-                raise SpecError(
-                    f"constant {name} of {self.name} expects a collection such as {tuple(default)!r}, "
-                    f"got {value!r}"
-                )
-        return self.build(**{**self.defaults, **overrides})
+            try:
+                coerced[name] = coerce_constant(self.defaults[name], value)
+            except ValueError as error:
+                raise ConstantError(f"constant {name} of {self.name} {error}") from None
+        return self.build(**{**self.defaults, **coerced})
 
 
 _PLAIN_ATOMS = (int, bool)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TextIO
@@ -20,7 +21,6 @@ from model_checker.engine import fingerprint
 from model_checker.model import Label, Model, S, SpecError
 
 ITF_SPEC = "https://apalache-mc.org/docs/adr/015adr-trace.html"
-_JSON_SAFE_INT = 2**53
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,13 @@ def replay(
     to that action instance; ``None`` accepts any action.
     """
 
-    def fp(state: Any) -> int:
-        return fingerprint(model, state)
-
-    initial = next((s for s in model.init() if fp(s) == fingerprints[0]), None)
+    initial = next((s for s in model.init() if fingerprint(model, s) == fingerprints[0]), None)
     if initial is None:
         raise SpecError("no initial state has the trace's first fingerprint (is the model deterministic?)")
     steps: list[Step[S]] = [Step(None, initial)]
     for index, target in enumerate(fingerprints[1:]):
         wanted = None if label_keys is None else label_keys[index]
-        found = _successor_with(model, steps[-1].state, target, wanted, fp)
+        found = successor_with(model, steps[-1].state, target, wanted)
         if found is None:
             raise SpecError(
                 f"replaying a trace: no successor of step {index + 1} has the recorded fingerprint "
@@ -83,18 +80,19 @@ def replay(
     return steps
 
 
-def _successor_with(
+def successor_with(
     model: Model[S],
     state: S,
     target: int,
     wanted: tuple[int, tuple[Any, ...]] | None,
-    fp: Any,
 ) -> Step[S] | None:
+    """The step from ``state`` to its successor with fingerprint ``target``, taken by the
+    action instance ``wanted`` (``(action index, parameter values)``; ``None``: any)."""
     for action_index, action in enumerate(model.actions):
         if wanted is not None and wanted[0] != action_index:
             continue
         for values, successor in action.step(state):
-            if (wanted is None or wanted[1] == values) and fp(successor) == target:
+            if (wanted is None or wanted[1] == values) and fingerprint(model, successor) == target:
                 return Step(action.label(values), successor)
     return None
 
@@ -136,7 +134,7 @@ def format_value(value: Any) -> str:
     if fields is not None:
         inner = ", ".join(f"{name}={format_value(item)}" for name, item in fields.items())
         return f"{type(value).__name__}({inner})"
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return "<<" + ", ".join(format_value(item) for item in value) + ">>"
     if isinstance(value, (frozenset, set)):
         return "{" + ", ".join(sorted(format_value(item) for item in value)) + "}"
@@ -146,6 +144,8 @@ def format_value(value: Any) -> str:
 
 
 def _record_fields(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, Record):
+        return dict(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -229,40 +229,82 @@ def format_trace(model: Model[S], trace: Trace[S], palette: Palette | None = Non
 # -- ITF --------------------------------------------------------------------
 
 
-def to_itf_value(value: Any) -> Any:
-    """A value in ITF's JSON encoding (records as objects, ``#tup``, ``#set``, ``#map``, ``#bigint``)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, int):
-        return value if -_JSON_SAFE_INT < value < _JSON_SAFE_INT else {"#bigint": str(value)}
-    if isinstance(value, str):
-        return value
-    fields = _record_fields(value)
-    if fields is not None:
-        return {name: to_itf_value(item) for name, item in fields.items()}
-    if isinstance(value, tuple):
-        return {"#tup": [to_itf_value(item) for item in value]}
-    if isinstance(value, (frozenset, set)):
-        return {"#set": sorted((to_itf_value(item) for item in value), key=_canonical)}
-    if isinstance(value, Mapping):
-        if all(isinstance(k, str) for k in value):
-            return {k: to_itf_value(v) for k, v in value.items()}
-        pairs = [[to_itf_value(k), to_itf_value(v)] for k, v in value.items()]
-        return {"#map": sorted(pairs, key=_canonical)}
-    return {"#unserializable": repr(value)}
-
-
 class FrozenDict(dict[Any, Any]):
-    """A decoded ITF record or map: a dict that can sit inside a set (never mutate it)."""
+    """A decoded ITF map: a dict that can sit inside a set (never mutate it)."""
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(frozenset(self.items()))
 
 
+class Record(FrozenDict):
+    """A decoded ITF record, field name to value: it encodes back as a record, a ``FrozenDict`` as a map."""
+
+
+def to_itf_value(value: Any, where: str = "value") -> Any:
+    """``value`` in ITF's JSON encoding (ADR-015), in one form per Python type.
+
+    bool: JSON boolean; enum member: its name, as traces print it; int: ``#bigint``
+    whatever its size; str: JSON string; NamedTuple, dataclass or ``Record``:
+    record; other tuple: ``#tup``; list: JSON array; set: ``#set``; any other
+    mapping: ``#map``. Set items and map pairs are sorted, so equal values encode
+    alike. Anything else raises ``SpecError`` naming ``where`` it sits.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, int):
+        return {"#bigint": str(value)}
+    if isinstance(value, str):
+        return value
+    fields = _record_fields(value)
+    if fields is not None:
+        return {name: to_itf_value(item, f"{where}.{name}") for name, item in fields.items()}
+    if isinstance(value, tuple):
+        return {"#tup": [to_itf_value(item, f"{where}[{i}]") for i, item in enumerate(value)]}
+    if isinstance(value, list):
+        return [to_itf_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, (frozenset, set)):
+        return {"#set": sorted((to_itf_value(item, f"{where}{{}}") for item in value), key=_order)}
+    if isinstance(value, Mapping):
+        pairs = [
+            [to_itf_value(key, f"{where} key"), to_itf_value(item, f"{where}[{format_value(key)}]")]
+            for key, item in value.items()
+        ]
+        return {"#map": sorted(pairs, key=lambda pair: (_order(pair[0]), _order(pair[1])))}
+    raise SpecError(
+        f"{where}: {type(value).__name__} {reprlib.repr(value)} has no ITF form "
+        "(ITF holds bools, ints, enums, strings, tuples, lists, sets, maps and records)"
+    )
+
+
+def _order(encoded: Any) -> tuple[int, Any]:
+    """A sort key for encoded values: by kind, then ints by value and containers item by item."""
+    if isinstance(encoded, bool):
+        return (0, encoded)
+    if isinstance(encoded, str):
+        return (2, encoded)
+    if isinstance(encoded, list):
+        return (3, tuple(map(_order, encoded)))
+    if "#bigint" in encoded:
+        return (1, int(encoded["#bigint"]))
+    if "#tup" in encoded:
+        return (4, tuple(map(_order, encoded["#tup"])))
+    if "#set" in encoded:
+        return (5, tuple(map(_order, encoded["#set"])))
+    if "#map" in encoded:
+        return (6, tuple((_order(key), _order(item)) for key, item in encoded["#map"]))
+    return (7, tuple((name, _order(item)) for name, item in encoded.items()))
+
+
 def from_itf_value(value: Any) -> Any:
-    """Decode ITF: ``#tup`` to tuple, ``#set`` to frozenset, ``#map`` and records to ``FrozenDict``."""
+    """Decode ITF: ``#bigint`` (or a JSON number) to int, ``#tup`` to tuple, a JSON array to
+    list, ``#set`` to frozenset, ``#map`` to ``FrozenDict``, a record to ``Record``, and
+    ``#unserializable`` to its text.
+
+    ``from_itf_value(to_itf_value(v))`` equals ``v`` but for what ITF does not record: an
+    enum member reads back as its name, a NamedTuple or dataclass as a ``Record``.
+    """
     if isinstance(value, list):
         return [from_itf_value(item) for item in value]
     if not isinstance(value, dict):
@@ -277,22 +319,26 @@ def from_itf_value(value: Any) -> Any:
         return FrozenDict((from_itf_value(k), from_itf_value(v)) for k, v in value["#map"])
     if "#unserializable" in value:
         return value["#unserializable"]
-    return FrozenDict((k, from_itf_value(v)) for k, v in value.items())
-
-
-def _canonical(encoded: Any) -> str:
-    return json.dumps(encoded, sort_keys=True)
+    return Record((k, from_itf_value(v)) for k, v in value.items())
 
 
 def to_itf(model: Model[S], trace: Trace[S]) -> dict[str, Any]:
-    """The trace as an ITF document (``loop`` set for lassos)."""
+    """The trace as an ITF document (ADR-015): ``vars``, ``states`` and, for a lasso, ``loop``.
+
+    Every state defines every variable of ``vars`` (the first state's fields); ``loop`` is
+    the index of the state the behaviour returns to after the last one.
+    """
     records = [model.record(step.state) for step in trace.steps]
+    variables = list(records[0])
     states = []
     for index, (step, record) in enumerate(zip(trace.steps, records, strict=True)):
+        if list(record) != variables:
+            raise SpecError(f"trace state {index} has fields {list(record)}, the first state {variables}")
         meta: dict[str, Any] = {"index": index}
         if step.label is not None:
             meta["action"] = str(step.label)
-        states.append({"#meta": meta, **{name: to_itf_value(value) for name, value in record.items()}})
+        encoded = {name: to_itf_value(value, f"state {index}: {name}") for name, value in record.items()}
+        states.append({"#meta": meta, **encoded})
     document: dict[str, Any] = {
         "#meta": {
             "format": "ITF",
@@ -302,7 +348,7 @@ def to_itf(model: Model[S], trace: Trace[S]) -> dict[str, Any]:
             "property": trace.property,
             "kind": trace.kind,
         },
-        "vars": list(records[0]) if records else [],
+        "vars": variables,
         "states": states,
     }
     if trace.loop is not None:

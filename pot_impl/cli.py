@@ -32,6 +32,10 @@ UNAVAILABLE = 1
 USER_ERRORS = (ConfigError, KeyFileError, StoreError, ValueError, FileExistsError, FileNotFoundError)
 
 
+STATUS_SCHEMA = "pot-status/1"
+"""The ``schema`` of ``pot status --json`` (pot/schemas/status.schema.json)."""
+
+
 def _fail(command: str, message: object, status: int = USAGE_ERROR) -> int:
     print(f"pot {command}: {message}", file=sys.stderr)
     return status
@@ -44,6 +48,8 @@ def _guarded(command: str, body: Callable[[argparse.Namespace], int]) -> Callabl
         try:
             return body(args)
         except USER_ERRORS as exc:
+            if command == "status" and args.json:
+                print(json.dumps({"schema": STATUS_SCHEMA, "verdict": "error", "error": str(exc)}))
             return _fail(command, exc)
 
     return run
@@ -96,7 +102,8 @@ def _node_run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------ pot cluster
 
 
-def _parse_byzantine(items: list[str], nodes: int) -> dict[int, str]:
+def _parse_byzantine(items: list[str], nodes: int, allow_over_f: bool = False) -> dict[int, str]:
+    """Replica to behaviour; more than f = (n - 1) // 3 of them only when the operator says so."""
     behaviours: dict[int, str] = {}
     for item in items:
         replica, sep, behaviour = item.partition(":")
@@ -106,8 +113,14 @@ def _parse_byzantine(items: list[str], nodes: int) -> dict[int, str]:
         if int(replica) >= nodes:
             raise ValueError(f"--byzantine: replica {replica} is not in 0..{nodes - 1}")
         behaviours[int(replica)] = behaviour
-    if len(behaviours) > (nodes - 1) // 3:
-        print(f"warning: {len(behaviours)} Byzantine replicas exceed f = {(nodes - 1) // 3}", file=sys.stderr)
+    faulty = (nodes - 1) // 3
+    if len(behaviours) > faulty:
+        excess = f"{len(behaviours)} Byzantine replicas exceed f = {faulty} of n = {nodes}"
+        if not allow_over_f:
+            raise ValueError(
+                f"--byzantine: {excess}, so PBFT guarantees nothing; add --allow-over-f to run it anyway"
+            )
+        print(f"warning: {excess}: PBFT guarantees nothing", file=sys.stderr)
     return behaviours
 
 
@@ -115,7 +128,10 @@ def _cluster_up(args: argparse.Namespace) -> int:
     if args.nodes < 4:
         return _fail("cluster up", f"--nodes: PBFT needs at least 4 replicas (n = 3f+1), got {args.nodes}")
     cluster = LocalCluster(
-        Path(args.dir), args.nodes, byzantine=_parse_byzantine(args.byzantine, args.nodes), sync=args.sync
+        Path(args.dir),
+        args.nodes,
+        byzantine=_parse_byzantine(args.byzantine, args.nodes, args.allow_over_f),
+        sync=args.sync,
     )
     cluster.create()
     try:
@@ -193,7 +209,11 @@ def _status(args: argparse.Namespace) -> int:
     async def status() -> int:
         reports = await cluster_status(config)
         if args.json:
-            print(json.dumps(reports, indent=2, sort_keys=True))
+            replicas = {
+                str(replica): report if isinstance(report, dict) else {"error": report}
+                for replica, report in reports.items()
+            }
+            print(json.dumps({"schema": STATUS_SCHEMA, "replicas": replicas}, indent=2, sort_keys=True))
         else:
             _print_status_table(reports)
         return 0 if any(isinstance(r, dict) for r in reports.values()) else UNAVAILABLE
@@ -243,6 +263,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=[],
         metavar="REPLICA:BEHAVIOUR",
         help=f"make a replica Byzantine ({', '.join(BYZANTINE_BEHAVIOURS)}); repeatable",
+    )
+    up.add_argument(
+        "--allow-over-f",
+        action="store_true",
+        help="run more than f = (n-1)//3 Byzantine replicas (an experiment: PBFT then guarantees nothing)",
     )
     up.add_argument("--sync", choices=("full", "normal"), default="full", help="SQLite synchronous mode")
     up.set_defaults(run=_guarded("cluster up", _cluster_up))

@@ -7,7 +7,10 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from spec.prove import prove_all
+from spec.prove import Outcome, prove_all
+
+SCHEMA = "pot-prove/1"
+"""The ``schema`` of ``pot prove --json`` (pot/schemas/prove.schema.json)."""
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -26,16 +29,26 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def run_prove(args: argparse.Namespace) -> int:
     """Prove every fact; print text or JSON; 0 when all hold."""
     outcomes = prove_all()
+    verdict = prove_verdict(outcomes)
     if args.json:
-        report = {"proved": all(o.proved for o in outcomes), "facts": [asdict(o) for o in outcomes]}
+        report = {"schema": SCHEMA, "verdict": verdict, "facts": [asdict(o) for o in outcomes]}
         print(json.dumps(report, indent=2))
     else:
         for o in outcomes:
             if o.proved:
                 print(f"PROVED  {o.name}  [{o.domain}]: {o.doc}")
-            else:
+            elif o.counterexample is not None:
                 witness = ", ".join(f"{k} = {v}" for k, v in o.counterexample.items())
                 print(f"FAILED  {o.name}  [{o.domain}]: {o.doc}\n        counterexample: {witness}")
+            else:
+                print(f"UNKNOWN {o.name}  [{o.domain}]: {o.doc}\n        z3: {o.unknown}")
         failed = sum(not o.proved for o in outcomes)
         print(f"{len(outcomes) - failed} of {len(outcomes)} facts proved for all n, f in their domains")
-    return 0 if all(o.proved for o in outcomes) else 1
+    return 0 if verdict == "ok" else 1
+
+
+def prove_verdict(outcomes: list[Outcome]) -> str:
+    """``violation`` if a fact has a counterexample, ``incomplete`` if z3 left one undecided, else ``ok``."""
+    if any(o.counterexample is not None for o in outcomes):
+        return "violation"
+    return "ok" if all(o.proved for o in outcomes) else "incomplete"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from model_checker.model import Model, SpecError
+from model_checker.model import ConstantError, Model
 from spec import pbft
 from spec.ledger import (
     Claim,
@@ -138,7 +138,7 @@ def build(*, name: str = "combined", **constants: Any) -> Model[pbft.State]:
     """
     requests = constants["requests"]
     if not 1 <= requests <= len(ROUND):
-        raise SpecError(f"combined models have 1..{len(ROUND)} requests, not {requests}")
+        raise ConstantError(f"combined models have 1..{len(ROUND)} requests, not {requests}")
     service = LedgerService(ROUND[:requests], GENESIS, HONESTY)
     return pbft.build(name=name, app=service.application(), **constants)
 

@@ -14,13 +14,13 @@ the rejections themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from functools import partial
 from itertools import chain, combinations, permutations
 from typing import Any
 
-from model_checker.model import Action, Model, ModelSpec, SpecError, leads_to, weak_fairness
+from model_checker.model import Action, ConstantError, Model, ModelSpec, leads_to, weak_fairness
 from spec.ledger import (
     NO_SEGMENT,
     Challenge,
@@ -79,6 +79,11 @@ class Cast:
         groups = [tuple(range(start, start + size)) for start, size in zip(starts, sizes, strict=True)]
         return Cast(*groups)
 
+    @staticmethod
+    def of_constants(constants: Mapping[str, Any]) -> Cast:
+        """The cast a ledger model's constants describe (its counts are named like the fields)."""
+        return Cast.of(*(constants[group.name] for group in fields(Cast)))
+
     @property
     def trainers(self) -> tuple[int, ...]:
         return self.honest_trainers + self.byzantine_trainers
@@ -97,10 +102,6 @@ def subsets(items: range, sizes: Iterable[int]) -> list[frozenset[int]]:
     return [frozenset(c) for c in chain.from_iterable(combinations(items, k) for k in sizes)]
 
 
-BUGS = {bug.name.lower().replace("_", "-"): bug for bug in LedgerBug}
-"""Planted-bug names accepted by the ``bug`` constant (``none`` is the protocol)."""
-
-
 def build_ledger_model(
     name: str = "ledger",
     clients: int = 1,
@@ -116,7 +117,7 @@ def build_ledger_model(
     fee: int = 2,
     deadline: int = 1,
     challenge_window: int = 1,
-    bug: str = "none",
+    bug: LedgerBug = LedgerBug.NONE,
     fair: tuple[str, ...] = ("Tick", "Finalize"),
     symmetry: bool = False,
 ) -> Model[LedgerState]:
@@ -130,12 +131,13 @@ def build_ledger_model(
         challengers,
     )
     if min(counts) < 0 or min(bounty, fee, challenge_window) < 0 or deadline < 1:
-        raise SpecError(f"model {name}: participant counts, amounts and windows must be >= 0, deadline >= 1")
+        raise ConstantError(
+            f"model {name}: participant counts, amounts and windows must be >= 0, deadline >= 1"
+        )
     if not 1 <= sample_size <= segments:
-        raise SpecError(f"model {name}: need 1 <= sample_size <= segments, got {sample_size} and {segments}")
-    if bug not in BUGS:
-        raise SpecError(f"model {name}: unknown bug {bug!r}; known: {', '.join(BUGS)}")
-    planted = BUGS[bug]
+        raise ConstantError(
+            f"model {name}: need 1 <= sample_size <= segments, got {sample_size} and {segments}"
+        )
     cast = Cast.of(*counts)
     params = LedgerParams(
         segments=segments,
@@ -158,7 +160,7 @@ def build_ledger_model(
     ) -> Iterator[tuple[tuple[Any, ...], LedgerState]]:
         """The witnesses whose transaction the ledger accepts, with the state it leads to."""
         for values, tx in witnesses:
-            successor, receipt = apply(state, tx, planted)
+            successor, receipt = apply(state, tx, bug)
             if receipt.reason is Reason.OK:
                 yield values, successor
 
@@ -319,7 +321,7 @@ def build_ledger_model(
                 "EveryOrderEventuallyFinalized",
                 some_order_open,
                 no_order_open,
-                "Every order is eventually paid or refunded (issue 4; PoT design: Finalize after deadline).",
+                "Every order is eventually paid or refunded (PoT design: Finalize after deadline).",
             ),
         ),
         fairness=tuple(weak_fairness(action) for action in fair),
@@ -327,14 +329,22 @@ def build_ledger_model(
         if symmetry
         else None,
         constants={
-            "cast": cast,
+            "clients": clients,
+            "honest_trainers": honest_trainers,
+            "byzantine_trainers": byzantine_trainers,
+            "honest_validators": honest_validators,
+            "byzantine_validators": byzantine_validators,
+            "challengers": challengers,
             "segments": segments,
             "sample_size": sample_size,
             "byzantine_scores": byzantine_scores,
+            "bounty": bounty,
+            "fee": fee,
             "deadline": deadline,
             "challenge_window": challenge_window,
             "bug": bug,
             "fair": fair,
+            "symmetry": symmetry,
         },
         doc=__doc__ or "",
     )
@@ -407,7 +417,7 @@ CONSTANT_DOCS = {
     "fee": "fee each order escrows for the validators who were right",
     "deadline": "clock value at which claims and votes close",
     "challenge_window": "ticks after the deadline during which challenges are still accepted",
-    "bug": "planted protocol bug: " + ", ".join(BUGS),
+    "bug": "a planted protocol bug (spec.ledger.LedgerBug), or none (the protocol)",
     "fair": "actions under weak fairness (liveness)",
     "symmetry": "rename segments and interchangeable validators (safety only: use with --no-liveness)",
 }
@@ -428,7 +438,7 @@ def _spec(name: str, doc: str, **overrides: Any) -> ModelSpec:
         "fee": 2,
         "deadline": 1,
         "challenge_window": 1,
-        "bug": "none",
+        "bug": LedgerBug.NONE,
         "fair": ("Tick", "Finalize"),
         "symmetry": False,
     }

@@ -12,17 +12,18 @@ from typing import Any
 from model_checker.model import Model, ModelSpec
 from spec import combined, pbft
 from spec.ledger_models import LEDGER_MODELS
+from spec.pbft import PbftBug
 
 PBFT_BASE: Mapping[str, Any] = {
     "replicas": 4,
     "faulty": 1,
-    "byzantine": (0,),
+    "byzantine": frozenset({0}),
     "requests": 2,
     "max_view": 1,
     "checkpoint_interval": 1,
     "window": 1,
     "max_seq": 2,
-    "bug": "none",
+    "bug": PbftBug.NONE,
     "liveness": False,
     "async_views": 1,
     "delay_level": 1,
@@ -86,7 +87,7 @@ PBFT_MODELS = [
         liveness=True,
         replicas=2,
         faulty=0,
-        byzantine=(),
+        byzantine=frozenset(),
         requests=2,
         max_seq=3,
         window=3,

@@ -38,10 +38,10 @@ from typing import Any, NamedTuple
 
 from model_checker.model import (
     Action,
+    ConstantError,
     Fairness,
     Model,
     Property,
-    SpecError,
     eventually,
     leads_to,
     weak_fairness,
@@ -217,7 +217,17 @@ class PbftConfig:
         if self.max_view < 0:
             problems.append("max_view must be >= 0")
         if problems:
-            raise SpecError("PBFT constants: " + "; ".join(problems))
+            raise ConstantError("PBFT constants: " + "; ".join(problems))
+
+    def warnings(self) -> tuple[str, ...]:
+        """Constants that are checkable but void the protocol's guarantees (C&L section 2: n >= 3f + 1)."""
+        n, f = self.replicas, self.faulty
+        if n >= 3 * f + 1:
+            return ()
+        return (
+            f"replicas={n} < 3*faulty+1={3 * f + 1}: PBFT assumes n >= 3f + 1; two quorums of "
+            f"n - f = {quorum(n, f)} may share no honest replica, so safety may fail",
+        )
 
 
 CONSTANT_DOCS: Mapping[str, str] = {
@@ -230,7 +240,7 @@ CONSTANT_DOCS: Mapping[str, str] = {
     "checkpoint_interval": "K: a replica checkpoints after executing every K-th sequence number",
     "window": "L: sequence numbers accepted are h < n <= h + L (h: last stable checkpoint)",
     "max_seq": "largest sequence number any pre-prepare may carry (bounds the model)",
-    "bug": "a planted protocol bug (PbftBug) or NONE",
+    "bug": "a planted protocol bug (spec.pbft.PbftBug), or none (the protocol)",
     "liveness": "model partial synchrony (GST, timers, timeout doubling, joining view changes) and "
     "check the liveness properties under fairness (no symmetry reduction then)",
     "async_views": "liveness: before GST, timers may expire spuriously only in views below this",
@@ -606,7 +616,7 @@ class Pbft:
             yield (), s._replace(gst=True)
 
     def timer_may_expire(self, s: State, i: int) -> bool:
-        """Partial synchrony (issue 4): when replica i's view-change timer can expire.
+        """Partial synchrony (C&L 4.5.2): when replica i's view-change timer can expire.
 
         It runs only while i waits: for a request it has not executed, or in a
         view change for the NEW-VIEW. Before GST it may expire in views below
@@ -746,7 +756,7 @@ class Pbft:
         return (*(weak_fairness(name, per_instance=True) for name in fair), weak_fairness("GST"))
 
     def properties(self) -> tuple[Property[State], ...]:
-        """Issue 4's PBFT liveness properties (C&L 4.5.2 under partial synchrony)."""
+        """PBFT's liveness properties (C&L 4.5.2 under partial synchrony)."""
         if not self.config.liveness:
             return ()
         return (
@@ -798,7 +808,7 @@ class Pbft:
 
         The models are bounded (views, sequence numbers, requests), so running
         out of steps is how every behaviour ends, not a deadlock; whether
-        honest replicas always make progress is a liveness question (issue 4's
+        honest replicas always make progress is a liveness question (the liveness
         properties). Enabledness is taken from the protocol actions just run
         on ``s`` when the checker ran them all, in order, and recomputed otherwise.
         """
@@ -812,7 +822,7 @@ class Pbft:
     # ----------------------------------------------------------------- invariants
 
     def agreement(self, s: State) -> bool:
-        """Agreement (C&L 4.5.1 safety; issue 3): no two honest replicas are committed-local for
+        """Agreement (C&L 4.5.1 safety): no two honest replicas are committed-local for
         different requests at one sequence number, in the same or different views."""
         decided: dict[int, int] = {}
         return all(decided.setdefault(n, d) == d for n, d in s.decided)
@@ -986,6 +996,7 @@ class Pbft:
             symmetry=None if self.config.liveness else self.symmetry(),
             constants=dict(constants),
             doc=doc,
+            warnings=self.config.warnings(),
         )
 
 
@@ -1037,9 +1048,9 @@ def build(
 
 
 def parse_bug(bug: int | str) -> PbftBug:
-    """A PbftBug from its name (any case) or number; SpecError names the valid ones."""
+    """A PbftBug from its name (any case) or number; ConstantError names the valid ones."""
     try:
         return PbftBug[bug.upper()] if isinstance(bug, str) else PbftBug(bug)
     except (KeyError, ValueError):
         valid = ", ".join(b.name.lower() for b in PbftBug)
-        raise SpecError(f"unknown PBFT bug {bug!r}; valid: {valid}") from None
+        raise ConstantError(f"unknown PBFT bug {bug!r}; valid: {valid}") from None

@@ -12,7 +12,7 @@ set of size a holds at least a - f replicas outside any f faulty ones.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import z3
@@ -33,13 +33,15 @@ class Fact:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of proving one fact: ``counterexample`` maps the variables to values when it fails."""
+    """The result of proving one fact: ``counterexample`` maps the variables to values when it fails,
+    and is None when it holds or z3 could not decide (``unknown`` then says why)."""
 
     name: str
     doc: str
     domain: str
     proved: bool
-    counterexample: dict[str, int] = field(default_factory=dict)
+    counterexample: dict[str, int] | None = None
+    unknown: str | None = None
 
 
 def _intersect(a: Any, b: Any, n: Any) -> Any:
@@ -115,7 +117,7 @@ def prove(fact: Fact, module: Any = thresholds) -> Outcome:
         model = solver.model()
         values = {str(var): model.eval(var, model_completion=True).as_long() for var in (n, f)}
         return Outcome(fact.name, fact.doc, fact.domain, False, values)
-    raise RuntimeError(f"z3 could not decide {fact.name}: {solver.reason_unknown()}")
+    return Outcome(fact.name, fact.doc, fact.domain, False, unknown=str(solver.reason_unknown()))
 
 
 def prove_all(module: Any = thresholds) -> list[Outcome]:

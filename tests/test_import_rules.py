@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ROOMS = ("spec", "model_checker", "pot_impl", "conformance", "pot")
+ROOMS = ("spec", "model_checker", "pot_impl", "conformance", "pot", "report")
 
 # room -> project rooms it must never import
 FORBIDDEN = {
-    "model_checker": {"spec", "pot_impl", "conformance", "pot"},
-    "spec": {"pot_impl", "conformance", "pot"},
-    "pot_impl": {"spec", "model_checker", "conformance", "pot"},
-    "conformance": {"pot"},
+    "model_checker": {"spec", "pot_impl", "conformance", "pot", "report"},
+    "spec": {"pot_impl", "conformance", "pot", "report"},
+    "pot_impl": {"spec", "model_checker", "conformance", "pot", "report"},
+    "conformance": {"pot", "report"},
+    "report": {"spec", "model_checker", "pot_impl", "conformance", "pot"},
 }
 
 
-def imported_rooms(path: Path) -> set[str]:
-    """Top-level project rooms imported anywhere in one file."""
+def imported_packages(path: Path) -> set[str]:
+    """Top-level packages imported anywhere in one file."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -28,7 +30,12 @@ def imported_rooms(path: Path) -> set[str]:
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
-    return found & set(ROOMS)
+    return found
+
+
+def imported_rooms(path: Path) -> set[str]:
+    """Top-level project rooms imported anywhere in one file."""
+    return imported_packages(path) & set(ROOMS)
 
 
 @pytest.mark.parametrize("room", sorted(FORBIDDEN))
@@ -43,8 +50,6 @@ def test_room_respects_import_rules(room: str) -> None:
 
 def test_spec_imports_only_stdlib_and_checker_interface() -> None:
     allowed_third_party = {"z3"}  # `pot prove` only; the spec's states and actions stay stdlib-only
-    import sys
-
     for path in sorted((ROOT / "spec").rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -60,3 +65,10 @@ def test_spec_imports_only_stdlib_and_checker_interface() -> None:
                     or name in allowed_third_party
                 )
                 assert ok, f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_report_imports_only_the_standard_library() -> None:
+    """The report renders JSON documents; it must open on a machine with nothing else installed."""
+    for path in sorted((ROOT / "report").rglob("*.py")):
+        outside = imported_packages(path) - set(sys.stdlib_module_names) - {"report", "__future__"}
+        assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}"

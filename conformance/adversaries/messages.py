@@ -14,7 +14,8 @@ other-seq              the sequence number is one higher                     re-
 duplicate-sender       a certificate's last vote is its first one again      re-signed*
 missing-vote           a certificate loses its last vote                     re-signed*
 bad-inner-signature    a certificate's first vote has a flipped signature    re-signed*
-bad-client-signature   a batched request's client signature is flipped       re-signed*
+bad-client-signature   one batched request's client signature is flipped     re-signed*
+                       (each position in turn)
 =====================  ===================================================  ==========
 
 (*) re-signed by the sender when the adversary holds its key (a Byzantine
@@ -23,17 +24,31 @@ outer signature no longer matches and only the signature check is exercised.
 An honest replica must treat an invalidly signed message as nothing (a
 stutter of the spec), and a validly signed wrong one as at most what the
 spec lets a Byzantine sender cause.
+
+These mutants start from valid messages, whose claims are true, so a check they
+skip rarely shows. ``short_quorums`` makes the certificates for claims that are
+*not* certified (the bridge picks the claims, from the spec state): a Byzantine
+sender shows every vote it can (honest ones really sent, its own), fewer than a
+quorum, as
+
+=====================  ===================================================
+too-few-votes          at most quorum - 1 distinct votes
+duplicate-votes        those, padded to a quorum by repeating the first
+=====================  ===================================================
+
+so that a replica that accepts one counts too low or counts a sender twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pot_impl.pbft.messages import ReplicaMessage
 
+V = TypeVar("V")
 Resign = Callable[[Any], Any] | None
 """Signs a message as its own sender, where the adversary holds that key; ``None`` where not."""
 
@@ -75,9 +90,11 @@ def _certificate_mutants(value: Any) -> Iterator[tuple[str, Any]]:
             if hasattr(inner[0], "signature"):
                 bad = dataclasses.replace(inner[0], signature=_flip(inner[0].signature))
                 yield "bad-inner-signature", dataclasses.replace(value, **{item.name: (bad, *inner[1:])})
-        if isinstance(inner, tuple) and item.name == "batch" and inner:
-            bad = dataclasses.replace(inner[0], signature=_flip(inner[0].signature))
-            yield "bad-client-signature", dataclasses.replace(value, batch=(bad, *inner[1:]))
+        if isinstance(inner, tuple) and item.name == "batch":
+            for position, request in enumerate(inner):
+                bad = dataclasses.replace(request, signature=_flip(request.signature))
+                batch = (*inner[:position], bad, *inner[position + 1 :])
+                yield "bad-client-signature", dataclasses.replace(value, batch=batch)
         nested = inner if isinstance(inner, tuple) else (inner,)
         for position, part in enumerate(nested):
             for operator, changed in _certificate_mutants(part):
@@ -108,3 +125,12 @@ def mutants(message: ReplicaMessage, replicas: int, resign: Resign) -> Iterator[
             yield Mutant(operator, resign(dataclasses.replace(changed, signature=b"")), True)
         else:
             yield Mutant(operator, changed, False)
+
+
+def short_quorums(votes: Sequence[V], quorum: int) -> Iterator[tuple[str, tuple[V, ...]]]:
+    """The certificates an adversary can show for a claim with fewer than ``quorum`` distinct
+    ``votes`` (the module doc's second table); nothing if it has none."""
+    shown = tuple(votes[: quorum - 1])
+    if shown:
+        yield "too-few-votes", shown
+        yield "duplicate-votes", shown + shown[:1] * (quorum - len(shown))

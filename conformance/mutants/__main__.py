@@ -12,8 +12,10 @@ from conformance.mutants.runner import BRIDGE_MODEL, MutantResult, default_modes
 
 
 def _line(result: MutantResult) -> str:
-    if not result.killed:
+    if result.outcome == "survived":
         return f"SURVIVED {result.name:36} {result.seconds:7.1f} s"
+    if result.outcome == "undecided":
+        return f"UNDECIDED {result.name:35} {result.seconds:7.1f} s  {result.detail}"
     return (
         f"killed   {result.name:36} {result.seconds:7.1f} s  by {result.mode} ({result.case}) "
         f"after {result.steps} steps"

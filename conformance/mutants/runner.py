@@ -2,14 +2,16 @@
 
 ``run_mutants()`` (what ``pot conform --mutants`` calls):
 
-1. copies the source packages to a temporary directory (the working tree is
-   never touched);
+1. copies the source packages and tests of the checkout in the current
+   directory to a temporary directory (the working tree is never touched) and
+   builds its extension there;
 2. calibrates: runs every mode on the unpatched copy and keeps the cases
    that conform there (a mutant is killed only by a case the original
    passes), dropping modes that are unavailable or never conform;
 3. for each mutant, patches one file of the copy, runs the modes in order
    in subprocesses with ``PYTHONPATH`` set to the copy, stops at the first
-   mode that fails a calibrated case, and restores the file.
+   mode that fails a calibrated case, and restores the file. A case that gives
+   no verdict in time kills nothing: a mutant that only times out is undecided.
 
 Modes, in order: ``sim-trace`` and ``sim-adversary`` (``conformance.mutants.probe``:
 seeded simulations checked by the simulator and by trace validation against
@@ -26,7 +28,6 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,14 +35,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from conformance.checkout import CheckoutError, build_extensions, copy_sources, project_checkout
 from conformance.mutants.catalogue import Mutant, by_name
 from conformance.trace.sim import ADVERSARIES
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-COPIED = ("pot", "spec", "model_checker", "pot_impl", "conformance", "tests", "pyproject.toml")
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
 DEFAULT_TIMEOUT_S = 300.0
 LEDGER_REPLAY_TIMEOUT_S = 120.0
 """The full replay of ``ledger-tiny`` takes 10-25 s here; a mutant that keeps the bridge from
@@ -70,6 +69,7 @@ class CaseOutcome:
     ok: bool
     steps: int | None = None
     detail: str = ""
+    timed_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class Mode:
     parse: Callable[[subprocess.CompletedProcess[str], Sequence[str]], list[CaseOutcome]]
     available: Callable[[Path], bool] = lambda root: True
     timeout_s: float | None = None
-    """This mode's own time limit (the runner's default otherwise); no verdict in time is a kill."""
+    """This mode's own time limit (the runner's default otherwise); no verdict in time kills nothing."""
 
 
 @dataclass
@@ -92,15 +92,20 @@ class MutantResult:
 
     name: str
     bug: str
-    killed: bool
+    outcome: Literal["killed", "survived", "undecided"]
+    """``undecided``: nothing killed it, and some case gave no verdict in time."""
     mode: str | None
-    """The mode that killed it (None if it survived)."""
+    """The mode that killed it (or, undecided, the first that timed out)."""
     steps: int | None
     """Events (or spec steps, for the bridge's modes) the killing case got through before diverging."""
     seconds: float
     """Time from applying the patch to the kill (or to the end of all modes, if it survived)."""
     case: str = ""
     detail: str = ""
+
+    @property
+    def killed(self) -> bool:
+        return self.outcome == "killed"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,7 +147,7 @@ def _bridge_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[st
         return [CaseOutcome(cases[0], False, None, _failure(finished))]
     divergences = report.get("divergences") or []
     detail = json.dumps(divergences[0])[:500] if divergences else ""
-    return [CaseOutcome(cases[0], report.get("verdict") == "conforms", report.get("steps"), detail)]
+    return [CaseOutcome(cases[0], report.get("verdict") == "ok", report.get("steps"), detail)]
 
 
 def _pytest_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[str]) -> list[CaseOutcome]:
@@ -156,7 +161,7 @@ def _pytest_parse(finished: subprocess.CompletedProcess[str], cases: Sequence[st
 def _bridge_mode(
     name: str, mode: str, model: str, seed: int, *extra: str, timeout_s: float | None = None
 ) -> Mode:
-    """A mode of ``pot conform`` (the issue's CLI contract: one JSON object with ``verdict``,
+    """A mode of ``pot conform`` (its JSON contract: one JSON object with ``verdict``,
     ``steps`` and ``divergences``) on ``model``, with extra options such as a time budget."""
     return Mode(
         name,
@@ -237,22 +242,10 @@ def _failure(finished: subprocess.CompletedProcess[str]) -> str:
     return f"exit {finished.returncode}: {tail[-1] if tail else 'no output'}"[:500]
 
 
-def make_copy(destination: Path, source: Path = REPOSITORY) -> Path:
-    """Copy the source packages (not .git, .venv or caches) to ``destination``."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in COPIED:
-        origin = source / name
-        if origin.is_dir():
-            shutil.copytree(origin, destination / name, ignore=IGNORED)
-        elif origin.exists():
-            shutil.copy2(origin, destination / name)
-    return destination
-
-
 def run_mode(
     mode: Mode, root: Path, cases: Sequence[str], timeout_s: float, stop_at_first: bool = True
 ) -> list[CaseOutcome]:
-    """Run ``cases`` of ``mode`` in the copy at ``root``; a timeout is a failing case."""
+    """Run ``cases`` of ``mode`` in the copy at ``root``; a timeout is a case without a verdict."""
     environment = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         finished = subprocess.run(
@@ -266,7 +259,7 @@ def run_mode(
         )
     except subprocess.TimeoutExpired:
         limit = mode.timeout_s or timeout_s
-        return [CaseOutcome(cases[0], False, None, f"no verdict within {limit:.0f} s")]
+        return [CaseOutcome(cases[0], False, None, f"no verdict within {limit:.0f} s", timed_out=True)]
     report = _last_json(finished.stdout)
     if report is not None and "pot_impl" in report and not str(report["pot_impl"]).startswith(str(root)):
         raise RuntimeError(f"mode {mode.name} imported {report['pot_impl']}, not the copy under {root}")
@@ -294,22 +287,32 @@ def judge(mutant: Mutant, calibration: Calibration, root: Path, timeout_s: float
     target = root / mutant.path
     original = target.read_text(encoding="utf-8")
     started = time.perf_counter()
+    undecided: tuple[str, CaseOutcome] | None = None
     try:
         mutant.apply(root)
         for mode in calibration.modes:
             for outcome in run_mode(mode, root, mode.cases, timeout_s):
-                if not outcome.ok:
+                if outcome.timed_out:
+                    undecided = undecided or (mode.name, outcome)
+                elif not outcome.ok:
                     return MutantResult(
                         mutant.name,
                         mutant.bug,
-                        True,
+                        "killed",
                         mode.name,
                         outcome.steps,
                         time.perf_counter() - started,
                         outcome.case,
                         outcome.detail,
                     )
-        return MutantResult(mutant.name, mutant.bug, False, None, None, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        if undecided is not None:
+            mode_name, outcome = undecided
+            detail = f"{mode_name} {outcome.case}: {outcome.detail}"
+            return MutantResult(
+                mutant.name, mutant.bug, "undecided", mode_name, None, seconds, outcome.case, detail
+            )
+        return MutantResult(mutant.name, mutant.bug, "survived", None, None, seconds)
     finally:
         target.write_text(original, encoding="utf-8")
 
@@ -325,11 +328,15 @@ def run_catalogue(
     progress: Callable[[MutantResult], None] | None = None,
 ) -> tuple[list[MutantResult], Calibration]:
     """Judge the named catalogue mutants (all by default), or the given ``mutants``, with ``modes``
-    (``default_modes(model, seed)``); also return the calibration, which says which modes were
-    used and why others were not."""
+    (``default_modes(model, seed)``) in a copy of the checkout of the current directory; also
+    return the calibration, which says which modes were used and why others were not."""
     chosen = list(mutants) if mutants is not None else by_name(names)
+    source = project_checkout()
     with tempfile.TemporaryDirectory(prefix="pot-mutants-") as scratch:
-        root = make_copy(Path(scratch) / "repo")
+        root = copy_sources(source, Path(scratch) / "repo")
+        build_error = build_extensions(root)
+        if build_error is not None:
+            raise CheckoutError(build_error)
         calibration = calibrate(modes if modes is not None else default_modes(model, seed), root, timeout_s)
         results = []
         for mutant in chosen:

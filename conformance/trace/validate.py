@@ -45,8 +45,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.trace.observed import EVENT_ROLES, Observed, Role, RunLogs
-from model_checker.model import Action, Label
+from conformance.trace.observed import EVENT_ROLES, Observed, Role, RunLogs, TraceInputError
+from model_checker.model import Action, Label, SpecError
 from pot_impl.pbft.certificates import NULL_DIGEST
 from spec.pbft import NULL, Ops, Pbft, PbftConfig, State
 
@@ -200,16 +200,19 @@ class TraceValidator:
         self.causality = _causality(merged, run.byzantine)
         self.max_expansions = max_expansions
         self.request_ids = _intern_batches(self.events)
-        config = PbftConfig(
-            replicas=run.replicas,
-            faulty=run.faulty,
-            byzantine=run.byzantine,
-            requests=max(1, sum(1 for r in self.request_ids.values() if r != NULL)),
-            max_view=max((e.view for e in self.events), default=0),
-            checkpoint_interval=run.checkpoint_interval,
-            window=run.window,
-            max_seq=max((e.seq for e in self.events), default=1) or 1,
-        )
+        try:
+            config = PbftConfig(
+                replicas=run.replicas,
+                faulty=run.faulty,
+                byzantine=run.byzantine,
+                requests=max(1, sum(1 for r in self.request_ids.values() if r != NULL)),
+                max_view=max((e.view for e in self.events), default=0),
+                checkpoint_interval=run.checkpoint_interval,
+                window=run.window,
+                max_seq=max((e.seq for e in self.events), default=1) or 1,
+            )
+        except SpecError as error:  # e.g. a cluster started with --allow-over-f
+            raise TraceInputError(f"the spec cannot model this run: {error}") from None
         self.pbft = Pbft(config)
         self.actions: dict[str, Action[State]] = {a.name: a for a in self.pbft.actions()}
         # The spec declares CatchUp only in its liveness models (it matters to liveness alone),

@@ -13,7 +13,7 @@ restarts the count from 0, which breaks ``<>[](x = 0)`` on a fair behaviour.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import NamedTuple
 
 from model_checker.model import (
@@ -44,13 +44,20 @@ class MutexState(NamedTuple):
     phase: Phase
 
 
+class EnterFairness(Enum):
+    """The fairness the client's ``Enter`` gets."""
+
+    STRONG = "strong"
+    WEAK = "weak"
+    NONE = "none"
+
+
 NO_VALUES = ()
 
 
-def mutex(enter: str = "strong", release_fair: bool = True) -> Model[MutexState]:
+def mutex(enter: EnterFairness | str = EnterFairness.STRONG, release_fair: bool = True) -> Model[MutexState]:
     """The lock race; ``enter`` is the fairness of ``Enter``: ``strong``, ``weak`` or ``none``."""
-    if enter not in ("strong", "weak", "none"):
-        raise ValueError("enter must be 'strong', 'weak' or 'none'")
+    enter = EnterFairness(enter)
 
     def Init() -> Iterator[MutexState]:
         yield MutexState(False, Phase.IDLE)
@@ -78,9 +85,9 @@ def mutex(enter: str = "strong", release_fair: bool = True) -> Model[MutexState]
     fairness: list[Fairness] = [weak_fairness("Request"), weak_fairness("Exit")]
     if release_fair:
         fairness.append(weak_fairness("Release"))
-    if enter == "strong":
+    if enter is EnterFairness.STRONG:
         fairness.append(strong_fairness("Enter"))
-    elif enter == "weak":
+    elif enter is EnterFairness.WEAK:
         fairness.append(weak_fairness("Enter"))
 
     def critical(s: MutexState) -> bool:
@@ -138,9 +145,9 @@ def countdown(N: int = 3, kick: bool = False) -> Model[int]:
 MUTEX = ModelSpec(
     name="mutex",
     build=mutex,
-    defaults={"enter": "strong", "release_fair": True},
+    defaults={"enter": EnterFairness.STRONG, "release_fair": True},
     doc="lock race: liveness needs SF(Enter) (a WF vs SF example)",
-    constant_docs={"enter": "fairness of Enter: 'strong', 'weak' or 'none'", "release_fair": "WF(Release)"},
+    constant_docs={"enter": "fairness of Enter", "release_fair": "WF(Release)"},
 )
 
 COUNTDOWN = ModelSpec(

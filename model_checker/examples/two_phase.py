@@ -220,7 +220,10 @@ def _message_record(message: tuple[int, ...]) -> PreparedMsg | ControlMsg:
 TWO_PHASE = ModelSpec(
     name="two-phase",
     build=two_phase,
-    defaults={"RM": 3},
+    defaults={"RM": 3, "commit_needs_all_prepared": True},
     doc="Lamport's TwoPhase commit (TLC: RM=3 288 states, RM=5 8,832, RM=7 296,448)",
-    constant_docs={"RM": "number of resource managers"},
+    constant_docs={
+        "RM": "number of resource managers",
+        "commit_needs_all_prepared": "TMCommit waits for every RM; False plants the classic bug",
+    },
 )

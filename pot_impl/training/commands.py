@@ -19,7 +19,7 @@ from pot_impl.training.architectures import ArchitectureError, resolve_arch_para
 from pot_impl.training.canonical import EncodingError
 from pot_impl.training.checkpoint import CheckpointError
 from pot_impl.training.datasets import DatasetCatalog, DatasetError, load_dataset_file, synthetic_dataset
-from pot_impl.training.runtime import Environment, default_environment
+from pot_impl.training.runtime import Environment, check_device, default_environment
 from pot_impl.training.segments import ProofFormatError
 from pot_impl.training.task import TaskError, TrainingOrder, decode_order, prepare_task, task_from_json
 from pot_impl.training.trainer import load_proof, proof_store, save_proof, train
@@ -53,9 +53,15 @@ def _guarded(command: str, body: Callable[[argparse.Namespace], int]) -> Callabl
 
 
 def _environment(args: argparse.Namespace) -> Environment:
+    """The run's device and threads, refused before any work when this machine lacks them."""
     if args.threads < 1:
         raise ValueError("--threads must be at least 1")
-    return Environment(args.device or default_environment().device, args.threads)
+    if args.device is None:
+        return Environment(default_environment().device, args.threads)
+    try:
+        return Environment(check_device(args.device), args.threads)
+    except ValueError as error:
+        raise ValueError(f"--device {error}") from None
 
 
 def _parse_params(items: list[str]) -> dict[str, int]:
@@ -106,16 +112,18 @@ def _order(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    environment = _environment(args)
     order = decode_order(Path(args.order).read_bytes())
     prepared = prepare_task(order.task, DatasetCatalog(Path(args.data_dir) if args.data_dir else None))
     directory = Path(args.proof_dir)
-    run = train(order, prepared, proof_store(directory), _environment(args))
+    run = train(order, prepared, proof_store(directory), environment)
     save_proof(run, directory)
     print(json.dumps({"proof_root": run.claim.commitment.hex(), "claim": json.loads(run.claim.encode())}))
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
+    environment = _environment(args)
     order_bytes = Path(args.order).read_bytes()
     decode_order(order_bytes)  # a malformed order is the user's mistake, not the trainer's
     claim, server = load_proof(Path(args.proof_dir))
@@ -127,7 +135,7 @@ def _verify(args: argparse.Namespace) -> int:
         key,
         args.sample_size,
         DatasetCatalog(Path(args.data_dir) if args.data_dir else None),
-        _environment(args),
+        environment,
     )
     verdict = validator.validate(order_bytes, claim, server)
     print(

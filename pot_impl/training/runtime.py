@@ -38,6 +38,27 @@ class Environment:
         return f"torch{torch.__version__}/{kind}/threads{self.threads}"
 
 
+TRAINING_DEVICE_TYPES = ("cpu", "cuda")
+"""Device types a run may use: the ones whose fingerprint tier A knows how to pin."""
+
+
+def check_device(name: str) -> str:
+    """``name`` if this machine can train on it; otherwise a ValueError saying why and what to use."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"{name!r} is not a torch device; use cpu or cuda[:INDEX]") from None
+    if device.type not in TRAINING_DEVICE_TYPES:
+        raise ValueError(f"{name}: training runs on {' or '.join(TRAINING_DEVICE_TYPES)}, not {device.type}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}: this torch ({torch.__version__}) sees no CUDA device; use cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"{name}: this machine has CUDA devices 0..{count - 1} only")
+    return name
+
+
 def default_environment(threads: int = DEFAULT_THREADS) -> Environment:
     """CUDA when present, CPU otherwise."""
     return Environment("cuda" if torch.cuda.is_available() else "cpu", threads)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from conformance.audit import changed_lines, select_tests
 from pot.cli import main
+from tests.schemas import assert_schema
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 LEDGER = "pot_impl/ledger/ledger.py"
@@ -42,7 +43,7 @@ def patch_file(tmp_path: Path, path: str, old: str, new: str) -> Path:
 
 def audit_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
     status = main(["audit", *argv, "--json"])
-    return status, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    return status, assert_schema(json.loads(capsys.readouterr().out.strip().splitlines()[-1]), "audit")
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ def test_harmless_patch_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     status, report = audit_json(capsys, "--patch", str(patch))
     assert status == 0 and report["verdict"] == "accept" and report["first_divergence"] is None
-    assert [case["verdict"] for case in report["cases"]] == ["conforms"] * len(report["cases"])
+    assert [case["verdict"] for case in report["cases"]] == ["ok"] * len(report["cases"])
     assert report["changed_statements_not_executed"] == [] and report["tests"]["passed"]
 
 
@@ -137,7 +138,8 @@ def test_unjudgeable_changes_exit_2(
 def test_errors_are_json_too_with_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "--rev", "no-such-revision-xyz", "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
-    assert report == {"verdict": "error", "error": "unknown revision 'no-such-revision-xyz'"}
+    error = "unknown revision 'no-such-revision-xyz'"
+    assert report == {"schema": "pot-audit/1", "verdict": "error", "error": error}
 
 
 @pytest.mark.usefixtures("in_repository")

@@ -15,6 +15,7 @@ from model_checker.graph import Behaviour
 from model_checker.model import Label, Model
 from pot_impl.training.task import committed_order, decode_task
 from spec import ledger as sl
+from spec.ledger_models import Cast
 from spec.models import MODELS
 
 
@@ -83,7 +84,7 @@ def test_score_lie_without_faked_last_segment_is_a_gap() -> None:
     bridge = LedgerBridge(model)
     state = next(iter(model.init()))
     bridge.start(state, ())
-    cast = model.constants["cast"]
+    cast = Cast.of_constants(model.constants)
     for label in [Label("RegisterTrainer", (("trainer", t),)) for t in cast.trainers] + [
         Label("PlaceOrder", (("client", cast.clients[0]),))
     ]:

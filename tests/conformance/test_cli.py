@@ -13,17 +13,8 @@ import pytest
 
 import pot_impl.ledger.ledger as impl_ledger
 from pot.cli import main
+from tests.schemas import assert_schema
 
-CONTRACT = {
-    "model",
-    "mode",
-    "verdict",
-    "steps",
-    "transitions_covered",
-    "transitions_total",
-    "divergences",
-    "mutants",
-}
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -31,14 +22,13 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[
     status = main(["conform", *argv, "--json"])
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1, "--json prints exactly one object"
-    return status, json.loads(out[0])
+    return status, assert_schema(json.loads(out[0]), "conform")
 
 
 def test_replay_conforms_with_full_coverage(capsys: pytest.CaptureFixture[str]) -> None:
     status, report = run_json(capsys, "ledger-tiny", "--mode", "replay")
     assert status == 0
-    assert set(report) >= CONTRACT
-    assert report["verdict"] == "conforms" and report["divergences"] == [] and report["mutants"] == []
+    assert report["verdict"] == "ok" and report["divergences"] == [] and report["mutants"] == []
     assert report["transitions_covered"] == report["transitions_total"]
     assert isinstance(report["steps"], int) and report["steps"] >= report["transitions_total"]
 
@@ -48,7 +38,7 @@ def test_divergence_exits_1_with_step_action_and_diff(
 ) -> None:
     monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved: False)
     status, report = run_json(capsys, "ledger-tiny", "--mode", "replay")
-    assert status == 1 and report["verdict"] == "diverges"
+    assert status == 1 and report["verdict"] == "violation"
     divergences = report["divergences"]
     assert isinstance(divergences, list) and divergences
     first = divergences[0]
@@ -119,4 +109,4 @@ def test_runner_module_runs_against_the_importable_pot_impl(tmp_path: Path) -> N
         check=False,
     )
     assert finished.returncode == 0, finished.stderr
-    assert json.loads(finished.stdout.strip().splitlines()[-1])["verdict"] == "conforms"
+    assert json.loads(finished.stdout.strip().splitlines()[-1])["verdict"] == "ok"

@@ -4,17 +4,21 @@ suite kills representative mutants (the full catalogue runs under -m slow)."""
 from __future__ import annotations
 
 import hashlib
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance.checkout import CheckoutError, copy_sources
 from conformance.mutants import CATALOGUE, Edit, Mutant, MutantError, default_modes, run_catalogue
 from conformance.mutants.plan_differential import compare
-from conformance.mutants.runner import REPOSITORY, Mode
+from conformance.mutants.runner import Calibration, CaseOutcome, Mode, judge
 
 REQUIRED_BUGS = 16
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def sim_modes(sim_seeds: int, adversary_seeds: int) -> list[Mode]:
@@ -81,7 +85,33 @@ def test_an_equivalent_mutant_survives() -> None:
         "changes a docstring only",
     )
     results, _ = run_catalogue(mutants=[equivalent], modes=sim_modes(sim_seeds=2, adversary_seeds=1))
-    assert [r.killed for r in results] == [False]
+    assert [r.outcome for r in results] == ["survived"]
+
+
+def test_a_mutant_that_only_times_out_is_undecided_not_killed() -> None:
+    """No verdict in time says nothing about the mutant: it is neither killed nor survived."""
+    slow = Mode(
+        "sleeps",
+        ("forever",),
+        lambda cases, stop: [sys.executable, "-c", "import time; time.sleep(60)"],
+        lambda finished, cases: [CaseOutcome(cases[0], True)],
+        timeout_s=0.5,
+    )
+    mutant = next(m for m in CATALOGUE if m.name == "prepare-quorum-off-by-one")
+    calibration = Calibration(modes=[slow])
+    with tempfile.TemporaryDirectory() as scratch:
+        root = copy_sources(REPOSITORY, Path(scratch))
+        result = judge(mutant, calibration, root, timeout_s=0.5)
+    assert result.outcome == "undecided" and not result.killed
+    assert result.mode == "sleeps" and "no verdict within" in result.detail
+
+
+def test_the_catalogue_needs_a_checkout_in_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckoutError, match="not inside a git repository"):
+        run_catalogue(["prepare-quorum-off-by-one"], modes=[])
 
 
 @pytest.mark.slow

@@ -20,6 +20,8 @@ from conformance.trace.observed import EVENT_ROLES, RUNTIME_FIELDS, Role, RunLog
 from conformance.trace.scenarios import ScenarioRun, run_scenario
 from conformance.trace.sim import ADVERSARIES, check_adversary, check_seed
 from conformance.trace.validate import TraceValidator
+from pot.cli import main as pot_main
+from pot_impl.runtime.cluster import LocalCluster
 from pot_impl.runtime.events import EVENT_KINDS, RUNTIME_EVENT_KINDS
 
 Tamper = Callable[[list[dict[str, object]]], int]
@@ -272,3 +274,20 @@ def test_drop_events_read_as_skipped_steps(crash_run: ScenarioRun, tmp_path: Pat
         observed[at].kind == "dropped" and observed[at].reason == "peer in-7, principal client:ab, malformed"
     )
     assert_conforms(validate_directory(copy))
+
+
+def test_a_run_with_more_than_f_byzantine_replicas_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pot cluster up --allow-over-f` runs such a cluster; the spec (n >= 3f + 1) cannot model it."""
+    directory = tmp_path / "over-f"
+    LocalCluster(directory, 4, byzantine={0: "equivocate", 1: "silent"}).create()
+    (directory / "events").mkdir(exist_ok=True)
+    for honest in (2, 3):
+        (directory / "events" / f"replica{honest}.jsonl").touch()
+    with pytest.raises(TraceInputError, match="2 Byzantine replicas exceed faulty=1"):
+        validate_directory(directory)
+    assert pot_main(["conform", "default", "--mode", "trace", "--log", str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pot conform: --log {directory}: the spec cannot model this run")
+    assert err.count("\n") == 1

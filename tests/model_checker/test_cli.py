@@ -17,22 +17,10 @@ from model_checker.examples.two_phase import TWO_PHASE
 from model_checker.model import ModelSpec
 from pot.cli import main
 from pot.registry import all_models
+from tests.itf_reader import assert_valid_itf
+from tests.schemas import assert_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-JSON_KEYS = {
-    "model",
-    "verdict",
-    "distinct_states",
-    "generated_states",
-    "depth",
-    "seconds",
-    "states_per_second",
-    "memory",
-    "fingerprint_collisions",
-    "properties",
-    "coverage",
-    "counterexample",
-}
 BUGGY = "model_checker.examples.two_phase:two_phase"
 
 
@@ -40,16 +28,16 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, dic
     status = main(["check", *argv, "--json"])
     out = capsys.readouterr().out
     assert out.count("\n") == 1  # exactly one JSON object
-    return status, json.loads(out)
+    return status, assert_schema(json.loads(out), "check")
 
 
 def test_ok_run_json(capsys: pytest.CaptureFixture[str]) -> None:
     status, report = _json(capsys, ["two-phase"])
     assert status == 0
-    assert set(report) >= JSON_KEYS
     assert report["verdict"] == "ok" and report["distinct_states"] == 288 and report["depth"] == 11
     assert report["counterexample"] is None
-    assert {"name": "TCConsistent", "kind": "invariant", "status": "holds"} in report["properties"]  # type: ignore[operator]
+    expected = {"name": "TCConsistent", "kind": "invariant", "status": "holds", "counterexample": None}
+    assert expected in report["properties"]  # type: ignore[operator]
 
 
 def test_const_override_and_violation_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,7 +91,7 @@ def test_unknown_model_lists_known_ones(capsys: pytest.CaptureFixture[str]) -> N
         (["two-phase", "--const", "RM=three"], "expects int (default 3), got 'three'"),
         (["two-phase", "--const", "NOPE=1"], "has no constant NOPE"),
         (["two-phase", "--const", "RM=0"], "RM must be at least 1"),
-        (["pbft-tiny", "--const", "byzantine=5"], "expects a collection such as (0,), got 5"),
+        (["pbft-tiny", "--const", "byzantine=5"], "expects a set such as {0}, got 5"),
         (["no.such.module:thing"], "cannot import"),
         (["model_checker.examples.two_phase:nothing"], "no attribute"),
         (["model_checker.examples.two_phase:COMMIT_MSG"], "not a Model"),
@@ -146,26 +134,39 @@ def test_trace_out_writes_itf(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     argv = ["check", BUGGY, "--const", "commit_needs_all_prepared=False", "--trace-out", str(target)]
     assert main(argv) == 1
     document = json.loads(target.read_text())
+    assert_valid_itf(document)
     assert document["vars"] == ["rmState", "tmState", "tmPrepared", "msgs"]
-    assert document["#meta"]["property"] == "TCConsistent"
+    assert document["#meta"]["property"] == "TCConsistent" and "loop" not in document
 
 
-def test_continue_writes_one_trace_per_property(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    target = tmp_path / "cex.json"
-    argv = [
-        "check",
-        "mutex",
-        "--const",
-        "enter='weak'",
-        "--continue",
-        "--no-deadlock",
-        "--trace-out",
-        str(target),
-    ]
-    assert main(argv) == 1
-    written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["cex.EventuallyCritical.json", "cex.InfinitelyOftenCritical.json", "cex.json"]
-    assert "loop" in json.loads(target.read_text())
+def test_trace_out_writes_a_lasso_with_its_loop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "lasso.itf.json"
+    assert main(["check", "mutex", "--const", "enter=weak", "--trace-out", str(target)]) == 1
+    document = json.loads(target.read_text())
+    assert_valid_itf(document)
+    assert document["vars"] == ["held", "phase"] and document["states"][0]["phase"] == "IDLE"
+    assert 0 <= document["loop"] < len(document["states"])
+    assert document["#meta"]["loop_action"] == "Release()"
+
+
+@pytest.mark.parametrize(
+    ("name", "beside"),
+    [
+        ("cex.itf.json", ["cex.EventuallyCritical.itf.json", "cex.InfinitelyOftenCritical.itf.json"]),
+        ("cex.json", ["cex.EventuallyCritical.json", "cex.InfinitelyOftenCritical.json"]),
+    ],
+)
+def test_continue_writes_one_trace_per_property_with_the_same_suffix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, beside: list[str]
+) -> None:
+    target = tmp_path / name
+    argv = ["mutex", "--const", "enter=weak", "--continue", "--no-deadlock", "--trace-out", str(target)]
+    assert main(["check", *argv]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, *beside])
+    for path in tmp_path.iterdir():
+        document = json.loads(path.read_text())
+        assert_valid_itf(document)
+        assert "loop" in document
 
 
 def test_simulation_is_reproducible(capsys: pytest.CaptureFixture[str]) -> None:
@@ -259,6 +260,23 @@ def test_bounds_that_check_nothing_are_usage_errors(
     assert main(["check", "two-phase", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "must be at least 1" in err[0]
+
+
+def test_a_field_without_an_itf_form_is_a_one_line_spec_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "halving_spec.py").write_text(
+        "from model_checker.model import Action, Model\n"
+        "STAY = Action('Stay', lambda s: iter([((), s)]))\n"
+        "MODEL = Model(name='halving', init=lambda: iter([1]), actions=(STAY,),\n"
+        "              invariants={'Never': lambda s: False}, fields=lambda s: {'half': s / 2})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    target = tmp_path / "cex.itf.json"
+    assert main(["check", "halving_spec:MODEL", "--trace-out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "state 0: half: float 0.5 has no ITF form" in err
+    assert not target.exists()
 
 
 def test_an_unwritable_trace_file_is_refused_before_the_search(

@@ -24,6 +24,7 @@ from model_checker.model import (
 )
 from model_checker.trace import Trace
 from tests.model_checker.helpers import ACTIONS, Edges, assert_valid_lasso, graph_model, oracle_violated
+from tests.schemas import assert_schema
 
 MUTEX_PROPERTIES = ("WaitingLeadsToCritical", "InfinitelyOftenCritical", "EventuallyCritical")
 
@@ -115,11 +116,10 @@ def test_liveness_refuses_reductions(reduction: str) -> None:
 
 
 def test_json_lists_temporal_properties_with_kind() -> None:
-    report = check(countdown(2, kick=True), deadlock=False).to_json()
-    assert {"name": "SettlesAtZero", "kind": "eventually_always", "status": "violated"} in report[
-        "properties"
-    ]
-    assert report["counterexample"]["loop"] == 0
+    report = assert_schema(check(countdown(2, kick=True), deadlock=False).to_json(), "check")
+    settles = next(p for p in report["properties"] if p["name"] == "SettlesAtZero")
+    assert settles["kind"] == "eventually_always" and settles["status"] == "violated"
+    assert settles["counterexample"] == report["counterexample"] and report["counterexample"]["loop"] == 0
     assert report["graph_edges"] == 3 and report["sccs"] == 1
 
 

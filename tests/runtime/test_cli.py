@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from pot.cli import main
+from pot_impl.cli import _parse_byzantine
 from pot_impl.runtime.cluster import LocalCluster
+from tests.schemas import assert_schema
 
 
 def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -99,6 +101,8 @@ def test_submit_with_a_bad_transaction_says_which_field(
 def test_missing_files_and_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run_main(["status", "--config", str(tmp_path / "none.toml")], capsys)
     assert status == 2 and "none.toml" in err
+    status, out, _ = run_main(["status", "--config", str(tmp_path / "none.toml"), "--json"], capsys)
+    assert status == 2 and "none.toml" in assert_schema(json.loads(out), "status")["error"]
     status, _, err = run_main(["cluster", "up", "--nodes", "3", "--dir", str(tmp_path / "c")], capsys)
     assert status == 2 and "--nodes" in err
     byzantine = ["cluster", "up", "--byzantine", "9:equivocate", "--dir", str(tmp_path / "c")]
@@ -126,7 +130,9 @@ def test_cluster_up_submit_status_down(tmp_path: Path) -> None:
         again = pot_run("submit", "--config", config, "--key", key, "--tx", tx)
         assert json.loads(again.stdout)["receipt"]["reason"] != "ok"  # registering twice is refused
         status = pot_run("status", "--config", config, "--json")
-        reports = json.loads(status.stdout)
+        document = json.loads(status.stdout)
+        assert_schema(document, "status")
+        reports = document["replicas"]
         assert {r["last_executed"] for r in reports.values()} == {2}
         assert len({r["ledger"]["state_digest"] for r in reports.values()}) == 1
     finally:
@@ -143,3 +149,17 @@ def test_a_second_node_on_a_running_replicas_store_exits_2_and_touches_nothing(
     status, _, err = run_main(["node", "run", "--config", str(cluster.node_config_path(0))], capsys)
     assert status == 2 and err.count("\n") == 1 and "in use by another node" in err
     assert log.read_bytes()[: len(before)] == before
+
+
+def test_cluster_up_refuses_more_than_f_byzantine_replicas_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "c"
+    over_f = ["cluster", "up", "--nodes", "4", "--byzantine", "0:equivocate", "--byzantine", "1:silent"]
+    status, out, err = run_main([*over_f, "--dir", str(directory)], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert "2 Byzantine replicas exceed f = 1 of n = 4" in err and "--allow-over-f" in err
+    assert not directory.exists()
+    allowed = _parse_byzantine(["0:equivocate", "1:silent"], 4, allow_over_f=True)
+    assert allowed == {0: "equivocate", 1: "silent"}
+    assert "warning: 2 Byzantine replicas exceed f = 1" in capsys.readouterr().err

@@ -37,7 +37,7 @@ def test_default_checks_the_issue_4_liveness_properties_through_its_companions()
 def test_default_has_what_make_check_promises() -> None:
     constants = MODELS["default"].defaults
     assert constants["replicas"] == 4 and constants["faulty"] == 1
-    assert constants["byzantine"] == (0,)  # primary of view 0: it can equivocate
+    assert constants["byzantine"] == {0}  # primary of view 0: it can equivocate
     assert constants["requests"] >= 2 and constants["max_seq"] >= 2
     assert constants["max_view"] >= 1  # a view change
     assert constants["checkpoint_interval"] <= constants["max_seq"]  # a stable checkpoint

@@ -138,6 +138,18 @@ def test_unknown_bug_and_bad_constants_are_spec_errors() -> None:
         build(byzantine=(0, 1))
 
 
+@pytest.mark.parametrize(("replicas", "faulty"), [(3, 1), (3, 2), (6, 2)])
+def test_fewer_than_3f_plus_1_replicas_is_checkable_but_warned(replicas: int, faulty: int) -> None:
+    model = build(replicas=replicas, faulty=faulty)
+    (warning,) = model.warnings
+    assert f"replicas={replicas} < 3*faulty+1={3 * faulty + 1}" in warning and "n >= 3f + 1" in warning
+
+
+@pytest.mark.parametrize(("replicas", "faulty"), [(4, 1), (5, 1), (7, 2), (2, 0)])
+def test_3f_plus_1_replicas_or_more_is_not_warned(replicas: int, faulty: int) -> None:
+    assert build(replicas=replicas, faulty=faulty, byzantine=()).warnings == ()
+
+
 # --------------------------------------------------------------------------- symmetry
 
 

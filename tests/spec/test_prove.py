@@ -12,6 +12,7 @@ import pytest
 from pot.cli import main
 from spec import quorum
 from spec.prove import FACTS, prove, prove_all
+from tests.schemas import assert_schema
 
 
 def thresholds_with(**replaced: Any) -> SimpleNamespace:
@@ -30,7 +31,7 @@ def test_literal_two_f_plus_one_quorum_fails_with_a_concrete_counterexample() ->
     wrong = thresholds_with(quorum=lambda n, f: 2 * f + 1)
     fact = next(f for f in FACTS if f.name == "QuorumIntersection")
     outcome = prove(fact, wrong)
-    assert not outcome.proved
+    assert not outcome.proved and outcome.counterexample is not None
     n, f = outcome.counterexample["n"], outcome.counterexample["f"]
     # The counterexample is in the domain and really breaks the claim, evaluated with ints.
     assert f >= 1 and n >= 3 * f + 1
@@ -50,7 +51,7 @@ def test_literal_two_f_plus_one_quorum_fails_with_a_concrete_counterexample() ->
 def test_weakening_a_threshold_breaks_its_fact(fact_name: str, replaced: dict[str, Any]) -> None:
     fact = next(f for f in FACTS if f.name == fact_name)
     outcome = prove(fact, thresholds_with(**replaced))
-    assert not outcome.proved
+    assert not outcome.proved and outcome.counterexample is not None
     assert set(outcome.counterexample) == {"n", "f"}
     assert outcome.counterexample["f"] >= 1
 
@@ -58,7 +59,8 @@ def test_weakening_a_threshold_breaks_its_fact(fact_name: str, replaced: dict[st
 def test_cli_exits_zero_when_proved(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prove", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["proved"] is True
+    assert_schema(report, "prove")
+    assert report["verdict"] == "ok" and all(f["counterexample"] is None for f in report["facts"])
     assert {f["name"] for f in report["facts"]} == {f.name for f in FACTS}
 
 
@@ -72,5 +74,7 @@ def test_cli_exits_one_with_counterexample_when_spec_threshold_changes(
     assert "counterexample: n = " in out
     assert main(["prove", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
+    assert_schema(report, "prove")
+    assert report["verdict"] == "violation"
     failed = [f for f in report["facts"] if not f["proved"]]
     assert failed and all(set(f["counterexample"]) == {"n", "f"} for f in failed)

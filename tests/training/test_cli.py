@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from pot_impl.training.cli import register
 from pot_impl.training.datasets import synthetic_dataset
@@ -113,3 +114,36 @@ def test_missing_or_malformed_inputs_fail_with_one_line(
         assert pot_training(*argv) == 2
         error = capsys.readouterr().err
         assert error.startswith("pot training ") and error.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("device", "cuda_devices", "message"),
+    [
+        ("nosuchdev", 0, "--device 'nosuchdev' is not a torch device; use cpu or cuda[:INDEX]"),
+        ("meta", 0, "--device meta: training runs on cpu or cuda, not meta"),
+        ("cuda", 0, "--device cuda: this torch"),
+        ("cuda:1", 1, "--device cuda:1: this machine has CUDA devices 0..0 only"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_a_device_this_machine_cannot_train_on_is_refused_before_any_work(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    device: str,
+    cuda_devices: int,
+    message: str,
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_devices > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda_devices)
+    order_file = tmp_path / "order.bin"
+    task = write_task(tmp_path / "task.json")
+    assert pot_training("order", str(task), "--seed", SEED, "--out", str(order_file)) == 0
+    capsys.readouterr()
+    proof = tmp_path / "proof"
+    argv = [command, str(order_file), "--proof-dir", str(proof), "--device", device]
+    assert pot_training(*argv, *(["--key-seed", KEY] if command == "verify" else [])) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"pot training {command}: {message}") and error.count("\n") == 1
+    assert not proof.exists()

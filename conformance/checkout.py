@@ -1,0 +1,75 @@
+"""The checkout being judged: found from the current directory, copied, built.
+
+``pot audit`` and ``pot conform --mutants`` judge source code, so they act on
+the git checkout of the current directory, never on the installed package
+(which has no tests and may be another version). A copy is built in place
+(the fingerprint extension), so the judged tree runs its own compiled code.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGES = ("pot", "spec", "model_checker", "pot_impl", "conformance", "report")
+COPIED = (*PACKAGES, "tests", "pyproject.toml", "README.md")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", ".hypothesis", ".pytest_cache")
+
+
+class CheckoutError(Exception):
+    """The current directory is not a checkout that can be judged: one line, exit 2."""
+
+
+def checkout_root(cwd: Path | None = None) -> Path:
+    """The top of the git working tree containing ``cwd`` (default: the current directory)."""
+    where = cwd or Path.cwd()
+    found = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True, check=False
+    )
+    if found.returncode:
+        raise CheckoutError(f"{where} is not inside a git repository: run this in the checkout to judge")
+    return Path(found.stdout.strip())
+
+
+def project_checkout(cwd: Path | None = None) -> Path:
+    """The checkout containing ``cwd``, which must hold the project's sources and tests."""
+    root = checkout_root(cwd)
+    missing = [name for name in ("pot_impl", "tests") if not (root / name).is_dir()]
+    if missing:
+        raise CheckoutError(f"{root} is not a checkout of pot-verify (no {' or '.join(missing)}/ there)")
+    return root
+
+
+def copy_sources(source: Path, destination: Path) -> Path:
+    """Copy the packages, tests and project file (not .git, .venv, caches or builds) to ``destination``."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        origin = source / name
+        if origin.is_dir():
+            shutil.copytree(origin, destination / name, ignore=IGNORED)
+        elif origin.exists():
+            shutil.copy2(origin, destination / name)
+    return destination
+
+
+def build_extensions(root: Path) -> str | None:
+    """Build the compiled parts of the tree at ``root`` in place; an error message, or None."""
+    program = (
+        "from setuptools import Distribution, Extension\n"
+        "dist = Distribution({'ext_modules': [Extension('model_checker._fingerprint',"
+        " ['model_checker/_fingerprint.c'], extra_compile_args=['-O3'])],"
+        " 'script_args': ['build_ext', '--inplace', '--quiet']})\n"
+        "dist.parse_command_line()\n"
+        "dist.run_commands()\n"
+    )
+    if not (root / "model_checker" / "_fingerprint.c").exists():
+        return None
+    built = subprocess.run(
+        [sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=False
+    )
+    if built.returncode:
+        tail = "\n".join((built.stderr or built.stdout).strip().splitlines()[-20:])
+        return "building model_checker/_fingerprint.c failed:\n" + tail
+    return None
