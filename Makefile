@@ -31,6 +31,7 @@ test: $(STAMP) $(CHROMIUM)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python -m benchmarks.document
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
