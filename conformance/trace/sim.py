@@ -13,7 +13,7 @@ milliseconds per run instead of seconds per real cluster.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from conformance.trace.observed import Observed, RunLogs
@@ -206,14 +206,3 @@ def check_adversary(seed: int, adversary: str) -> SimCheck:
         operations=recording_operations(3, 6),
     )
     return _checked(seed, *run_logs(scenario, {0: ADVERSARIES[adversary]}))
-
-
-def check_seeds(seeds: Sequence[int], replicas: int = 4, stop_at_first: bool = True) -> list[SimCheck]:
-    """``check_seed`` over ``seeds``, stopping at the first failing one when ``stop_at_first``."""
-    found = []
-    for seed in seeds:
-        outcome = check_seed(seed, replicas)
-        found.append(outcome)
-        if stop_at_first and not outcome.ok:
-            break
-    return found

@@ -127,9 +127,6 @@ class RunResult:
         byzantine = {r for r, _ in self.scenario.byzantine}
         return [r for r in range(self.scenario.config.n) if r not in byzantine]
 
-    def all_done(self) -> bool:
-        return all(len(self.completed[f"c{i}"]) == len(ops) for i, ops in enumerate(self.scenario.operations))
-
 
 class Simulation:
     """Runs one scenario; ``app_factory`` builds a fresh application for each replica incarnation."""
