@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml model_checker/_fingerprint.c
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: the local 2.13.0 file is a CPU build; a looser pin pulls GBs of CUDA wheels.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
 # The report's browser test drives Debian's chromium (Playwright never downloads a browser). A rule

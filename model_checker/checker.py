@@ -135,6 +135,7 @@ def check(
     stop_at_first: bool = True,
     progress: Callable[[Progress], None] | None = None,
     workers: int = 1,
+    ray: str | None = None,
     record_graph: bool = False,
 ) -> CheckResult:
     """Check ``model`` exhaustively (breadth-first), within the optional bounds.
@@ -145,7 +146,8 @@ def check(
     per property. Temporal properties are checked when ``liveness`` is set and
     the model declares any (the search then records the state graph). ``workers``
     processes generate successors in parallel (safety-only searches; one process
-    records a graph), with the same counts and traces as one. ``record_graph`` keeps
+    records a graph), with the same counts and traces as one; with ``ray`` (a Ray
+    address, or ``local``) they are actors on that Ray cluster. ``record_graph`` keeps
     the explored state graph in the result (and so runs in one process).
     """
     model = with_properties(model, properties)
@@ -168,6 +170,7 @@ def check(
         predicates=live.predicates if live is not None else (),
         progress=progress,
         workers=workers,
+        ray=ray,
     )
     try:
         exploration = explorer.run()
@@ -177,7 +180,7 @@ def check(
             failure.trace = replay(model, [explorer.visited.fingerprint(i) for i in path])
         raise
     results = safety_results(exploration, [name for name, _ in explorer.invariants], deadlock)
-    stats: dict[str, Any] = {"workers": explorer.workers}
+    stats: dict[str, Any] = {"workers": explorer.workers, "ray": ray}
     graph_bytes = 0
     seconds = exploration.seconds
     if live is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -87,7 +88,14 @@ def register(
         "--workers",
         type=int,
         metavar="N",
-        help="processes generating successors (safety-only searches; default: one per core)",
+        help="processes generating successors (safety-only searches; default: one per core, or per CPU of "
+        "the Ray cluster)",
+    )
+    checker.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="generate successors on a Ray cluster: `auto` (the one `ray start` made here), HOST:PORT of its "
+        "head, or `local` to start one on this machine (needs `pip install 'pot-verify[ray]'`)",
     )
     checker.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     checker.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
@@ -214,7 +222,7 @@ def _settle_options(args: argparse.Namespace) -> dict[str, Any]:
     except RunConfigError as error:
         raise UsageError(str(error)) from None
     for option, default in OPTION_DEFAULTS.items():
-        if getattr(args, option) is None:
+        if getattr(args, option) is None and not (option == "workers" and args.ray):
             setattr(args, option, default)
     if args.model is None:
         raise UsageError("no MODEL: name one on the command line or as `model` in the --config file")
@@ -288,6 +296,10 @@ def _check_options(args: argparse.Namespace) -> None:
         value = getattr(args, option)
         if value is not None and value < 1:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
+    if args.ray and args.simulate is not None:
+        raise UsageError("--ray distributes an exhaustive search; --simulate runs in one process")
+    if args.ray and importlib.util.find_spec("ray") is None:
+        raise UsageError("--ray needs Ray, an optional extra: pip install 'pot-verify[ray]'")
     if args.property and (args.no_liveness or args.simulate is not None):
         raise UsageError("--property names temporal properties; --no-liveness and --simulate check none")
     for option, target in (("--trace-out", args.trace_out), ("--graph-out", args.graph_out)):
@@ -336,6 +348,12 @@ def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
 
         # One state past the limit is enough to know the graph is too large to draw.
         max_states = max_states or GRAPH_STATE_LIMIT + 1
+    workers = args.workers
+    if args.ray:
+        from model_checker.ray_pool import cluster_cpus, connect  # Ray is an optional extra
+
+        connect(args.ray, workers or os.cpu_count() or 1)
+        workers = workers or cluster_cpus()
     with progress_reporter(args.max_states, machine_readable=args.json) as progress:
         result = check(
             model,
@@ -347,7 +365,8 @@ def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
             max_states=max_states,
             stop_at_first=not args.keep_going,
             progress=progress,
-            workers=args.workers,
+            workers=workers,
+            ray=args.ray,
             record_graph=bool(args.graph_out),
         )
     if args.graph_out and result.distinct_states > GRAPH_STATE_LIMIT:

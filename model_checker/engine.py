@@ -176,6 +176,7 @@ class Explorer(Generic[S]):
         predicates: Sequence[Predicate[S]] = (),
         progress: Callable[[Progress], None] | None = None,
         workers: int = 1,
+        ray: str | None = None,
     ) -> None:
         self.model = model
         names = list(model.invariants) if invariants is None else list(invariants)
@@ -205,7 +206,9 @@ class Explorer(Generic[S]):
         self._bounded = False
         self.workers = 1 if record_graph else max(workers, 1)
         """Processes generating successors; a recorded graph needs every edge's label, so one."""
-        self._workers: _Workers[S] | None = None
+        self.ray = ray
+        """Where the workers run: None for forked processes here, else a Ray address (``ray_pool``)."""
+        self._workers: WorkerPool[S] | None = None
 
     # -- the search -------------------------------------------------------
 
@@ -321,7 +324,7 @@ class Explorer(Generic[S]):
         """
         fetch: Callable[[list[int]], list[S]]
         if self._workers is None and self.workers > 1 and len(chunk) >= PARALLEL_MIN_STATES:
-            self._workers = _Workers(self, self.workers)
+            self._workers = self._pool()
         if self._workers is None or len(chunk) < PARALLEL_MIN_STATES:
             pairs, successors, per_action, fps = self._generate(chunk, chunk_ids)
             fetch = functools.partial(_pick, successors)
@@ -369,6 +372,13 @@ class Explorer(Generic[S]):
             unique_ids[admitted] = np.arange(first_new_id, first_new_id + len(admitted), dtype=np.int32)
             self._record_edges(pairs, unique_ids[inverse], per_action)
         return states, ids
+
+    def _pool(self) -> WorkerPool[S]:
+        if self.ray is None:
+            return _Processes(self, self.workers)
+        from model_checker.ray_pool import RayPool  # Ray is an optional extra
+
+        return RayPool(self, self.ray, self.workers)
 
     def _generate(
         self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
@@ -551,36 +561,41 @@ class Explorer(Generic[S]):
             self.progress(Progress(len(self.visited), queue, depth, now - self._started))
 
 
-class _Workers(Generic[S]):
-    """Worker processes that generate successors in parallel, level by level.
+class WorkerPool(Generic[S]):
+    """Workers that generate successors in parallel, level by level; subclasses say how they run.
 
-    Forked from the explorer, so they hold the model (closures included) without pickling it.
-    The master sends each a contiguous part of a chunk; each returns the per-action counts and
-    fingerprints of its successors and keeps the successors themselves until the master, having
-    deduplicated the whole chunk in order, fetches the new ones. Ids, counts and traces are those
-    of the one-process search: the parts are concatenated in chunk order.
+    The master sends each worker a contiguous part of a chunk; each returns the per-action
+    counts and fingerprints of its successors and keeps the successors themselves until the
+    master, having deduplicated the whole chunk in order, fetches the new ones. Ids, counts and
+    traces are those of the one-process search: the parts are concatenated in chunk order.
     """
 
-    def __init__(self, explorer: Explorer[S], count: int) -> None:
-        context = multiprocessing.get_context("fork")
-        self.actions = len(explorer.model.actions)
+    def __init__(self, actions: int, parts: int) -> None:
+        self.actions = actions
+        self.parts = parts
         self.submitted: int | None = None
         """The size of the chunk the workers are generating and the master has not collected."""
-        self.connections: list[Connection] = []
-        self.processes: list[BaseProcess] = []
-        for _ in range(count):
-            mine, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(explorer, theirs), daemon=True)
-            process.start()
-            theirs.close()
-            self.connections.append(mine)
-            self.processes.append(process)
+
+    def start(self, part: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
+        """Have worker ``part`` generate the successors of ``chunk`` and keep them."""
+        raise NotImplementedError
+
+    def replies(self) -> list[GenerateReply]:
+        """Each worker's reply to its last ``start``, in part order."""
+        raise NotImplementedError
+
+    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, list[S]]:
+        """The successors at the given local indices, from each asked worker."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def submit(self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
         """Start generating ``chunk``'s successors; ``generate`` on the same chunk collects them."""
-        bounds = np.linspace(0, len(chunk), len(self.connections) + 1).astype(int).tolist()
-        for connection, (low, high) in zip(self.connections, pairwise(bounds), strict=True):
-            connection.send(("generate", chunk[low:high], chunk_ids[low:high]))
+        bounds = np.linspace(0, len(chunk), self.parts + 1).astype(int).tolist()
+        for part, (low, high) in enumerate(pairwise(bounds)):
+            self.start(part, chunk[low:high], chunk_ids[low:high])
         self.submitted = len(chunk)
 
     def generate(
@@ -592,7 +607,7 @@ class _Workers(Generic[S]):
             self.submit(chunk, chunk_ids)
         assert self.submitted == len(chunk)
         self.submitted = None
-        replies = [connection.recv() for connection in self.connections]
+        replies = self.replies()
         for reply in replies:
             if reply[0] == "failure":
                 raise ActionFailure(reply[1], reply[2], reply[3])
@@ -604,16 +619,59 @@ class _Workers(Generic[S]):
 
         def fetch(indices: list[int]) -> list[S]:
             where = np.searchsorted(offsets, indices, side="right") - 1
-            asked = []
-            for part, connection in enumerate(self.connections):
-                local = (np.asarray(indices, dtype=np.int64)[where == part] - offsets[part]).tolist()
-                if local:
-                    connection.send(("fetch", local))
-                    asked.append(part)
-            got = {part: iter(self.connections[part].recv()) for part in asked}
+            wanted = np.asarray(indices, dtype=np.int64)
+            asked = {
+                part: (wanted[where == part] - offsets[part]).tolist()
+                for part in range(self.parts)
+                if (where == part).any()
+            }
+            got = {part: iter(states) for part, states in self.fetch_parts(asked).items()}
             return [next(got[int(part)]) for part in where.tolist()]
 
         return counts.reshape(len(chunk), self.actions), fps, fetch
+
+
+GenerateReply = tuple[Any, ...]
+"""``("ok", counts, fingerprints)``, ``("failure", message, state, state id)`` or ``("error", message)``."""
+
+
+def generate_part(explorer: Explorer[S], chunk: list[S], chunk_ids: Any) -> tuple[GenerateReply, list[S]]:
+    """A worker's reply for one part of a chunk, and the successors it keeps for the fetches."""
+    try:
+        _, successors, counts, fps = explorer._generate(chunk, chunk_ids)
+    except ActionFailure as failure:
+        return ("failure", str(failure), failure.state, failure.state_id), []
+    except Exception as error:
+        return ("error", str(error)), []
+    return ("ok", counts.ravel(), fps), successors
+
+
+class _Processes(WorkerPool[S]):
+    """Forked worker processes: they hold the model (closures included) without pickling it."""
+
+    def __init__(self, explorer: Explorer[S], count: int) -> None:
+        super().__init__(len(explorer.model.actions), count)
+        context = multiprocessing.get_context("fork")
+        self.connections: list[Connection] = []
+        self.processes: list[BaseProcess] = []
+        for _ in range(count):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(explorer, theirs), daemon=True)
+            process.start()
+            theirs.close()
+            self.connections.append(mine)
+            self.processes.append(process)
+
+    def start(self, part: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
+        self.connections[part].send(("generate", chunk, chunk_ids))
+
+    def replies(self) -> list[GenerateReply]:
+        return [connection.recv() for connection in self.connections]
+
+    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, list[S]]:
+        for part, local in asked.items():
+            self.connections[part].send(("fetch", local))
+        return {part: self.connections[part].recv() for part in asked}
 
     def close(self) -> None:
         for connection in self.connections:
@@ -630,7 +688,7 @@ def _pick(items: list[S], indices: list[int]) -> list[S]:
 
 
 def _serve(explorer: Explorer[Any], connection: Connection) -> None:
-    """A worker's loop: generate a part of a chunk, keep its successors, hand out those asked for."""
+    """A worker process's loop: generate a part of a chunk, keep its successors, hand out those asked for."""
     successors: list[Any] = []
     while True:
         request = connection.recv()
@@ -639,15 +697,8 @@ def _serve(explorer: Explorer[Any], connection: Connection) -> None:
         if request[0] == "fetch":
             connection.send([successors[j] for j in request[1]])
             continue
-        try:
-            _, successors, counts, fps = explorer._generate(request[1], request[2])
-        except ActionFailure as failure:
-            connection.send(("failure", str(failure), failure.state, failure.state_id))
-            continue
-        except Exception as error:
-            connection.send(("error", str(error)))
-            continue
-        connection.send(("ok", counts.ravel(), fps))
+        reply, successors = generate_part(explorer, request[1], request[2])
+        connection.send(reply)
 
 
 def label_at_failure(action: Action[Any], exc: BaseException) -> str:

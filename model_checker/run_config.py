@@ -50,6 +50,7 @@ KEYS: Mapping[str, type] = {
     "max_depth": int,
     "max_states": int,
     "workers": int,
+    "ray": str,
     "deadlock": bool,
     "liveness": bool,
     "simulate": int,

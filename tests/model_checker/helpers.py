@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations, pairwise
 from typing import Any
 
+from model_checker.checker import CheckResult
 from model_checker.model import Action, Fairness, Label, Model, Property
 from model_checker.trace import Trace
 
@@ -183,3 +184,20 @@ def assert_valid_lasso(model: Model[Any], trace: Trace[Any]) -> None:
         )
     else:
         assert any(not prop.p(s) for s in cycle)
+
+
+def search_figures(result: CheckResult) -> tuple[Any, ...]:
+    """What must not depend on how a search ran: verdict, counts, coverage, statuses, the trace."""
+    coverage = [(c.name, c.enabled, c.generated, c.new) for c in result.coverage]
+    statuses = [(p.name, p.status) for p in result.properties]
+    example = result.counterexample
+    steps = None if example is None else [(str(step.label), step.state) for step in example.steps]
+    return (
+        result.verdict,
+        result.distinct_states,
+        result.generated_states,
+        result.depth,
+        coverage,
+        statuses,
+        steps,
+    )

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 
 import model_checker.engine as engine
-from model_checker.checker import CheckResult, check
+from model_checker.checker import check
 from model_checker.engine import ActionFailure
 from model_checker.examples.two_phase import two_phase
 from model_checker.model import Action, Model
 from pot.registry import all_models
-from tests.model_checker.helpers import Edges, graph_model
+from tests.model_checker.helpers import Edges, graph_model, search_figures
 from tests.model_checker.test_engine import random_graphs
 
 
@@ -25,33 +25,17 @@ def every_chunk_in_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "PARALLEL_MIN_STATES", 1)
 
 
-def _figures(result: CheckResult) -> tuple[Any, ...]:
-    coverage = [(c.name, c.enabled, c.generated, c.new) for c in result.coverage]
-    statuses = [(p.name, p.status) for p in result.properties]
-    example = result.counterexample
-    steps = None if example is None else [(str(step.label), step.state) for step in example.steps]
-    return (
-        result.verdict,
-        result.distinct_states,
-        result.generated_states,
-        result.depth,
-        coverage,
-        statuses,
-        steps,
-    )
-
-
 @pytest.mark.parametrize("workers", [2, 3])
 def test_two_phase_is_the_same_search_with_workers(workers: int) -> None:
     one = check(two_phase(5), liveness=False)
     many = check(two_phase(5), liveness=False, workers=workers)
-    assert _figures(many) == _figures(one) and many.stats["workers"] == workers
+    assert search_figures(many) == search_figures(one) and many.stats["workers"] == workers
     assert (many.distinct_states, many.generated_states, many.depth) == (8_832, 58_146, 17)
 
 
 def test_a_pbft_violation_has_the_same_shortest_trace_with_workers() -> None:
     model = all_models()["pbft-tiny"].instantiate({"bug": "commit_at_f_plus_1"})
-    assert _figures(check(model, liveness=False, workers=2)) == _figures(check(model, liveness=False))
+    assert search_figures(check(model, liveness=False, workers=2)) == search_figures(check(model, liveness=False))
 
 
 @settings(max_examples=15, deadline=None)
@@ -59,7 +43,7 @@ def test_a_pbft_violation_has_the_same_shortest_trace_with_workers() -> None:
 def test_random_graphs_are_the_same_search_with_workers(case: tuple[Edges, list[int]]) -> None:
     edges, initial = case
     model = graph_model(edges, initial, invariants={"NotThree": lambda s: s != 3})
-    assert _figures(check(model, workers=2)) == _figures(check(model))
+    assert search_figures(check(model, workers=2)) == search_figures(check(model))
 
 
 def _raising(state: int) -> Iterator[tuple[tuple[int], int]]:
