@@ -108,3 +108,14 @@ def test_judging_commands_act_on_the_checkout_of_the_current_directory(
     )
     mutants = installed.run("python", "-P", "-c", program, cwd=clone)  # -P: the wheel, not the clone
     assert mutants.stdout.split() == ["killed", "sim-trace"], mutants.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_the_whole_mutant_catalogue_from_the_wheel_in_a_clone(installed: Installed, tmp_path: Path) -> None:
+    """`pot conform --mutants` as the README gives it, from the wheel, on a clone (minutes)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPOSITORY), str(clone)], check=True)
+    run = installed.run("pot", "conform", "pbft-tiny", "--mode", "stateful", "--mutants", "--json", cwd=clone)
+    report = assert_schema(json.loads(run.stdout), "conform")
+    assert run.returncode == 0, [m for m in report["mutants"] if m["outcome"] != "killed"]
+    assert report["mutants"] and all(m["outcome"] == "killed" for m in report["mutants"])
