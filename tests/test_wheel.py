@@ -31,13 +31,13 @@ class Installed:
     def __init__(self, root: Path, wheel: Path) -> None:
         self.root, self.wheel = root, wheel
 
-    def run(self, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    def run(self, *argv: str, cwd: Path, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.root / "bin" / argv[0]), *argv[1:]],
             cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=timeout_s,
             env={"PATH": f"{self.root / 'bin'}:/usr/bin:/bin", "HOME": str(cwd)},
         )
 
@@ -115,7 +115,8 @@ def test_the_whole_mutant_catalogue_from_the_wheel_in_a_clone(installed: Install
     """`pot conform --mutants` as the README gives it, from the wheel, on a clone (minutes)."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPOSITORY), str(clone)], check=True)
-    run = installed.run("pot", "conform", "pbft-tiny", "--mode", "stateful", "--mutants", "--json", cwd=clone)
+    argv = ("pot", "conform", "pbft-tiny", "--mode", "stateful", "--mutants", "--json")
+    run = installed.run(*argv, cwd=clone, timeout_s=3600)
     report = assert_schema(json.loads(run.stdout), "conform")
     assert run.returncode == 0, [m for m in report["mutants"] if m["outcome"] != "killed"]
     assert report["mutants"] and all(m["outcome"] == "killed" for m in report["mutants"])
