@@ -325,6 +325,9 @@ class GraphWalker:
                 continue
             except Exception as error:  # whatever the implementation raises is a divergence
                 diff = crash_diff(error)
+            if diff and _took_another(fork, label, successor, successors):
+                part.gaps[(label.action, ANOTHER_SUCCESSOR)] += 1
+                continue
             if diff:
                 trace = (*self._trace(source), str(label))
                 part.divergences.append(Divergence(len(trace) - 1, str(label), diff, trace))
@@ -346,6 +349,21 @@ class GraphWalker:
                     dataclasses.replace(found, step=len(path) - 1, trace=(*path, found.action))
                 )
         return children
+
+
+ANOTHER_SUCCESSOR = (
+    "the label has several successors (a Byzantine primary's NEW-VIEW names O, not the checkpoint "
+    "its V certifies) and the stimulus realises another of them"
+)
+
+
+def _took_another(
+    impl: ForkableBridge, label: Label, successor: Any, successors: list[tuple[Label, Any]]
+) -> bool:
+    """Whether ``impl`` took a spec step with ``label`` other than to ``successor``: not a divergence,
+    but that successor is not reached (a gap)."""
+    reached = impl.abstract()
+    return any(lab == label and nxt != successor and nxt == reached for lab, nxt in successors)
 
 
 _WALKER: GraphWalker | None = None

@@ -103,7 +103,11 @@ def machine_for(model: Model[Any], bridge: Bridge, report: StatefulReport) -> ty
             label, successor = choices[data.draw(st.integers(0, len(choices) - 1), label="action")]
             self.trace.append(str(label))
             try:
-                diff = bridge.stimulate(label, self.state) + state_diff(model, successor, bridge.abstract())
+                answered = bridge.stimulate(label, self.state)
+                successor = _taken(
+                    successor, [nxt for lab, nxt in choices if lab == label], bridge.abstract()
+                )
+                diff = answered + state_diff(model, successor, bridge.abstract())
             except Unrealizable as gap:
                 report.gaps[(label.action, str(gap))] += 1
                 self.stuck = True
@@ -120,6 +124,13 @@ def machine_for(model: Model[Any], bridge: Bridge, report: StatefulReport) -> ty
             self.state = successor
 
     return SpecDriven
+
+
+def _taken(drawn: Any, alike: list[Any], reached: Any) -> Any:
+    """The successor the step took: labels name steps, but one label can have several successors
+    (a Byzantine primary's NEW-VIEW names O, not the checkpoint its V certifies), and the
+    implementation may take any of them; ``drawn`` when it took none."""
+    return reached if reached in alike else drawn
 
 
 def stateful_check(

@@ -175,13 +175,14 @@ def _submit(args: argparse.Namespace) -> int:
 
     async def submit() -> int:
         session = ClientSession(config, pair, retry_s=args.retry)
+        request = session.request(operation)
         await session.connect()
         if len(session.connected) < config.f + 1:
             await session.close()
             reachable = len(session.connected)
             return _fail("submit", f"only {reachable} of {config.n} replicas reachable", UNAVAILABLE)
         try:
-            outcome = await session.submit(operation, timeout_s=args.timeout)
+            outcome = await session.submit_request(request, timeout_s=args.timeout)
         except SubmitTimeout as exc:
             return _fail("submit", exc, UNAVAILABLE)
         finally:

@@ -176,29 +176,40 @@ def encode(obj: object) -> bytes:
     return _pack(_SCHEMA.encode_object(obj))
 
 
-def decode(data: bytes, expected: type[T] | tuple[type[T], ...]) -> T:
+@dataclass(frozen=True)
+class Limits:
+    """The largest input, byte or text string and array that ``decode`` accepts."""
+
+    total: int = MAX_FRAME_BYTES
+    field: int = MAX_FIELD_BYTES
+    array: int = MAX_ARRAY_LEN
+
+
+NETWORK_LIMITS = Limits()
+"""For anything a peer sent: frames are checked against these before parsing."""
+
+
+def decode(data: bytes, expected: type[T] | tuple[type[T], ...], limits: Limits = NETWORK_LIMITS) -> T:
     """Parse ``data`` as one of the ``expected`` wire types; raises ``DecodeError`` on anything else."""
     allowed = expected if isinstance(expected, tuple) else (expected,)
     if type(data) is not bytes:
         raise DecodeError("input must be bytes")
-    if len(data) > MAX_FRAME_BYTES:
-        raise DecodeError(f"frame of {len(data)} bytes exceeds {MAX_FRAME_BYTES}")
+    if len(data) > limits.total:
+        raise DecodeError(f"{len(data)} bytes exceed the limit of {limits.total}")
     try:
         raw = msgpack.unpackb(
             data,
             raw=False,
             use_list=True,
             strict_map_key=True,
-            max_bin_len=MAX_FIELD_BYTES,
-            max_str_len=MAX_FIELD_BYTES,
-            max_array_len=MAX_ARRAY_LEN,
+            max_bin_len=limits.field,
+            max_str_len=limits.field,
+            max_array_len=limits.array,
             max_map_len=0,
             max_ext_len=0,
         )
-    except DecodeError:
-        raise
     except Exception as error:  # msgpack raises several unrelated types on malformed input
-        raise DecodeError(f"malformed msgpack: {error}") from None
+        raise DecodeError(_msgpack_problem(error)) from None
     try:
         obj = _SCHEMA.decode_object(raw, allowed)
     except (TypeError, ValueError, RecursionError) as error:
@@ -210,6 +221,26 @@ def decode(data: bytes, expected: type[T] | tuple[type[T], ...]) -> T:
     return typing.cast(T, obj)
 
 
+def decode_unlimited(data: bytes, expected: type[T] | tuple[type[T], ...]) -> T:
+    """Parse bytes that are no peer's frame (a record this node stored, a snapshot it holds): no
+    limit but their own length. A state may legitimately outgrow any frame, and refusing to read
+    it back would stop a restart."""
+    return decode(data, expected, Limits(len(data), len(data), len(data)))
+
+
+def _msgpack_problem(error: Exception) -> str:
+    """What is wrong with input msgpack refused, in words (its own messages are terse)."""
+    if isinstance(error, msgpack.ExtraData):
+        return "trailing bytes after the encoded value"
+    if isinstance(error, msgpack.FormatError):
+        return "not msgpack (a reserved type byte)"
+    if isinstance(error, msgpack.StackError):
+        return "nested too deeply"
+    if "incomplete input" in str(error):
+        return "truncated: the input ends inside a value"
+    return f"malformed msgpack: {error}"
+
+
 def decode_message(data: bytes) -> messages.Message:
     """Parse one top-level PBFT or client message from the network."""
     return decode(data, messages.SIGNED_TYPES)
@@ -218,6 +249,40 @@ def decode_message(data: bytes) -> messages.Message:
 def digest(obj: object) -> bytes:
     """SHA-256 of the canonical encoding of a wire object."""
     return hashlib.sha256(encode(obj)).digest()
+
+
+def request_size(request: messages.Request) -> int:
+    """``len(encode(request))``, computed without encoding: the replica sizes every request it
+    admits or finds in a batch against its byte limits, and encoding each would cost far more."""
+    client = request.client
+    client_bytes = len(client) if client.isascii() else len(client.encode())
+    return (
+        2  # the array header and the one-byte tag
+        + _length_prefixed_size(client_bytes, short_limit=31)
+        + _int_size(request.timestamp)
+        + _length_prefixed_size(len(request.operation), short_limit=-1)
+        + _length_prefixed_size(len(request.signature), short_limit=-1)
+    )
+
+
+def _length_prefixed_size(length: int, short_limit: int) -> int:
+    """A msgpack string (``short_limit`` 31: one-byte header up to 31 bytes) or byte string
+    (``short_limit`` -1: no one-byte form) of ``length`` bytes, header included."""
+    if length <= short_limit:
+        return 1 + length
+    if length <= 0xFF:
+        return 2 + length
+    if length <= 0xFFFF:
+        return 3 + length
+    return 5 + length
+
+
+def _int_size(value: int) -> int:
+    if -32 <= value <= 127:
+        return 1
+    if value > 0:
+        return 2 if value <= 0xFF else 3 if value <= 0xFFFF else 5 if value <= 0xFFFFFFFF else 9
+    return 2 if value >= -(2**7) else 3 if value >= -(2**15) else 5 if value >= -(2**31) else 9
 
 
 def batch_digest(batch: tuple[messages.Request, ...]) -> bytes:

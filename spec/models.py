@@ -12,22 +12,9 @@ from typing import Any
 from model_checker.model import Model, ModelSpec
 from spec import combined, pbft
 from spec.ledger_models import LEDGER_MODELS
-from spec.pbft import PbftBug
+from spec.pbft import PbftConfig
 
-PBFT_BASE: Mapping[str, Any] = {
-    "replicas": 4,
-    "faulty": 1,
-    "byzantine": frozenset({0}),
-    "requests": 2,
-    "max_view": 1,
-    "checkpoint_interval": 1,
-    "window": 1,
-    "max_seq": 2,
-    "bug": PbftBug.NONE,
-    "liveness": False,
-    "async_views": 1,
-    "delay_level": 1,
-}
+PBFT_BASE: Mapping[str, Any] = PbftConfig(checkpoint_interval=1, window=1).constants()
 """n = 4 with Byzantine replica 0 (primary of view 0, so it can equivocate), views 0..1 (the view
 change goes to honest primary 1), two requests, a checkpoint after every request."""
 
@@ -62,6 +49,15 @@ PBFT_MODELS = [
         "pbft-tiny",
         "PBFT alone: n = 4, Byzantine primary 0, one request, a view change to honest primary 1, "
         "a stable checkpoint",
+        requests=1,
+        max_seq=1,
+    ),
+    pbft_model(
+        "pbft-twin",
+        "PBFT alone: pbft-tiny with the Byzantine replica moved (Twins): honest primary 0 orders the "
+        "one request, Byzantine replica 1 is a backup of view 0 and the primary of view 1, so the "
+        "NEW-VIEWs it sends are its own",
+        byzantine=frozenset({1}),
         requests=1,
         max_seq=1,
     ),

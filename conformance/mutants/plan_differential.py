@@ -2,7 +2,7 @@
 
 O (C&L 4.4) is a pure function of V in both: ``plan_new_view`` in
 ``pot_impl/pbft/certificates.py`` and ``Pbft.compute_proposals`` in
-``spec/pbft.py``. Here both get the same random V sets: quorums of
+``spec/pbft/``. Here both get the same random V sets: quorums of
 VIEW-CHANGEs whose P sets hold certificates for overlapping sequence numbers
 from different views, which a run needs a rare schedule to produce. Digests
 map to byte strings in the same order as the spec's request ids, so the two

@@ -117,8 +117,8 @@ fails when the runtime gains a kind this table does not classify."""
 RUNTIME_FIELDS: Mapping[str, Mapping[str, tuple[type, ...]]] = {
     "started": {"view": (int,), "records": (int,)},
     "stopped": {"view": (int,)},
-    "dropped": {"peer": (str,), "principal": (str,), "reason": (str,)},
-    "connection-closed": {"peer": (str,), "reason": (str,)},
+    "dropped": {"peer": (str,), "principal": (str,), "reason": (str,), "count": (int,)},
+    "connection-closed": {"peer": (str,), "principal": (str,), "reason": (str,), "count": (int,)},
 }
 """The fields of the runtime's own events and their JSON types (``peer`` names a connection
 there, not a replica); every field is optional, a field of another type is an input error."""
@@ -195,7 +195,7 @@ def _runtime_event(record: dict[str, Any], source: str) -> dict[str, Any]:
         if name in record and not isinstance(record[name], types):
             expected = " or ".join(t.__name__ for t in types)
             raise TraceInputError(f"{source}: field {name!r} of a {record['event']} event must be {expected}")
-    context = [f"{name} {record[name]}" for name in ("peer", "principal") if name in record]
+    context = [f"{name} {record[name]}" for name in ("peer", "principal", "count") if name in record]
     detail = ", ".join(context + ([str(record["reason"])] if "reason" in record else []))
     kept: dict[str, Any] = {key: record[key] for key in ("node", "n", "t", "event") if key in record}
     return {**kept, "view": record.get("view", 0), "reason": detail}

@@ -1,4 +1,4 @@
-"""Trace validation: is the observed behaviour of a real run a behaviour of ``spec/pbft.py``?
+"""Trace validation: is the observed behaviour of a real run a behaviour of the PBFT spec (``spec/pbft/``)?
 
 The merged event log (``observed.RunLogs.merged``) is matched event by event
 against the spec. Each event kind has one entry in ``EVENT_TABLE`` saying what
@@ -66,7 +66,7 @@ RECOVERY_STATES = 20_000
 DEFAULT_MAX_EXPANSIONS = 200_000
 MAX_BYZANTINE_CERTIFICATES = 10
 """With a Byzantine replica the spec enumerates every subset of the prepared certificates it could
-put in a VIEW-CHANGE (spec/pbft.py ``byzantine_view_changes``); beyond this many the validator
+put in a VIEW-CHANGE (spec/pbft/protocol.py ``byzantine_view_changes``); beyond this many the validator
 stops with an inconclusive verdict instead of running out of memory."""
 
 

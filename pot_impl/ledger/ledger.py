@@ -187,7 +187,7 @@ class Ledger:
         return codec.encode(self.state())
 
     def restore(self, snapshot: bytes) -> None:
-        self._load(codec.decode(snapshot, LedgerSnapshot))
+        self._load(codec.decode_unlimited(snapshot, LedgerSnapshot))
 
     def execute(self, client: str, operation: bytes, height: int) -> bytes:
         """Decode and apply one transaction; the result is the encoded ``Receipt``."""

@@ -149,6 +149,8 @@ class Replica:
         self._next_seq = 1
         self._clients: dict[str, ClientRecord] = {}
         self._pending: dict[tuple[str, int], Request] = {}
+        self._pending_bytes: dict[tuple[str, int], int] = {}
+        self._pending_total = 0
         self._proposed: set[tuple[str, int]] = set()
 
         self._stable_seq = 0
@@ -288,7 +290,7 @@ class Replica:
     @property
     def service_state(self) -> ServiceState:
         """The state the next checkpoint would certify (application snapshot plus client table)."""
-        return codec.decode(self._encode_service_state(), ServiceState)
+        return codec.decode_unlimited(self._encode_service_state(), ServiceState)
 
     # ------------------------------------------------------------ stepping
 
@@ -517,6 +519,11 @@ class Replica:
     # ------------------------------------------------------------ client requests
 
     def _on_client_request(self, request: Request, direct: bool) -> None:
+        size = codec.request_size(request)
+        if size > self.config.max_request_bytes:
+            limit = self.config.max_request_bytes
+            self._reject(request, f"request of {size} bytes exceeds max_request_bytes ({limit})")
+            return
         if not verify_message(self._verifier, request):
             self._reject(request, "bad client signature")
             return
@@ -531,7 +538,12 @@ class Replica:
         if len(self._pending) >= self.config.max_pending_requests:
             self._reject(request, "too many pending requests")
             return
+        if self._pending_total + size > self.config.max_pending_bytes:
+            self._reject(request, "pending requests would exceed max_pending_bytes")
+            return
         self._pending[key] = request
+        self._pending_bytes[key] = size
+        self._pending_total += size
         self._event(EventKind.REQUEST, message="Request")
         if self.is_primary and self._view_active:
             self._propose_batches(flush=False)
@@ -550,26 +562,43 @@ class Replica:
         self._effects.append(ReplyToClient(client, reply))
 
     def _propose_batches(self, flush: bool) -> None:
-        """Primary: order pending requests in batches of ``batch_size``; a partial batch waits for the
-        batch timer unless ``flush``. Not while a certified checkpoint we have not reached is pending
-        (``_transfer_target``): our client table is stale, and we would re-order requests that
-        checkpoint already executed. Reaching it (``_make_stable``) proposes again."""
+        """Primary: order pending requests in batches of ``batch_size`` requests and at most
+        ``max_batch_bytes``; a partial batch waits for the batch timer unless ``flush``. Not while a
+        certified checkpoint we have not reached is pending (``_transfer_target``): our client table
+        is stale, and we would re-order requests that checkpoint already executed. Reaching it
+        (``_make_stable``) proposes again."""
         if self._transfer_target is not None:
             return
         while True:
-            waiting = [r for key, r in self._pending.items() if key not in self._proposed]
+            waiting = [key for key in self._pending if key not in self._proposed]
             if not waiting or self._next_seq > self.high_watermark:
                 break
-            if len(waiting) < self.config.batch_size and not flush:
+            batch = tuple(self._pending[key] for key in self._fill_batch(waiting))
+            if len(batch) == len(waiting) < self.config.batch_size and not flush:
                 self._set_timer(Timer(TimerKind.BATCH, self._view), self.config.batch_timeout_ms)
                 break
-            batch = tuple(waiting[: self.config.batch_size])
             self._proposed.update((r.client, r.timestamp) for r in batch)
             seq = self._next_seq
             self._next_seq += 1
             pp = self._sign(PrePrepare(self._view, seq, codec.batch_digest(batch), batch, self.id))
             self._broadcast(pp)
             self._accept_pre_prepare(pp)
+
+    def _fill_batch(self, waiting: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Up to ``batch_size`` of ``waiting``, in order, within ``max_batch_bytes``. A request too
+        large for the room left is passed over for later ones that fit, so large requests do not
+        hold small ones back; the oldest is always taken (it fits: every pending request is within
+        ``max_request_bytes``), so none waits for ever."""
+        chosen: list[tuple[str, int]] = []
+        total = 0
+        for key in waiting:
+            size = self._pending_bytes[key]
+            if total + size <= self.config.max_batch_bytes:
+                chosen.append(key)
+                total += size
+                if len(chosen) == self.config.batch_size:
+                    break
+        return chosen
 
     # ------------------------------------------------------------ normal case
 
@@ -587,10 +616,24 @@ class Replica:
             # handler; an honest primary never proposes an empty batch.
             self._reject(pp, "null request outside a new-view")
             return
+        oversized = self._oversized(pp.batch)
+        if oversized:
+            self._reject(pp, oversized)
+            return
         if pp.replica != self.id and not all(verify_message(self._verifier, r) for r in pp.batch):
             self._reject(pp, "batch holds a request with a bad client signature")
             return
         self._accept_pre_prepare(pp)
+
+    def _oversized(self, batch: tuple[Request, ...]) -> str:
+        """Why ``batch`` breaks the byte limits (which keep every view-change and new-view within a
+        frame), or "" if it does not."""
+        sizes = [codec.request_size(request) for request in batch]
+        if max(sizes, default=0) > self.config.max_request_bytes:
+            return f"batch holds a request of {max(sizes)} bytes, above max_request_bytes"
+        if sum(sizes) > self.config.max_batch_bytes:
+            return f"batch of {sum(sizes)} bytes exceeds max_batch_bytes ({self.config.max_batch_bytes})"
+        return ""
 
     def _accept_pre_prepare(self, pp: PrePrepare, persist: bool = True) -> None:
         """Log a pre-prepare (``persist`` is False for those that arrive inside a persisted new-view)."""
@@ -703,6 +746,7 @@ class Replica:
         """Execute once per (client, timestamp); a request ordered again is answered from the table."""
         key = (request.client, request.timestamp)
         self._pending.pop(key, None)
+        self._pending_total -= self._pending_bytes.pop(key, 0)
         self._proposed.discard(key)
         record = self._clients.get(request.client)
         if record is not None and request.timestamp <= record.timestamp:
@@ -787,16 +831,17 @@ class Replica:
             self._cancel_timer(Timer(TimerKind.STATE_TRANSFER, 0))
         self._event(EventKind.CHECKPOINT_STABLE, seq=seq, digest=state_digest(snapshot))
         if not self._replaying:
-            self._durable.append(CompactLog(self._durable_records()))
+            self._durable.append(CompactLog(self.durable_records()))
         if self.is_primary and self._view_active:
             self._next_seq = max(self._next_seq, seq + 1)
             self._propose_batches(flush=False)
 
-    def _durable_records(self) -> tuple[DurableRecord, ...]:
+    def durable_records(self) -> tuple[DurableRecord, ...]:
         """Everything ``recover`` needs, replayable in this order: the stable snapshot, the P set,
         the committed batches above the snapshot (some may have committed in a view whose messages
         are dropped below; without them a restart would un-execute them), checkpoint votes, then
-        view by view the view-change state and agreement messages."""
+        view by view the view-change state and agreement messages. The replica compacts its log to
+        these at each stable checkpoint; a host may do so after any step as well."""
         records: list[DurableRecord] = [self.stable_snapshot]
         records.extend(c for _, c in sorted(self._prepared_certificates.items()))
         records.extend(c for _, c in sorted(self._committed.items()))
@@ -903,10 +948,12 @@ class Replica:
 
     def _install_snapshot(self, stable: StableSnapshot) -> None:
         """Adopt a certified stable checkpoint: restore the service state and advance execution to it."""
-        state = codec.decode(stable.snapshot, ServiceState)
+        state = codec.decode_unlimited(stable.snapshot, ServiceState)
         self._app.restore(state.app_state)
         self._clients = {record.client: record for record in state.clients}
         self._pending = {key: r for key, r in self._pending.items() if not self._already_executed(r)}
+        self._pending_bytes = {key: self._pending_bytes[key] for key in self._pending}
+        self._pending_total = sum(self._pending_bytes.values())
         self._last_executed = max(self._last_executed, stable.seq)
         self._own_checkpoints[stable.seq] = stable.snapshot
         digest = state_digest(stable.snapshot)

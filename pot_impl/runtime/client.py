@@ -44,6 +44,10 @@ class SubmitTimeout(TimeoutError):
     """No f+1 matching replies arrived in time."""
 
 
+class RequestTooLarge(ValueError):
+    """The request exceeds the cluster's ``max_request_bytes``: the replicas would refuse it."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """An accepted result: ``result`` was vouched for by ``replicas`` (at least f+1)."""
@@ -144,6 +148,7 @@ class ClientSession:
             on_frames=functools.partial(self._on_frames, replica),
             on_abuse=lambda _connection, _reason: None,
             on_closed=functools.partial(self._on_closed, replica),
+            principal=replica_principal(replica),
         )
 
     def _on_closed(self, replica: int, connection: Connection) -> None:
@@ -166,8 +171,20 @@ class ClientSession:
         self, operation: bytes, client: LogicalClient | None = None, timeout_s: float = 10.0
     ) -> Outcome:
         """Order ``operation`` as ``client`` (default: the session's identity); f+1 matching replies."""
-        sender = client or self.identity
-        request = sender.request(operation)
+        return await self.submit_request(self.request(operation, client), timeout_s)
+
+    def request(self, operation: bytes, client: LogicalClient | None = None) -> Request:
+        """A signed request of ``operation`` by ``client`` (default: the session's identity); raises
+        ``RequestTooLarge`` for one the replicas would refuse for its size."""
+        request = (client or self.identity).request(operation)
+        size, limit = codec.request_size(request), self.config.protocol.max_request_bytes
+        if size > limit:
+            limit_name = f"the cluster's protocol.max_request_bytes ({limit})"
+            raise RequestTooLarge(f"request of {size} bytes exceeds {limit_name}")
+        return request
+
+    async def submit_request(self, request: Request, timeout_s: float = 10.0) -> Outcome:
+        """Order ``request``: f+1 matching replies."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         pending = _Pending(request, time.perf_counter(), future)
         self._pending[(request.client, request.timestamp)] = pending

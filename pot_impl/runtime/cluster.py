@@ -29,9 +29,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pot_impl.pbft.config import ReplicaConfig
 from pot_impl.runtime.config import (
-    PROTOCOL_DEFAULTS,
     Address,
     Config,
     LedgerSettings,
@@ -39,6 +37,7 @@ from pot_impl.runtime.config import (
     ReplicaEntry,
     SyncMode,
     TransportSettings,
+    protocol_config,
     render_config,
 )
 from pot_impl.runtime.crypto import KeyPair, client_id, write_key_pair
@@ -79,6 +78,7 @@ class LocalCluster:
         *,
         byzantine: dict[int, str] | None = None,
         protocol: dict[str, int] | None = None,
+        transport: TransportSettings | None = None,
         sync: SyncMode = "full",
         proxied: bool = False,
         fault_seed: int = 0,
@@ -86,7 +86,8 @@ class LocalCluster:
         self.directory = directory.resolve()
         self.n = n
         self.byzantine = byzantine or {}
-        self.protocol = ReplicaConfig(n=n, **{**PROTOCOL_DEFAULTS, **(protocol or {})})
+        self.transport = transport or TransportSettings()
+        self.protocol = protocol_config(n, protocol or {}, self.transport.max_frame_bytes)
         self.sync = sync
         self.proxied = proxied
         self.fault_seed = fault_seed
@@ -115,7 +116,11 @@ class LocalCluster:
         """Generate keys and configs; refuses a directory that already holds a cluster."""
         if self.cluster_config_path.exists():
             raise FileExistsError(f"{self.directory} already holds a cluster (cluster.toml exists)")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror
+            raise ValueError(f"{self.directory}: cannot create the cluster directory ({reason})") from None
         pairs = [KeyPair.generate() for _ in range(self.n)]
         for replica, pair in enumerate(pairs):
             write_key_pair(self.directory / "keys" / f"replica{replica}.key", pair)
@@ -129,7 +134,7 @@ class LocalCluster:
         }
         replicas = tuple(ReplicaEntry(i, published[i], pairs[i].public) for i in range(self.n))
         ledger = LedgerSettings(genesis=((client_id(client.public), GENESIS_BALANCE),))
-        config = Config(replicas, self.protocol, TransportSettings(), ledger)
+        config = Config(replicas, self.protocol, self.transport, ledger)
         self.cluster_config_path.write_text(render_config(config, self.directory))
         for replica in range(self.n):
             node = NodeSettings(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from pot_impl import codec
 from pot_impl.ledger.records import LedgerParams
-from pot_impl.pbft.config import ReplicaConfig
+from pot_impl.pbft.config import ReplicaConfig, largest_batch_bytes
 from pot_impl.runtime.crypto import public_key_from_hex
 
 T = TypeVar("T")
@@ -55,8 +55,17 @@ PROTOCOL_DEFAULTS: dict[str, int] = {
     "view_change_timeout_ms": 2000,
     "state_transfer_timeout_ms": 1000,
     "max_pending_requests": 20_000,
+    "max_pending_bytes": 64 * 1024 * 1024,
 }
 """Defaults for a real network; the core's own defaults are tuned for simulated ticks."""
+
+BYTE_LIMITS = ("max_request_bytes", "max_batch_bytes")
+"""``[protocol]`` fields whose defaults derive from the others: ``max_batch_bytes`` is the largest at
+which every NEW-VIEW fits in ``transport.max_frame_bytes`` (rounded down to KiB), and
+``max_request_bytes`` a quarter of it, so that a batch with a large request still has room for
+small ones."""
+REQUESTS_PER_FULL_BATCH = 4
+MIN_BATCH_BYTES = 4096
 
 
 LEDGER_DEFAULTS: dict[str, int] = {
@@ -79,12 +88,28 @@ class LedgerSettings:
 
 @dataclass(frozen=True)
 class TransportSettings:
-    """Limits that protect a node from its peers and clients."""
+    """Limits that protect a node from its peers and clients.
 
-    max_frame_bytes: int = codec.MAX_FRAME_BYTES  # a new-view carries 2f+1 view-changes with batches
+    ``max_frame_bytes`` bounds a replica's frames (a new-view carries n - f view-changes with
+    batches); a client's are bounded by ``max_client_frame_bytes`` (or the request limit, if
+    larger), and a peer's first frame, its hello, by a few kilobytes. The connection defaults
+    hold within the common limit of 1024 open files: 512 inbound connections, plus the peer
+    links, the store and the logs. A subscription costs about 400 bytes, so 131,072 are
+    about 50 MB."""
+
+    max_frame_bytes: int = codec.MAX_FRAME_BYTES
+    max_client_frame_bytes: int = 256 * 1024
     abuse_limit: int = 8
     send_queue_frames: int = 10_000
     verify_threads: int = 2
+    max_connections: int = 512
+    max_connections_per_address: int = 64
+    handshake_timeout_ms: int = 5_000
+    idle_timeout_ms: int = 300_000
+    control_frames_per_s: int = 10
+    max_subscriptions_per_connection: int = 1_024
+    max_subscriptions_per_key: int = 4_096
+    max_subscriptions: int = 131_072
 
 
 @dataclass(frozen=True)
@@ -198,15 +223,44 @@ def _replicas(raw: object) -> tuple[ReplicaEntry, ...]:
     return tuple(entries)
 
 
-def _protocol(table: _Table, n: int) -> ReplicaConfig:
+def _protocol(table: _Table, n: int, max_frame_bytes: int) -> ReplicaConfig:
     """The ``[protocol]`` table: any ``ReplicaConfig`` field but ``n`` (taken from the replica list)."""
     values = {
         name: table.number(name, default, minimum=0 if name == "batch_timeout_ms" else 1)
         for name, default in PROTOCOL_DEFAULTS.items()
     }
+    values.update((name, table.number(name)) for name in BYTE_LIMITS if name in table.data)
     table.finish()
+    return protocol_config(n, values, max_frame_bytes)
+
+
+def protocol_config(n: int, values: Mapping[str, int], max_frame_bytes: int) -> ReplicaConfig:
+    """The replica constants for ``values`` (``PROTOCOL_DEFAULTS`` where missing, ``BYTE_LIMITS``
+    derived where missing); byte limits at which a NEW-VIEW could outgrow a frame are refused,
+    since such a message would be dropped and no view change could complete."""
+    settings = {**PROTOCOL_DEFAULTS, **values}
     try:
-        return ReplicaConfig(n=n, **values)
+        shape = ReplicaConfig(n=n, **{k: v for k, v in settings.items() if k not in BYTE_LIMITS})
+    except ValueError as exc:
+        raise ConfigError(f"protocol: {exc}") from None
+    largest = largest_batch_bytes(shape, max_frame_bytes)
+    bound = (
+        f"with transport.max_frame_bytes = {max_frame_bytes}, n = {n} and watermark_window = "
+        f"{shape.watermark_window} (a NEW-VIEW carries up to (n - f + 1) * watermark_window batches)"
+    )
+    if largest < MIN_BATCH_BYTES:
+        too_large = f"too large for batches of {MIN_BATCH_BYTES} bytes"
+        raise ConfigError(f"protocol.watermark_window: {too_large} {bound}")
+    batch = settings.get("max_batch_bytes", largest // 1024 * 1024)
+    if batch > largest:
+        raise ConfigError(f"protocol.max_batch_bytes: at most {largest} {bound}")
+    request = settings.get("max_request_bytes", batch // REQUESTS_PER_FULL_BATCH)
+    if request > batch:
+        limit = f"at most max_batch_bytes ({batch})"
+        raise ConfigError(f"protocol.max_request_bytes: {limit}, since a request must fit in a batch")
+    settings.update(max_batch_bytes=batch, max_request_bytes=request)
+    try:
+        return ReplicaConfig(n=n, **settings)
     except ValueError as exc:
         raise ConfigError(f"protocol: {exc}") from None
 
@@ -223,11 +277,9 @@ def _ledger(table: _Table) -> LedgerSettings:
 
 
 def _transport(table: _Table) -> TransportSettings:
+    defaults = TransportSettings()
     settings = TransportSettings(
-        max_frame_bytes=table.number("max_frame_bytes", TransportSettings.max_frame_bytes),
-        abuse_limit=table.number("abuse_limit", TransportSettings.abuse_limit),
-        send_queue_frames=table.number("send_queue_frames", TransportSettings.send_queue_frames),
-        verify_threads=table.number("verify_threads", TransportSettings.verify_threads),
+        **{f.name: table.number(f.name, getattr(defaults, f.name)) for f in fields(TransportSettings)}
     )
     table.finish()
     return settings
@@ -268,8 +320,8 @@ def parse_config(data: Mapping[str, Any], base: Path) -> Config:
     root = _Table("", data)
     root.used.add("replicas")
     replicas = _replicas(data.get("replicas"))
-    protocol = _protocol(_sub_table(root, "protocol"), len(replicas))
     transport = _transport(_sub_table(root, "transport"))
+    protocol = _protocol(_sub_table(root, "protocol"), len(replicas), transport.max_frame_bytes)
     ledger = _ledger(_sub_table(root, "ledger"))
     node = _node(_sub_table(root, "node"), base, len(replicas)) if "node" in data else None
     root.used.add("node")
@@ -280,9 +332,11 @@ def parse_config(data: Mapping[str, Any], base: Path) -> Config:
 def load_config(path: Path) -> Config:
     """Read and validate a TOML config file."""
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -313,16 +367,10 @@ def render_config(config: Config, base: Path) -> str:
         lines.append("")
     transport = config.transport
     lines.append("[protocol]")
-    lines += [f"{name} = {getattr(config.protocol, name)}" for name in PROTOCOL_DEFAULTS]
-    lines += [
-        "",
-        "[transport]",
-        f"max_frame_bytes = {transport.max_frame_bytes}",
-        f"abuse_limit = {transport.abuse_limit}",
-        f"send_queue_frames = {transport.send_queue_frames}",
-        f"verify_threads = {transport.verify_threads}",
-        "",
-    ]
+    lines += [f"{name} = {getattr(config.protocol, name)}" for name in (*PROTOCOL_DEFAULTS, *BYTE_LIMITS)]
+    lines += ["", "[transport]"]
+    lines += [f"{f.name} = {getattr(transport, f.name)}" for f in fields(TransportSettings)]
+    lines.append("")
     lines.append("[ledger]")
     lines += [f"{name} = {getattr(config.ledger.params, name)}" for name in LEDGER_DEFAULTS]
     lines += ["", "[ledger.genesis]"]

@@ -151,13 +151,18 @@ class Ed25519Verifier:
     dictionary hit. Anything not pre-checked (e.g. signatures nested in a
     view-change) is checked on the spot. ``check`` is safe to call from
     worker threads; ``remember`` and ``verify`` belong to the event loop thread.
+    The cache holds the payloads, so it is bounded in bytes as well as entries.
     """
 
-    def __init__(self, replica_keys: Sequence[bytes], cache_entries: int = 100_000) -> None:
+    def __init__(
+        self, replica_keys: Sequence[bytes], cache_entries: int = 100_000, cache_bytes: int = 64 << 20
+    ) -> None:
         self._replica_keys = tuple(replica_keys)
         self._keys = PublicKeyCache()
         self._verified: OrderedDict[tuple[Principal, bytes, bytes], None] = OrderedDict()
         self._cache_entries = cache_entries
+        self._cache_bytes = cache_bytes
+        self._cached_bytes = 0
         self.checks = 0  # real Ed25519 verifications on the loop thread
         self.cache_hits = 0
 
@@ -181,9 +186,14 @@ class Ed25519Verifier:
 
     def remember(self, principal: Principal, payload: bytes, signature: bytes) -> None:
         """Record a signature that ``check`` accepted."""
-        self._verified[(principal, signature, payload)] = None
-        if len(self._verified) > self._cache_entries:
-            self._verified.popitem(last=False)
+        key = (principal, signature, payload)
+        if key in self._verified:
+            return
+        self._verified[key] = None
+        self._cached_bytes += len(payload)
+        while len(self._verified) > self._cache_entries or self._cached_bytes > self._cache_bytes:
+            (_, _, evicted), _ = self._verified.popitem(last=False)
+            self._cached_bytes -= len(evicted)
 
     def verify(self, principal: Principal, payload: bytes, signature: bytes) -> bool:
         if (principal, signature, payload) in self._verified:

@@ -28,14 +28,18 @@ class DecodeResult:
 
 
 class FrameDecoder:
-    """Splits a byte stream into frames of at most ``max_frame_bytes``."""
+    """Splits a byte stream into frames of at most ``max_frame_bytes``.
+
+    The limit may change between frames (a connection's first frame decides who the peer is,
+    and so how large its later frames may be): ``feed(data, max_frames=1)`` stops after one
+    frame and keeps the rest buffered for the next call."""
 
     def __init__(self, max_frame_bytes: int) -> None:
         self.max_frame_bytes = max_frame_bytes
         self._buffer = bytearray()
         self._skip = 0  # body bytes of an oversized frame still to discard
 
-    def feed(self, data: bytes) -> DecodeResult:
+    def feed(self, data: bytes, max_frames: int | None = None) -> DecodeResult:
         result = DecodeResult()
         view = memoryview(data)
         if self._skip:
@@ -61,6 +65,8 @@ class FrameDecoder:
                 break
             result.frames.append(bytes(buffer[body : body + length]))
             start = body + length
+            if len(result.frames) == max_frames:
+                break
         if start:
             del buffer[:start]
         return result

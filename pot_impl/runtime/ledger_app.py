@@ -13,9 +13,14 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from pot_impl import codec
 from pot_impl.ledger.ledger import Ledger
 from pot_impl.ledger.proofs import ProofChecker
 from pot_impl.ledger.records import LedgerParams, OrderStatus
+from pot_impl.ledger.transactions import Receipt
+
+REQUEST_TOO_LARGE = "request-too-large"
+"""The reason of the receipt a replica answers an oversized request with (it is never ordered)."""
 
 
 class LazyTrainingProofChecker:
@@ -62,3 +67,9 @@ def ledger_summary(ledger: Ledger) -> dict[str, Any]:
         "claims": len(ledger.claims),
         "total_value": ledger.total_value(),
     }
+
+
+def refusal_result(reason: str) -> bytes:
+    """The reply result for a request refused before ordering: a receipt at height 0 (no batch
+    executed it) giving ``reason``, so a client reads it like any rejected transaction."""
+    return codec.encode(Receipt(0, reason))

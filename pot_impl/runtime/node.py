@@ -14,6 +14,12 @@ A timer that expires while a step is running is queued behind the frames
 that arrived before it, and is ignored if the replica re-armed or cancelled
 it in the meantime: a backlog of already-received progress cannot trigger a
 spurious view change.
+
+Peers are admitted from the edge inward: connections are capped per address
+and in total, must send their hello within a timeout, and clients are cut off
+when idle; a client's frames are bounded by its own (small) limit, and its
+status requests and subscriptions are rate-limited per key. Whatever is
+refused is counted and logged at a bounded rate.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pot_impl import codec
-from pot_impl.auth import CLIENT_PREFIX, REPLICA_PREFIX, Principal, replica_principal, sender_of
+from pot_impl.auth import CLIENT_PREFIX, Principal, replica_principal, sender_of
 from pot_impl.pbft.io import (
     DURABLE_TYPES,
     Broadcast,
@@ -61,10 +67,13 @@ from pot_impl.pbft.messages import (
     StateResponse,
     ViewChange,
 )
+from pot_impl.runtime.admission import InboundConnections, Reports, from_replica, reserve_descriptors
 from pot_impl.runtime.byzantine import corrupt
-from pot_impl.runtime.config import Config, NodeSettings
+from pot_impl.runtime.config import Config, ConfigError, NodeSettings
 from pot_impl.runtime.crypto import Ed25519Signer, Ed25519Verifier, read_key_pair
 from pot_impl.runtime.events import EventLog
+from pot_impl.runtime.ledger_app import REQUEST_TOO_LARGE
+from pot_impl.runtime.limits import TokenBuckets
 from pot_impl.runtime.replica_host import ReplicaHost, build_replica
 from pot_impl.runtime.store import Store, WriteBatch, int_key
 from pot_impl.runtime.transport import (
@@ -84,12 +93,25 @@ log = logging.getLogger(__name__)
 
 STEP_ITEMS = 512
 """Most inbox items one step processes, so timers and I/O get the loop between steps."""
-SUBSCRIPTIONS_PER_CONNECTION = 100_000
 STATE_REQUEST_INTERVAL_S = 0.1
+HELLO_FRAME_BYTES = 4096
+"""Largest first frame of an inbound connection (a hello is about 200 bytes)."""
+STATUS_QUERY_CLIENTS = 1024
+"""Most client ids one status request may ask about."""
+CONTROL_KEYS = 10_000
+"""Principals whose control-frame rate is remembered (least recently used forgotten)."""
+STATUS_ANSWERS_PER_S = 100
+"""Status answers per second for all principals together: keys cost nothing to make, so the
+per-key limit alone would not bound a flood from fresh keys."""
+COMPACT_LOG_BYTES = 64 * 1024 * 1024
+"""Log bytes written since the last compaction after which the node compacts (or twice what the
+last compaction wrote, if more): the store stays bounded when no checkpoint becomes stable."""
 MAX_COMMITS_IN_FLIGHT = 2
 """Steps whose commit may still be running while the next one is computed."""
 VERIFIED_CACHE_ENTRIES = 100_000
-"""Signatures remembered as checked (about 40 MB): a few hundred full batches."""
+"""Signatures remembered as checked: a few hundred full batches of small requests."""
+VERIFIED_CACHE_BYTES = 32 * 1024 * 1024
+"""And at most this many bytes of what they sign, whatever the requests' size."""
 LOG_KIND = "log"
 
 
@@ -111,6 +133,9 @@ class NodeCounters:
 
     frames_in: int = 0
     frames_dropped: int = 0
+    requests_refused: int = 0
+    records_skipped: int = 0
+    log_compactions: int = 0
     messages_out: int = 0
     frames_out: int = 0
     pool_verifications: int = 0
@@ -145,22 +170,28 @@ def signature_job(part: Message) -> SignatureJob:
 
 
 class CheckedMessages:
-    """Messages (signature included) whose signatures checked, most recent ``capacity`` of them.
+    """Messages (signature included) whose signatures checked: the most recent, at most ``capacity``
+    of them and ``capacity_bytes`` of their signed payloads.
 
     A request travels in its client's frame, then in the pre-prepare, then in view-changes and
     new-views; recognising an equal message skips re-encoding its signing payload and re-checking."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, capacity_bytes: int) -> None:
         self.capacity = capacity
-        self._seen: OrderedDict[Message, None] = OrderedDict()
+        self.capacity_bytes = capacity_bytes
+        self._seen: OrderedDict[Message, int] = OrderedDict()
+        self._bytes = 0
 
     def __contains__(self, message: Message) -> bool:
         return message in self._seen
 
-    def add(self, message: Message) -> None:
-        self._seen[message] = None
-        if len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
+    def add(self, message: Message, size: int) -> None:
+        if message in self._seen:
+            return
+        self._seen[message] = size
+        self._bytes += size
+        while len(self._seen) > self.capacity or self._bytes > self.capacity_bytes:
+            self._bytes -= self._seen.popitem(last=False)[1]
 
 
 class Node:
@@ -177,10 +208,18 @@ class Node:
                 "listed in [[replicas]]"
             )
         self.signer = Ed25519Signer(replica_principal(self.id), pair)
-        self.verifier = Ed25519Verifier([r.public_key for r in config.replicas], VERIFIED_CACHE_ENTRIES)
+        replica_keys = [r.public_key for r in config.replicas]
+        self.verifier = Ed25519Verifier(replica_keys, VERIFIED_CACHE_ENTRIES, VERIFIED_CACHE_BYTES)
+        transport = config.transport
+        reserve_descriptors(transport)
         # The store first: its lock keeps a second node off this replica's event log too.
         self.store = Store(self.settings.data_dir / "node.db", self.settings.sync)
-        self.events = EventLog(self.settings.event_log, self.id)
+        try:
+            self.events = EventLog(self.settings.event_log, self.id)
+        except OSError as exc:
+            self.store.close()
+            where = f"node.event_log: cannot open {self.settings.event_log}"
+            raise ConfigError(f"{where} ({exc.strerror})") from None
         self.host: ReplicaHost = build_replica(self.id, config, self.signer, self.verifier)
         self.counters = NodeCounters()
         self._pool = ThreadPoolExecutor(config.transport.verify_threads, thread_name_prefix="verify")
@@ -191,14 +230,28 @@ class Node:
         self._wake = asyncio.Event()
         self._timers: dict[Timer, tuple[int, asyncio.TimerHandle]] = {}
         self._timer_generation = 0
-        self._checked = CheckedMessages(VERIFIED_CACHE_ENTRIES)
+        self._checked = CheckedMessages(VERIFIED_CACHE_ENTRIES, VERIFIED_CACHE_BYTES)
         self._state_requests: dict[tuple[type, int], float] = {}
-        self._routes = ReplyRoutes(SUBSCRIPTIONS_PER_CONNECTION)
-        self._inbound: set[Connection] = set()
+        self._routes = ReplyRoutes(
+            transport.max_subscriptions_per_connection,
+            transport.max_subscriptions_per_key,
+            transport.max_subscriptions,
+        )
+        rate = transport.control_frames_per_s
+        self._control = TokenBuckets(rate, 2 * rate, CONTROL_KEYS)
+        self._status_answers = TokenBuckets(STATUS_ANSWERS_PER_S, STATUS_ANSWERS_PER_S, 1)
+        # a client frame holds one request (plus the kind byte) or a control frame
+        request_frame = config.protocol.max_request_bytes + 1
+        self._client_frame_bytes = max(transport.max_client_frame_bytes, request_frame)
+        self._reports = Reports(self.id, self.events, self._wake.set)
+        self._inbound = InboundConnections(transport, self._reports)
         self._links: dict[int, PeerLink] = {}
         self._server: asyncio.Server | None = None
         self._pump_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
         self._log_key = 0
+        self._log_bytes = 0
+        self._compacted_bytes = 0
         self._stopped = asyncio.Event()
         self.started_at = time.time()
 
@@ -206,6 +259,8 @@ class Node:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._reports.loop_exception)
+        records, skipped = self._load_log()
         own = self.config.listen_address()
         self._server = await loop.create_server(
             self._new_inbound, own.host, own.port, reuse_address=True
@@ -219,14 +274,16 @@ class Node:
                 replica.address.port,
                 hello=functools.partial(make_hello, self.signer.principal, replica.id, self.signer.sign),
                 queue_frames=self.config.transport.send_queue_frames,
-                make_connection=functools.partial(self._new_connection, f"out-{replica.id}"),
+                make_connection=functools.partial(
+                    self._new_connection, f"out-{replica.id}", replica_principal(replica.id)
+                ),
             )
             link.start()
             self._links[replica.id] = link
-        records = self._load_log()
         self.events.emit("started", view=self.host.view(), records=len(records))
-        self._perform(self.host.recover(records))
+        self._perform(self.host.recover(records), compact=skipped > 0)
         self._pump_task = loop.create_task(self._pump(), name="pump")
+        self._sweep_task = loop.create_task(self._inbound.sweep(), name="sweep")
 
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
@@ -244,15 +301,16 @@ class Node:
             raise self.fatal
 
     async def stop(self) -> None:
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
+        for task in (self._pump_task, self._sweep_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for link in self._links.values():
             await link.close()
         if self._server is not None:
             self._server.close()
-        for connection in list(self._inbound):
+        for connection in self._inbound:
             connection.close()
         for _, handle in self._timers.values():
             handle.cancel()
@@ -265,20 +323,27 @@ class Node:
 
     # ------------------------------------------------------------ inbound
 
-    def _new_connection(self, name: str) -> Connection:
+    def _new_connection(self, name: str, peer: Principal) -> Connection:
         return Connection(
             name,
             self.config.transport.max_frame_bytes,
             self.config.transport.abuse_limit,
             on_frames=self._on_frames,
-            on_abuse=self._on_abuse,
+            on_abuse=self._dropped,
             on_closed=self._on_closed,
+            principal=peer,
         )
 
     def _new_inbound(self) -> Connection:
-        connection = self._new_connection("in")
-        self._inbound.add(connection)
-        return connection
+        return Connection(
+            "in",
+            HELLO_FRAME_BYTES,
+            self.config.transport.abuse_limit,
+            on_frames=self._on_frames,
+            on_abuse=self._dropped,
+            on_closed=self._on_closed,
+            on_opened=self._inbound.admit,
+        )
 
     def _on_frames(self, connection: Connection, payloads: list[bytes]) -> None:
         self.counters.frames_in += len(payloads)
@@ -293,17 +358,31 @@ class Node:
             elif kind is FrameKind.HELLO and connection.principal is None:
                 self._accept_hello(connection, body)
             elif kind is FrameKind.STATUS_REQUEST:
-                self._answer_status(connection, body)
-            elif kind is FrameKind.SUBSCRIBE and connection.principal is not None:
-                self._subscribe(connection, body)
+                if self._control_allowed(connection, kind):
+                    self._answer_status(connection, body)
+            elif kind is FrameKind.SUBSCRIBE:
+                if self._control_allowed(connection, kind):
+                    self._subscribe(connection, body)
             else:
                 connection.report_abuse(f"{kind.name} frame not expected now")
         if self._inbox:
             self._wake.set()
 
+    def _control_allowed(self, connection: Connection, kind: FrameKind) -> bool:
+        """Status requests and subscriptions cost the node work and memory: only after a hello,
+        and at most ``transport.control_frames_per_s`` per principal (a burst of twice that)."""
+        if connection.principal is None:
+            connection.report_abuse(f"{kind.name} frame before the hello")
+            return False
+        if not self._control.allow(connection.principal, time.monotonic()):
+            rate = self.config.transport.control_frames_per_s
+            connection.report_abuse(f"{kind.name} over the rate limit of {rate} per second")
+            return False
+        return True
+
     def _answer_status(self, connection: Connection, body: bytes) -> None:
         try:
-            query = unpack_control(body, self.config.transport.max_frame_bytes)
+            query = unpack_control(body, self._client_frame_bytes)
         except ValueError as exc:
             connection.report_abuse(str(exc))
             return
@@ -311,44 +390,53 @@ class Node:
         if not isinstance(clients, list) or not all(isinstance(c, str) for c in clients):
             connection.report_abuse("status query: clients must be a list of client ids")
             return
+        if len(clients) > STATUS_QUERY_CLIENTS:
+            connection.report_abuse(f"status query: more than {STATUS_QUERY_CLIENTS} client ids")
+            return
+        if not self._status_answers.allow(None, time.monotonic()):
+            self._dropped(connection, f"status request over the {STATUS_ANSWERS_PER_S} answers a second")
+            return
         connection.send(frame(FrameKind.STATUS, pack_control(self.status(clients))))
 
     def _accept_hello(self, connection: Connection, body: bytes) -> None:
         try:
-            connection.principal = check_hello(
-                body, self.id, self.verifier.check, self.config.transport.max_frame_bytes
-            )
+            connection.principal = check_hello(body, self.id, self.verifier.check, HELLO_FRAME_BYTES)
         except ValueError as exc:
             connection.report_abuse(f"bad hello: {exc}")
             return
+        if from_replica(connection):
+            connection.set_frame_limit(self.config.transport.max_frame_bytes)
+            return
+        connection.set_frame_limit(self._client_frame_bytes)
         kind, _, name = connection.principal.partition(":")
         if kind + ":" == CLIENT_PREFIX:
             self._routes.add(name, connection)
 
     def _subscribe(self, connection: Connection, body: bytes) -> None:
         try:
-            clients = unpack_control(body, self.config.transport.max_frame_bytes)
+            clients = unpack_control(body, self._client_frame_bytes)
         except ValueError as exc:
             connection.report_abuse(str(exc))
             return
         if not isinstance(clients, list) or not all(isinstance(c, str) for c in clients):
             connection.report_abuse("subscribe frame must be a list of client ids")
             return
-        if not all(self._routes.add(client, connection) for client in clients):
-            connection.report_abuse(f"more than {SUBSCRIPTIONS_PER_CONNECTION} subscriptions")
+        for client in clients:
+            refused = self._routes.add(client, connection)
+            if refused:
+                connection.report_abuse(f"subscription refused: {refused}")
+                return
 
-    def _on_abuse(self, connection: Connection, reason: str) -> None:
+    def _dropped(self, connection: Connection, reason: str) -> None:
+        """A frame from ``connection`` was dropped (it was malformed, unexpected or over a limit)."""
         self.counters.frames_dropped += 1
-        self.events.emit("dropped", peer=connection.name, principal=connection.principal, reason=reason)
-        self._wake.set()  # the next step flushes the event log even if nothing else arrives
-        log.warning("node %d: dropped frame from %s: %s", self.id, connection.name, reason)
+        self._reports.report("dropped", connection, reason)
 
     def _on_closed(self, connection: Connection) -> None:
         if connection.abuse.exhausted:
-            self.events.emit("connection-closed", peer=connection.name, reason="abuse limit reached")
-            self._wake.set()
+            self._reports.report("connection-closed", connection, "abuse limit reached")
         self._routes.forget(connection)
-        self._inbound.discard(connection)
+        self._inbound.forget(connection)
 
     # ------------------------------------------------------------ the pump
 
@@ -398,7 +486,7 @@ class Node:
         for part, job, good in zip(parts, jobs, await self._check_signatures(jobs), strict=True):
             if good:
                 self.verifier.remember(*job)
-                self._checked.add(part)
+                self._checked.add(part, len(job[1]))
         for index, connection, message, _ in decoded:
             if message not in self._checked:
                 connection.report_abuse(f"bad signature on {type(message).__name__} by {sender_of(message)}")
@@ -428,15 +516,27 @@ class Node:
         if isinstance(message, Reply):
             connection.report_abuse("replicas do not accept replies")
             return None
-        from_replica = (connection.principal or "").startswith(REPLICA_PREFIX)
-        if isinstance(message, Request) and not from_replica:
+        if isinstance(message, Request) and not from_replica(connection):
+            size = codec.request_size(message)
+            if size > self.config.protocol.max_request_bytes:
+                self._refuse_request(connection, message, size)
+                return None
             self._routes.add(message.client, connection)
             return ClientRequestReceived(message)
         if isinstance(message, StateRequest | Fetch) and not self._state_request_allowed(message):
             name = type(message).__name__
-            self._on_abuse(connection, f"{name} from replica {message.replica} over the rate limit")
+            self._dropped(connection, f"{name} from replica {message.replica} over the rate limit")
             return None
         return MessageReceived(message)
+
+    def _refuse_request(self, connection: Connection, request: Request, size: int) -> None:
+        """Answer an oversized request with a signed refusal instead of ordering it (its signature
+        has been checked, so nobody obtains refusals for another client's requests); sending
+        such requests still counts against the connection's abuse allowance."""
+        self.counters.requests_refused += 1
+        connection.send(frame(FrameKind.MESSAGE, codec.encode(self.host.refusal(request, REQUEST_TOO_LARGE))))
+        limit = self.config.protocol.max_request_bytes
+        connection.report_abuse(f"request of {size} bytes refused: over protocol.max_request_bytes ({limit})")
 
     def _state_request_allowed(self, request: StateRequest | Fetch) -> bool:
         """Each answer ships a whole snapshot (or, to a fetch, up to a watermark window of committed
@@ -451,19 +551,21 @@ class Node:
 
     # ------------------------------------------------------------ effects
 
-    def _perform(self, effects: Sequence[Effect]) -> None:
+    def _perform(self, effects: Sequence[Effect], compact: bool = False) -> None:
         """Perform effects write-ahead: timers now; records and events to the store thread; sends
         once they are durable. The store thread commits steps in order, so sends keep their order,
-        and the loop handles the next step while the previous one is being fsynced."""
+        and the loop handles the next step while the previous one is being fsynced.
+
+        The log is also compacted (to the replica's ``durable_records``) when ``compact`` is set or
+        it has grown past ``COMPACT_LOG_BYTES`` since the last compaction without a stable
+        checkpoint: views that keep changing would otherwise fill the disk."""
         outgoing: list[SendTo | Broadcast | ReplyToClient] = []
         batch = WriteBatch()
         for effect in corrupt(self.settings.byzantine, effects, self.signer, self.config.n, self.id):
             if isinstance(effect, Persist):
                 self._append_record(batch, effect.record)
             elif isinstance(effect, CompactLog):
-                batch.prune(LOG_KIND, int_key(self._log_key))
-                for record in effect.records:
-                    self._append_record(batch, record)
+                self._compact(batch, effect.records)
             elif isinstance(effect, Emit):
                 self.events.protocol(effect.event)
             elif isinstance(effect, SetTimer):
@@ -474,6 +576,9 @@ class Node:
                     entry[1].cancel()
             else:
                 outgoing.append(effect)
+        if compact or self._log_bytes > max(COMPACT_LOG_BYTES, 2 * self._compacted_bytes):
+            self._compact(batch, self.host.durable_records())
+            self.counters.log_compactions += 1
         future = asyncio.get_running_loop().run_in_executor(
             self._store_thread, self._make_durable, batch, self.events.take()
         )
@@ -503,14 +608,38 @@ class Node:
         self._send(outgoing)
 
     def _append_record(self, batch: WriteBatch, record: DurableRecord) -> None:
-        batch.put(LOG_KIND, int_key(self._log_key), codec.encode(record))
+        value = codec.encode(record)
+        batch.put(LOG_KIND, int_key(self._log_key), value)
         self._log_key += 1
+        self._log_bytes += len(value)
 
-    def _load_log(self) -> list[DurableRecord]:
+    def _compact(self, batch: WriteBatch, records: Sequence[DurableRecord]) -> None:
+        """Replace the whole log by ``records``."""
+        batch.prune(LOG_KIND, int_key(self._log_key))
+        self._log_bytes = 0
+        for record in records:
+            self._append_record(batch, record)
+        self._compacted_bytes = self._log_bytes
+
+    def _load_log(self) -> tuple[list[DurableRecord], int]:
+        """The durable log, in order, and how many records were skipped. A record that does not
+        decode (damaged on disk) is reported and skipped rather than stopping the node: it
+        recovers from the others and fetches what it lost from its peers, like a replica that
+        lags behind."""
         rows = self.store.scan(LOG_KIND)
         if rows:
             self._log_key = int.from_bytes(rows[-1][0], "big") + 1
-        return [codec.decode(value, DURABLE_TYPES) for _, value in rows]
+        records: list[DurableRecord] = []
+        for key, value in rows:
+            self._log_bytes += len(value)
+            try:
+                records.append(codec.decode_unlimited(value, DURABLE_TYPES))
+            except codec.DecodeError as exc:
+                self.counters.records_skipped += 1
+                where = f"{self.store.path}: log record {int.from_bytes(key, 'big')} of {len(value)} bytes"
+                self._reports.report("dropped", None, f"{where} is unreadable and was skipped ({exc})")
+        self._compacted_bytes = self._log_bytes
+        return records, self.counters.records_skipped
 
     def _send(self, outgoing: Sequence[SendTo | Broadcast | ReplyToClient]) -> None:
         encoded: dict[int, bytes] = {}
@@ -560,7 +689,11 @@ class Node:
             "id": self.id,
             "uptime_s": round(time.time() - self.started_at, 3),
             **self.host.status(clients),
-            "counters": vars(self.counters).copy(),
+            "counters": {
+                **vars(self.counters),
+                "connections_refused": self._inbound.refused,
+                "connections_timed_out": self._inbound.timed_out,
+            },
             "verifier": {"checks": self.verifier.checks, "cache_hits": self.verifier.cache_hits},
             "links": {str(t): {"sent": k.sent, "dropped": k.dropped} for t, k in self._links.items()},
             "reply_routes": len(self._routes),

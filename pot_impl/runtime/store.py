@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 """
+COLUMNS = ["kind", "key", "value"]
 
 
 class StoreError(RuntimeError):
@@ -89,22 +90,49 @@ def _lock_exclusively(path: Path) -> int:
     return descriptor
 
 
+def _connect(path: Path, sync: str) -> sqlite3.Connection:
+    """A connection to the store at ``path``, checked to be an intact node store, so damage or a
+    foreign database is reported at start rather than as a failure mid-run."""
+    try:
+        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open node store ({exc})") from None
+    try:
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: SQLite refused WAL mode (got {mode})")
+        db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")]
+        if problems != ["ok"]:
+            raise StoreError(f"{path}: the database is damaged ({problems[0].splitlines()[-1]})")
+        db.executescript(SCHEMA)
+        columns = [row[1] for row in db.execute("PRAGMA table_info(records)")]
+        if columns != COLUMNS:
+            found = ", ".join(columns)
+            raise StoreError(f"{path}: not a node store (its records table has columns {found})")
+    except StoreError:
+        db.close()
+        raise
+    except sqlite3.Error as exc:
+        db.close()
+        raise StoreError(f"{path}: cannot open node store ({exc})") from None
+    return db
+
+
 class Store:
     """A node's SQLite database."""
 
     def __init__(self, path: Path, sync: str = "full") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path.parent}: cannot create the data directory ({exc.strerror})") from None
         self._lock = _lock_exclusively(path.with_name(path.name + ".lock"))
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"{path}: SQLite refused WAL mode (got {mode})")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
-            self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
+            self._db = _connect(path, sync)
+        except StoreError:
             os.close(self._lock)
-            raise StoreError(f"{path}: cannot open node store ({exc})") from None
+            raise
         self.path = path
         self.commits = 0
 
@@ -137,15 +165,22 @@ class Store:
         db.execute("COMMIT")
 
     def get(self, kind: str, key: bytes) -> bytes | None:
-        row = self._db.execute("SELECT value FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        try:
+            query = "SELECT value FROM records WHERE kind = ? AND key = ?"
+            row = self._db.execute(query, (kind, key)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read ({exc})") from None
         return None if row is None else bytes(row[0])
 
     def scan(self, kind: str) -> list[tuple[bytes, bytes]]:
         """All records of ``kind`` in key order."""
-        rows: Iterable[tuple[bytes, bytes]] = self._db.execute(
-            "SELECT key, value FROM records WHERE kind = ? ORDER BY key", (kind,)
-        )
-        return [(bytes(key), bytes(value)) for key, value in rows]
+        try:
+            rows: Iterable[tuple[bytes, bytes]] = self._db.execute(
+                "SELECT key, value FROM records WHERE kind = ? ORDER BY key", (kind,)
+            )
+            return [(bytes(key), bytes(value)) for key, value in rows]
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read ({exc})") from None
 
     def close(self) -> None:
         self._db.close()

@@ -25,14 +25,14 @@ import enum
 import logging
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
 import msgpack
 
 from pot_impl.auth import Principal
-from pot_impl.runtime.framing import AbuseCounter, FrameDecoder, encode_frame
+from pot_impl.runtime.framing import AbuseCounter, DecodeResult, FrameDecoder, encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,10 @@ class Connection(asyncio.Protocol):
     """One TCP connection that carries frames both ways and counts the peer's bad frames.
 
     ``on_frames`` gets every complete frame payload of a read in one call, so
-    the node can process (and verify signatures) in batches.
+    the node can process (and verify signatures) in batches. ``principal`` is
+    the peer, when known in advance (we connected to it). Until it is known,
+    frames are handed over one at a time: the hello decides how large the
+    peer's later frames may be (``set_frame_limit``).
     """
 
     def __init__(
@@ -117,15 +120,21 @@ class Connection(asyncio.Protocol):
         on_frames: Callable[[Connection, list[bytes]], None],
         on_abuse: Callable[[Connection, str], None],
         on_closed: Callable[[Connection], None],
+        on_opened: Callable[[Connection], None] | None = None,
+        principal: Principal | None = None,
     ) -> None:
         self.name = name
-        self.principal: Principal | None = None
+        self.address = ""
+        self.principal = principal
         self.subscriptions: set[str] = set()
         self.abuse = AbuseCounter(abuse_limit)
+        self.opened_at = time.monotonic()
+        self.last_active = self.opened_at  # when a frame last went either way
         self._decoder = FrameDecoder(max_frame_bytes)
         self._on_frames = on_frames
         self._on_abuse = on_abuse
         self._on_closed = on_closed
+        self._on_opened = on_opened
         self._transport: asyncio.Transport | None = None
         self._lost = asyncio.Event()
         self.closed = False
@@ -139,10 +148,27 @@ class Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
         if peer:
+            self.address = str(peer[0])
             self.name = f"{self.name}<{peer[0]}:{peer[1]}>"
+        if self._on_opened is not None:
+            self._on_opened(self)
+
+    def set_frame_limit(self, max_frame_bytes: int) -> None:
+        """Frames after the current one may be up to ``max_frame_bytes`` long."""
+        self._decoder.max_frame_bytes = max_frame_bytes
 
     def data_received(self, data: bytes) -> None:
-        result = self._decoder.feed(data)
+        self.last_active = time.monotonic()
+        while self.principal is None and not self.closed:
+            result = self._decoder.feed(data, max_frames=1)
+            data = b""
+            self._deliver(result)
+            if not result.frames:
+                return
+        if not self.closed:
+            self._deliver(self._decoder.feed(data))
+
+    def _deliver(self, result: DecodeResult) -> None:
         for length in result.oversized:
             self.report_abuse(f"oversized frame of {length} bytes")
         if result.frames and not self.closed:
@@ -162,6 +188,7 @@ class Connection(asyncio.Protocol):
         if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             return False
         transport.write(data)
+        self.last_active = time.monotonic()
         return True
 
     def close(self) -> None:
@@ -179,21 +206,35 @@ class Connection(asyncio.Protocol):
 
 
 class ReplyRoutes:
-    """Client id to the connections that receive its replies; at most ``limit`` ids per connection."""
+    """Client id to the connections that receive its replies.
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    Each subscription costs about 400 bytes, so they are bounded per connection, per principal
+    (the key that opened the connections) and in total."""
+
+    def __init__(self, per_connection: int, per_principal: int, total: int) -> None:
+        self.per_connection = per_connection
+        self.per_principal = per_principal
+        self.total = total
         self._routes: dict[str, set[Connection]] = {}
+        self._by_principal: Counter[Principal | None] = Counter()
+        self._count = 0
 
-    def add(self, client: str, connection: Connection) -> bool:
-        """Route ``client``'s replies to ``connection`` too; False if the connection is over its limit."""
+    def add(self, client: str, connection: Connection) -> str:
+        """Route ``client``'s replies to ``connection`` too; "" when done (or already so), else
+        which limit refused it."""
         if client in connection.subscriptions:
-            return True
-        if len(connection.subscriptions) >= self.limit:
-            return False
+            return ""
+        if len(connection.subscriptions) >= self.per_connection:
+            return f"more than {self.per_connection} subscriptions on one connection"
+        if self._by_principal[connection.principal] >= self.per_principal:
+            return f"more than {self.per_principal} subscriptions by {connection.principal}"
+        if self._count >= self.total:
+            return f"the node holds {self.total} subscriptions, its limit"
         connection.subscriptions.add(client)
         self._routes.setdefault(client, set()).add(connection)
-        return True
+        self._by_principal[connection.principal] += 1
+        self._count += 1
+        return ""
 
     def forget(self, connection: Connection) -> None:
         for client in connection.subscriptions:
@@ -202,6 +243,10 @@ class ReplyRoutes:
                 routes.discard(connection)
                 if not routes:
                     del self._routes[client]
+        self._count -= len(connection.subscriptions)
+        self._by_principal[connection.principal] -= len(connection.subscriptions)
+        if self._by_principal[connection.principal] <= 0:
+            del self._by_principal[connection.principal]
         connection.subscriptions.clear()
 
     def connections(self, client: str) -> tuple[Connection, ...]:

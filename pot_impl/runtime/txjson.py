@@ -29,6 +29,8 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is int:
         if type(value) is not int:
             raise ValueError(f"{where}: expected an integer")
+        if not codec.INT_MIN <= value <= codec.INT_MAX:
+            raise ValueError(f"{where}: {value} is outside {codec.INT_MIN}..{codec.INT_MAX}")
         return value
     if hint is str:
         if not isinstance(value, str):

@@ -1,5 +1,5 @@
 """Admission control by size: requests and batches are bounded so that every message that carries
-batches fits in a frame, whatever clients send (issue: eight 3 MiB requests bricked a cluster)."""
+batches fits in a frame, whatever clients send, and a replica reads back what it stored."""
 
 from __future__ import annotations
 
@@ -59,12 +59,37 @@ def test_the_primary_cuts_batches_by_bytes() -> None:
     assert all(replica.last_executed == 3 for replica in cluster.replicas)
 
 
+def test_small_requests_are_not_held_back_behind_large_ones() -> None:
+    """Requests pile up while the primary's window is full; the next batch passes over a large
+    request that no longer fits and takes the small ones behind it."""
+    cluster = Cluster.build(4, **LIMITS, checkpoint_interval=1, watermark_window=1)
+    cluster.submit(signed_request("first", 1), to=[0])
+    cluster.flush_batches()  # seq 1 is proposed; the window is full until it is stable
+    large = [signed_request(f"large{i}", 1, b"x" * 3800) for i in range(3)]
+    small = [signed_request(f"small{i}", 1) for i in range(5)]
+    for request in large + small:
+        cluster.submit(request, to=[0])
+    cluster.run()
+    cluster.flush_batches()
+    cluster.run()
+    heights = {client: height for client, _, height in cluster.apps[1].executed}
+    assert [heights[r.client] for r in large + small] == [2, 2, 3, 2, 2, 2, 2, 2]
+
+
 def test_an_oversized_request_is_rejected_before_ordering() -> None:
     cluster = Cluster.build(4, **LIMITS)
     cluster.submit(signed_request("big", 1, b"x" * 5000), to=[0])
     cluster.flush_batches()
     assert cluster.queue == [] and cluster.replicas[0].pending_requests == ()
     assert "exceeds max_request_bytes" in cluster.rejections(0)[0]
+
+
+def test_pending_requests_are_bounded_in_bytes() -> None:
+    cluster = Cluster.build(4, **LIMITS, max_pending_bytes=8000)
+    for client in ("a", "b", "c"):
+        cluster.submit(signed_request(client, 1, b"x" * 3000), to=[1])  # a backup: they wait there
+    assert len(cluster.replicas[1].pending_requests) == 2
+    assert "exceed max_pending_bytes" in cluster.rejections(1)[0]
 
 
 def test_backups_refuse_a_batch_over_the_byte_limit() -> None:
@@ -110,7 +135,7 @@ def test_the_widest_new_view_is_within_the_bound(n: int) -> None:
 @pytest.mark.parametrize("n", [4, 7, 10, 16])
 def test_derived_byte_limits_keep_a_new_view_within_a_frame(n: int) -> None:
     protocol = protocol_config(n, {}, codec.MAX_FRAME_BYTES)
-    assert protocol.max_request_bytes == protocol.max_batch_bytes >= 16 * 1024
+    assert protocol.max_batch_bytes == 4 * protocol.max_request_bytes >= 16 * 1024
     assert new_view_bytes_bound(protocol) <= codec.MAX_FRAME_BYTES
     assert protocol.max_batch_bytes <= largest_batch_bytes(protocol, codec.MAX_FRAME_BYTES)
 
@@ -162,7 +187,9 @@ def test_the_hello_decides_how_large_later_frames_may_be() -> None:
                 connection.set_frame_limit(1 << 20)
             delivered.append(payload)
 
-    connection = Connection("in", 16, 8, on_frames, lambda _c, reason: dropped.append(reason), lambda _c: None)
+    connection = Connection(
+        "in", 16, 8, on_frames, lambda _c, reason: dropped.append(reason), lambda _c: None
+    )
     large = b"p" * 1000
     connection.data_received(b"".join(len(p).to_bytes(4, "big") + p for p in (b"hello", large)))
     assert delivered == [b"hello", large] and dropped == []

@@ -13,7 +13,7 @@ from model_checker.checker import CheckResult, PropertyResult, check
 from model_checker.model import Model, SpecError
 from model_checker.trace import Trace
 from spec.ledger import NO_SEGMENT, ChallengeRecord, ClaimRecord, LedgerBug, LedgerState, OrderStatus
-from spec.ledger_models import CONSTANT_DOCS, LEDGER_MODELS, Cast
+from spec.ledger_models import CONSTANT_DOCS, LEDGER_MODELS, Cast, LedgerModelConfig
 from spec.ledger_properties import some_order_open
 
 LIVENESS = "EveryOrderEventuallyFinalized"
@@ -42,10 +42,10 @@ def test_ledger_satisfies_every_invariant_and_liveness() -> None:
 
 
 SAFETY_BUGS = [
-    ("finalize-ignores-challenges", "NoFakeWinner"),
-    ("slash-on-unproved-challenge", "HonestValidatorsNeverSlashed"),
-    ("pay-before-deadline", "NoPaymentBeforeDeadline"),
-    ("finalize-twice", "NoDoublePayment"),
+    ("finalize_ignores_challenges", "NoFakeWinner"),
+    ("slash_on_unproved_challenge", "HonestValidatorsNeverSlashed"),
+    ("pay_before_deadline", "NoPaymentBeforeDeadline"),
+    ("finalize_twice", "NoDoublePayment"),
 ]
 
 
@@ -161,7 +161,7 @@ def test_without_fairness_an_order_can_stay_open_forever(unfair: str) -> None:
 
 
 def test_finalize_waiting_for_every_validator_starves_on_a_silent_one() -> None:
-    model = tiny(bug="finalize-needs-all-votes")
+    model = tiny(bug="finalize_needs_all_votes")
     assert "deadlock" in violated(check(model, liveness=False))
     lasso = violated(check(model, deadlock=False))[LIVENESS].counterexample
     assert lasso is not None
@@ -184,7 +184,8 @@ def test_bad_constants_are_reported_as_specification_errors() -> None:
 
 
 def test_every_model_constant_is_documented_and_every_bug_is_exercised() -> None:
+    assert set(LedgerModelConfig().constants()) == set(CONSTANT_DOCS)
     for spec in LEDGER_MODELS.values():
-        assert set(spec.defaults) == set(CONSTANT_DOCS)
-    exercised = {bug for bug, _ in SAFETY_BUGS} | {"finalize-needs-all-votes", "none"}
-    assert {bug.replace("-", "_") for bug in exercised} == {bug.name.lower() for bug in LedgerBug}
+        assert set(spec.defaults) == set(spec.instantiate().constants) == set(CONSTANT_DOCS)
+    exercised = {bug for bug, _ in SAFETY_BUGS} | {"finalize_needs_all_votes", "none"}
+    assert exercised == {bug.name.lower() for bug in LedgerBug}

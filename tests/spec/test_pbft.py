@@ -4,6 +4,7 @@ planted bugs are refuted with shortest counterexamples."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -201,3 +202,26 @@ def test_random_walks_keep_the_invariants() -> None:
     for _ in range(30):
         for s in random_walk(model, [rng.randrange(1000) for _ in range(40)]):
             assert all(holds(s) for holds in model.invariants.values())
+
+
+def test_every_config_field_is_a_documented_model_constant() -> None:
+    fields = set(PbftConfig().constants())
+    assert fields == set(pbft.CONSTANT_DOCS)
+    for spec in MODELS.values():
+        if spec.name.startswith("pbft"):
+            assert set(spec.instantiate().constants) == fields
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.sampled_from(["pbft", "pbft-live", "pbft-live-gap"]),
+    st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=30),
+)
+def test_search_memos_change_no_successor(name: str, choices: list[int]) -> None:
+    """``SearchPbft`` (what the checker runs) takes exactly ``Pbft``'s steps, Quiescent included."""
+    model = MODELS[name].instantiate()
+    config = PbftConfig.of(model.constants)
+    pure = Pbft(config).actions()
+    for s in random_walk(model, choices):
+        searched = [(a.name, Counter(a.step(s))) for a in model.actions]
+        assert searched == [(a.name, Counter(a.step(s))) for a in pure]

@@ -1,0 +1,228 @@
+"""The ledger models' actions: what each participant may submit, as the ledger executes it.
+
+Each action is "a participant submits transaction X and the ledger executes
+it"; the checker's interleaving of actions ranges over every total order PBFT
+could commit. Participants are modelled by capability: an honest trainer
+claims its true score with no faked segment, a Byzantine trainer claims any
+score with any set of faked segments; an honest validator samples any q
+segments and votes what that sample shows, a Byzantine validator submits any
+well-formed vote (or none); the challenger names any segment of any ACCEPT vote.
+Rejected transactions leave the ledger unchanged, so they are omitted as
+successors (they would be stuttering steps); tests/spec/test_ledger.py checks
+the rejections themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, combinations
+from typing import Any
+
+from model_checker.model import Action
+from spec.ledger import (
+    NO_SEGMENT,
+    Challenge,
+    Claim,
+    ClaimRecord,
+    Finalize,
+    LedgerState,
+    Order,
+    Reason,
+    Register,
+    Role,
+    Tick,
+    Tx,
+    Validate,
+    Verdict,
+    apply,
+    challenges_open,
+    claims_open,
+    find_claim,
+)
+from spec.ledger_config import STAKE, Cast, LedgerModelConfig
+from spec.ledger_properties import no_order_open
+
+Steps = Iterator[tuple[tuple[Any, ...], LedgerState]]
+"""An action's successors: (parameter values, state)."""
+
+Evidence = Callable[[ClaimRecord, frozenset[int]], Iterable[int]]
+"""The evidence a validator may name for a claim, given its sample."""
+
+
+def subsets(items: range, sizes: Iterable[int]) -> list[frozenset[int]]:
+    """Every subset of ``items`` whose size is in ``sizes``."""
+    return [frozenset(c) for c in chain.from_iterable(combinations(items, k) for k in sizes)]
+
+
+class LedgerParticipants:
+    """The submissions of one cast (``config``), each a step function of the ledger state."""
+
+    def __init__(self, config: LedgerModelConfig) -> None:
+        self.config = config
+        self.cast = Cast.of_constants(config.constants())
+        self.samples = subsets(range(config.segments), [config.sample_size])
+        self.fakes = subsets(range(config.segments), range(config.segments + 1))
+        self.horizon = config.deadline + config.challenge_window
+
+    def enabled(self, state: LedgerState, witnesses: Iterable[tuple[tuple[Any, ...], Tx]]) -> Steps:
+        """The witnesses whose transaction the ledger accepts, with the state it leads to."""
+        for values, tx in witnesses:
+            successor, receipt = apply(state, tx, self.config.bug)
+            if receipt.reason is Reason.OK:
+                yield values, successor
+
+    def claimable(self, state: LedgerState) -> list[int]:
+        """Orders still taking claims and votes (participants read the ledger before submitting)."""
+        return [o for o in range(len(state.orders)) if claims_open(state, o) is Reason.OK]
+
+    def unvoted(self, state: LedgerState, validators: tuple[int, ...]) -> Iterator[tuple[ClaimRecord, int]]:
+        """(claim, validator) pairs still open for that validator's one vote."""
+        open_orders = self.claimable(state)
+        voted = {(v.order, v.trainer, v.validator) for v in state.votes}
+        for claim in state.claims:
+            if claim.order in open_orders:
+                for v in validators:
+                    if (claim.order, claim.trainer, v) not in voted:
+                        yield claim, v
+
+    def honest_score(self, trainer: int) -> int:
+        """Honest trainers' true scores: 1, 2, ... in account order (so ranks differ)."""
+        return 1 + self.cast.honest_trainers.index(trainer)
+
+    # ----------------------------------------------------------------- actions
+
+    def tick(self, state: LedgerState) -> Steps:
+        if state.now < self.horizon:
+            yield from self.enabled(state, [((), Tick())])
+
+    def register(self, role: Role, accounts: tuple[int, ...]) -> Callable[[LedgerState], Steps]:
+        """Each of ``accounts`` not yet registered registers as ``role`` with the minimum stake."""
+
+        def step(state: LedgerState) -> Steps:
+            fresh = (a for a in accounts if state.roles[a] is Role.NONE)
+            return self.enabled(state, (((a,), Register(a, role, STAKE)) for a in fresh))
+
+        return step
+
+    def place_order(self, state: LedgerState) -> Steps:
+        placed = {o.client for o in state.orders}
+        fresh = (c for c in self.cast.clients if c not in placed)
+        c = self.config
+        return self.enabled(state, (((k,), Order(k, c.bounty, c.fee, c.deadline)) for k in fresh))
+
+    def honest_claim(self, state: LedgerState) -> Steps:
+        return self.enabled(
+            state,
+            (
+                ((t, o), Claim(t, o, t, self.honest_score(t), frozenset()))
+                for t in self.cast.honest_trainers
+                for o in self.claimable(state)
+            ),
+        )
+
+    def byzantine_claim(self, state: LedgerState) -> Steps:
+        return self.enabled(
+            state,
+            (
+                ((t, o, score, faked), Claim(t, o, t, score, faked))
+                for t in self.cast.byzantine_trainers
+                for o in self.claimable(state)
+                if find_claim(state, o, t) is None
+                for score in self.config.byzantine_scores
+                for faked in self.fakes
+            ),
+        )
+
+    def vote(
+        self, validators: tuple[int, ...], verdict: Verdict, evidence_for: Evidence
+    ) -> Callable[[LedgerState], Steps]:
+        """A vote family: each of ``validators`` votes ``verdict`` on an open claim, with every sample
+        and every piece of evidence ``evidence_for(claim, sample)`` allows."""
+        rejecting = verdict is Verdict.REJECT
+
+        def step(state: LedgerState) -> Steps:
+            def witnesses() -> Iterator[tuple[tuple[Any, ...], Tx]]:
+                for claim, v in self.unvoted(state, validators):
+                    for sample in self.samples:
+                        for evidence in evidence_for(claim, sample):
+                            tx = Validate(
+                                v, claim.order, claim.trainer, verdict, claim.score, sample, evidence
+                            )
+                            yield (
+                                (v, claim.order, claim.trainer, sample, *([evidence] if rejecting else [])),
+                                tx,
+                            )
+
+            return self.enabled(state, witnesses())
+
+        return step
+
+    def challenge(self, state: LedgerState) -> Steps:
+        upheld = {(ch.order, ch.trainer, ch.segment) for ch in state.challenges}
+        return self.enabled(
+            state,
+            (
+                ((c, v.order, v.trainer, v.validator, s), Challenge(c, v.order, v.trainer, v.validator, s))
+                for v in state.votes
+                if v.verdict is Verdict.ACCEPT and challenges_open(state, v.order) is Reason.OK
+                for s in range(self.config.segments)
+                if (v.order, v.trainer, s) not in upheld
+                for c in self.cast.challengers
+            ),
+        )  # fmt: skip
+
+    def finalize(self, state: LedgerState) -> Steps:
+        return self.enabled(state, (((o,), Finalize(o)) for o in range(len(state.orders))))
+
+    def terminated(self, state: LedgerState) -> Steps:
+        """TLA+'s ``Terminating``: stutter once the clock is done and every order is settled.
+
+        Only this end is a legitimate final state; an order stuck open is reported as a deadlock.
+        """
+        if state.now == self.horizon and no_order_open(state):
+            yield (), state
+
+    def actions(self) -> tuple[Action[LedgerState], ...]:
+        """Next: one action per kind of submission, then ``Terminated``."""
+        cast = self.cast
+        return (
+            Action("Tick", self.tick),
+            Action("RegisterTrainer", self.register(Role.TRAINER, cast.trainers), ("trainer",)),
+            Action("RegisterValidator", self.register(Role.VALIDATOR, cast.validators), ("validator",)),
+            Action("PlaceOrder", self.place_order, ("client",)),
+            Action("HonestClaim", self.honest_claim, ("trainer", "order")),
+            Action("ByzantineClaim", self.byzantine_claim, ("trainer", "order", "score", "faked")),
+            Action(
+                "HonestAccept",
+                self.vote(cast.honest_validators, Verdict.ACCEPT, misses_fake),
+                ("validator", "order", "trainer", "sample"),
+            ),
+            Action(
+                "HonestReject",
+                self.vote(cast.honest_validators, Verdict.REJECT, fakes_hit),
+                ("validator", "order", "trainer", "sample", "evidence"),
+            ),
+            Action(
+                "ByzantineAccept",
+                self.vote(cast.byzantine_validators, Verdict.ACCEPT, lambda claim, sample: [NO_SEGMENT]),
+                ("validator", "order", "trainer", "sample"),
+            ),
+            Action(
+                "ByzantineReject",
+                self.vote(cast.byzantine_validators, Verdict.REJECT, lambda claim, sample: sorted(sample)),
+                ("validator", "order", "trainer", "sample", "evidence"),
+            ),
+            Action("Challenge", self.challenge, ("challenger", "order", "trainer", "validator", "segment")),
+            Action("Finalize", self.finalize, ("order",)),
+            Action("Terminated", self.terminated),
+        )
+
+
+def misses_fake(claim: ClaimRecord, sample: frozenset[int]) -> list[int]:
+    """An honest ACCEPT: the sample hit no faked segment (evidence: none)."""
+    return [NO_SEGMENT] if sample.isdisjoint(claim.faked) else []
+
+
+def fakes_hit(claim: ClaimRecord, sample: frozenset[int]) -> list[int]:
+    """An honest REJECT: any faked segment the sample hit."""
+    return sorted(sample & claim.faked)
