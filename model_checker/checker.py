@@ -78,12 +78,17 @@ class CheckResult:
         return [c.name for c in self.coverage if c.enabled == 0]
 
     def to_json(self) -> dict[str, Any]:
-        """The ``pot check --json`` object."""
-        example = self.counterexample
-
-        def itf(trace: Trace[Any]) -> dict[str, Any]:
-            return to_itf(self.model, trace)
-
+        """The ``pot check --json`` object; the first counterexample also stands on top."""
+        properties = [
+            {
+                "name": p.name,
+                "kind": p.kind,
+                "status": p.status,
+                "counterexample": None if p.counterexample is None else to_itf(self.model, p.counterexample),
+            }
+            for p in self.properties
+        ]
+        first = next((p["counterexample"] for p in properties if p["counterexample"] is not None), None)
         return {
             "schema": SCHEMA,
             "model": self.model.name,
@@ -96,15 +101,7 @@ class CheckResult:
             "states_per_second": round(self.states_per_second, 1),
             "memory": None if self.memory is None else self.memory.to_json(self.distinct_states),
             "fingerprint_collisions": None if self.collisions is None else self.collisions.to_json(),
-            "properties": [
-                {
-                    "name": p.name,
-                    "kind": p.kind,
-                    "status": p.status,
-                    "counterexample": None if p.counterexample is None else itf(p.counterexample),
-                }
-                for p in self.properties
-            ],
+            "properties": properties,
             "coverage": [
                 {
                     "action": c.name,
@@ -115,7 +112,7 @@ class CheckResult:
                 }
                 for c in self.coverage
             ],
-            "counterexample": None if example is None else itf(example),
+            "counterexample": first,
             "incomplete_reason": self.incomplete_reason,
             "constants": {name: constant_json(value) for name, value in self.model.constants.items()},
             "warnings": list(self.model.warnings),

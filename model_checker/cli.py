@@ -178,8 +178,9 @@ def run_check(
         return _fail(args, f"specification error: {error}")
     palette = Palette(sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     try:
+        document = suite_json(results) if args.json or write_html is not None else None
         if args.json:
-            print(json.dumps(suite_json(results)))
+            print(json.dumps(document))
         else:
             print(format_suite(results, palette))
         if args.trace_out:
@@ -188,8 +189,8 @@ def run_check(
         return _fail(args, f"specification error: {error}")
     if args.graph_out:
         _write_graph(Path(args.graph_out), results[0], quiet=args.json)
-    if write_html is not None:
-        write_html(suite_json(results))
+    if write_html is not None and document is not None:
+        write_html(document)
     return EXIT_VIOLATION if overall_verdict(results) == "violation" else EXIT_OK
 
 

@@ -29,15 +29,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pot_impl import codec
-from pot_impl.auth import replica_principal
-from pot_impl.pbft.io import DURABLE_TYPES, CompactLog, Effect, EventKind, Persist, Timer, TimerKind
+from pot_impl.pbft.io import (
+    DURABLE_TYPES,
+    CompactLog,
+    DurableRecord,
+    Effect,
+    EventKind,
+    Persist,
+    Timer,
+    TimerKind,
+)
 from pot_impl.pbft.messages import Commit, PrePrepare
 from pot_impl.pbft.replica import Replica
 from pot_impl.sim import checks
 from pot_impl.sim.apps import RecordingApp
 from pot_impl.sim.scenarios import random_scenario
-from pot_impl.sim.simulator import Crash, RunResult, Scenario, Simulation, simulate
+from pot_impl.sim.simulator import Crash, RunResult, Scenario, simulate
 from tests.impl.harness import Cluster, signed_request
+from tests.impl.recovery import RecoveryChecked
 
 PROPOSE_BEFORE_O_SEEDS = (65, 122, 161, 221, 256)
 """Simulator seeds at which the new primary proposed at a seq that O re-proposed (odd seeds with
@@ -98,36 +107,15 @@ ROLLBACK_SEEDS = (28, 290)
 """Simulator seeds at which a restarted replica recovered below the seq it had executed."""
 
 
-class RecoveryCheckedSimulation(Simulation):
-    """A simulation that, after every step that writes an honest replica's store, recovers a fresh
-    replica from that store and records where it differs from the live one in what it executed:
-    a crash at that instant would have lost those executions."""
+class RecoveryCheckedSimulation(RecoveryChecked):
+    """Recovery checked after every step that writes an honest replica's store, from that store."""
 
-    def __init__(self, scenario: Scenario) -> None:
-        super().__init__(scenario, RecordingApp)
-        self.divergences: list[str] = []
-        self.recoveries = 0
-
-    def _apply(self, replica: int, effects: list[Effect]) -> None:
-        super()._apply(replica, effects)
-        live = self.replicas.get(replica)
-        byzantine = {r for r, _ in self.scenario.byzantine}
-        if (
-            live is None
-            or replica in byzantine
-            or not any(isinstance(e, Persist | CompactLog) for e in effects)
-        ):
-            return
-        fresh = Replica(
-            replica, self.config, self.keys.signer(replica_principal(replica)), self.verifier, RecordingApp()
-        )
-        fresh.recover([codec.decode(data, DURABLE_TYPES) for data in self.nodes[replica].store])
-        self.recoveries += 1
-        if (fresh.last_executed, fresh.service_state) != (live.last_executed, live.service_state):
-            self.divergences.append(
-                f"t={self.now} replica {replica}: "
-                f"executed {live.last_executed}, recovers {fresh.last_executed}"
-            )
+    def stored_records(
+        self, replica: int, live: Replica, effects: list[Effect]
+    ) -> list[DurableRecord] | None:
+        if not any(isinstance(e, Persist | CompactLog) for e in effects):
+            return None
+        return [codec.decode(data, DURABLE_TYPES) for data in self.nodes[replica].store]
 
 
 @pytest.mark.parametrize("seed", ROLLBACK_SEEDS)
