@@ -57,10 +57,13 @@ CACHE_VERSION = 2
 FAST_TIER: tuple[tuple[str, str], ...] = (
     ("ledger-tiny", "replay"),
     ("pbft-tiny", "stateful"),
+    ("pbft-twin", "stateful"),
     ("tiny", "stateful"),
 )
 """(model, mode) cases: full transition-cover replay of the ledger model (real training), and
-seeded stateful scenarios of the PBFT and combined models (the full PBFT replays are the slow tier)."""
+seeded stateful scenarios of the PBFT models (Byzantine primary of view 0, and its twin with the
+Byzantine replica the primary of view 1) and the combined model (the full PBFT replays are the slow
+tier)."""
 
 PACKAGES = ("pot_impl", "spec", "conformance", "model_checker", "pot", "tests")
 """Where changed Python lines are measured; other files (docs, benchmarks) need no execution."""

@@ -11,7 +11,7 @@ certificates it builds contain only messages honest replicas really sent).
 One table entry per spec action (``_STIMULI``):
 
 ================  ==========================================================
-PrePrepare        the client's signed request reaches the primary (batches of 1)
+PrePrepare        the batch of signed client requests reaches the primary
 Prepare           the primary's PRE-PREPARE (sent, or signed by a Byzantine primary)
 Commit            the matching PREPAREs of the other backups (honest sent + Byzantine)
 Execute           the matching COMMITs of the other replicas (honest sent + Byzantine)
@@ -32,25 +32,40 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from copy import copy, deepcopy
 from dataclasses import replace
 from enum import Enum
-from itertools import combinations, product
+from itertools import chain, combinations, islice, product
 from typing import Any, TypeVar, cast
 
-from conformance.adversaries.messages import mutants
+from conformance.adversaries.messages import Mutant, mutants, short_quorums
 from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable, state_diff
+from conformance.write_ahead import Signed, crash_points, forgotten
 from model_checker.model import Label, Model
 from pot_impl import codec
 from pot_impl.auth import HmacKeyring, client_principal, replica_principal, sign_message
 from pot_impl.pbft.certificates import NULL_DIGEST, plan_new_view, state_digest
 from pot_impl.pbft.config import ReplicaConfig
-from pot_impl.pbft.io import Broadcast, Effect, SendTo, Timer, TimerKind
+from pot_impl.pbft.io import (
+    Broadcast,
+    CompactLog,
+    DurableRecord,
+    Effect,
+    Persist,
+    ReplyToClient,
+    SendTo,
+    Timer,
+    TimerKind,
+)
 from pot_impl.pbft.messages import (
+    CatchUp,
     Checkpoint,
     Commit,
+    CommittedCertificate,
+    Fetch,
     NewView,
     Prepare,
     PreparedCertificate,
     PrePrepare,
     ReplicaMessage,
+    Reply,
     Request,
     ServiceState,
     StableSnapshot,
@@ -58,27 +73,39 @@ from pot_impl.pbft.messages import (
     ViewChange,
 )
 from pot_impl.pbft.quorums import commit_quorum, max_faulty
-from pot_impl.pbft.replica import Replica
+from pot_impl.pbft.replica import Replica, message_identity
 from pot_impl.sim.apps import RecordingApp
 from spec import pbft as sp
 
 M = TypeVar("M", bound=ReplicaMessage)
+Vote = TypeVar("Vote", Prepare, Commit)
 WRONG_MESSAGES_PER_PROBE = 6
 """Wrong messages each honest replica hears per probe (each costs a fork and an abstraction)."""
+FORGED_CERTIFICATES_PER_PROBE = 4
+"""Forged certificates each honest replica hears per probe (the same cost each)."""
 Entry = tuple[int, int, int]
 """(view, seq, request id) as the spec writes log entries."""
 
 
-def request_for(request_id: int, keys: HmacKeyring) -> Request:
-    """The client request the spec calls ``request_id``: one client per request, timestamp 1."""
-    client = f"client{request_id}"
-    return sign_message(keys.signer(client_principal(client)), Request(client, 1, f"op{request_id}".encode()))
+BATCH_SIZE = 2
+"""Client requests per spec request: the spec orders opaque requests, so each one is a batch, and
+every step the spec takes also drives batching and the per-request client signatures inside it."""
+
+
+def requests_for(request_id: int, keys: HmacKeyring, batch_size: int) -> tuple[Request, ...]:
+    """The batch the spec calls ``request_id``: ``batch_size`` signed requests, one client each,
+    timestamp 1."""
+    clients = [f"client{request_id}.{k}" for k in range(batch_size)]
+    return tuple(
+        sign_message(keys.signer(client_principal(c)), Request(c, 1, f"op{request_id}".encode()))
+        for c in clients
+    )
 
 
 class PbftBridge:
     """Drives fresh honest ``Replica`` objects (in-memory network, HMAC keys) from PBFT-model actions."""
 
-    def __init__(self, model: Model[sp.State]) -> None:
+    def __init__(self, model: Model[sp.State], batch_size: int = BATCH_SIZE) -> None:
         try:
             config = sp.PbftConfig(**{name: model.constants[name] for name in sp.CONSTANT_DOCS})
         except (KeyError, TypeError) as missing:
@@ -104,14 +131,17 @@ class PbftBridge:
             n=config.replicas,
             checkpoint_interval=config.checkpoint_interval,
             watermark_window=config.window,
-            batch_size=1,
+            batch_size=batch_size,
         )
         self.keys = HmacKeyring(b"pot-conformance")
-        self.requests = {r: request_for(r, self.keys) for r in self.spec.requests}
-        self.request_ids = {codec.batch_digest((req,)): r for r, req in self.requests.items()}
+        self.requests = {r: requests_for(r, self.keys, batch_size) for r in self.spec.requests}
+        self.request_ids = {codec.batch_digest(batch): r for r, batch in self.requests.items()}
         self.request_ids[NULL_DIGEST] = sp.NULL
         self.digests = {r: d for d, r in self.request_ids.items()}
-        self.operations = {req.operation: r for r, req in self.requests.items()}
+        self.executions = {
+            tuple((q.client, q.operation) for q in batch): r for r, batch in self.requests.items()
+        }
+        """What the application runs for each spec request: its batch's (client, operation)s in order."""
         self.replicas: dict[int, Replica] = {}
         self.apps: dict[int, RecordingApp] = {}
         self.sent: dict[int, list[ReplicaMessage]] = {}
@@ -126,6 +156,8 @@ class PbftBridge:
         """Replicas this bridge may step in place (the others it shares with a fork)."""
         self._signed: dict[ReplicaMessage, ReplicaMessage] = {}
         """Byzantine messages signed so far (HMAC signing is deterministic): built once, shared by forks."""
+        self._mutated: dict[ReplicaMessage, list[Mutant]] = {}
+        """Each wrong-message source's mutants (``_mutants``)."""
         self._certified: dict[tuple[int, bytes], sp.Ops] = {}
         """The executed log at each (sequence number, snapshot) seen (decoded once, shared by forks;
         a null request leaves the snapshot as it was, so the sequence number is part of the key)."""
@@ -134,6 +166,23 @@ class PbftBridge:
         """Messages delivered to each honest replica (what it may hold besides its own)."""
         self._abstracted: dict[int, tuple[sp.Replica, frozenset[sp.NewView]]] = {}
         """Per honest replica: its abstract record and NEW-VIEWs, until it steps again."""
+        self.stores: dict[int, list[DurableRecord]] = {}
+        """Each honest replica's durable log, as its ``Persist`` and ``CompactLog`` effects left it."""
+        self.replied: dict[int, list[Reply]] = {}
+        """The replies each honest replica sent."""
+        self.results: dict[tuple[str, int], frozenset[bytes]] = {}
+        """(client, timestamp) -> every result an honest replica replied for it (replaced, never
+        mutated, so forks share it)."""
+        self._stepping = False
+        self._last_step: list[tuple[int, tuple[DurableRecord, ...], tuple[Signed, ...], list[Effect]]] = []
+        """The last stimulus, per input a replica handled: its store and what it had sent before,
+        and the effects (``_probe_write_ahead`` crashes it between them)."""
+        self._genesis = b""
+        """The initial service state's snapshot (what a forged state transfer can also carry)."""
+        self._reach: dict[tuple[int, bool], set[sp.State]] = {}
+        """``_reachable_alone`` of the state being probed, per (replica, with CatchUp)."""
+        self._one_step: set[sp.State] | None = None
+        """The spec's successors of the state being probed."""
 
     # ------------------------------------------------------------------ Bridge protocol
 
@@ -149,6 +198,11 @@ class PbftBridge:
         self.received = {i: [] for i in self.spec.honest}
         self._logged = {i: set() for i in range(self.config.replicas)}
         self._snapshots = {}
+        self.stores = {i: [] for i in self.spec.honest}
+        self.replied = {i: [] for i in self.spec.honest}
+        self.results = {}
+        self._last_step = []
+        self._genesis = self.replicas[self.spec.honest[0]].stable_snapshot.snapshot
         self._initial = initial
 
     def realizable(self, label: Label, state: sp.State) -> str | None:
@@ -157,64 +211,205 @@ class PbftBridge:
         return None
 
     def probe(self, state: sp.State) -> tuple[str, tuple[FieldDiff, ...]] | None:
-        """Reaction probe: on a copy, each honest replica in an active view hears every message of
-        its view that exists (honest ones as sent, Byzantine votes for every entry honest replicas
-        logged, checkpoints for every state taken), each twice (the network duplicates). Whatever it
-        then does must be what the spec lets that replica do alone from ``state``: a replica that
-        prepares, commits, executes or stabilises on fewer or duplicated messages diverges."""
-        model = self.model
-        for replica in self.spec.honest:
-            wrong = self._probe_wrong_messages(replica, state)
-            if wrong is not None:
-                return wrong
-            if not self.replicas[replica].view_active:
-                continue
-            fork = self.fork()
-            messages = fork._available(replica, state)
-            fork._deliver(replica, [m for m in messages for _ in range(2)])
-            reached = fork.abstract()
-            if reached not in self._reachable_alone(model, state, replica):
-                closest = state_diff(model, state, reached)
-                what = f"replica {replica} heard every message of view {state.replicas[replica].view} (twice)"
-                return what + ": the spec lets it reach no such state", closest
+        """Stimuli beyond the behaviour's own steps, each on a fork, judged against the spec in
+        ``state``: the last step again with crashes between its effects (``_probe_write_ahead``), then
+        for each honest replica wrong messages and forged certificates, retransmitted client
+        requests, a catch-up from a replica ahead of it, and every message of its view (reaction)."""
+        self._reach, self._one_step = {}, None
+        found = self._probe_write_ahead()
+        probes = (
+            self._probe_wrong_messages,
+            self._probe_retransmissions,
+            self._probe_catch_up,
+            self._probe_reaction,
+        )
+        for replica, probe in product(self.spec.honest, probes):
+            if found is not None:
+                break
+            found = probe(replica, state)
+        return found
+
+    def _probe_reaction(self, replica: int, state: sp.State) -> tuple[str, tuple[FieldDiff, ...]] | None:
+        """Reaction probe: a replica in an active view hears every message of its view that exists
+        (honest ones as sent, Byzantine votes for every entry honest replicas logged, checkpoints for
+        every state taken), each twice (the network duplicates). Whatever it then does must be what
+        the spec lets that replica do alone from ``state``: a replica that prepares, commits,
+        executes or stabilises on fewer or duplicated messages diverges."""
+        if not self.replicas[replica].view_active:
+            return None
+        fork = self.fork()
+        messages = fork._available(replica, state)
+        fork._deliver(replica, [m for m in messages for _ in range(2)])
+        view = state.replicas[replica].view
+        return self._judge(
+            state, replica, fork, f"replica {replica} heard every message of view {view} (twice)"
+        )
+
+    def _probe_retransmissions(
+        self, replica: int, state: sp.State
+    ) -> tuple[str, tuple[FieldDiff, ...]] | None:
+        """Clients retransmit until f + 1 replies match (``retransmitted``). The replica may take
+        only its own spec steps (a primary orders what it has not ordered), and every reply must
+        repeat a result the request's execution produced: a request runs once (the client table),
+        however often it arrives. What a replica does with a client request depends on its own
+        state alone, so only a replica the last step moved is probed (each state of a behaviour
+        is probed in turn)."""
+        if all(stepped != replica for stepped, *_ in self._last_step):
+            return None
+        fork = self.retransmitted(replica)
+        for reply in fork.replied[replica][len(self.replied[replica]) :]:
+            if reply.result not in self.results.get((reply.client, reply.timestamp), frozenset()):
+                what = f"replica {replica} answered a retransmitted request of {reply.client}"
+                diff = FieldDiff("reply.result", "a result of executing the request", reply.result.hex())
+                return what + " with a result no execution of it produced", (diff,)
+        return self._judge(state, replica, fork, f"replica {replica} heard every client request again")
+
+    def retransmitted(self, replica: int) -> PbftBridge:
+        """A fork in which ``replica`` hears every client request again, from its client and relayed
+        by a replica."""
+        fork = self.fork()
+        live = fork._live(replica)
+        for request in chain.from_iterable(self.requests.values()):
+            fork._run(replica, live.submit(request))
+            fork._run(replica, live.deliver(request))
+        return fork
+
+    def _probe_catch_up(self, replica: int, state: sp.State) -> tuple[str, tuple[FieldDiff, ...]] | None:
+        """The replica catches up (``caught_up``): the one ahead takes no step, the one behind only
+        the spec's CatchUp steps (what an honest replica executed) and its own."""
+        fork = self.caught_up(replica)
+        if fork is None:
+            return None
+        return self._judge(state, replica, fork, f"replica {replica} caught up", catch_up=True)
+
+    def caught_up(self, replica: int) -> PbftBridge | None:
+        """A fork in which ``replica`` reports how far it executed (``Fetch``, as its view-change
+        timer does), the first honest replica ahead of it answers (the certified state, committed
+        batches with their certificates) and it hears the answers; None if no replica is ahead."""
+        behind = self.replicas[replica].last_executed
+        ahead = next((j for j in self.spec.honest if self.replicas[j].last_executed > behind), None)
+        if ahead is None:
+            return None
+        fork = self.fork()
+        answers = fork._live(ahead).deliver(sign_message(self._signers[replica], Fetch(behind, replica)))
+        fork._run(ahead, answers)
+        to_it = (e.message for e in answers if isinstance(e, SendTo) and e.replica == replica)
+        fork._deliver(replica, [m for m in to_it if not isinstance(m, Request)])
+        return fork
+
+    def _judge(
+        self, state: sp.State, replica: int, fork: PbftBridge, what: str, catch_up: bool = False
+    ) -> tuple[str, tuple[FieldDiff, ...]] | None:
+        """None if ``fork`` reached a state the spec reaches from ``state`` by ``replica``'s own steps
+        (with the spec's CatchUp if ``catch_up``), else what happened and the difference."""
+        reached = fork.abstract()
+        if reached in self._reachable_alone(state, replica, catch_up):
+            return None
+        return what + ": the spec lets it reach no such state", state_diff(self.model, state, reached)
+
+    def _probe_write_ahead(self) -> tuple[str, tuple[FieldDiff, ...]] | None:
+        """The last step again, crashing: every replica it stepped is recovered, on a fresh object,
+        from its store as it was after each of the step's sends (``write_ahead.crash_points``), and
+        must stand behind everything it had sent; recovered from its store at the end of the step,
+        it must be back in the state it was in (view, executed log, stable checkpoint)."""
+        recovered: dict[tuple[DurableRecord, ...], tuple[Replica, RecordingApp]] = {}
+
+        def recover(replica: int, store: tuple[DurableRecord, ...]) -> tuple[Replica, RecordingApp]:
+            if store not in recovered:
+                app = RecordingApp()
+                fresh = Replica(replica, self.impl_config, self._signers[replica], self._verifier, app)
+                fresh.recover(store)
+                recovered[store] = (fresh, app)
+            return recovered[store]
+
+        for replica, store, sent, effects in self._last_step:
+            for records, sent_now in crash_points(replica, store, effects):
+                lost = forgotten(recover(replica, records)[0], (*sent, *sent_now))
+                if lost:
+                    what = f"replica {replica} crashed after sending {_describe(sent_now[-1])}"
+                    diff = FieldDiff(f"replicas[{replica}] recovered", "stands behind it", _describe(lost[0]))
+                    return what + ": recovered from its store, it has forgotten what it sent", (diff,)
+        for replica in dict.fromkeys(replica for replica, *_ in self._last_step):
+            fresh, app = recover(replica, tuple(self.stores[replica]))
+            again = self._local_state(fresh, app)
+            before = self._local_state(self.replicas[replica], self.apps[replica])
+            if again != before:
+                diff = FieldDiff(f"replicas[{replica}]", str(before), str(again))
+                return f"replica {replica} recovered from its store in another state", (diff,)
         return None
+
+    def _local_state(self, replica: Replica, app: RecordingApp) -> tuple[int, bool, sp.Ops, int]:
+        """What a restart must restore: view, whether active, executed log, stable checkpoint."""
+        executed = self._log(app.executed, replica.last_executed)
+        return replica.view, replica.view_active, executed, replica.stable_checkpoint
 
     def _probe_wrong_messages(
         self, replica: int, state: sp.State
     ) -> tuple[str, tuple[FieldDiff, ...]] | None:
-        """On copies, ``replica`` hears one wrong message each (``adversaries.messages``): an invalidly
-        signed one must change nothing; a validly signed one (a Byzantine sender's) may cause only
-        what the spec lets a step of that replica, or any one spec step, cause. A sample of
-        ``WRONG_MESSAGES_PER_PROBE``, rotating through the candidates as the behaviour grows."""
-        candidates = [
+        """On copies, ``replica`` hears one wrong message each: a mutant of a valid message
+        (``adversaries.messages``) or a Byzantine message whose certificate proves what the spec
+        does not hold (``_forged_certificates``). An invalidly signed one must change nothing; a
+        validly signed one may cause only what the spec lets a step of that replica (its CatchUp
+        included), or any one spec step, cause; a VIEW-CHANGE comes with the honest ones it may
+        complete a quorum with (``_quorum_context``). Samples of ``WRONG_MESSAGES_PER_PROBE`` and
+        ``FORGED_CERTIFICATES_PER_PROBE``, rotating through the candidates as the behaviour grows."""
+        mutated = [
             mutant
             for message in self._wrong_message_sources(replica, state)
-            for mutant in mutants(message, self.config.replicas, self._resigner(message))
-            if self._within_bounds(mutant.message)
+            for mutant in self._mutants(message)
         ]
-        if not candidates:
-            return None
-        stride = max(1, len(candidates) // WRONG_MESSAGES_PER_PROBE)
-        offset = sum(map(len, self.received.values())) % stride
-        allowed: set[sp.State] | None = None
-        for mutant in candidates[offset::stride][:WRONG_MESSAGES_PER_PROBE]:
+        offset = sum(map(len, self.received.values()))
+        chosen = [
+            *_rotating_sample(mutated, WRONG_MESSAGES_PER_PROBE, offset),
+            *_rotating_sample(
+                self._forged_certificates(replica, state), FORGED_CERTIFICATES_PER_PROBE, offset
+            ),
+        ]
+        for mutant in chosen:
             fork = self.fork()
-            fork._deliver(replica, [mutant.message])
+            context = self._quorum_context(replica, mutant.message) if mutant.validly_signed else []
+            fork._deliver(replica, [*context, mutant.message])
             reached = fork.abstract()
             if reached == state:
                 continue
-            if mutant.validly_signed:
-                if allowed is None:
-                    allowed = self._reachable_alone(self.model, state, replica) | {
-                        successor for action in self.model.actions for _, successor in action.step(state)
-                    }
-                if reached in allowed:
-                    continue
+            if mutant.validly_signed and (
+                reached in self._reachable_alone(state, replica, catch_up=True)
+                or reached in self._successors(state)
+            ):
+                continue
             kind = type(mutant.message).__name__
             signed = "validly signed" if mutant.validly_signed else "invalidly signed"
             what = f"replica {replica} heard a wrong {kind} ({mutant.operator}, {signed})"
             return what + ": the spec lets it reach no such state", state_diff(self.model, state, reached)
         return None
+
+    def _quorum_context(self, replica: int, message: ReplicaMessage) -> list[ReplicaMessage]:
+        """What a validly signed wrong VIEW-CHANGE is heard with by a replica in the view change to its
+        view: the honest VIEW-CHANGEs for that view it has not heard yet (the bridge delivers them
+        only when a spec step needs them), so that it completes a quorum where it can. (Heard by a
+        replica still in an earlier view, they could make it join the view change: not a step of the
+        safety spec.)"""
+        live = self.replicas[replica]
+        if not isinstance(message, ViewChange) or (live.view, live.view_active) != (message.new_view, False):
+            return []
+        heard = self.received[replica]
+        others = (i for i in self.spec.honest if i != replica)
+        return [vc for i in others for vc in self._sent_for(i, message.new_view) if vc not in heard]
+
+    def _successors(self, state: sp.State) -> set[sp.State]:
+        if self._one_step is None:
+            self._one_step = {
+                successor for action in self.model.actions for _, successor in action.step(state)
+            }
+        return self._one_step
+
+    def _mutants(self, message: ReplicaMessage) -> list[Mutant]:
+        """``message``'s mutants within the model's bounds, made once (shared by forks)."""
+        made = self._mutated.get(message)
+        if made is None:
+            every = mutants(message, self.config.replicas, self._resigner(message))
+            made = self._mutated[message] = [m for m in every if self._within_bounds(m.message)]
+        return made
 
     def _within_bounds(self, message: ReplicaMessage) -> bool:
         """Whether the model can express what ``message`` names: a view or sequence number beyond
@@ -247,6 +442,7 @@ class PbftBridge:
             bridge.replicas, bridge.apps = dict(self.replicas), dict(self.apps)
             bridge.sent, bridge.received = dict(self.sent), dict(self.received)
             bridge._logged, bridge._abstracted = dict(self._logged), dict(self._abstracted)
+            bridge.stores, bridge.replied = dict(self.stores), dict(self.replied)
             bridge._owned = set()
         return fork
 
@@ -261,6 +457,8 @@ class PbftBridge:
             self.sent[replica] = list(self.sent[replica])
             self.received[replica] = list(self.received[replica])
             self._logged[replica] = set(self._logged[replica])
+            self.stores[replica] = list(self.stores[replica])
+            self.replied[replica] = list(self.replied[replica])
             self._owned.add(replica)
         return self.replicas[replica]
 
@@ -284,32 +482,43 @@ class PbftBridge:
             if self.spec.byzantine_primary(view):
                 messages.append(self._pre_prepare_for(*entry))
             backups = [b for b in self.spec.byzantine if b != primary]
-            messages += self._votes(Prepare, entry, backups) + self._votes(Commit, entry, self.spec.byzantine)
+            messages += self._votes(Prepare, entry, backups)
+            messages += self._votes(Commit, entry, self.spec.byzantine)
         for seq, digest in sorted(self._snapshots):
             messages += [self._sign(Checkpoint(seq, digest, b)) for b in self.spec.byzantine]
         return messages
 
-    def _reachable_alone(self, model: Model[sp.State], state: sp.State, replica: int) -> set[sp.State]:
-        """States the spec reaches from ``state`` by steps of ``replica`` alone in its current view."""
+    def _reachable_alone(self, state: sp.State, replica: int, catch_up: bool = False) -> set[sp.State]:
+        """States the spec reaches from ``state`` by steps of ``replica`` alone in its current view
+        (and the spec's CatchUp, where the replica fetches what others executed, if ``catch_up``)."""
+        key = (replica, catch_up)
+        if key in self._reach:
+            return self._reach[key]
         own = {"PrePrepare", "Prepare", "Commit", "Execute", "StableCheckpoint"}
+        steps = [action.step for action in self.model.actions if action.name in own]
+        if catch_up:
+            steps.append(self.spec.catch_up)
         seen = {state}
         frontier = [state]
         while frontier:
             current = frontier.pop()
-            for action in model.actions:
-                if action.name not in own:
-                    continue
-                for values, successor in action.step(current):
+            for step in steps:
+                for values, successor in step(current):
                     if values[0] == replica and successor not in seen:
                         seen.add(successor)
                         frontier.append(successor)
+        self._reach[key] = seen
         return seen
 
     def stimulate(self, label: Label, state: sp.State) -> tuple[FieldDiff, ...]:
         stimulus = _STIMULI.get(label.action)
         if stimulus is None:
             raise Unrealizable(f"the PBFT bridge has no stimulus for action {label.action}")
-        stimulus(self, dict(label.args), state)
+        self._last_step, self._stepping = [], True
+        try:
+            stimulus(self, dict(label.args), state)
+        finally:
+            self._stepping = False
         return ()
 
     def abstract(self) -> sp.State:
@@ -380,10 +589,23 @@ class PbftBridge:
         return (message.view, message.seq, self._id(message.digest))
 
     def _executed(self, replica: int) -> sp.Ops:
-        """The request executed at each sequence number (NULL for empty batches and repeats)."""
-        ops = [sp.NULL] * self.replicas[replica].last_executed
-        for _, operation, height in self.apps[replica].executed:
-            ops[height - 1] = self.operations.get(operation, self.spec.forged)
+        return self._log(self.apps[replica].executed, self.replicas[replica].last_executed)
+
+    def _log(self, executed: Sequence[tuple[str, bytes, int]], length: int) -> sp.Ops:
+        """The spec's executed log of an application that ran ``executed`` ((client, operation,
+        height), in order) up to ``length``: at each sequence number the request whose whole batch
+        ran there, NULL where nothing ran (empty batches, repeats), and a request no client sent
+        where anything else ran (part of a batch, a request again, heights out of order)."""
+        ran: dict[int, list[tuple[str, bytes]]] = {}
+        disordered: set[int] = set()
+        for client, operation, height in executed:
+            if ran and height < max(ran):
+                disordered.add(height)
+            ran.setdefault(height, []).append((client, operation))
+        ops = [sp.NULL] * length
+        for height, batch in ran.items():
+            request = self.executions.get(tuple(batch), self.spec.forged)
+            ops[height - 1] = self.spec.forged if height in disordered else request
         return tuple(ops)
 
     def _state_of(self, seq: int, digest: bytes) -> sp.Ops:
@@ -401,10 +623,7 @@ class PbftBridge:
     def _decode_state(self, seq: int, snapshot: bytes) -> sp.Ops:
         app = RecordingApp()
         app.restore(codec.decode(snapshot, ServiceState).app_state)
-        ops = [sp.NULL] * seq
-        for _, operation, height in app.executed:
-            ops[height - 1] = self.operations.get(operation, self.spec.forged)
-        return tuple(ops)
+        return self._log(app.executed, seq)
 
     def _abstract_view_change(self, vc: ViewChange) -> sp.ViewChange:
         digest = vc.checkpoint_proof[0].state_digest if vc.checkpoint_proof else b""
@@ -434,9 +653,22 @@ class PbftBridge:
 
         A message of another sender that it forwards (a NEW-VIEW resent to a replica still asking
         for that view) is not a step of its own: the spec has that message already, sent by its
-        signer, so forwarding it is a stutter and is not recorded as the forwarder's."""
+        signer, so forwarding it is a stutter and is not recorded as the forwarder's.
+
+        Also kept: its durable log (``stores``), its replies, and, while a stimulus runs, the
+        effects with what preceded them (``_probe_write_ahead``)."""
         self._abstracted.pop(replica, None)
+        effects = list(effects)
+        if self._stepping:
+            sent_before = (*self.sent[replica], *self.replied[replica])
+            self._last_step.append((replica, tuple(self.stores[replica]), sent_before, effects))
         for effect in effects:
+            if isinstance(effect, Persist):
+                self.stores[replica].append(effect.record)
+            elif isinstance(effect, CompactLog):
+                self.stores[replica] = list(effect.records)
+            elif isinstance(effect, ReplyToClient):
+                self._record_reply(replica, effect.reply)
             if not isinstance(effect, Broadcast | SendTo) or isinstance(effect.message, Request):
                 continue
             if getattr(effect.message, "replica", replica) != replica:
@@ -446,6 +678,11 @@ class PbftBridge:
                 self._record_snapshot(replica, effect.message)
             elif isinstance(effect.message, NewView):
                 self._log_proposals(replica, effect.message)
+
+    def _record_reply(self, replica: int, reply: Reply) -> None:
+        self.replied[replica].append(reply)
+        key = (reply.client, reply.timestamp)
+        self.results = {**self.results, key: self.results.get(key, frozenset()) | {reply.result}}
 
     def _log_proposals(self, replica: int, new_view: NewView) -> None:
         """The PRE-PREPAREs of O the new primary logged: those within its watermarks once it installed
@@ -491,36 +728,171 @@ class PbftBridge:
             yield from (pp for pp in nv.pre_prepares if pp.view == view)
 
     def _pre_prepare_for(self, view: int, seq: int, request: int) -> PrePrepare:
+        pp = self._offered_pre_prepare(view, seq, request)
+        if pp is None:
+            raise Unrealizable(
+                f"primary {self.spec.primary(view)} sent no PRE-PREPARE({view}, {seq}, {request})"
+            )
+        return pp
+
+    def _offered_pre_prepare(self, view: int, seq: int, request: int) -> PrePrepare | None:
+        """The primary's PRE-PREPARE of ``request`` at (view, seq): signed anew by a Byzantine
+        primary, as sent by an honest one (None if it sent none)."""
         digest = self.digests[request]
         if self.spec.byzantine_primary(view):
-            batch = () if request == sp.NULL else (self.requests[request],)
+            batch = () if request == sp.NULL else self.requests[request]
             return self._sign(PrePrepare(view, seq, digest, batch, self.spec.primary(view)))
-        for pp in self._pre_prepares_of(view):
-            if (pp.seq, pp.digest) == (seq, digest):
-                return pp
-        raise Unrealizable(f"primary {self.spec.primary(view)} sent no PRE-PREPARE({view}, {seq}, {request})")
+        return next((pp for pp in self._pre_prepares_of(view) if (pp.seq, pp.digest) == (seq, digest)), None)
 
-    def _votes(
-        self, kind: type[Prepare] | type[Commit], entry: Entry, voters: Iterable[int]
-    ) -> list[ReplicaMessage]:
-        """Matching votes: those honest ``voters`` really sent, and one signed by each Byzantine voter."""
+    def _votes(self, kind: type[Vote], entry: Entry, voters: Iterable[int]) -> list[Vote]:
+        """Matching votes, one per voter that has one: those honest ``voters`` really sent, and one
+        signed by each Byzantine voter."""
         view, seq, request = entry
         digest = self.digests[request]
-        votes: list[ReplicaMessage] = []
+        votes: list[Vote] = []
         for voter in sorted(voters):
             if voter in self.spec.byzantine:
                 votes.append(self._sign(kind(view, seq, digest, voter)))
             else:
-                votes.extend(
+                sent = (
                     m for m in self._sent_by(voter, kind) if (m.view, m.seq, m.digest) == (view, seq, digest)
                 )
+                votes.extend(islice(sent, 1))
         return votes
+
+    # ------------------------------------------------------------------ forged certificates
+
+    def _forged_certificates(self, replica: int, state: sp.State) -> list[Mutant]:
+        """Byzantine messages whose certificates prove what the spec does not hold in ``state``,
+        shaped by ``short_quorums`` from every vote the adversary can show (honest votes really sent,
+        Byzantine ones signed anew): for ``replica``, a batch at its next sequence number that no
+        honest replica executed (CatchUp), a checkpoint that is not stable (StateResponse, a
+        VIEW-CHANGE's C), an entry that is not prepared (a VIEW-CHANGE's P, also with the primary's
+        PREPARE counted), a NEW-VIEW's V; and a stable checkpoint's valid proof over another state."""
+        if not self.spec.byzantine:
+            return []
+        live = self.replicas[replica]
+        forged = [*self._forged_catch_ups(live, state), *self._forged_state_responses(live)]
+        view = live.view + live.view_active
+        if view <= self.config.max_view:
+            forged += self._forged_view_changes(view, state)
+        forged += self._forged_new_views(live)
+        return [Mutant(operator, message, validly_signed=True) for operator, message in forged]
+
+    def _forged_catch_ups(self, live: Replica, state: sp.State) -> Iterator[tuple[str, ReplicaMessage]]:
+        seq = live.last_executed + 1
+        if seq > self.config.max_seq:
+            return
+        executed = {
+            state.replicas[i].executed[seq - 1]
+            for i in self.spec.honest
+            if len(state.replicas[i].executed) >= seq
+        }
+        everyone = range(self.config.replicas)
+        for view, request in product(self.spec.views, self.spec.requests):
+            pp = self._offered_pre_prepare(view, seq, request)
+            commits = self._votes(Commit, (view, seq, request), everyone)
+            if request in executed or pp is None or len(commits) >= self.spec.quorum:
+                continue
+            for operator, shown in short_quorums(commits, self.spec.quorum):
+                certificate = CommittedCertificate(pp, shown)
+                yield (
+                    f"{operator} in a CatchUp's certificate",
+                    self._sign(CatchUp(certificate, self._byzantine)),
+                )
+
+    def _forged_state_responses(self, live: Replica) -> Iterator[tuple[str, ReplicaMessage]]:
+        snapshots = {*self._snapshots.values(), self._genesis}
+        for (seq, digest), snapshot in sorted(self._snapshots.items()):
+            if seq <= live.last_executed:
+                continue
+            votes = self._checkpoint_votes(seq, digest)
+            if len(votes) >= self.spec.quorum:
+                proof = tuple(votes[: self.spec.quorum])
+                for other in sorted(snapshots - {snapshot}):
+                    response = StateResponse(StableSnapshot(seq, other, proof), self._byzantine)
+                    yield "another state under a valid checkpoint certificate", self._sign(response)
+                continue
+            for operator, shown in short_quorums(votes, self.spec.quorum):
+                response = StateResponse(StableSnapshot(seq, snapshot, shown), self._byzantine)
+                yield f"{operator} in a StateResponse's checkpoint certificate", self._sign(response)
+
+    def _forged_view_changes(self, view: int, state: sp.State) -> Iterator[tuple[str, ReplicaMessage]]:
+        """VIEW-CHANGEs for ``view`` claiming the genesis checkpoint and one entry not prepared (within
+        the watermarks that claim gives), or no entry and a checkpoint that is not stable."""
+        sender, quorum = self._byzantine, self.spec.prepare_quorum
+        for old, seq, request in product(range(view), self.spec.seqs, self.spec.requests):
+            pp = self._offered_pre_prepare(old, seq, request)
+            if seq > self.config.window or pp is None:
+                continue
+            if self.spec.has_prepared_certificate(state, (old, seq, request)):
+                continue
+            primary = self.spec.primary(old)
+            backups = (j for j in range(self.config.replicas) if j != primary)
+            prepares = self._votes(Prepare, (old, seq, request), backups)
+            shapes = list(short_quorums(prepares, quorum))
+            if primary in self.spec.byzantine:
+                own = self._sign(Prepare(old, seq, pp.digest, primary))
+                shapes.append(("the primary's PREPARE", (*prepares[: quorum - 1], own)))
+            for operator, prepared in shapes:
+                certificate = PreparedCertificate(pp, prepared)
+                message = ViewChange(view, 0, (), (certificate,), sender)
+                yield f"{operator} in a VIEW-CHANGE's prepared certificate", self._sign(message)
+        for seq, digest in sorted(self._snapshots):
+            votes = self._checkpoint_votes(seq, digest)
+            if len(votes) < self.spec.quorum:
+                for operator, proof in short_quorums(votes, self.spec.quorum):
+                    message = ViewChange(view, seq, proof, (), sender)
+                    yield f"{operator} in a VIEW-CHANGE's checkpoint certificate", self._sign(message)
+
+    def _forged_new_views(self, live: Replica) -> Iterator[tuple[str, ReplicaMessage]]:
+        """NEW-VIEWs of a Byzantine primary for a view ``live`` can still enter, whose V holds the
+        VIEW-CHANGEs honest replicas sent for it and a valid Byzantine one (genesis checkpoint, empty
+        P), one short of a quorum or with one repeated, or a quorum in which the honest replicas'
+        VIEW-CHANGEs are those they sent for an earlier view; O is what that V determines."""
+        for view in range(max(live.view, 1), self.config.max_view + 1):
+            if (view == live.view and live.view_active) or not self.spec.byzantine_primary(view):
+                continue
+            own = [self._sign(ViewChange(view, 0, (), (), b)) for b in self.spec.byzantine]
+            current = [vc for i in self.spec.honest for vc in islice(self._sent_for(i, view), 1)]
+            shapes = list(short_quorums(current + own, self.spec.quorum))
+            stale_first = [
+                next(chain(self._sent_before(i, view), self._sent_for(i, view)), None)
+                for i in self.spec.honest
+            ]
+            mixed = tuple(vc for vc in stale_first if vc is not None)[: self.spec.quorum - len(own)]
+            if any(vc.new_view < view for vc in mixed):
+                shapes.append(("VIEW-CHANGEs of an earlier view", (*mixed, *own)))
+            for operator, shown in shapes:
+                yield f"{operator} in a NEW-VIEW's V", self._new_view_from(view, shown)
+
+    def _new_view_from(self, view: int, changes: tuple[ViewChange, ...]) -> NewView:
+        """The NEW-VIEW a Byzantine primary of ``view`` signs for V = ``changes``, with their O."""
+        primary = self.spec.primary(view)
+        plan = plan_new_view(changes)
+        o_set = tuple(self._sign(PrePrepare(view, s, d, batch, primary)) for s, d, batch in plan.proposals)
+        return self._sign(NewView(view, changes, o_set, primary))
+
+    def _sent_before(self, replica: int, view: int) -> Iterator[ViewChange]:
+        """The honest ``replica``'s VIEW-CHANGEs for views below ``view``, latest first."""
+        earlier = (vc for vc in self._sent_by(replica, ViewChange) if vc.new_view < view)
+        return iter(sorted(earlier, key=lambda vc: -vc.new_view))
+
+    def _sent_for(self, replica: int, view: int) -> Iterator[ViewChange]:
+        return (vc for vc in self._sent_by(replica, ViewChange) if vc.new_view == view)
+
+    @property
+    def _byzantine(self) -> int:
+        """The Byzantine replica that sends what the bridge forges."""
+        return self.spec.byzantine[0]
 
     # ------------------------------------------------------------------ normal case
 
     def _pre_prepare(self, args: dict[str, Any], state: sp.State) -> None:
         primary = args["primary"]
-        self._run(primary, self._live(primary).submit(self.requests[args["request"]]))
+        live = self._live(primary)
+        for request in self.requests[args["request"]]:
+            self._run(primary, live.submit(request))
 
     def _prepare(self, args: dict[str, Any], state: sp.State) -> None:
         replica = args["replica"]
@@ -549,20 +921,22 @@ class PbftBridge:
         digests = [d for n, d in self._snapshots if n == seq and self._state_of(seq, d) == ops]
         if not digests:
             raise Unrealizable(f"no honest replica took checkpoint {seq} with state {ops}")
-        digest = digests[0]
-        proof = [
-            c
-            for i in self.spec.honest
-            for c in self._sent_by(i, Checkpoint)
-            if (c.seq, c.state_digest) == (seq, digest)
-        ]
-        proof += [self._sign(Checkpoint(seq, digest, b)) for b in self.spec.byzantine]
+        proof = self._checkpoint_votes(seq, digests[0])
         if len(proof) < self.spec.quorum:
             raise Unrealizable(
                 f"only {len(proof)} CHECKPOINT({seq}) messages exist: the spec also counts checkpoints of "
                 "replicas that fetched that state, which never send one"
             )
         return proof
+
+    def _checkpoint_votes(self, seq: int, digest: bytes) -> list[Checkpoint]:
+        """CHECKPOINT(seq, digest)s, one per replica that has one: those honest replicas sent, then one
+        signed by each Byzantine replica."""
+        votes: list[Checkpoint] = []
+        for i in self.spec.honest:
+            sent = (c for c in self._sent_by(i, Checkpoint) if (c.seq, c.state_digest) == (seq, digest))
+            votes.extend(islice(sent, 1))
+        return votes + [self._sign(Checkpoint(seq, digest, b)) for b in self.spec.byzantine]
 
     def _catch_up(self, replica: int, seq: int, ops: sp.Ops) -> None:
         """A replica behind a stable checkpoint fetches its state: a StateResponse with the snapshot and
@@ -613,9 +987,7 @@ class PbftBridge:
         for seq, request, view in sorted(spec_vc.prepared):
             pp = self._pre_prepare_for(view, seq, request)
             backups = [j for j in range(self.config.replicas) if j != self.spec.primary(view)]
-            prepares = [
-                p for p in self._votes(Prepare, (view, seq, request), backups) if isinstance(p, Prepare)
-            ]
+            prepares = self._votes(Prepare, (view, seq, request), backups)
             certificates.append(PreparedCertificate(pp, tuple(prepares[: self.spec.prepare_quorum])))
         return self._sign(ViewChange(spec_vc.view, spec_vc.stable, proof, tuple(certificates), sender))
 
@@ -749,3 +1121,18 @@ def clone(value: Any, shared: frozenset[int], memo: dict[int, Any] | None = None
 
 def _of_type(messages: Iterable[ReplicaMessage], kind: type[M]) -> Iterator[M]:
     return (m for m in messages if isinstance(m, kind))
+
+
+def _rotating_sample(candidates: Sequence[Mutant], size: int, offset: int) -> list[Mutant]:
+    """``size`` of ``candidates`` (all if there are no more), evenly spread around them from a
+    start that moves with ``offset``, so that successive probes cover them all."""
+    if len(candidates) <= size:
+        return list(candidates)
+    return [candidates[(offset + k * len(candidates) // size) % len(candidates)] for k in range(size)]
+
+
+def _describe(message: Signed) -> str:
+    if isinstance(message, Reply):
+        return f"its REPLY to {message.client} (timestamp {message.timestamp})"
+    view, seq, _ = message_identity(message)
+    return f"its {type(message).__name__} (view {view}, seq {seq})"

@@ -15,7 +15,7 @@ duplicate-sender       a certificate's last vote is its first one again      re-
 missing-vote           a certificate loses its last vote                     re-signed*
 bad-inner-signature    a certificate's first vote has a flipped signature    re-signed*
 bad-client-signature   one batched request's client signature is flipped     re-signed*
-                       (each position in turn)
+                       (each position in turn; the batch digest follows)
 =====================  ===================================================  ==========
 
 (*) re-signed by the sender when the adversary holds its key (a Byzantine
@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pot_impl import codec
 from pot_impl.pbft.messages import ReplicaMessage
 
 V = TypeVar("V")
@@ -94,7 +95,10 @@ def _certificate_mutants(value: Any) -> Iterator[tuple[str, Any]]:
             for position, request in enumerate(inner):
                 bad = dataclasses.replace(request, signature=_flip(request.signature))
                 batch = (*inner[:position], bad, *inner[position + 1 :])
-                yield "bad-client-signature", dataclasses.replace(value, batch=batch)
+                yield (
+                    "bad-client-signature",
+                    dataclasses.replace(value, batch=batch, digest=codec.batch_digest(batch)),
+                )
         nested = inner if isinstance(inner, tuple) else (inner,)
         for position, part in enumerate(nested):
             for operator, changed in _certificate_mutants(part):

@@ -12,8 +12,9 @@ from conformance.stateful import enabled, stateful_check
 from spec.models import MODELS
 
 
-def test_pbft_scenarios_conform() -> None:
-    model = MODELS["pbft-tiny"].instantiate()
+@pytest.mark.parametrize("name", ["pbft-tiny", "pbft-twin"])
+def test_pbft_scenarios_conform(name: str) -> None:
+    model = MODELS[name].instantiate()
     report = stateful_check(model, PbftBridge(model), examples=15, steps=25, seed_value=1)
     assert report.conforms, report.failure
     assert report.steps > 15 and len(report.transitions) > 15
