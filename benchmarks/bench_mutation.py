@@ -17,13 +17,13 @@ statement-deletion  an assignment or call statement to ``pass``
 ==================  ===========================================================
 
 Every mutation site of each module group is enumerated in a fixed order and
-``--per-module`` of them are sampled with ``--seed``. A mutant is killed by the
-fast conformance tier (a case that does not conform, crashes or times out), or
-else by the implementation's own tests that import the mutated module (``pot
-audit``'s two judges; the audit also runs ``tests/conformance``, which drive
-the bridge further than the tier and would cost minutes per mutant here).
-Survivors are listed with their site for triage: a survivor is either an
-equivalent mutant or a gap in the suite, which only reading it can tell.
+``--per-module`` of them are sampled with ``--seed``. A mutant is judged as
+``pot audit`` judges a change: the fast conformance tier and the tests that
+import the mutated module, side by side, the first failure cancelling the rest
+(``conformance.audit.judge_tree``). It is killed by a case that does not
+conform, crashes or times out, or by a failing test. Survivors are listed with
+their site for triage: a survivor is either an equivalent mutant or a gap in
+the suite, which only reading it can tell.
 """
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import random
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_checker import RESULTS, environment
-from conformance.audit import FAST_TIER, run_case, run_tests, select_tests
+from conformance.audit import CASE_OUTCOMES, FAST_TIER, Judgement, judge_tree, select_tests
 from conformance.checkout import build_extensions, copy_sources
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -188,18 +187,23 @@ def judge(root: Path, site: Site) -> Outcome:
     original = target.read_text()
     target.write_text(mutated_source(site))
     try:
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            cases = list(pool.map(lambda case: run_case(root, case[0], case[1]), FAST_TIER))
-        failing = next((c for c in cases if c.verdict != "conforms"), None)
-        if failing is not None:
-            killed: str | None = f"conformance: {failing.model} {failing.mode} {failing.verdict}"
-        else:
-            own = [t for t in select_tests(root, [site.path]) if not t.startswith("tests/conformance/")]
-            tests = run_tests(root, own, None, per_test_timeout_s=TEST_TIMEOUT_S)
-            killed = None if tests.passed else "tests"
+        tests = select_tests(root, [site.path])
+        judged = judge_tree(
+            root, FAST_TIER, tests, None, threading.Event(), per_test_timeout_s=TEST_TIMEOUT_S
+        )
     finally:
         target.write_text(original)
-    return Outcome(site, killed, time.perf_counter() - started)
+    return Outcome(site, killed_by(judged), time.perf_counter() - started)
+
+
+def killed_by(judged: Judgement) -> str | None:
+    """What killed the mutant (``conformance: MODEL MODE OUTCOME`` or ``tests``), or None."""
+    failing = next((case for case in judged.cases if case.verdict != "ok"), None)
+    if failing is not None:
+        return f"conformance: {failing.model} {failing.mode} {CASE_OUTCOMES[failing.verdict]}"
+    if judged.tests is not None and not judged.tests.passed:
+        return "tests"
+    return None
 
 
 def main(argv: list[str]) -> int:

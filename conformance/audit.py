@@ -33,10 +33,12 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -270,20 +272,43 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _run_in(root: Path, command: list[str], timeout_s: float) -> subprocess.CompletedProcess[str] | None:
-    """``command`` run in the tree at ``root`` with its packages first on the path; None on timeout."""
-    try:
-        return subprocess.run(
-            command,
-            cwd=root,
-            env=_environment(root),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return None
+class Cancelled(Exception):
+    """A run stopped because the verdict was already REJECT (``Judges.stop``)."""
+
+
+POLL_S = 0.5
+"""How often a running judge looks at ``stop``."""
+
+
+def _run_in(
+    root: Path, command: list[str], timeout_s: float, stop: threading.Event | None = None
+) -> subprocess.CompletedProcess[str] | None:
+    """``command`` run in the tree at ``root`` with its packages first on the path; None on timeout.
+    Raises ``Cancelled`` once ``stop`` is set. Either way the whole process group is killed, so
+    nothing the command started (pytest's or the runner's workers) outlives it."""
+    deadline = time.monotonic() + timeout_s
+    with subprocess.Popen(
+        command,
+        cwd=root,
+        env=_environment(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        while True:
+            try:
+                out, err = process.communicate(timeout=POLL_S)
+                return subprocess.CompletedProcess(command, process.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                cancelled = stop is not None and stop.is_set()
+                if not cancelled and time.monotonic() < deadline:
+                    continue
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            if cancelled:
+                raise Cancelled
+            return None
 
 
 def _coverage_prefix(rcfile: Path | None) -> list[str]:
@@ -294,17 +319,22 @@ def _coverage_prefix(rcfile: Path | None) -> list[str]:
     )
 
 
-def run_case(root: Path, model: str, mode: str, rcfile: Path | None = None) -> CaseResult:
-    """One fast-tier case in a subprocess that imports everything from ``root``, timed."""
+def run_case(
+    root: Path, model: str, mode: str, rcfile: Path | None = None, stop: threading.Event | None = None
+) -> CaseResult:
+    """One fast-tier case in a subprocess that imports everything from ``root``, timed (``Cancelled``
+    once ``stop`` is set)."""
     started = time.perf_counter()
-    result = _run_case(root, model, mode, rcfile)
+    result = _run_case(root, model, mode, rcfile, stop)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _run_case(root: Path, model: str, mode: str, rcfile: Path | None) -> CaseResult:
+def _run_case(
+    root: Path, model: str, mode: str, rcfile: Path | None, stop: threading.Event | None
+) -> CaseResult:
     command = [*_coverage_prefix(rcfile), "-m", "conformance.runner", model, "--mode", mode, "--json"]
-    finished = _run_in(root, command, CASE_TIMEOUT_S)
+    finished = _run_in(root, command, CASE_TIMEOUT_S, stop)
     if finished is None:
         return CaseResult(model, mode, "incomplete", traceback=f"no result within {CASE_TIMEOUT_S:.0f} s")
     lines = finished.stdout.strip().splitlines()
@@ -378,18 +408,27 @@ def _imports(path: Path) -> set[str]:
 
 
 def run_tests(
-    root: Path, files: list[str], rcfile: Path | None, per_test_timeout_s: int | None = None
+    root: Path,
+    files: list[str],
+    rcfile: Path | None,
+    per_test_timeout_s: int | None = None,
+    stop: threading.Event | None = None,
 ) -> TestsResult:
     """``files`` with pytest (the fast tier: not slow) in the tree at ``root``, timed; each test within
-    ``per_test_timeout_s`` when given (the project's own limit otherwise)."""
+    ``per_test_timeout_s`` when given (the project's own limit otherwise); ``Cancelled`` once
+    ``stop`` is set."""
     started = time.perf_counter()
-    result = _run_tests(root, files, rcfile, per_test_timeout_s)
+    result = _run_tests(root, files, rcfile, per_test_timeout_s, stop)
     result.seconds = time.perf_counter() - started
     return result
 
 
 def _run_tests(
-    root: Path, files: list[str], rcfile: Path | None, per_test_timeout_s: int | None
+    root: Path,
+    files: list[str],
+    rcfile: Path | None,
+    per_test_timeout_s: int | None,
+    stop: threading.Event | None,
 ) -> TestsResult:
     if not files:
         return TestsResult([], True)
@@ -407,10 +446,66 @@ def _run_tests(
         *limit,
         *files,
     ]
-    finished = _run_in(root, command, TESTS_TIMEOUT_S)
+    finished = _run_in(root, command, TESTS_TIMEOUT_S, stop)
     if finished is None:
         return TestsResult(files, False, f"the tests did not finish within {TESTS_TIMEOUT_S:.0f} s")
     return TestsResult(files, finished.returncode == 0, _tail(finished.stdout + finished.stderr, 40))
+
+
+@dataclass
+class Judgement:
+    """What the judges of one tree found: the cases and tests that finished, and those cancelled."""
+
+    cases: list[CaseResult]
+    tests: TestsResult | None
+    not_run: list[str]
+    """Judges cancelled once another had failed (``"MODEL MODE"``, ``"tests"``)."""
+
+
+def judge_tree(
+    root: Path,
+    tier: Sequence[tuple[str, str]],
+    test_files: list[str],
+    rcfile: Path | None,
+    stop: threading.Event,
+    keep_going: bool = False,
+    per_test_timeout_s: int | None = None,
+) -> Judgement:
+    """The tier's cases and the tests on the tree at ``root``, side by side (one subprocess per core,
+    and one more). Unless ``keep_going``, the first case that does not conform or the tests failing
+    sets ``stop``, and the judges still running are cancelled: the verdict is REJECT whatever they
+    would find."""
+
+    def failed() -> None:
+        if not keep_going:
+            stop.set()
+
+    def case(model: str, mode: str) -> CaseResult | None:
+        try:
+            result = run_case(root, model, mode, rcfile, stop)
+        except Cancelled:
+            return None
+        if result.verdict != "ok":
+            failed()
+        return result
+
+    def tests() -> TestsResult | None:
+        try:
+            result = run_tests(root, test_files, rcfile, per_test_timeout_s, stop)
+        except Cancelled:
+            return None
+        if not result.passed:
+            failed()
+        return result
+
+    with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
+        tested = pool.submit(tests)
+        cases = list(pool.map(lambda c: case(*c), tier))
+        tests_result = tested.result()
+    not_run = [f"{model} {mode}" for (model, mode), result in zip(tier, cases, strict=True) if result is None]
+    if tests_result is None:
+        not_run.append("tests")
+    return Judgement([c for c in cases if c is not None], tests_result, not_run)
 
 
 def write_coverage_rc(scratch: Path, root: Path, change: Change) -> Path:
@@ -465,6 +560,8 @@ class AuditReport:
     cases: list[CaseResult] = field(default_factory=list)
     base_cases: list[CaseResult] | None = None
     tests: TestsResult | None = None
+    not_run: list[str] = field(default_factory=list)
+    """Judges cancelled because the verdict was already REJECT (``judge_tree``)."""
     unexecuted: dict[str, list[int]] = field(default_factory=dict)
     build_error: str | None = None
     seconds: float = 0.0
@@ -475,8 +572,12 @@ class AuditReport:
         if self.base_cases is None:
             return []
         found = []
-        for case, base in zip(self.cases, self.base_cases, strict=False):
+        bases = {(base.model, base.mode): base for base in self.base_cases}
+        for case in self.cases:
             where = f"{case.model} {case.mode}"
+            base = bases.get((case.model, case.mode))
+            if base is None:
+                continue
             if case.transitions_covered < base.transitions_covered:
                 found.append(
                     f"{where}: transition coverage fell from {base.transitions_covered} "
@@ -523,6 +624,7 @@ class AuditReport:
             "cases": [case.to_json() for case in self.cases],
             "base_cases": None if self.base_cases is None else [c.to_json() for c in self.base_cases],
             "tests": None if self.tests is None else self.tests.to_json(),
+            "not_run": self.not_run,
             "changed_statements_not_executed": [
                 f"{path}:{line}" for path, lines in self.unexecuted.items() for line in lines
             ],
@@ -535,9 +637,9 @@ class AuditReport:
         lines = [
             f"{self.verdict.upper()} {self.change.description} ({len(self.change.touched)} files, {scope})"
         ]
-        by_base = dict(zip(range(len(self.cases)), self.base_cases or [], strict=False))
-        for index, case in enumerate(self.cases):
-            base = by_base.get(index)
+        bases = {(base.model, base.mode): base for base in self.base_cases or []}
+        for case in self.cases:
+            base = bases.get((case.model, case.mode))
             was = f" (base {base.transitions_covered})" if base is not None else ""
             lines.append(
                 f"  {case.model} {case.mode}: {CASE_OUTCOMES[case.verdict]} after {case.steps} steps, "
@@ -549,6 +651,8 @@ class AuditReport:
                 f"  tests importing the change: {outcome} ({len(self.tests.files)} files, "
                 f"{self.tests.seconds:.0f} s)"
             )
+        if self.not_run:
+            lines.append(f"  not run, the verdict being REJECT already: {', '.join(self.not_run)}")
         lines += [f"reason: {reason}" for reason in self.failures]
         first = self.first_divergence
         if first is not None:
@@ -574,9 +678,10 @@ class AuditReport:
 
 
 def _base_cases(
-    repo: Repository, base: str, scratch: Path, tier: Sequence[tuple[str, str]]
-) -> list[CaseResult]:
-    """The tier on the base tree, from the cache when this tree was judged before."""
+    repo: Repository, base: str, scratch: Path, tier: Sequence[tuple[str, str]], stop: threading.Event
+) -> list[CaseResult] | None:
+    """The tier on the base tree, from the cache when this tree was judged before; None if
+    cancelled (``stop``: the verdict is REJECT whatever the base does)."""
     key = hashlib.sha256(
         json.dumps([CACHE_VERSION, repo.tree(base), list(tier), sys.version]).encode()
     ).hexdigest()[:24]
@@ -589,8 +694,11 @@ def _base_cases(
     repo.extract(base, root)
     if build_extensions(root) is not None:
         raise AuditError(f"the base commit {base[:12]} does not build")
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        cases = list(pool.map(lambda case: run_case(root, *case), tier))
+    try:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            cases = list(pool.map(lambda case: run_case(root, case[0], case[1], None, stop), tier))
+    except Cancelled:
+        return None
     if all(case.verdict == "ok" for case in cases):
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps([case.to_json() for case in cases]))
@@ -602,9 +710,11 @@ def audit(
     patch: Path | None = None,
     cwd: Path | None = None,
     tier: Sequence[tuple[str, str]] = FAST_TIER,
+    keep_going: bool = False,
 ) -> AuditReport:
     """Judge a commit, a patch, or (neither given) the working tree's uncommitted changes, with the
-    conformance cases of ``tier`` (default: the fast tier)."""
+    conformance cases of ``tier`` (default: the fast tier). The first judge that fails cancels the
+    others unless ``keep_going``."""
     started = time.perf_counter()
     for needed in ("pytest", "coverage"):
         if importlib.util.find_spec(needed) is None:
@@ -626,19 +736,20 @@ def audit(
         report.build_error = build_extensions(root)
         if report.build_error is None:
             rcfile = write_coverage_rc(scratch, root, change)
-            # Subprocesses, one per core and one more: the base tier (a cache hit, or a run that
-            # mostly waits on its own subprocesses), the cases and the tests are independent.
-            with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
+            stop = threading.Event()
+            # The base tier (a cache hit, or a run that mostly waits on its own subprocesses) beside
+            # the changed tree's judges: they are independent.
+            with ThreadPoolExecutor(max_workers=1) as pool:
                 base = (
                     None
                     if change.base is None
-                    else pool.submit(_base_cases, repo, change.base, scratch, tier)
+                    else pool.submit(_base_cases, repo, change.base, scratch, tier, stop)
                 )
-                tests = pool.submit(run_tests, root, select_tests(root, change.touched), rcfile)
-                report.cases = list(pool.map(lambda case: run_case(root, case[0], case[1], rcfile), tier))
-                report.tests = tests.result()
+                tests = select_tests(root, change.touched)
+                judged = judge_tree(root, tier, tests, rcfile, stop, keep_going)
                 report.base_cases = None if base is None else base.result()
-            if change.changed_lines:
+            report.cases, report.tests, report.not_run = judged.cases, judged.tests, judged.not_run
+            if change.changed_lines and not stop.is_set():
                 report.unexecuted = unexecuted_lines(scratch, root, change)
     report.seconds = time.perf_counter() - started
     return report
@@ -654,6 +765,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL:MODE",
         help="judge with these conformance cases instead of the fast tier "
         f"({', '.join(f'{m}:{mode}' for m, mode in FAST_TIER)}); mode replay or stateful",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every judge even once one has failed (by default the first failure cancels the rest)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -677,7 +793,7 @@ def audit_command(
     """0 ACCEPT; 1 REJECT or UNVERIFIED; 2 when the change cannot be judged. ``write_html`` writes
     the report's page (``--html``)."""
     try:
-        report = audit(args.rev, args.patch, tier=parse_cases(args.case))
+        report = audit(args.rev, args.patch, tier=parse_cases(args.case), keep_going=args.keep_going)
     except CheckoutError as error:
         if args.json:
             print(json.dumps({"schema": SCHEMA, "verdict": "error", "error": str(error)}))

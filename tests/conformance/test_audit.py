@@ -7,6 +7,7 @@ import difflib
 import importlib.util
 import json
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.audit import changed_lines, select_tests
+from conformance.audit import changed_lines, judge_tree, select_tests
 from pot.cli import main
 from tests.schemas import assert_schema
 
@@ -62,8 +63,8 @@ def test_harmful_patch_is_rejected_with_the_spec_trace_to_its_divergence(
         "        return not proved\n    return bool(vote.evidence_upheld)",
         "        return False\n    return False",
     )
-    status, report = audit_json(capsys, "--patch", str(patch), "--case", "ledger-tiny:replay")
-    assert status == 1 and report["verdict"] == "reject"
+    status, report = audit_json(capsys, "--patch", str(patch), "--case", "ledger-tiny:replay", "--keep-going")
+    assert status == 1 and report["verdict"] == "reject" and report["not_run"] == []
     assert report["pot_impl_only"] is True and report["touched"] == [LEDGER]
     first = report["first_divergence"]
     assert isinstance(first, dict) and str(first["action"]).startswith("Finalize(")
@@ -156,6 +157,37 @@ def test_rev_and_patch_are_exclusive() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", "--rev", "HEAD", "--patch", "x.patch"])
     assert exit_info.value.code == 2
+
+
+def fake_tree(root: Path, verdict: str, tests_sleep_s: int) -> Path:
+    """A tree whose only conformance case answers ``verdict`` at once, and whose one test sleeps."""
+    (root / "conformance").mkdir(parents=True)
+    (root / "conformance" / "__init__.py").write_text("")
+    document = {"verdict": verdict, "steps": 3, "transitions_covered": 2, "divergences": []}
+    (root / "conformance" / "runner.py").write_text(f"print({json.dumps(json.dumps(document))})\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_sleep.py").write_text(
+        f"import time\n\ndef test_sleeps():\n    time.sleep({tests_sleep_s})\n"
+    )
+    return root
+
+
+def test_the_first_failing_judge_cancels_the_others(tmp_path: Path) -> None:
+    """The case diverges: the tests, which would run for ten minutes, are cancelled, their whole
+    process group with them, and named as not run."""
+    stop = threading.Event()
+    root = fake_tree(tmp_path, "violation", tests_sleep_s=600)
+    judged = judge_tree(root, [("m", "stateful")], ["tests/test_sleep.py"], None, stop)
+    assert stop.is_set() and judged.tests is None and judged.not_run == ["tests"]
+    assert [case.verdict for case in judged.cases] == ["violation"]
+
+
+def test_with_keep_going_every_judge_finishes(tmp_path: Path) -> None:
+    stop = threading.Event()
+    root = fake_tree(tmp_path, "violation", tests_sleep_s=0)
+    judged = judge_tree(root, [("m", "stateful")], ["tests/test_sleep.py"], None, stop, keep_going=True)
+    assert not stop.is_set() and judged.not_run == []
+    assert judged.tests is not None and judged.tests.passed
 
 
 # -- which lines a diff changes, and which tests exercise them ---------------------------------
