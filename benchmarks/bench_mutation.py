@@ -21,9 +21,12 @@ Every mutation site of each module group is enumerated in a fixed order and
 ``pot audit`` judges a change: the fast conformance tier and the tests that
 import the mutated module, side by side, the first failure cancelling the rest
 (``conformance.audit.judge_tree``). It is killed by a case that does not
-conform, crashes or times out, or by a failing test. Survivors are listed with
-their site for triage: a survivor is either an equivalent mutant or a gap in
-the suite, which only reading it can tell.
+conform, crashes or times out, or by a failing test. A survivor is either an
+equivalent mutant or a gap in the suite, which only reading it can tell: the
+verdicts of that reading live in ``benchmarks/mutation_triage.toml`` (one
+``[[survivor]]`` per site, keyed by file, source line and mutation, so that
+they survive line shifts), and the score per group is killed over sampled
+less the equivalent ones. An untriaged survivor is printed as such.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,6 +56,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "training verification": ("pot_impl/training/validator.py",),
     "codec and auth": ("pot_impl/codec.py", "pot_impl/auth.py"),
 }
+TRIAGE = REPOSITORY / "benchmarks" / "mutation_triage.toml"
 TEST_TIMEOUT_S = 60
 """Per test: a mutant that makes a test loop for ever fails it within a minute (a hang is a kill:
 the mutant changed behaviour the test observes), not after the project's five minutes."""
@@ -84,6 +89,8 @@ class Site:
     operator: str
     line: int
     description: str
+    code: str
+    """The source line, stripped: with ``path`` and ``description``, the key of its triage."""
 
 
 def _docstring_nodes(tree: ast.AST) -> set[int]:
@@ -132,11 +139,33 @@ def _mutations(tree: ast.AST) -> Iterator[tuple[ast.AST, str, str]]:
 
 
 def sites(path: str) -> list[Site]:
-    tree = ast.parse((REPOSITORY / path).read_text())
-    return [
-        Site(path, index, operator.split(":")[0], getattr(node, "lineno", 0), description)
-        for index, (node, operator, description) in enumerate(_mutations(tree))
-    ]
+    source = (REPOSITORY / path).read_text()
+    lines = source.splitlines()
+    found = []
+    for index, (node, operator, description) in enumerate(_mutations(ast.parse(source))):
+        line = getattr(node, "lineno", 0)
+        code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        found.append(Site(path, index, operator.split(":")[0], line, description, code))
+    return found
+
+
+@dataclass(frozen=True)
+class Triage:
+    verdict: str
+    """``equivalent`` (no input can tell the mutant from the original) or ``gap``."""
+    reason: str
+
+
+def load_triage(path: Path = TRIAGE) -> dict[tuple[str, str, str], Triage]:
+    """(file, source line, mutation) -> the verdict of reading that survivor."""
+    try:
+        entries = tomllib.loads(path.read_text(encoding="utf-8")).get("survivor", [])
+    except FileNotFoundError:
+        return {}
+    return {
+        (entry["path"], entry["code"], entry["mutation"]): Triage(entry["verdict"], entry["reason"])
+        for entry in entries
+    }
 
 
 class _Apply(ast.NodeTransformer):
@@ -178,6 +207,11 @@ class Outcome:
     killed_by: str | None
     """``conformance: MODEL MODE VERDICT``, ``tests``, or None for a survivor."""
     seconds: float
+
+    @property
+    def site_key(self) -> tuple[str, str, str]:
+        """What ``mutation_triage.toml`` keys its verdict on."""
+        return self.site.path, self.site.code, self.site.description
 
 
 def judge(root: Path, site: Site) -> Outcome:
@@ -233,32 +267,58 @@ def main(argv: list[str]) -> int:
                 verdict = outcome.killed_by or "SURVIVED"
                 where = f"{site.path}:{site.line} {site.description}"
                 print(f"  {group}: {where}: {verdict} ({outcome.seconds:.0f} s)", flush=True)
+    triaged = load_triage()
     print(f"\nMutation score of the audit's tier (sample of {per_group} per group, seed {args.seed})")
-    print(f"{'group':<22} {'sites':>6} {'sampled':>8} {'killed':>7} {'score':>6} {'s/mutant':>9}")
+    print(
+        f"{'group':<22} {'sites':>6} {'sampled':>8} {'killed':>7} {'equiv.':>7} {'gaps':>5} "
+        f"{'untriaged':>9} {'score':>6} {'s/mutant':>9}"
+    )
     rows = []
     for group, found in outcomes.items():
+        verdicts = [triaged.get(o.site_key) if not o.killed_by else None for o in found]
         killed = sum(1 for o in found if o.killed_by)
+        equivalent = sum(1 for t in verdicts if t is not None and t.verdict == "equivalent")
+        gaps = sum(1 for t in verdicts if t is not None and t.verdict == "gap")
+        untriaged = len(found) - killed - equivalent - gaps
         seconds = sum(o.seconds for o in found) / max(len(found), 1)
-        score = killed / len(found) if found else 0.0
-        print(f"{group:<22} {totals[group]:>6} {len(found):>8} {killed:>7} {score:>6.0%} {seconds:>9.0f}")
+        judged = len(found) - equivalent
+        score = killed / judged if judged else 0.0
+        print(
+            f"{group:<22} {totals[group]:>6} {len(found):>8} {killed:>7} {equivalent:>7} {gaps:>5} "
+            f"{untriaged:>9} {score:>6.0%} {seconds:>9.0f}"
+        )
         rows.append(
             {
                 "group": group,
                 "sites": totals[group],
                 "sampled": len(found),
                 "killed": killed,
+                "equivalent": equivalent,
+                "gaps": gaps,
+                "untriaged": untriaged,
                 "score": score,
                 "seconds_per_mutant": seconds,
                 "outcomes": [
-                    {**asdict(o.site), "killed_by": o.killed_by, "seconds": o.seconds} for o in found
+                    {
+                        **asdict(o.site),
+                        "killed_by": o.killed_by,
+                        "triage": None if t is None else asdict(t),
+                        "seconds": o.seconds,
+                    }
+                    for o, t in zip(found, verdicts, strict=True)
                 ],
             }
         )
     survivors = [o for found in outcomes.values() for o in found if not o.killed_by]
     if survivors:
-        print("survivors to triage (equivalent, or a gap in the suite):")
+        print("survivors (equivalent, a gap in the suite, or not yet triaged):")
         for outcome in survivors:
-            print(f"  {outcome.site.path}:{outcome.site.line} {outcome.site.description}")
+            reading = triaged.get(outcome.site_key)
+            said = "UNTRIAGED" if reading is None else f"{reading.verdict}: {reading.reason}"
+            print(
+                f"  {outcome.site.path}:{outcome.site.line} {outcome.site.description} [{outcome.site.code}]"
+            )
+            print(f"    {said}")
     RESULTS.mkdir(exist_ok=True)
     document = {"benchmark": "mutation", "environment": environment(), "seed": args.seed, "rows": rows}
     (RESULTS / "mutation.json").write_text(json.dumps(document, indent=2) + "\n")
