@@ -1,7 +1,7 @@
 """The ledger bridge: spec/ledger.py's actions as transactions on the real ``pot_impl`` ledger.
 
-One table entry per spec action (``LedgerBridge._STIMULI``) builds the signed
-participant's transaction; ``abstract`` maps the real ledger (plus the
+One stimulus per spec action (named in ``conformance.actions.LEDGER``, with the ledger handler
+that takes the step) builds the signed participant's transaction; ``abstract`` maps the real ledger (plus the
 trainers' proof material) back to a ``spec.ledger.LedgerState``. Every claim,
 vote and challenge is backed by real training (``conformance.bridge_training``).
 
@@ -30,6 +30,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from conformance import actions
 from conformance.bridge_core import FieldDiff, Unrealizable, state_diff
 from conformance.bridge_training import RunKey, TrainingWorld, tiny_task
 from model_checker.model import Label, Model
@@ -40,6 +41,7 @@ from pot_impl.ledger.records import LedgerParams as ImplParams
 from pot_impl.ledger.transactions import Transaction
 from pot_impl.training.task import encode_task
 from spec import ledger as sl
+from spec.ledger_actions import forgeries
 from spec.ledger_models import STAKE, Cast
 from spec.quorum import validation_quorum
 
@@ -78,23 +80,11 @@ class LedgerBridge:
         self.world = world or TrainingWorld(self.segments)
         self.bug: sl.LedgerBug = constants["bug"]
         self._stimuli: Mapping[str, Callable[[dict[str, Any], sl.LedgerState], Tx]] = {
-            "Tick": lambda args, state: (account_name(0), None),
-            "Terminated": lambda args, state: None,
-            "RegisterTrainer": lambda args, state: self._registration(args["trainer"], sl.Role.TRAINER),
-            "RegisterValidator": lambda args, state: self._registration(args["validator"], sl.Role.VALIDATOR),
-            "PlaceOrder": self._place_order,
-            "HonestClaim": self._honest_claim,
-            "ByzantineClaim": self._byzantine_claim,
-            "HonestAccept": self._honest_vote,
-            "HonestReject": self._honest_vote,
-            "ByzantineAccept": lambda args, state: self._byzantine_vote(args, sl.Verdict.ACCEPT),
-            "ByzantineReject": lambda args, state: self._byzantine_vote(args, sl.Verdict.REJECT),
-            "Challenge": self._challenge,
-            "Finalize": lambda args, state: (
-                account_name(state.orders[args["order"]].client),
-                itx.Finalize(args["order"]),
-            ),
+            action: getattr(self, row.stimulus.removeprefix("LedgerBridge."))
+            for action, row in actions.LEDGER.items()
+            if row.stimulus is not None
         }
+        """The stimulus of each spec action, as ``conformance.actions.LEDGER`` names it."""
         self.ledger: Ledger | None = None
         self._initial: sl.LedgerState | None = None
 
@@ -133,7 +123,24 @@ class LedgerBridge:
     def probe(self, state: sl.LedgerState) -> tuple[str, tuple[FieldDiff, ...]] | None:
         """Transactions the spec rejects here, submitted for real: a Finalize of every order and a
         challenge of every segment of every ACCEPT, wherever the spec's ``apply`` refuses them (a
-        settled or unripe order, an unproved challenge). Rejected means no effect on the spec state."""
+        settled or unripe order, an unproved challenge). Rejected means no effect on the spec state.
+
+        The same challenges with evidence forged from every other segment and claim go first, each
+        judged alone and then undone: the implementation keeps a failed challenge's (vote, segment)
+        and refuses any later challenge of it, so one forgery left in place would hide how the ledger
+        judges the next one, and could block a fraud proof the behaviour goes on to make (that effect
+        is a known gap, docs/conformance.md)."""
+        for label in self._forged_challenges(state):
+            if sl.apply(state, _spec_tx(label), self.bug)[1].ok:
+                continue
+            saved = self._ledger.snapshot()
+            step = self._transaction(label, state)
+            assert step is not None
+            self._submit(step[0], step[1], state.now)
+            diff = state_diff(self.model, state, self.abstract())
+            self._ledger.restore(saved)
+            if diff:
+                return f"rejected by the spec: {label}", diff
         probes = [Label("Finalize", (("order", o),)) for o in range(len(state.orders))]
         probes += [
             Label(
@@ -160,6 +167,28 @@ class LedgerBridge:
         if not diff:
             return None
         return "rejected by the spec: " + ", ".join(str(label) for label in rejected), diff
+
+    def _forged_challenges(self, state: sl.LedgerState) -> list[Label]:
+        """A challenge of every segment of every ACCEPT with evidence about every other segment and
+        claim on the ledger (``spec.ledger_actions.forgeries``)."""
+        return [
+            Label(
+                "ForgedChallenge",
+                (
+                    ("challenger", c),
+                    ("order", v.order),
+                    ("trainer", v.trainer),
+                    ("validator", v.validator),
+                    ("segment", s),
+                    ("proof", proof),
+                ),
+            )
+            for v in sorted(state.votes)
+            if v.verdict is sl.Verdict.ACCEPT
+            for s in range(self.segments)
+            for proof in forgeries(state, (v.order, v.trainer, s), self.segments)
+            for c in self.cast.challengers
+        ]
 
     def stimulate(self, label: Label, state: sl.LedgerState) -> tuple[FieldDiff, ...]:
         step = self._transaction(label, state)
@@ -374,6 +403,28 @@ class LedgerBridge:
             )
         return account_name(args["validator"]), tx
 
+    def _tick(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        """A batch the ledger rejects as malformed: it still advances the height."""
+        return account_name(0), None
+
+    def _terminated(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        return None
+
+    def _register_trainer(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        return self._registration(args["trainer"], sl.Role.TRAINER)
+
+    def _register_validator(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        return self._registration(args["validator"], sl.Role.VALIDATOR)
+
+    def _finalize(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        return account_name(state.orders[args["order"]].client), itx.Finalize(args["order"])
+
+    def _byzantine_accept(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        return self._byzantine_vote(args, sl.Verdict.ACCEPT)
+
+    def _byzantine_reject(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        return self._byzantine_vote(args, sl.Verdict.REJECT)
+
     def _byzantine_vote(self, args: dict[str, Any], verdict: sl.Verdict) -> Tx:
         """Whatever vote the validator can sign: an ACCEPT without looking, or a REJECT naming a sampled
         segment with the best evidence against it that anyone can build."""
@@ -396,6 +447,21 @@ class LedgerBridge:
         segment = args["segment"]
         tx = itx.Challenge(
             order, trainer, account_name(args["validator"]), segment, self.world.evidence(run, segment)
+        )
+        return account_name(args["challenger"]), tx
+
+    def _forged_challenge(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        """A challenge of (order, trainer, validator, segment) carrying the strongest evidence the
+        challenger can build about ``proof``, another segment or another claim: a genuine fraud proof
+        where that segment is faked, its committed data otherwise."""
+        proof_order, proof_trainer, proof_segment = args["proof"]
+        source = self._posted_run(proof_order, account_name(proof_trainer))
+        tx = itx.Challenge(
+            args["order"],
+            account_name(args["trainer"]),
+            account_name(args["validator"]),
+            args["segment"],
+            self.world.evidence(source, proof_segment),
         )
         return account_name(args["challenger"]), tx
 
@@ -436,10 +502,15 @@ class LedgerBridge:
 
 
 def _spec_tx(label: Label) -> sl.Tx:
-    """The spec transaction of a probe label (Finalize or Challenge)."""
+    """The spec transaction of a probe label (Finalize, Challenge or ForgedChallenge)."""
     args = dict(label.args)
     if label.action == "Finalize":
         return sl.Finalize(args["order"])
     return sl.Challenge(
-        args["challenger"], args["order"], args["trainer"], args["validator"], args["segment"]
+        args["challenger"],
+        args["order"],
+        args["trainer"],
+        args["validator"],
+        args["segment"],
+        args.get("proof"),
     )

@@ -8,7 +8,8 @@ Byzantine message is available, the bridge builds it and signs it with that
 replica's key (it can sign anything; it cannot forge honest signatures, so
 certificates it builds contain only messages honest replicas really sent).
 
-One table entry per spec action (``_STIMULI``):
+One stimulus per spec action (``_STIMULI``, from ``conformance.actions.PBFT``, which also names
+each action's implementation handler and trace events):
 
 ================  ==========================================================
 PrePrepare        the batch of signed client requests reaches the primary
@@ -35,6 +36,7 @@ from enum import Enum
 from itertools import chain, combinations, islice, product
 from typing import Any, TypeVar, cast
 
+from conformance import actions
 from conformance.adversaries.messages import Mutant, mutants, short_quorums
 from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable, state_diff
 from conformance.write_ahead import Signed, crash_points, forgotten
@@ -1034,6 +1036,10 @@ class PbftBridge:
         if sent:
             self._adopt_new_view_checkpoint(primary, sent[-1])
 
+    def _quiescent(self, args: dict[str, Any], state: sp.State) -> None:
+        """The spec stutters once no protocol step is enabled: nothing happens."""
+        del args, state
+
     def _accept_new_view(self, args: dict[str, Any], state: sp.State) -> None:
         replica, view, proposals = args["replica"], args["view"], args["O"]
         primary = self.spec.primary(view)
@@ -1062,17 +1068,11 @@ class PbftBridge:
 
 
 _STIMULI: Mapping[str, Callable[[PbftBridge, dict[str, Any], sp.State], None]] = {
-    "PrePrepare": PbftBridge._pre_prepare,
-    "Prepare": PbftBridge._prepare,
-    "Commit": PbftBridge._commit,
-    "Execute": PbftBridge._execute,
-    "StableCheckpoint": PbftBridge._stable_checkpoint,
-    "StartViewChange": PbftBridge._start_view_change,
-    "NewView": PbftBridge._new_view,
-    "AcceptNewView": PbftBridge._accept_new_view,
-    "Quiescent": lambda bridge, args, state: None,
+    action: getattr(PbftBridge, row.stimulus.removeprefix("PbftBridge."))
+    for action, row in actions.PBFT.items()
+    if row.stimulus is not None
 }
-"""One stimulus per spec action (the table in the module doc), called on the bridge to step."""
+"""The stimulus of each spec action the bridge drives, as ``conformance.actions.PBFT`` names it."""
 
 
 _ATOMS = frozenset({int, bool, float, str, bytes, type(None)})

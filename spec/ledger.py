@@ -94,6 +94,7 @@ class LedgerBug(IntEnum):
     PAY_BEFORE_DEADLINE = 3
     FINALIZE_TWICE = 4
     FINALIZE_NEEDS_ALL_VOTES = 5
+    CHALLENGE_ACCEPTS_FOREIGN_EVIDENCE = 6
 
 
 # --------------------------------------------------------------------------- state
@@ -262,6 +263,10 @@ class Challenge:
     trainer: int
     validator: int
     segment: int
+    proof: tuple[int, int, int] | None = None
+    """What the attached evidence re-executes, as (order, trainer, segment), when the challenger built
+    it from other material than the segment it names (another segment, another claim's genuine fraud
+    proof); None for evidence about exactly the named segment."""
 
 
 @dataclass(frozen=True)
@@ -506,12 +511,26 @@ def _challenge(state: LedgerState, tx: Challenge, bug: LedgerBug) -> LedgerState
         (ch.order, ch.trainer, ch.segment) == (tx.order, tx.trainer, tx.segment) for ch in state.challenges
     ):
         return Reason.DUPLICATE_CHALLENGE
-    if not segment_is_faked(claim, tx.segment):
+    if tx.proof is not None and tx.proof != (tx.order, tx.trainer, tx.segment):
+        if not _foreign_evidence_upheld(state, tx.proof, bug):
+            return Reason.BAD_EVIDENCE
+    elif not segment_is_faked(claim, tx.segment):
         if bug is LedgerBug.SLASH_ON_UNPROVED_CHALLENGE:
             return _slashed(state, tx.validator, state.orders[tx.order].client)
         return Reason.CHALLENGE_NOT_UPHELD
     record = ChallengeRecord(tx.order, tx.trainer, tx.segment, tx.challenger)
     return state._replace(challenges=state.challenges | {record})
+
+
+def _foreign_evidence_upheld(state: LedgerState, proof: tuple[int, int, int], bug: LedgerBug) -> bool:
+    """Evidence re-executing another segment or claim proves nothing about the one challenged;
+    only the planted bug takes any genuine fraud proof on the ledger as proof of the named segment."""
+    source = find_claim(state, proof[0], proof[1])
+    return (
+        bug is LedgerBug.CHALLENGE_ACCEPTS_FOREIGN_EVIDENCE
+        and source is not None
+        and segment_is_faked(source, proof[2])
+    )
 
 
 def _slashed(state: LedgerState, account: int, beneficiary: int) -> LedgerState:

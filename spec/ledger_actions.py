@@ -6,7 +6,8 @@ could commit. Participants are modelled by capability: an honest trainer
 claims its true score with no faked segment, a Byzantine trainer claims any
 score with any set of faked segments; an honest validator samples any q
 segments and votes what that sample shows, a Byzantine validator submits any
-well-formed vote (or none); the challenger names any segment of any ACCEPT vote.
+well-formed vote (or none); the challenger names any segment of any ACCEPT vote,
+with evidence about that segment or built from any other segment or claim.
 Rejected transactions leave the ledger unchanged, so they are omitted as
 successors (they would be stuttering steps); tests/spec/test_ledger.py checks
 the rejections themselves.
@@ -171,6 +172,26 @@ class LedgerParticipants:
             ),
         )  # fmt: skip
 
+    def forged_challenge(self, state: LedgerState) -> Steps:
+        """A challenge whose evidence the challenger built from other material than the segment it
+        names: a re-execution of another segment of the same claim, or of any segment of another
+        claim (a genuine fraud proof reused to frame an honest trainer). The protocol rejects every
+        one; a ledger that upholds one slashes on no proof."""
+        upheld = {(ch.order, ch.trainer, ch.segment) for ch in state.challenges}
+        return self.enabled(
+            state,
+            (
+                ((c, o, t, v.validator, s, proof), Challenge(c, o, t, v.validator, s, proof))
+                for v in sorted(state.votes)
+                if v.verdict is Verdict.ACCEPT and challenges_open(state, v.order) is Reason.OK
+                for o, t in [(v.order, v.trainer)]
+                for s in range(self.config.segments)
+                if (o, t, s) not in upheld
+                for proof in forgeries(state, (o, t, s), self.config.segments)
+                for c in self.cast.challengers
+            ),
+        )  # fmt: skip
+
     def finalize(self, state: LedgerState) -> Steps:
         return self.enabled(state, (((o,), Finalize(o)) for o in range(len(state.orders))))
 
@@ -213,9 +234,25 @@ class LedgerParticipants:
                 ("validator", "order", "trainer", "sample", "evidence"),
             ),
             Action("Challenge", self.challenge, ("challenger", "order", "trainer", "validator", "segment")),
+            Action(
+                "ForgedChallenge",
+                self.forged_challenge,
+                ("challenger", "order", "trainer", "validator", "segment", "proof"),
+            ),
             Action("Finalize", self.finalize, ("order",)),
             Action("Terminated", self.terminated),
         )
+
+
+def forgeries(state: LedgerState, named: tuple[int, int, int], segments: int) -> list[tuple[int, int, int]]:
+    """Every (order, trainer, segment) of a claim on the ledger but ``named``: what a challenger can
+    build evidence from besides a re-execution of the very segment it names."""
+    return [
+        (c.order, c.trainer, s)
+        for c in sorted(state.claims)
+        for s in range(segments)
+        if (c.order, c.trainer, s) != named
+    ]
 
 
 def misses_fake(claim: ClaimRecord, sample: frozenset[int]) -> list[int]:

@@ -17,7 +17,13 @@ STAKE = 1
 
 @dataclass(frozen=True)
 class Cast:
-    """Who takes part, as account ids: clients, then trainers, validators, challengers."""
+    """Who takes part, as account ids: clients, then trainers, validators, challengers.
+
+    Ids follow that order; an account that holds two roles (``client_validates``,
+    ``trainer_challenges``) appears in both groups under one id, so the implementation's bookkeeping
+    for one account in two roles (a stake slashed to itself, a refund and a reward on one balance) is
+    exercised too.
+    """
 
     clients: tuple[int, ...]
     honest_trainers: tuple[int, ...]
@@ -29,8 +35,12 @@ class Cast:
     @staticmethod
     def of(
         clients: int, honest_trainers: int, byzantine_trainers: int, honest_validators: int,
-        byzantine_validators: int, challengers: int,
+        byzantine_validators: int, challengers: int, *, client_validates: bool = False,
+        trainer_challenges: bool = False,
     ) -> Cast:  # fmt: skip
+        """The cast of these counts: disjoint id ranges, except that with ``client_validates`` the
+        last validator is the first client's account, and with ``trainer_challenges`` the first
+        challenger is the last trainer's account (the Byzantine ones, when there are any)."""
         sizes = (
             clients,
             honest_trainers,
@@ -40,13 +50,25 @@ class Cast:
             challengers,
         )
         starts = [sum(sizes[:i]) for i in range(len(sizes))]
-        groups = [tuple(range(start, start + size)) for start, size in zip(starts, sizes, strict=True)]
-        return Cast(*groups)
+        groups = [list(range(start, start + size)) for start, size in zip(starts, sizes, strict=True)]
+        alias: dict[int, int] = {}
+        validators, trainers = groups[3] + groups[4], groups[1] + groups[2]
+        if client_validates:
+            alias[validators[-1]] = groups[0][0]
+        if trainer_challenges:
+            alias[groups[5][0]] = trainers[-1]
+        used = sorted({alias.get(a, a) for group in groups for a in group})
+        renumber = {old: new for new, old in enumerate(used)}
+        return Cast(*(tuple(renumber[alias.get(a, a)] for a in group) for group in groups))
 
     @staticmethod
     def of_constants(constants: Mapping[str, Any]) -> Cast:
         """The cast a ledger model's constants describe (its counts are named like the fields)."""
-        return Cast.of(*(constants[group.name] for group in fields(Cast)))
+        return Cast.of(
+            *(constants[group.name] for group in fields(Cast)),
+            client_validates=constants.get("client_validates", False),
+            trainer_challenges=constants.get("trainer_challenges", False),
+        )
 
     @property
     def trainers(self) -> tuple[int, ...]:
@@ -58,7 +80,23 @@ class Cast:
 
     @property
     def accounts(self) -> int:
-        return len(self.clients + self.trainers + self.validators + self.challengers)
+        return len(set(self.clients + self.trainers + self.validators + self.challengers))
+
+    @property
+    def shared(self) -> frozenset[int]:
+        """Accounts that hold more than one role."""
+        every = self.clients + self.trainers + self.validators + self.challengers
+        return frozenset(a for a in every if every.count(a) > 1)
+
+    def funds(self, escrow: int, stake: int) -> list[int]:
+        """Genesis balances: each account holds the sum of its roles' needs (a client the escrow of
+        its order, a trainer or validator its stake, a challenger nothing), so value is conserved."""
+        balances = [0] * self.accounts
+        for account in self.clients:
+            balances[account] += escrow
+        for account in self.trainers + self.validators:
+            balances[account] += stake
+        return balances
 
 
 @dataclass(frozen=True)
@@ -81,11 +119,19 @@ class LedgerModelConfig:
     bug: LedgerBug = LedgerBug.NONE
     fair: tuple[str, ...] = ("Tick", "Finalize")
     symmetry: bool = False
+    client_validates: bool = False
+    trainer_challenges: bool = False
 
     def __post_init__(self) -> None:
         counts = [getattr(self, group.name) for group in fields(Cast)]
         if min(counts) < 0 or min(self.bounty, self.fee, self.challenge_window) < 0 or self.deadline < 1:
             raise ConstantError("participant counts, amounts and windows must be >= 0, deadline >= 1")
+        validators = self.honest_validators + self.byzantine_validators
+        trainers = self.honest_trainers + self.byzantine_trainers
+        if self.client_validates and not (self.clients and validators):
+            raise ConstantError("client_validates needs a client and a validator")
+        if self.trainer_challenges and not (self.challengers and trainers):
+            raise ConstantError("trainer_challenges needs a trainer and a challenger")
         if not 1 <= self.sample_size <= self.segments:
             raise ConstantError(
                 f"need 1 <= sample_size <= segments, got {self.sample_size} and {self.segments}"
@@ -102,7 +148,7 @@ CONSTANT_DOCS = {
     "byzantine_trainers": "trainers that claim any score in byzantine_scores with any set of faked segments",
     "honest_validators": "validators that sample sample_size segments and vote what the sample shows",
     "byzantine_validators": "validators that submit any well-formed vote, or none (also the ledger's f)",
-    "challengers": "accounts that may challenge any ACCEPT vote naming any segment",
+    "challengers": "accounts that may challenge any ACCEPT vote naming any segment, with any evidence",
     "segments": "S, training segments per claim",
     "sample_size": "q, segments each validator re-executes",
     "byzantine_scores": "scores a Byzantine trainer may claim",
@@ -113,4 +159,8 @@ CONSTANT_DOCS = {
     "bug": "a planted protocol bug (spec.ledger.LedgerBug), or none (the protocol)",
     "fair": "actions under weak fairness (liveness)",
     "symmetry": "rename segments and interchangeable validators (safety only: use with --no-liveness)",
+    "client_validates": "the first client's account is also the last validator (Byzantine if any): "
+    "it votes on claims on its own order, and a slash of its stake pays itself",
+    "trainer_challenges": "the first challenger's account is also the last trainer (Byzantine if any): "
+    "a competitor that challenges votes on rival claims with any evidence",
 }

@@ -53,10 +53,7 @@ def ledger_model(config: LedgerModelConfig, name: str = "ledger") -> Model[Ledge
         min_validator_stake=STAKE,
         challenge_window=config.challenge_window,
     )
-    escrow = [config.bounty + config.fee] * len(cast.clients)
-    start = genesis(
-        params, escrow + [STAKE] * (len(cast.trainers) + len(cast.validators)) + [0] * len(cast.challengers)
-    )
+    start = genesis(params, cast.funds(config.bounty + config.fee, STAKE))
     honesty = Honesty(frozenset(cast.honest_validators), frozenset(cast.honest_trainers))
     return Model(
         name=name,
@@ -73,7 +70,12 @@ def ledger_model(config: LedgerModelConfig, name: str = "ledger") -> Model[Ledge
         ),
         fairness=tuple(weak_fairness(action) for action in config.fair),
         symmetry=ledger_symmetry(
-            config.segments, cast.accounts, [cast.honest_validators, cast.byzantine_validators]
+            config.segments,
+            cast.accounts,
+            [
+                tuple(v for v in group if v not in cast.shared)
+                for group in (cast.honest_validators, cast.byzantine_validators)
+            ],
         )
         if config.symmetry
         else None,
@@ -114,6 +116,15 @@ LEDGER_MODELS: dict[str, ModelSpec] = {
             clients=2,
             honest_trainers=0,
             byzantine_scores=(1,),
+        ),
+        _spec(
+            "ledger-overlap",
+            "PoT ledger alone, accounts in two roles: the client is the Byzantine validator (slashed to "
+            "itself while owed its refund), the Byzantine trainer challenges its honest rival's votes",
+            byzantine_scores=(1,),
+            segments=1,
+            client_validates=True,
+            trainer_challenges=True,
         ),
     )
 }

@@ -1,8 +1,8 @@
 """Trace validation: is the observed behaviour of a real run a behaviour of the PBFT spec (``spec/pbft/``)?
 
 The merged event log (``observed.RunLogs.merged``) is matched event by event
-against the spec. Each event kind has one entry in ``EVENT_TABLE`` saying what
-it corresponds to:
+against the spec. Each event kind has one entry in the validator's ``table`` saying
+what it corresponds to (``conformance/actions.py`` lists them beside the spec actions):
 
 * a spec action of the logging replica, with the event's fields fixing the
   action's parameters (``pre-prepared`` at the primary is ``PrePrepare``, at a
@@ -48,6 +48,7 @@ from typing import Any
 from conformance.trace.observed import EVENT_ROLES, Observed, Role, RunLogs, TraceInputError
 from model_checker.model import Action, Label, SpecError
 from pot_impl.pbft.certificates import NULL_DIGEST
+from pot_impl.pbft.io import EventKind
 from spec.pbft import NULL, Ops, Pbft, PbftConfig, State
 
 Certified = frozenset[tuple[int, str, Ops]]
@@ -219,19 +220,21 @@ class TraceValidator:
         # but the implementation catches up in every run, so the trace table needs the step.
         self.actions["CatchUp"] = Action("CatchUp", self.pbft.catch_up, ("replica", "seq"))
         self.table: Mapping[str, Callable[[SearchNode, Observed], Matches]] = {
-            "pre-prepared": self._pre_prepared,
-            "prepared": self._prepared,
-            "committed": self._committed,
-            "executed": self._executed,
-            "caught-up": self._caught_up,
-            "checkpoint": self._checkpoint,
-            "checkpoint-stable": self._checkpoint_stable,
-            "state-transfer": self._state_transfer,
-            "view-change": self._view_change,
-            "new-view": self._new_view,
-            "recovered": self._recovered,
-            "received": self._received,
+            EventKind.PRE_PREPARED: self._pre_prepared,
+            EventKind.PREPARED: self._prepared,
+            EventKind.COMMITTED: self._committed,
+            EventKind.EXECUTED: self._executed,
+            EventKind.CAUGHT_UP: self._caught_up,
+            EventKind.CHECKPOINT: self._checkpoint,
+            EventKind.CHECKPOINT_STABLE: self._checkpoint_stable,
+            EventKind.STATE_TRANSFER: self._state_transfer,
+            EventKind.VIEW_CHANGE: self._view_change,
+            EventKind.NEW_VIEW: self._new_view,
+            EventKind.RECOVERED: self._recovered,
+            EventKind.RECEIVED: self._received,
         }
+        """One entry per event kind that is a spec step or a check on the spec state (the spec
+        action each is, per kind: ``conformance.actions.PBFT`` and ``STATE_CHECKS``)."""
 
     # ------------------------------------------------------------------ search
 

@@ -363,7 +363,10 @@ class Ledger:
         _require(vote.verdict == Verdict.ACCEPT, Reason.NOT_AN_ACCEPT)
         _require(0 <= tx.segment < self.params.segments, Reason.BAD_SEGMENT)
         key = (tx.order_id, tx.trainer, tx.validator, tx.segment)
-        _require(key not in self._challenges, Reason.DUPLICATE_CHALLENGE)
+        # a challenge that failed does not close the segment: otherwise a challenger could file
+        # worthless evidence first and so shield a faked segment from the genuine fraud proof
+        earlier = self._challenges.get(key)
+        _require(earlier is None or not earlier.upheld, Reason.DUPLICATE_CHALLENGE)
         upheld = self._fraud_proved(order, claim, tx.segment, tx.evidence)
         self._challenges[key] = ChallengeRecord(
             tx.order_id, tx.trainer, tx.validator, tx.segment, sender, int(upheld)

@@ -92,7 +92,8 @@ class Validate:
 @dataclass(frozen=True)
 class Challenge:
     """Disputes ``validator``'s ACCEPT of ``trainer``'s claim on ``order_id``: ``evidence`` is a fraud
-    proof for ``segment``. It is adjudicated on arrival (recorded as upheld or not)."""
+    proof for ``segment``. It is adjudicated on arrival (recorded as upheld or not; a challenge that
+    was not upheld may be filed again with other evidence)."""
 
     TAG: ClassVar[int] = 36
     order_id: int

@@ -46,6 +46,7 @@ SAFETY_BUGS = [
     ("slash_on_unproved_challenge", "HonestValidatorsNeverSlashed"),
     ("pay_before_deadline", "NoPaymentBeforeDeadline"),
     ("finalize_twice", "NoDoublePayment"),
+    ("challenge_accepts_foreign_evidence", "HonestValidatorsNeverSlashed"),
 ]
 
 
