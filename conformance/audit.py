@@ -40,9 +40,11 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Literal
@@ -53,16 +55,18 @@ SCHEMA = "pot-audit/1"
 """The ``schema`` of ``pot audit --json`` (pot/schemas/audit.schema.json)."""
 CASE_TIMEOUT_S = 600.0
 TESTS_TIMEOUT_S = 900.0
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when what a cached base run records changes."""
 
 FAST_TIER: tuple[tuple[str, str], ...] = (
     ("ledger-tiny", "replay"),
+    ("ledger-overlap", "replay"),
     ("pbft-tiny", "stateful"),
     ("pbft-twin", "stateful"),
     ("tiny", "stateful"),
 )
-"""(model, mode) cases: full transition-cover replay of the ledger model (real training), and
+"""(model, mode) cases: full transition-cover replay of the ledger models (real training; the
+second with accounts in two roles), and
 seeded stateful scenarios of the PBFT models (Byzantine primary of view 0, and its twin with the
 Byzantine replica the primary of view 1) and the combined model (the full PBFT replays are the slow
 tier)."""
@@ -166,6 +170,11 @@ class Repository:
     def tree(self, commit: str) -> str:
         return self.git("rev-parse", f"{commit}^{{tree}}").stdout.decode().strip()
 
+    def show(self, commit: str, path: str) -> str | None:
+        """The text of ``path`` at ``commit``, or None where it does not exist."""
+        shown = self.git("show", f"{commit}:{path}")
+        return shown.stdout.decode("utf-8", "replace") if shown.returncode == 0 else None
+
     def extract(self, revision: str, destination: Path) -> None:
         archive = self.git("archive", "--format=tar", revision)
         if archive.returncode:
@@ -225,6 +234,13 @@ def _apply(repo: Repository, data: bytes, description: str, destination: Path) -
         reason = (applied.stderr or numstat.stderr).decode().strip().splitlines()
         raise AuditError(f"{description} does not apply to HEAD: {reason[0] if reason else 'empty patch'}")
     return Change(description, base, touched, changed_lines(data.decode("utf-8", "replace")))
+
+
+def _read(root: Path, path: str) -> str | None:
+    try:
+        return (root / path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _line_count(path: Path) -> int:
@@ -499,9 +515,15 @@ def judge_tree(
         return result
 
     with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
-        tested = pool.submit(tests)
-        cases = list(pool.map(lambda c: case(*c), tier))
-        tests_result = tested.result()
+        try:
+            tested = pool.submit(tests)
+            cases = list(pool.map(lambda c: case(*c), tier))
+            tests_result = tested.result()
+        except BaseException:
+            # an interrupt or an error here: the judges run in their own sessions, which no
+            # signal to this process reaches, so they are stopped before the pool waits for them
+            stop.set()
+            raise
     not_run = [f"{model} {mode}" for (model, mode), result in zip(tier, cases, strict=True) if result is None]
     if tests_result is None:
         not_run.append("tests")
@@ -510,26 +532,36 @@ def judge_tree(
 
 def write_coverage_rc(scratch: Path, root: Path, change: Change) -> Path:
     """A coverage configuration measuring only the changed files of the tree at ``root``."""
-    rcfile = scratch / "coveragerc"
-    include = ",".join(str(root / path) for path in sorted(change.changed_lines))
+    return _coverage_rc(scratch, [str(root / path) for path in sorted(change.changed_lines)])
+
+
+def _coverage_rc(directory: Path, include: Sequence[str]) -> Path:
+    """A coverage configuration writing its data into ``directory``, measuring ``include``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rcfile = directory / "coveragerc"
     rcfile.write_text(
         "[run]\n"
-        f"data_file = {scratch / 'coverage.data'}\n"
+        f"data_file = {directory / 'coverage.data'}\n"
         "parallel = true\n"
         "concurrency = thread,multiprocessing\n"
-        f"include = {include}\n"
+        f"include = {','.join(include)}\n"
     )
     return rcfile
 
 
-def unexecuted_lines(scratch: Path, root: Path, change: Change) -> dict[str, list[int]]:
-    """Changed statements no run executed, per file (lines that are not statements are skipped)."""
+def _executed(directory: Path) -> tuple[Any, dict[Path, set[int]]]:
+    """The coverage data written into ``directory`` (combined), and the lines executed per file."""
     import coverage
 
-    measured = coverage.Coverage(data_file=str(scratch / "coverage.data"), config_file=False)
-    measured.combine(data_paths=[str(scratch)], strict=False, keep=True)
+    measured = coverage.Coverage(data_file=str(directory / "coverage.data"), config_file=False)
+    measured.combine(data_paths=[str(directory)], strict=False, keep=True)
     data = measured.get_data()
-    executed_by_file = {Path(name).resolve(): set(data.lines(name) or ()) for name in data.measured_files()}
+    return measured, {Path(name).resolve(): set(data.lines(name) or ()) for name in data.measured_files()}
+
+
+def unexecuted_lines(scratch: Path, root: Path, change: Change) -> dict[str, list[int]]:
+    """Changed statements no run executed, per file (lines that are not statements are skipped)."""
+    measured, executed_by_file = _executed(scratch)
     missing: dict[str, list[int]] = {}
     for path, lines in sorted(change.changed_lines.items()):
         source = (root / path).resolve()
@@ -562,6 +594,8 @@ class AuditReport:
     tests: TestsResult | None = None
     not_run: list[str] = field(default_factory=list)
     """Judges cancelled because the verdict was already REJECT (``judge_tree``)."""
+    unaffected: list[tuple[str, str]] = field(default_factory=list)
+    """Cases the change cannot affect (``unaffected_cases``): not run, their base result stands."""
     unexecuted: dict[str, list[int]] = field(default_factory=dict)
     build_error: str | None = None
     seconds: float = 0.0
@@ -625,6 +659,7 @@ class AuditReport:
             "base_cases": None if self.base_cases is None else [c.to_json() for c in self.base_cases],
             "tests": None if self.tests is None else self.tests.to_json(),
             "not_run": self.not_run,
+            "unaffected": [f"{model} {mode}" for model, mode in self.unaffected],
             "changed_statements_not_executed": [
                 f"{path}:{line}" for path, lines in self.unexecuted.items() for line in lines
             ],
@@ -650,6 +685,10 @@ class AuditReport:
             lines.append(
                 f"  tests importing the change: {outcome} ({len(self.tests.files)} files, "
                 f"{self.tests.seconds:.0f} s)"
+            )
+        for model, mode in self.unaffected:
+            lines.append(
+                f"  {model} {mode}: not affected (it ran no function of the changed files on the base)"
             )
         if self.not_run:
             lines.append(f"  not run, the verdict being REJECT already: {', '.join(self.not_run)}")
@@ -677,32 +716,110 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def _base_cases(
-    repo: Repository, base: str, scratch: Path, tier: Sequence[tuple[str, str]], stop: threading.Event
-) -> list[CaseResult] | None:
-    """The tier on the base tree, from the cache when this tree was judged before; None if
-    cancelled (``stop``: the verdict is REJECT whatever the base does)."""
+@dataclass
+class BaseRun:
+    """The tier on the base tree: each case's result, and the lines of ``pot_impl`` it executed."""
+
+    cases: list[CaseResult]
+    executed: list[dict[str, list[int]]]
+    """Per case, in tier order: path (relative to the tree) -> lines executed."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cases": [case.to_json() for case in self.cases], "executed": self.executed}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BaseRun:
+        return cls([CaseResult.from_json(item) for item in data["cases"]], data["executed"])
+
+
+def _base_cache(repo: Repository, base: str, tier: Sequence[tuple[str, str]]) -> Path:
     key = hashlib.sha256(
         json.dumps([CACHE_VERSION, repo.tree(base), list(tier), sys.version]).encode()
     ).hexdigest()[:24]
-    cache = repo.cache_dir() / f"{key}.json"
+    return repo.cache_dir() / f"{key}.json"
+
+
+def cached_base(repo: Repository, base: str, tier: Sequence[tuple[str, str]]) -> BaseRun | None:
+    """The base run of ``tier`` on ``base`` if this tree was judged before."""
     try:
-        return [CaseResult.from_json(item) for item in json.loads(cache.read_text())]
+        return BaseRun.from_json(json.loads(_base_cache(repo, base, tier).read_text()))
     except (OSError, ValueError, TypeError, KeyError):
-        pass
+        return None
+
+
+def _base_cases(
+    repo: Repository, base: str, scratch: Path, tier: Sequence[tuple[str, str]], stop: threading.Event
+) -> BaseRun | None:
+    """The tier on the base tree, each case under coverage of ``pot_impl``, cached when every case
+    conforms; None if cancelled (``stop``: the verdict is REJECT whatever the base does)."""
     root = scratch / "base"
     repo.extract(base, root)
     if build_extensions(root) is not None:
         raise AuditError(f"the base commit {base[:12]} does not build")
+
+    def measured(index: int, case: tuple[str, str]) -> tuple[CaseResult, dict[str, list[int]]]:
+        directory = scratch / "base-coverage" / str(index)
+        rcfile = _coverage_rc(directory, [str(root / "pot_impl" / "*")])
+        result = run_case(root, case[0], case[1], rcfile, stop)
+        lines = _executed(directory)[1]
+        return result, {
+            path.relative_to(root.resolve()).as_posix(): sorted(found) for path, found in lines.items()
+        }
+
     try:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            cases = list(pool.map(lambda case: run_case(root, case[0], case[1], None, stop), tier))
+            runs = list(pool.map(lambda item: measured(*item), enumerate(tier)))
     except Cancelled:
         return None
-    if all(case.verdict == "ok" for case in cases):
+    run = BaseRun([result for result, _ in runs], [lines for _, lines in runs])
+    if all(case.verdict == "ok" for case in run.cases):
+        cache = _base_cache(repo, base, tier)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps([case.to_json() for case in cases]))
-    return cases
+        cache.write_text(json.dumps(run.to_json()))
+    return run
+
+
+def unaffected_cases(
+    base: BaseRun,
+    tier: Sequence[tuple[str, str]],
+    change: Change,
+    read_base: Callable[[str], str | None],
+    read_changed: Callable[[str], str | None],
+) -> list[tuple[str, str]]:
+    """Cases the change cannot affect, so that their base result stands: the change edits only
+    function bodies of ``pot_impl`` files, and the case ran no line of any function of those files
+    in the base tree. (Code outside the changed files is the same in both trees and the cases are
+    deterministic, so a case that never called into a file's functions never calls into them in the
+    changed tree either.) A change to anything else, or to module-level code, affects every case."""
+    if any(not (path.startswith("pot_impl/") and path.endswith(".py")) for path in change.touched):
+        return []
+    bodies: dict[str, set[int]] = {}
+    for path in change.touched:
+        source = read_base(path)
+        bodies[path] = set() if source is None else function_body_lines(source)
+    for path, lines in change.changed_lines.items():
+        if not lines <= function_body_lines(read_changed(path) or ""):
+            return []
+    return [
+        case
+        for case, executed in zip(tier, base.executed, strict=True)
+        if not any(bodies[path] & set(executed.get(path, ())) for path in change.touched)
+    ]
+
+
+def function_body_lines(source: str) -> set[int]:
+    """Lines inside the body of any function (methods and nested functions included)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0].lineno
+            last = node.end_lineno or first
+            lines.update(range(first, last + 1))
+    return lines
 
 
 def audit(
@@ -737,17 +854,29 @@ def audit(
         if report.build_error is None:
             rcfile = write_coverage_rc(scratch, root, change)
             stop = threading.Event()
-            # The base tier (a cache hit, or a run that mostly waits on its own subprocesses) beside
-            # the changed tree's judges: they are independent.
+            cached = None if change.base is None else cached_base(repo, change.base, tier)
+            run = list(tier)
+            if cached is not None and change.base is not None:
+                report.unaffected = unaffected_cases(
+                    cached, tier, change, partial(repo.show, change.base), partial(_read, root)
+                )
+                run = [case for case in tier if case not in report.unaffected]
+            # Without a cached base, the base tier (a run that mostly waits on its own subprocesses)
+            # beside the changed tree's judges: they are independent.
             with ThreadPoolExecutor(max_workers=1) as pool:
                 base = (
                     None
-                    if change.base is None
+                    if change.base is None or cached is not None
                     else pool.submit(_base_cases, repo, change.base, scratch, tier, stop)
                 )
                 tests = select_tests(root, change.touched)
-                judged = judge_tree(root, tier, tests, rcfile, stop, keep_going)
-                report.base_cases = None if base is None else base.result()
+                try:
+                    judged = judge_tree(root, run, tests, rcfile, stop, keep_going)
+                    based = cached if base is None else base.result()
+                except BaseException:
+                    stop.set()
+                    raise
+            report.base_cases = None if based is None else based.cases
             report.cases, report.tests, report.not_run = judged.cases, judged.tests, judged.not_run
             if change.changed_lines and not stop.is_set():
                 report.unexecuted = unexecuted_lines(scratch, root, change)
@@ -787,13 +916,32 @@ def parse_cases(texts: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(cases)
 
 
+@contextmanager
+def _terminated_as_exit() -> Iterator[None]:
+    """SIGTERM raises ``SystemExit`` while the audit runs, so that it stops its judges (which run in
+    sessions of their own) on the way out, as it does on an interrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def audit_command(
     args: argparse.Namespace, write_html: Callable[[dict[str, Any]], None] | None = None
 ) -> int:
     """0 ACCEPT; 1 REJECT or UNVERIFIED; 2 when the change cannot be judged. ``write_html`` writes
     the report's page (``--html``)."""
     try:
-        report = audit(args.rev, args.patch, tier=parse_cases(args.case), keep_going=args.keep_going)
+        with _terminated_as_exit():
+            report = audit(args.rev, args.patch, tier=parse_cases(args.case), keep_going=args.keep_going)
     except CheckoutError as error:
         if args.json:
             print(json.dumps({"schema": SCHEMA, "verdict": "error", "error": str(error)}))

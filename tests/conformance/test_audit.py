@@ -15,7 +15,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.audit import changed_lines, judge_tree, select_tests
+from conformance import audit
+from conformance.audit import (
+    BaseRun,
+    CaseResult,
+    Change,
+    changed_lines,
+    function_body_lines,
+    judge_tree,
+    select_tests,
+    unaffected_cases,
+)
 from pot.cli import main
 from tests.schemas import assert_schema
 
@@ -182,12 +192,61 @@ def test_the_first_failing_judge_cancels_the_others(tmp_path: Path) -> None:
     assert [case.verdict for case in judged.cases] == ["violation"]
 
 
+def test_an_error_while_judging_stops_the_judges_still_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judges run in sessions of their own, out of reach of a signal to the audit: an
+    interrupt or an error in the audit must stop them itself, or it would wait ten minutes here."""
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    stop = threading.Event()
+    root = fake_tree(tmp_path, "ok", tests_sleep_s=600)
+    monkeypatch.setattr(audit, "run_case", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        judge_tree(root, [("m", "stateful")], ["tests/test_sleep.py"], None, stop)
+    assert stop.is_set()
+
+
 def test_with_keep_going_every_judge_finishes(tmp_path: Path) -> None:
     stop = threading.Event()
     root = fake_tree(tmp_path, "violation", tests_sleep_s=0)
     judged = judge_tree(root, [("m", "stateful")], ["tests/test_sleep.py"], None, stop, keep_going=True)
     assert not stop.is_set() and judged.not_run == []
     assert judged.tests is not None and judged.tests.passed
+
+
+MODULE = (
+    "import x\n\nLIMIT = 3\n\n\ndef f(a):\n    b = a + 1\n    return b\n\n\n"
+    "class C:\n    def g(self):\n        return LIMIT\n"
+)
+"""Function bodies: lines 7-8 (f) and 13 (C.g); the rest is module-level."""
+
+TIER = [("ledger-tiny", "replay"), ("pbft-tiny", "stateful")]
+
+
+def test_function_bodies_are_the_lines_inside_defs() -> None:
+    assert function_body_lines(MODULE) == {7, 8, 13}
+
+
+def _unaffected(path: str, lines: set[int], executed: list[dict[str, list[int]]]) -> list[tuple[str, str]]:
+    base = BaseRun([CaseResult(m, mode, "ok") for m, mode in TIER], executed)
+    change = Change("a change", "base", [path], {path: lines} if path.endswith(".py") else {})
+    return unaffected_cases(base, TIER, change, lambda p: MODULE, lambda p: MODULE)
+
+
+def test_a_case_that_ran_no_function_of_the_changed_file_is_unaffected() -> None:
+    path = "pot_impl/x.py"
+    executed = [{path: [1, 3, 6, 7, 8]}, {path: [1, 3, 6, 11, 12]}]
+    assert _unaffected(path, {7}, executed) == [("pbft-tiny", "stateful")]
+
+
+def test_module_level_edits_and_files_outside_pot_impl_affect_every_case() -> None:
+    executed: list[dict[str, list[int]]] = [{}, {}]
+    assert _unaffected("pot_impl/x.py", {3}, executed) == []
+    assert _unaffected("spec/x.py", {7}, executed) == []
+    assert _unaffected("pot_impl/data.json", set(), executed) == []
 
 
 # -- which lines a diff changes, and which tests exercise them ---------------------------------
