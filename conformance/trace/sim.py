@@ -20,11 +20,11 @@ from conformance.trace.observed import Observed, RunLogs
 from conformance.trace.validate import TraceReport, validate_run
 from pot_impl import codec
 from pot_impl.auth import sign_message
+from pot_impl.byzantine import Behaviour, ByzantineContext, Output
 from pot_impl.pbft.io import Broadcast, Effect, Emit, SendTo
 from pot_impl.pbft.messages import PrePrepare, Request
 from pot_impl.sim import checks
 from pot_impl.sim.apps import RecordingApp, TrackedApp
-from pot_impl.sim.byzantine import Behaviour, ByzantineContext, Output
 from pot_impl.sim.scenarios import random_scenario, recording_operations
 from pot_impl.sim.simulator import Crash, NetworkSettings, RunResult, Scenario, Simulation
 

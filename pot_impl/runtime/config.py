@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from pot_impl import codec
+from pot_impl.byzantine import BEHAVIOURS
 from pot_impl.ledger.records import LedgerParams
 from pot_impl.pbft.config import ReplicaConfig, largest_batch_bytes
 from pot_impl.runtime.crypto import public_key_from_hex
@@ -22,7 +23,7 @@ from pot_impl.runtime.crypto import public_key_from_hex
 T = TypeVar("T")
 
 SyncMode = Literal["full", "normal"]
-BYZANTINE_BEHAVIOURS = ("equivocate", "silent")
+BYZANTINE_BEHAVIOURS = tuple(BEHAVIOURS)
 
 
 class ConfigError(ValueError):
@@ -291,7 +292,7 @@ def _node(table: _Table, base: Path, n: int) -> NodeSettings:
         raise ConfigError(f"{table.name('id')}: must name one of the replicas 0..{n - 1}, got {node_id}")
     sync = table.get("sync", str, "full")
     if sync not in ("full", "normal"):
-        raise ConfigError(f"{table.name('sync')}: expected \"full\" or \"normal\", got {sync!r}")
+        raise ConfigError(f'{table.name("sync")}: expected "full" or "normal", got {sync!r}')
     byzantine = table.get("byzantine", str, "") or None
     listen_text = table.get("listen", str, "")
     listen = parse_address(listen_text, table.name("listen")) if listen_text else None

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 import signal
 import time
 from collections import OrderedDict, deque
@@ -38,6 +39,7 @@ from typing import Any
 
 from pot_impl import codec
 from pot_impl.auth import CLIENT_PREFIX, Principal, replica_principal, sender_of
+from pot_impl.byzantine import BEHAVIOURS, Behaviour, ByzantineContext, RawSend
 from pot_impl.pbft.io import (
     DURABLE_TYPES,
     Broadcast,
@@ -68,7 +70,6 @@ from pot_impl.pbft.messages import (
     ViewChange,
 )
 from pot_impl.runtime.admission import InboundConnections, Reports, from_replica, reserve_descriptors
-from pot_impl.runtime.byzantine import corrupt
 from pot_impl.runtime.config import Config, ConfigError, NodeSettings
 from pot_impl.runtime.crypto import Ed25519Signer, Ed25519Verifier, read_key_pair
 from pot_impl.runtime.events import EventLog
@@ -113,6 +114,10 @@ VERIFIED_CACHE_ENTRIES = 100_000
 VERIFIED_CACHE_BYTES = 32 * 1024 * 1024
 """And at most this many bytes of what they sign, whatever the requests' size."""
 LOG_KIND = "log"
+
+
+Outgoing = SendTo | Broadcast | ReplyToClient | RawSend
+"""What a step puts on the wire once it is durable (a Byzantine replica's garbled frames included)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,8 @@ class Node:
             where = f"node.event_log: cannot open {self.settings.event_log}"
             raise ConfigError(f"{where} ({exc.strerror})") from None
         self.host: ReplicaHost = build_replica(self.id, config, self.signer, self.verifier)
+        byzantine = self.settings.byzantine
+        self._byzantine = None if byzantine is None else self._behaviour(byzantine)
         self.counters = NodeCounters()
         self._pool = ThreadPoolExecutor(config.transport.verify_threads, thread_name_prefix="verify")
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="store")
@@ -262,9 +269,7 @@ class Node:
         loop.set_exception_handler(self._reports.loop_exception)
         records, skipped = self._load_log()
         own = self.config.listen_address()
-        self._server = await loop.create_server(
-            self._new_inbound, own.host, own.port, reuse_address=True
-        )
+        self._server = await loop.create_server(self._new_inbound, own.host, own.port, reuse_address=True)
         for replica in self.config.replicas:
             if replica.id == self.id:
                 continue
@@ -551,6 +556,13 @@ class Node:
 
     # ------------------------------------------------------------ effects
 
+    def _behaviour(self, name: str) -> tuple[Behaviour, ByzantineContext]:
+        """The Byzantine behaviour ``node.byzantine`` names, and what it may use (seeded by replica)."""
+        replica = self.host.replica
+        rng = random.Random(self.id)
+        context = ByzantineContext(self.id, replica.config, self.signer, rng, lambda: replica.view, [])
+        return BEHAVIOURS[name], context
+
     def _perform(self, effects: Sequence[Effect], compact: bool = False) -> None:
         """Perform effects write-ahead: timers now; records and events to the store thread; sends
         once they are durable. The store thread commits steps in order, so sends keep their order,
@@ -559,9 +571,9 @@ class Node:
         The log is also compacted (to the replica's ``durable_records``) when ``compact`` is set or
         it has grown past ``COMPACT_LOG_BYTES`` since the last compaction without a stable
         checkpoint: views that keep changing would otherwise fill the disk."""
-        outgoing: list[SendTo | Broadcast | ReplyToClient] = []
+        outgoing: list[Outgoing] = []
         batch = WriteBatch()
-        for effect in corrupt(self.settings.byzantine, effects, self.signer, self.config.n, self.id):
+        for effect in effects:
             if isinstance(effect, Persist):
                 self._append_record(batch, effect.record)
             elif isinstance(effect, CompactLog):
@@ -574,8 +586,11 @@ class Node:
                 entry = self._timers.pop(effect.timer, None)
                 if entry is not None:
                     entry[1].cancel()
-            else:
+            elif self._byzantine is None:
                 outgoing.append(effect)
+        if self._byzantine is not None:
+            behaviour, context = self._byzantine
+            outgoing += [o for o in behaviour(context, list(effects)) if isinstance(o, Outgoing)]
         if compact or self._log_bytes > max(COMPACT_LOG_BYTES, 2 * self._compacted_bytes):
             self._compact(batch, self.host.durable_records())
             self.counters.log_compactions += 1
@@ -592,9 +607,7 @@ class Node:
         self.events.write(lines)
         return bool(batch)
 
-    def _after_durable(
-        self, outgoing: list[SendTo | Broadcast | ReplyToClient], done: asyncio.Future[bool]
-    ) -> None:
+    def _after_durable(self, outgoing: list[Outgoing], done: asyncio.Future[bool]) -> None:
         """On the loop, once the step is durable: send what depended on it."""
         if done.cancelled():
             return
@@ -641,7 +654,7 @@ class Node:
         self._compacted_bytes = self._log_bytes
         return records, self.counters.records_skipped
 
-    def _send(self, outgoing: Sequence[SendTo | Broadcast | ReplyToClient]) -> None:
+    def _send(self, outgoing: Sequence[Outgoing]) -> None:
         encoded: dict[int, bytes] = {}
 
         def wire(message: Any) -> bytes:
@@ -657,10 +670,13 @@ class Node:
                 for link in self._links.values():
                     link.send(data)
                     self.counters.frames_out += 1
-            elif isinstance(effect, SendTo):
+            elif isinstance(effect, SendTo | RawSend):
                 target = self._links.get(effect.replica)
                 if target is not None:
-                    target.send(wire(effect.message))
+                    if isinstance(effect, SendTo):
+                        target.send(wire(effect.message))
+                    else:
+                        target.send(frame(FrameKind.MESSAGE, effect.data))
                     self.counters.frames_out += 1
             else:
                 for connection in self._routes.connections(effect.client):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from pot_impl.byzantine import BEHAVIOURS
 from pot_impl.pbft.config import ReplicaConfig
-from pot_impl.sim.byzantine import BEHAVIOURS
 from pot_impl.sim.simulator import Crash, NetworkSettings, Partition, Scenario
 
 

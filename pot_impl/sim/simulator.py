@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from pot_impl import codec
 from pot_impl.auth import HmacKeyring, client_principal, replica_principal
+from pot_impl.byzantine import BEHAVIOURS, ByzantineContext, Output, RawSend
 from pot_impl.pbft.app import Application
 from pot_impl.pbft.client import Client
 from pot_impl.pbft.config import ReplicaConfig
@@ -42,7 +43,6 @@ from pot_impl.pbft.io import (
 from pot_impl.pbft.messages import Reply, Request
 from pot_impl.pbft.replica import Replica
 from pot_impl.sim.apps import Position, TrackedApp
-from pot_impl.sim.byzantine import BEHAVIOURS, ByzantineContext, Output, RawSend
 
 
 @dataclass(frozen=True)

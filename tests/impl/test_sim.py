@@ -255,9 +255,9 @@ def test_honest_replicas_hold_byte_identical_ledgers(n: int, seed: int) -> None:
     assert len(result.completed["c0"]) == 9
 
 
-def test_malformed_frames_from_a_corrupting_replica_are_dropped() -> None:
+def test_malformed_frames_from_a_garbling_replica_are_dropped() -> None:
     scenario = random_scenario(11, 4)
-    scenario = dataclasses.replace(scenario, byzantine=((2, "corrupt"),), crashes=())
+    scenario = dataclasses.replace(scenario, byzantine=((2, "garble"),), crashes=())
     result = simulate(scenario, RecordingApp)
     assert verify_run(result) == [] and result.decode_errors > 0
 

@@ -1,4 +1,8 @@
-"""Byzantine replicas for the simulator: an honest replica's outputs, rewritten by a behaviour.
+"""Byzantine replicas: an honest replica's outputs, rewritten by a behaviour.
+
+One set, used by the simulator and by a replica process configured with ``node.byzantine``
+(``pot cluster up --byzantine``): both keep the replica's own bookkeeping (its store, timers and
+events) honest and send what the behaviour makes of its sends.
 
 A Byzantine replica can send anything it can sign with its own key and
 nothing else (it cannot forge other replicas' or clients' signatures). Each
@@ -12,7 +16,7 @@ it stays "plausible" while misbehaving in one specific way:
   made-up digest.
 * ``stale-view-change``: broadcasts view-changes for views already left, view-changes
   that omit its prepared certificates, forged certificates and old pre-prepares.
-* ``corrupt``: garbles some of its frames on the wire (malformed input).
+* ``garble``: garbles some of its frames on the wire (malformed input).
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ def stale_view_change(ctx: ByzantineContext, effects: list[Effect]) -> list[Outp
     return out
 
 
-def corrupt(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
+def garble(ctx: ByzantineContext, effects: list[Effect]) -> list[Output]:
     out: list[Output] = []
     for effect in effects:
         if (
@@ -160,5 +164,5 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "equivocate": equivocate,
     "double-vote": double_vote,
     "stale-view-change": stale_view_change,
-    "corrupt": corrupt,
+    "garble": garble,
 }
