@@ -630,7 +630,10 @@ class AuditReport:
             if case.verdict != "ok":
                 found.append(f"{case.model} {case.mode}: {CASE_OUTCOMES[case.verdict]}")
         if self.tests is not None and not self.tests.passed:
-            found.append(f"tests failed: {' '.join(self.tests.files)}")
+            failed = [
+                line.split()[1] for line in self.tests.output.splitlines() if line.startswith("FAILED ")
+            ]
+            found.append(f"tests failed: {' '.join(failed or self.tests.files)}")
         return found + self.regressions
 
     @property

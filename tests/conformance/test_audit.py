@@ -209,6 +209,13 @@ def test_an_error_while_judging_stops_the_judges_still_running(
     assert stop.is_set()
 
 
+def test_a_test_failure_names_the_failing_tests() -> None:
+    output = "..F\n=== short test summary info ===\nFAILED tests/impl/test_x.py::test_y - AssertionError\n"
+    report = audit.AuditReport(Change("a change", "base", ["pot_impl/x.py"], {}))
+    report.tests = audit.TestsResult(["tests/impl/test_x.py", "tests/impl/test_z.py"], False, output)
+    assert report.failures == ["tests failed: tests/impl/test_x.py::test_y"]
+
+
 def test_with_keep_going_every_judge_finishes(tmp_path: Path) -> None:
     stop = threading.Event()
     root = fake_tree(tmp_path, "violation", tests_sleep_s=0)
