@@ -129,12 +129,24 @@ def main(argv: list[str]) -> int:
         result = judge(kind, patch, args.keep_going)
         result.measured_at = environment()["measured_at"]
         judged.append(result)
+        write(judged)
         mark = "" if result.as_expected else "  <-- not " + EXPECTED[kind].upper()
         print(
             f"{result.name:<40} {kind:<11} {result.verdict:<10} {result.seconds:>5.0f} "
             f"{result.seconds / TARGET_S:>8.2f}  {result.reason[:90]}{mark}",
             flush=True,
         )
+    for kind, figures in write(judged).items():
+        print(
+            f"{kind}: {figures['as_expected']} of {figures['judged']} as expected ({figures['stale']} stale)"
+        )
+    print(f"written {RESULTS / 'audit.json'}")
+    return 0
+
+
+def write(judged: list[Judged]) -> dict[str, dict[str, Any]]:
+    """``audit.json`` with every row so far (after each patch: a long run interrupted keeps what it
+    measured); the summary per catalogue."""
     summary = {}
     for kind in EXPECTED:
         mine = [j for j in judged if j.kind == kind and j.verdict != "stale"]
@@ -144,10 +156,6 @@ def main(argv: list[str]) -> int:
             "stale": sum(1 for j in judged if j.kind == kind and j.verdict == "stale"),
             "median_seconds": sorted(j.seconds for j in mine)[len(mine) // 2] if mine else None,
         }
-        print(
-            f"{kind}: {summary[kind]['as_expected']} of {len(mine)} {EXPECTED[kind]}ed "
-            f"({summary[kind]['stale']} stale)"
-        )
     RESULTS.mkdir(exist_ok=True)
     document = {
         "benchmark": "audit",
@@ -156,10 +164,8 @@ def main(argv: list[str]) -> int:
         "summary": summary,
         "rows": [j.row() for j in sorted(judged, key=lambda j: (j.kind, j.name))],
     }
-    out = RESULTS / "audit.json"
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"written {out}")
-    return 0
+    (RESULTS / "audit.json").write_text(json.dumps(document, indent=2) + "\n")
+    return summary
 
 
 if __name__ == "__main__":

@@ -125,13 +125,12 @@ class LedgerBridge:
         challenge of every segment of every ACCEPT, wherever the spec's ``apply`` refuses them (a
         settled or unripe order, an unproved challenge). Rejected means no effect on the spec state.
 
-        The same challenges with evidence forged from every other segment and claim go first, each
-        judged alone and then undone: the implementation keeps a failed challenge's (vote, segment)
-        and refuses any later challenge of it, so one forgery left in place would hide how the ledger
-        judges the next one, and could block a fraud proof the behaviour goes on to make (that effect
-        is a known gap, docs/conformance.md)."""
-        for label in self._forged_challenges(state):
-            if sl.apply(state, _spec_tx(label), self.bug)[1].ok:
+        Transactions a Byzantine participant crafts go first, each judged alone and then undone, so
+        that each is judged on the state the behaviour reached: challenges with evidence forged from
+        every other segment and claim, REJECTs naming a segment outside the validator's sample, votes
+        once the claim window has closed, and claims of a Byzantine trainer after the deadline."""
+        for label in [*self._forged_challenges(state), *self._crafted_votes_and_claims(state)]:
+            if sl.apply(state, _spec_tx(label, state), self.bug)[1].ok:
                 continue
             saved = self._ledger.snapshot()
             step = self._transaction(label, state)
@@ -158,7 +157,7 @@ class LedgerBridge:
             if v.verdict is sl.Verdict.ACCEPT
             for s in range(self.segments)
         ]
-        rejected = [label for label in probes if not sl.apply(state, _spec_tx(label), self.bug)[1].ok]
+        rejected = [label for label in probes if not sl.apply(state, _spec_tx(label, state), self.bug)[1].ok]
         for label in rejected:
             step = self._transaction(label, state)
             assert step is not None
@@ -189,6 +188,36 @@ class LedgerBridge:
             for proof in forgeries(state, (v.order, v.trainer, s), self.segments)
             for c in self.cast.challengers
         ]
+
+    def _crafted_votes_and_claims(self, state: sl.LedgerState) -> list[Label]:
+        """For each claim, each Byzantine validator that has not voted on it: an ACCEPT, and a REJECT
+        naming each segment (with the sample its key derives, the only one it can sign); and for each
+        order a Byzantine trainer has not claimed, a claim. The spec rejects those outside the claim
+        window and REJECTs whose evidence is not in the sample; ``probe`` submits only those."""
+        labels = []
+        for claim in sorted(state.claims):
+            voted = {v.validator for v in state.votes if (v.order, v.trainer) == (claim.order, claim.trainer)}
+            run = self._roots.get(self._ledger.claims[(claim.order, account_name(claim.trainer))].proof_root)
+            for validator in (v for v in self.cast.byzantine_validators if v not in voted):
+                if run is None:
+                    continue
+                drawn, _ = self.world.sample(self._keys[validator], run, self.sample_size)
+                vote: tuple[tuple[str, Any], ...] = (
+                    ("validator", validator),
+                    ("order", claim.order),
+                    ("trainer", claim.trainer),
+                    ("sample", frozenset(drawn)),
+                )
+                labels.append(Label("ByzantineAccept", vote))
+                labels += [Label("ByzantineReject", (*vote, ("evidence", s))) for s in range(self.segments)]
+        score = self.model.constants["byzantine_scores"][0]
+        labels += [
+            Label("ByzantineClaim", (("trainer", t), ("order", o), ("score", score), ("faked", frozenset())))
+            for t in self.cast.byzantine_trainers
+            for o in range(len(state.orders))
+            if sl.find_claim(state, o, t) is None
+        ]
+        return labels
 
     def stimulate(self, label: Label, state: sl.LedgerState) -> tuple[FieldDiff, ...]:
         step = self._transaction(label, state)
@@ -501,11 +530,27 @@ class LedgerBridge:
         return True
 
 
-def _spec_tx(label: Label) -> sl.Tx:
-    """The spec transaction of a probe label (Finalize, Challenge or ForgedChallenge)."""
+def _spec_tx(label: Label, state: sl.LedgerState) -> sl.Tx:
+    """The spec transaction of a probe label (Finalize, a challenge, a Byzantine vote or claim)."""
     args = dict(label.args)
     if label.action == "Finalize":
         return sl.Finalize(args["order"])
+    if label.action == "ByzantineClaim":
+        trainer = args["trainer"]
+        return sl.Claim(trainer, args["order"], trainer, args["score"], args["faked"])
+    if label.action in ("ByzantineAccept", "ByzantineReject"):
+        claim = sl.find_claim(state, args["order"], args["trainer"])
+        assert claim is not None
+        accept = label.action == "ByzantineAccept"
+        return sl.Validate(
+            args["validator"],
+            args["order"],
+            args["trainer"],
+            sl.Verdict.ACCEPT if accept else sl.Verdict.REJECT,
+            claim.score,
+            args["sample"],
+            sl.NO_SEGMENT if accept else args["evidence"],
+        )
     return sl.Challenge(
         args["challenger"],
         args["order"],

@@ -179,3 +179,26 @@ def test_a_forged_challenge_does_not_block_the_genuine_one(
 
 
 CHALLENGE_ARGS = ("challenger", "order", "trainer", "validator", "segment")
+
+
+def _claims_open_past_the_deadline(self: impl_ledger.Ledger, order_id: int) -> OrderRecord:
+    """``Ledger._claims_open`` without the claim window: claims and votes after the deadline."""
+    return self._open_order(order_id)
+
+
+def test_a_byzantine_claim_after_the_deadline_is_probed(
+    model: Model[Any], cast: Cast, behaviours: list[Behaviour], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Byzantine trainer that did not claim before the deadline claims after it: the spec refuses,
+    and so must the ledger (the probes craft the claim; no spec step drives it)."""
+    (byzantine,) = cast.byzantine_trainers
+    late = _ends(
+        behaviours,
+        lambda s: any(
+            s.now >= o.deadline and sl.find_claim(s, i, byzantine) is None for i, o in enumerate(s.orders)
+        ),
+    )
+    assert late and _first_divergence(model, late[:10]) is None
+    monkeypatch.setattr(impl_ledger.Ledger, "_claims_open", _claims_open_past_the_deadline)
+    divergence = _first_divergence(model, late[:10])
+    assert divergence is not None and "ByzantineClaim(" in divergence.action
