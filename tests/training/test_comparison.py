@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from hypothesis import given, settings
@@ -82,3 +83,18 @@ def test_tier_a_demands_bit_equality_and_batches_are_always_exact() -> None:
     assert judge(b"b", [math.nextafter(1.0, 2.0)], tier_b=True) is None
     mismatch = judge(b"c", [1.0], tier_b=True)
     assert mismatch is not None and "batch" in mismatch
+
+
+def test_a_tolerance_loose_in_distance_still_rejects_a_turned_update() -> None:
+    """The cosine bound is what rejects an update of the right size in the wrong direction when a
+    tolerance allows a large distance. (Under the default tolerance it never binds: a distance of
+    at most d turns the update by at most asin(d), so the cosine is at least sqrt(1 - d**2).)"""
+    loose = replace(DEFAULT_TOLERANCE, max_distance=0.5)
+    angle = math.radians(20)
+    start, honest = state([0.0, 0.0]), state([1.0, 0.0])
+    turned = state([math.cos(angle), math.sin(angle)])
+    drift = measure_drift(start, turned, honest, [1.0], [1.0])
+    assert drift.distance < loose.max_distance and drift.cosine < loose.min_cosine
+    assert not drift.within(loose)
+    assert drift.within(replace(loose, min_cosine=0.9))
+    assert math.sqrt(1 - DEFAULT_TOLERANCE.max_distance**2) > DEFAULT_TOLERANCE.min_cosine
