@@ -119,9 +119,6 @@ def test_rejections_name_their_reason_and_change_nothing() -> None:
     rejected(ledger, "v1", v1_accept, 4, Reason.DUPLICATE_VOTE)
     rejected(ledger, "anyone", Challenge(0, "trainer", "v1", 8, b"x"), 5, Reason.BAD_SEGMENT)
     ok(ledger, "anyone", Challenge(0, "trainer", "v1", 1, fraud_evidence(1)), 5)  # recorded, not upheld
-    rejected(
-        ledger, "anyone", Challenge(0, "trainer", "v1", 1, fraud_evidence(1)), 5, Reason.DUPLICATE_CHALLENGE
-    )
     rejected(ledger, "cheat", Claim(0, b"m", 1, FAKE_ROOT), 10, Reason.CLAIM_WINDOW_CLOSED)
     rejected(ledger, "v2", validation("v2", GOOD_ROOT, Verdict.ACCEPT, 90), 10, Reason.CLAIM_WINDOW_CLOSED)
     rejected(ledger, "client", Finalize(0), 12, Reason.DEADLINE_NOT_REACHED)
@@ -195,6 +192,21 @@ def test_a_fraud_proof_must_be_for_the_segment_it_names() -> None:
     other = next(s for s in FAKED if s != named)
     ok(ledger, "anyone", Challenge(0, "cheat", "v1", named, fraud_evidence(other)), 5)
     assert not ledger.challenges[(0, "cheat", "v1", named)].upheld
+
+
+def test_a_failed_challenge_does_not_shield_the_segment_from_the_genuine_one() -> None:
+    """Worthless evidence filed first must not close the segment: the genuine fraud proof that
+    follows is upheld; only an upheld challenge closes it."""
+    ledger = registered()
+    ok(ledger, "cheat", Claim(0, b"m", 50, FAKE_ROOT), 3)
+    ok(ledger, "v1", validation("v1", FAKE_ROOT, Verdict.ACCEPT, 50, trainer="cheat"), 4)
+    named = next(s for s in ledger.votes[(0, "cheat", "v1")].sample if s in FAKED)
+    other = next(s for s in FAKED if s != named)
+    ok(ledger, "cheat", Challenge(0, "cheat", "v1", named, fraud_evidence(other)), 5)
+    ok(ledger, "anyone", Challenge(0, "cheat", "v1", named, fraud_evidence(named)), 5)
+    assert ledger.challenges[(0, "cheat", "v1", named)].upheld
+    again = Challenge(0, "cheat", "v1", named, fraud_evidence(named))
+    rejected(ledger, "anyone", again, 5, Reason.DUPLICATE_CHALLENGE)
 
 
 # ---------------------------------------------------------------- the data-order seed
