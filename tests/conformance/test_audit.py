@@ -62,6 +62,7 @@ def in_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPOSITORY)
 
 
+@pytest.mark.timeout(900)  # two conformance runs under coverage: the base and the changed tree
 @pytest.mark.usefixtures("in_repository")
 def test_harmful_patch_is_rejected_with_the_spec_trace_to_its_divergence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -83,6 +84,7 @@ def test_harmful_patch_is_rejected_with_the_spec_trace_to_its_divergence(
     assert any("transition coverage fell" in reason for reason in report["reasons"])
 
 
+@pytest.mark.timeout(900)  # two conformance runs under coverage: the base and the changed tree
 @pytest.mark.usefixtures("in_repository")
 def test_a_change_nothing_executes_is_unverified_with_its_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
