@@ -93,7 +93,7 @@ def test_a_change_nothing_executes_is_unverified_with_its_lines(
     before = head_text(path)
     added = "\n\ndef never_called() -> int:\n    return 41 + 1\n"
     patch = patch_file(tmp_path, path, before[-40:], before[-40:] + added)
-    status, report = audit_json(capsys, "--patch", str(patch), "--case", "pbft-tiny:stateful")
+    status, report = audit_json(capsys, "--patch", str(patch), "--case", "ledger-tiny:replay")
     assert status == 1 and report["verdict"] == "unverified", report["reasons"]
     line = before.count("\n") + added.count("\n")
     assert report["changed_statements_not_executed"] == [f"{path}:{line}"]
