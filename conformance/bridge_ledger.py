@@ -197,10 +197,8 @@ class LedgerBridge:
         labels = []
         for claim in sorted(state.claims):
             voted = {v.validator for v in state.votes if (v.order, v.trainer) == (claim.order, claim.trainer)}
-            run = self._roots.get(self._ledger.claims[(claim.order, account_name(claim.trainer))].proof_root)
+            run = self._posted_run(claim.order, account_name(claim.trainer))
             for validator in (v for v in self.cast.byzantine_validators if v not in voted):
-                if run is None:
-                    continue
                 drawn, _ = self.world.sample(self._keys[validator], run, self.sample_size)
                 vote: tuple[tuple[str, Any], ...] = (
                     ("validator", validator),
