@@ -115,6 +115,7 @@ def test_rejections_name_their_reason_and_change_nothing() -> None:
     ]
     for sender, tx, height, reason in cases:
         rejected(ledger, sender, tx, height, reason)
+    assert ledger.balance("stranger") == 0  # a rejected sender is given no account
     ok(ledger, "v1", v1_accept, 4)
     rejected(ledger, "v1", v1_accept, 4, Reason.DUPLICATE_VOTE)
     rejected(ledger, "anyone", Challenge(0, "trainer", "v1", 8, b"x"), 5, Reason.BAD_SEGMENT)
