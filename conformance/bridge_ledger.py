@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from conformance import actions
-from conformance.bridge_core import FieldDiff, Unrealizable, state_diff
+from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable, state_diff
 from conformance.bridge_training import RunKey, TrainingWorld, tiny_task
 from model_checker.model import Label, Model
 from pot_impl import codec
@@ -71,6 +71,11 @@ class LedgerBridge:
     def __init__(self, model: Model[sl.LedgerState], world: TrainingWorld | None = None) -> None:
         self.model = model
         constants = model.constants
+        if constants.get("dispute_steps"):
+            raise BridgeError(
+                "the implementation has no bisection dispute game yet (dispute_steps); check the model "
+                "with pot check"
+            )
         self.cast = Cast.of_constants(constants)
         self.bounty: int = constants["bounty"]
         self.fee: int = constants["fee"]
@@ -128,16 +133,23 @@ class LedgerBridge:
         Transactions a Byzantine participant crafts go first, each judged alone and then undone, so
         that each is judged on the state the behaviour reached: challenges with evidence forged from
         every other segment and claim, REJECTs naming a segment outside the validator's sample, votes
-        once the claim window has closed, and claims of a Byzantine trainer after the deadline."""
-        for label in [*self._forged_challenges(state), *self._crafted_votes_and_claims(state)]:
-            if sl.apply(state, _spec_tx(label, state), self.bug)[1].ok:
+        once the claim window has closed, and claims of a Byzantine trainer after the deadline. A
+        crafted vote or claim must also be refused for the spec's reason (a slashed validator's vote
+        is refused for its role, whatever else is wrong with it); a challenge need not, since the
+        implementation records an unproved challenge where the spec refuses it."""
+        crafted = self._crafted_votes_and_claims(state)
+        for label in [*self._forged_challenges(state), *crafted]:
+            expected = sl.apply(state, _spec_tx(label, state), self.bug)[1].reason
+            if expected is sl.Reason.OK:
                 continue
             saved = self._ledger.snapshot()
             step = self._transaction(label, state)
             assert step is not None
-            self._submit(step[0], step[1], state.now)
+            reason = self._submit(step[0], step[1], state.now)
             diff = state_diff(self.model, state, self.abstract())
             self._ledger.restore(saved)
+            if label in crafted and reason != receipt_name(expected):
+                diff = (*diff, FieldDiff("receipt", receipt_name(expected), reason))
             if diff:
                 return f"rejected by the spec: {label}", diff
         probes = [Label("Finalize", (("order", o),)) for o in range(len(state.orders))]
@@ -557,3 +569,8 @@ def _spec_tx(label: Label, state: sl.LedgerState) -> sl.Tx:
         args["segment"],
         args.get("proof"),
     )
+
+
+def receipt_name(reason: sl.Reason) -> str:
+    """The implementation's receipt for the spec's rejection ``reason`` (its name, dash-separated)."""
+    return "bad-segment" if reason is sl.Reason.BAD_SEGMENTS else reason.name.lower().replace("_", "-")

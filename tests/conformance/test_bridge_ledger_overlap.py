@@ -202,3 +202,25 @@ def test_a_byzantine_claim_after_the_deadline_is_probed(
     monkeypatch.setattr(impl_ledger.Ledger, "_claims_open", _claims_open_past_the_deadline)
     divergence = _first_divergence(model, late[:10])
     assert divergence is not None and "ByzantineClaim(" in divergence.action
+
+
+def _role_whatever_the_stake(self: impl_ledger.Ledger, account: str, role: int, min_stake: int) -> bool:
+    """``Ledger._has_role`` ignoring the stake: a validator slashed to nothing still votes."""
+    record = self.accounts.get(account)
+    return record is not None and record.role == role
+
+
+def test_a_slashed_validators_vote_is_refused_for_its_role(
+    model: Model[Any], cast: Cast, behaviours: list[Behaviour], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client-validator slashed at Finalize crafts a vote on the claim it left alone. Both ledgers
+    refuse it, so the state cannot tell them apart; the receipt does: the spec refuses the vote for
+    the validator's role, the planted ledger only because the order is settled."""
+    monkeypatch.setattr(impl_ledger.Ledger, "_has_role", _role_whatever_the_stake)
+    (validator,) = cast.byzantine_validators
+    slashed = _ends(behaviours, lambda s: validator in s.slashed)
+    divergence = _first_divergence(model, slashed)
+    assert divergence is not None and divergence.action.startswith("rejected by the spec: ByzantineAccept(")
+    assert [(d.field, d.spec, d.impl) for d in divergence.diff] == [
+        ("receipt", "not-a-validator", "order-settled")
+    ]
