@@ -59,8 +59,28 @@ class LedgerAction(enum.StrEnum):
     BYZANTINE_REJECT = "ByzantineReject"
     CHALLENGE = "Challenge"
     FORGED_CHALLENGE = "ForgedChallenge"
+    HONEST_REVEAL = "HonestReveal"
+    BYZANTINE_REVEAL = "ByzantineReveal"
+    HONEST_BISECT = "HonestBisect"
+    BYZANTINE_BISECT = "ByzantineBisect"
+    HONEST_SUPPLY = "HonestSupply"
+    BYZANTINE_SUPPLY = "ByzantineSupply"
+    TIMEOUT = "Timeout"
     FINALIZE = "Finalize"
     TERMINATED = "Terminated"
+
+
+DISPUTE_GAME = (
+    LedgerAction.HONEST_REVEAL,
+    LedgerAction.BYZANTINE_REVEAL,
+    LedgerAction.HONEST_BISECT,
+    LedgerAction.BYZANTINE_BISECT,
+    LedgerAction.HONEST_SUPPLY,
+    LedgerAction.BYZANTINE_SUPPLY,
+    LedgerAction.TIMEOUT,
+)
+"""The bisection dispute game's moves (``spec/dispute.py``): in the specification only so far; the
+implementation has no game yet, so the ledger bridge refuses models with ``dispute_steps``."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,7 @@ LEDGER: Mapping[LedgerAction, Row] = {
     LedgerAction.BYZANTINE_REJECT: Row("Ledger._validate", "LedgerBridge._byzantine_reject"),
     LedgerAction.CHALLENGE: Row("Ledger._challenge", "LedgerBridge._challenge"),
     LedgerAction.FORGED_CHALLENGE: Row("Ledger._challenge", "LedgerBridge._forged_challenge"),
+    **{action: Row(None, None) for action in DISPUTE_GAME},
     LedgerAction.FINALIZE: Row("Ledger._finalize", "LedgerBridge._finalize"),
     LedgerAction.TERMINATED: Row(None, "LedgerBridge._terminated"),
 }

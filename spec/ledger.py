@@ -16,6 +16,12 @@ whose committed leaf does not match honest re-execution. The ledger never reads
 that set wholesale: it consults it only through ``segment_is_faked`` for one
 segment named by a transaction (a validator's fraud evidence or a challenge),
 which is what coordinators re-executing that one segment learn.
+
+With ``LedgerParams.dispute_steps = k > 0`` a challenge, or a REJECT's fraud
+evidence, is not adjudicated by re-executing its segment: it opens a bisection
+dispute between trainer and challenger (``spec.dispute``) that ends with
+coordinators re-executing one step, and Finalize waits for the order's
+disputes to end. With ``0``, the default, disputes do not exist.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple
 
+from spec import dispute
+from spec.dispute import Dispute, Outcome, Supplied
 from spec.quorum import validation_quorum
 
 NO_SEGMENT = -1
@@ -83,6 +91,11 @@ class Reason(IntEnum):
     DUPLICATE_CHALLENGE = 23
     DEADLINE_NOT_REACHED = 24
     CHALLENGE_NOT_UPHELD = 25
+    UNKNOWN_DISPUTE = 26
+    NOT_YOUR_MOVE = 27
+    MOVE_WINDOW_CLOSED = 28
+    MOVE_WINDOW_OPEN = 29
+    DISPUTES_OPEN = 30
 
 
 class LedgerBug(IntEnum):
@@ -95,6 +108,9 @@ class LedgerBug(IntEnum):
     FINALIZE_TWICE = 4
     FINALIZE_NEEDS_ALL_VOTES = 5
     CHALLENGE_ACCEPTS_FOREIGN_EVIDENCE = 6
+    REFEREE_TRUSTS_SUPPLIED_STATE = 7
+    MIDPOINT_OFF_BY_ONE = 8
+    DEADLINE_NOT_ENFORCED = 9
 
 
 # --------------------------------------------------------------------------- state
@@ -115,6 +131,13 @@ class LedgerParams(NamedTuple):
     min_validator_stake: int
     challenge_window: int
     """Clock ticks after an order's deadline during which challenges are still accepted."""
+    dispute_steps: int = 0
+    """k, optimizer steps per segment, for the bisection dispute game; 0: no game, a fraud proof is
+    adjudicated by re-executing its whole segment."""
+    move_window: int = 0
+    """Clock ticks a dispute's party has for each move."""
+    dispute_bond: int = 0
+    """What a challenger escrows to open a dispute: returned if it wins, paid to the trainer if not."""
 
 
 class OrderRecord(NamedTuple):
@@ -143,6 +166,9 @@ class ClaimRecord(NamedTuple):
     model: int
     score: int
     faked: frozenset[int]
+    forged_at: tuple[int, ...] = ()
+    """With the dispute game: per segment, the first committed step that is not an honest step from
+    its predecessor (0 for a genuine segment; see spec.dispute). Empty without the game."""
 
 
 class VoteRecord(NamedTuple):
@@ -186,6 +212,8 @@ class LedgerState(NamedTuple):
     challenges: frozenset[ChallengeRecord]
     slashed: frozenset[int]
     """Accounts ever slashed (a history variable for HonestValidatorsNeverSlashed)."""
+    disputes: frozenset[Dispute] = frozenset()
+    """Bisection disputes, open and ended (only with ``params.dispute_steps``)."""
 
 
 def genesis(params: LedgerParams, balances: Iterable[int]) -> LedgerState:
@@ -239,6 +267,9 @@ class Claim:
     score: int
     faked: frozenset[int]
     """The abstraction of the commitment to S segment leaves: which leaves are not honest re-executions."""
+    forged_at: tuple[int, ...] = ()
+    """With the dispute game, the abstraction of the per-step digests committed for each segment:
+    the first invalid step of each faked segment, 0 for the others (``ClaimRecord.forged_at``)."""
 
 
 @dataclass(frozen=True)
@@ -270,6 +301,38 @@ class Challenge:
 
 
 @dataclass(frozen=True)
+class Reveal:
+    """The trainer's committed digest after the midpoint step of an open dispute, with its Merkle
+    proof (keyed as ``Dispute.key``)."""
+
+    dispute: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Bisect:
+    """The challenger agrees with the revealed midpoint digest, or disagrees."""
+
+    dispute: tuple[int, int, int, int]
+    agree: bool
+
+
+@dataclass(frozen=True)
+class Supply:
+    """With one step left, the trainer supplies its state after step ``lo``; coordinators re-execute
+    that one step and decide the dispute."""
+
+    dispute: tuple[int, int, int, int]
+    state: Supplied
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Anyone may end a dispute whose party to move let its deadline pass: that party loses."""
+
+    dispute: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
 class Finalize:
     """Settle an order after its windows close: pay, reward, slash, or refund."""
 
@@ -281,7 +344,8 @@ class Tick:
     """Advance the logical clock by one."""
 
 
-Tx = Register | Order | Claim | Validate | Challenge | Finalize | Tick
+Tx = Register | Order | Claim | Validate | Challenge | Reveal | Bisect | Supply | Timeout | Finalize | Tick
+DisputeMove = Reveal | Bisect | Supply | Timeout
 
 
 class Receipt(NamedTuple):
@@ -323,8 +387,22 @@ def votes_on(state: LedgerState, claim: ClaimRecord) -> list[VoteRecord]:
     return [v for v in state.votes if v.order == claim.order and v.trainer == claim.trainer]
 
 
+def disputes_of(state: LedgerState, claim: ClaimRecord) -> list[Dispute]:
+    return [d for d in state.disputes if d.order == claim.order and d.trainer == claim.trainer]
+
+
+def find_dispute(state: LedgerState, key: tuple[int, int, int, int]) -> Dispute | None:
+    for record in state.disputes:
+        if record.key == key:
+            return record
+    return None
+
+
 def proved_faked_segments(state: LedgerState, claim: ClaimRecord) -> frozenset[int]:
-    """Segments of ``claim`` proved faked on the ledger: upheld challenges and confirmed REJECT evidence."""
+    """Segments of ``claim`` proved faked on the ledger: upheld challenges and confirmed REJECT evidence,
+    or, with the dispute game, the disputes the challenger won."""
+    if state.params.dispute_steps:
+        return frozenset(d.segment for d in disputes_of(state, claim) if d.outcome is Outcome.FRAUD_PROVED)
     from_challenges = {
         ch.segment for ch in state.challenges if ch.order == claim.order and ch.trainer == claim.trainer
     }
@@ -350,17 +428,37 @@ def claim_rank(claim: ClaimRecord) -> tuple[int, int]:
     return (claim.score, -claim.trainer)
 
 
-def vote_proved_wrong(claim: ClaimRecord, vote: VoteRecord, proved: frozenset[int]) -> bool:
-    """An ACCEPT whose own sample contains a proved-faked segment, or a REJECT whose evidence is genuine."""
+def vote_proved_wrong(
+    state: LedgerState, claim: ClaimRecord, vote: VoteRecord, proved: frozenset[int]
+) -> bool:
+    """An ACCEPT whose own sample contains a proved-faked segment, or a REJECT whose evidence is genuine
+    (with the dispute game: whose dispute the trainer won)."""
     if vote.verdict is Verdict.ACCEPT:
         return not vote.sample.isdisjoint(proved)
+    if state.params.dispute_steps:
+        return _own_dispute(state, vote).outcome.challenger_lost
     return not segment_is_faked(claim, vote.evidence)
 
 
-def vote_proved_right(vote: VoteRecord, proved: frozenset[int]) -> bool:
-    """An ACCEPT of a claim with no proved fraud, or a REJECT whose evidence was confirmed faked."""
+def _own_dispute(state: LedgerState, vote: VoteRecord) -> Dispute:
+    """The dispute a REJECT opened over its evidence (with the dispute game)."""
+    record = find_dispute(state, (vote.order, vote.trainer, vote.evidence, vote.validator))
+    assert record is not None, "a REJECT under the dispute game always opens its dispute"
+    return record
+
+
+def lost_a_dispute(state: LedgerState, claim: ClaimRecord) -> bool:
+    """The trainer of ``claim`` lost a dispute over it (by proof or by default): it is disqualified."""
+    return any(d.outcome.trainer_lost for d in disputes_of(state, claim))
+
+
+def vote_proved_right(state: LedgerState, vote: VoteRecord, proved: frozenset[int]) -> bool:
+    """An ACCEPT of a claim with no proved fraud, or a REJECT whose evidence was confirmed faked
+    (with the dispute game: whose dispute the trainer lost)."""
     if vote.verdict is Verdict.ACCEPT:
         return not proved
+    if state.params.dispute_steps:
+        return _own_dispute(state, vote).outcome.trainer_lost
     return vote.evidence in proved
 
 
@@ -370,8 +468,10 @@ def settlement_time(state: LedgerState, order: OrderRecord) -> int:
 
 
 def total_value(state: LedgerState) -> int:
-    """Balances + escrow + stakes: constant under every transaction (ValueConservation)."""
-    return sum(state.balances) + sum(o.escrow for o in state.orders) + sum(state.stakes)
+    """Balances + escrow + stakes + open disputes' bonds: constant under every transaction
+    (ValueConservation)."""
+    bonds = sum(d.bond for d in state.disputes if d.outcome is Outcome.OPEN)
+    return sum(state.balances) + sum(o.escrow for o in state.orders) + sum(state.stakes) + bonds
 
 
 # --------------------------------------------------------------------------- apply
@@ -463,8 +563,21 @@ def _claim(state: LedgerState, tx: Claim) -> LedgerState | Reason:
         return Reason.DUPLICATE_CLAIM
     if not all(0 <= s < state.params.segments for s in tx.faked):
         return Reason.BAD_SEGMENTS
-    record = ClaimRecord(tx.order, tx.trainer, tx.model, tx.score, tx.faked)
+    if not _commitment_well_formed(state.params, tx):
+        return Reason.BAD_SEGMENTS
+    record = ClaimRecord(tx.order, tx.trainer, tx.model, tx.score, tx.faked, tx.forged_at)
     return state._replace(claims=state.claims | {record})
+
+
+def _commitment_well_formed(params: LedgerParams, tx: Claim) -> bool:
+    """Per-step commitments come with the dispute game only: one first invalid step (1..k) per faked
+    segment, 0 for the others."""
+    if not params.dispute_steps:
+        return tx.forged_at == ()
+    return len(tx.forged_at) == params.segments and all(
+        (step > 0) == (segment in tx.faked) and 0 <= step <= params.dispute_steps
+        for segment, step in enumerate(tx.forged_at)
+    )
 
 
 def _validate(state: LedgerState, tx: Validate) -> LedgerState | Reason:
@@ -490,7 +603,12 @@ def _validate(state: LedgerState, tx: Validate) -> LedgerState | Reason:
     elif tx.evidence not in tx.sample:
         return Reason.BAD_EVIDENCE
     record = VoteRecord(tx.order, tx.trainer, tx.validator, tx.verdict, tx.score, tx.sample, tx.evidence)
-    return state._replace(votes=state.votes | {record})
+    voted = state._replace(votes=state.votes | {record})
+    if tx.verdict is Verdict.REJECT and state.params.dispute_steps:
+        if find_dispute(state, (tx.order, tx.trainer, tx.evidence, tx.validator)) is not None:
+            return Reason.DUPLICATE_CHALLENGE
+        return _dispute_opened(voted, claim, tx.evidence, tx.validator, bond=0)
+    return voted
 
 
 def _challenge(state: LedgerState, tx: Challenge, bug: LedgerBug) -> LedgerState | Reason:
@@ -511,6 +629,8 @@ def _challenge(state: LedgerState, tx: Challenge, bug: LedgerBug) -> LedgerState
         (ch.order, ch.trainer, ch.segment) == (tx.order, tx.trainer, tx.segment) for ch in state.challenges
     ):
         return Reason.DUPLICATE_CHALLENGE
+    if state.params.dispute_steps:
+        return _challenge_disputed(state, tx, claim)
     if tx.proof is not None and tx.proof != (tx.order, tx.trainer, tx.segment):
         if not _foreign_evidence_upheld(state, tx.proof, bug):
             return Reason.BAD_EVIDENCE
@@ -520,6 +640,68 @@ def _challenge(state: LedgerState, tx: Challenge, bug: LedgerBug) -> LedgerState
         return Reason.CHALLENGE_NOT_UPHELD
     record = ChallengeRecord(tx.order, tx.trainer, tx.segment, tx.challenger)
     return state._replace(challenges=state.challenges | {record})
+
+
+def _challenge_disputed(state: LedgerState, tx: Challenge, claim: ClaimRecord) -> LedgerState | Reason:
+    """With the dispute game, a challenge bonds the challenger into a dispute of the named segment;
+    the game is the evidence, so evidence built from other material is refused outright."""
+    if tx.proof is not None and tx.proof != (tx.order, tx.trainer, tx.segment):
+        return Reason.BAD_EVIDENCE
+    if find_dispute(state, (tx.order, tx.trainer, tx.segment, tx.challenger)) is not None:
+        return Reason.DUPLICATE_CHALLENGE
+    if tx.segment in proved_faked_segments(state, claim):
+        return Reason.DUPLICATE_CHALLENGE
+    bond = state.params.dispute_bond
+    if state.balances[tx.challenger] < bond:
+        return Reason.INSUFFICIENT_FUNDS
+    bonded = state._replace(balances=_with(state.balances, tx.challenger, -bond))
+    return _dispute_opened(bonded, claim, tx.segment, tx.challenger, bond)
+
+
+def _dispute_opened(
+    state: LedgerState, claim: ClaimRecord, segment: int, challenger: int, bond: int
+) -> LedgerState:
+    record = dispute.opened(
+        (claim.order, claim.trainer, segment, challenger),
+        bond,
+        claim.forged_at[segment],
+        state.params.dispute_steps,
+        state.now + state.params.move_window,
+    )
+    return state._replace(disputes=state.disputes | {record})
+
+
+def _dispute_move(state: LedgerState, tx: DisputeMove, bug: LedgerBug) -> LedgerState | Reason:
+    """A move in an open dispute: by the party whose turn it is, no later than its deadline; or a
+    timeout once the deadline has passed. An ended dispute releases its bond to the winner."""
+    record = find_dispute(state, tx.dispute)
+    if record is None or record.outcome is not Outcome.OPEN:
+        return Reason.UNKNOWN_DISPUTE
+    if isinstance(tx, Timeout):
+        if state.now <= record.due or bug is LedgerBug.DEADLINE_NOT_ENFORCED:
+            return Reason.MOVE_WINDOW_OPEN
+        return _dispute_ended(state, record, dispute.timed_out(record))
+    if state.now > record.due:
+        return Reason.MOVE_WINDOW_CLOSED
+    due = state.now + state.params.move_window
+    if isinstance(tx, Bisect) and record.mover is dispute.Mover.CHALLENGER:
+        moved = dispute.bisected(record, tx.agree, due, bug is LedgerBug.MIDPOINT_OFF_BY_ONE)
+    elif isinstance(tx, Reveal) and record.mover is dispute.Mover.TRAINER and not record.one_step_left:
+        moved = dispute.revealed(record, due)
+    elif isinstance(tx, Supply) and record.mover is dispute.Mover.TRAINER and record.one_step_left:
+        checked = bug is not LedgerBug.REFEREE_TRUSTS_SUPPLIED_STATE
+        return _dispute_ended(state, record, dispute.adjudicated(record, tx.state, checked))
+    else:
+        return Reason.NOT_YOUR_MOVE
+    return state._replace(disputes=(state.disputes - {record}) | {moved})
+
+
+def _dispute_ended(state: LedgerState, record: Dispute, ended: Dispute) -> LedgerState:
+    winner = record.trainer if ended.outcome.challenger_lost else record.challenger
+    return state._replace(
+        balances=_with(state.balances, winner, record.bond),
+        disputes=(state.disputes - {record}) | {ended},
+    )
 
 
 def _foreign_evidence_upheld(state: LedgerState, proof: tuple[int, int, int], bug: LedgerBug) -> bool:
@@ -551,6 +733,8 @@ def _finalize(state: LedgerState, tx: Finalize, bug: LedgerBug) -> LedgerState |
         return Reason.ORDER_SETTLED
     if state.now < settlement_time(state, order) and bug is not LedgerBug.PAY_BEFORE_DEADLINE:
         return Reason.DEADLINE_NOT_REACHED
+    if any(d.order == tx.order and d.outcome is Outcome.OPEN for d in state.disputes):
+        return Reason.DISPUTES_OPEN
     claims = sorted((c for c in state.claims if c.order == tx.order), key=claim_rank, reverse=True)
     if bug is LedgerBug.FINALIZE_NEEDS_ALL_VOTES and any(
         len(votes_on(state, c)) < state.params.validators for c in claims
@@ -563,14 +747,14 @@ def _finalize(state: LedgerState, tx: Finalize, bug: LedgerBug) -> LedgerState |
         proved = proved_faked_segments(state, claim)
         if bug is LedgerBug.FINALIZE_IGNORES_CHALLENGES:
             proved = frozenset(v.evidence for v in votes_on(state, claim) if v.evidence in proved)
-        if proved:
+        if proved or lost_a_dispute(state, claim):
             wrong.add(claim.trainer)
         elif winner is None and has_quorum(state, claim):
             winner = claim
         for vote in votes_on(state, claim):
-            if vote_proved_wrong(claim, vote, proved):
+            if vote_proved_wrong(state, claim, vote, proved):
                 wrong.add(vote.validator)
-            elif vote_proved_right(vote, proved):
+            elif vote_proved_right(state, vote, proved):
                 right.add(vote.validator)
     for account in sorted(wrong):
         state = _slashed(state, account, order.client)
@@ -611,6 +795,8 @@ def apply(state: LedgerState, tx: Tx, bug: LedgerBug = LedgerBug.NONE) -> tuple[
         result = _finalize(state, tx, bug)
     elif isinstance(tx, Challenge):
         result = _challenge(state, tx, bug)
+    elif isinstance(tx, Reveal | Bisect | Supply | Timeout):
+        result = _dispute_move(state, tx, bug)
     else:
         result = _HANDLERS[type(tx)](state, tx)
     if isinstance(result, Reason):

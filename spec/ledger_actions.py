@@ -8,6 +8,16 @@ score with any set of faked segments; an honest validator samples any q
 segments and votes what that sample shows, a Byzantine validator submits any
 well-formed vote (or none); the challenger names any segment of any ACCEPT vote,
 with evidence about that segment or built from any other segment or claim.
+
+With the dispute game (``dispute_steps``), each dispute's parties move by
+capability too: an honest trainer reveals and supplies only states of its honest
+trajectory, a Byzantine one any digest (``spec.dispute.Digest``); an honest
+challenger (an honest validator defending its REJECT) agrees exactly with honest
+digests, a Byzantine one (a challenger, a Byzantine validator) either way; anyone
+times out a party past its deadline. Honest parties are timely: the clock does
+not pass a deadline while an honest party still owes its move (the synchrony
+every dispute game assumes; a party that can be starved of time cannot be
+protected by any deadline).
 Rejected transactions leave the ledger unchanged, so they are omitted as
 successors (they would be stuttering steps); tests/spec/test_ledger.py checks
 the rejections themselves.
@@ -16,22 +26,28 @@ the rejections themselves.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain, combinations
+from itertools import chain, combinations, product
 from typing import Any
 
 from model_checker.model import Action
+from spec.dispute import Dispute, Mover, Outcome, Supplied, honest_digest, max_moves, midpoint
 from spec.ledger import (
     NO_SEGMENT,
+    Bisect,
     Challenge,
     Claim,
     ClaimRecord,
     Finalize,
+    LedgerBug,
     LedgerState,
     Order,
     Reason,
     Register,
+    Reveal,
     Role,
+    Supply,
     Tick,
+    Timeout,
     Tx,
     Validate,
     Verdict,
@@ -64,6 +80,8 @@ class LedgerParticipants:
         self.samples = subsets(range(config.segments), [config.sample_size])
         self.fakes = subsets(range(config.segments), range(config.segments + 1))
         self.horizon = config.deadline + config.challenge_window
+        if config.dispute_steps:
+            self.horizon += max_moves(config.dispute_steps) * config.move_window
 
     def enabled(self, state: LedgerState, witnesses: Iterable[tuple[tuple[Any, ...], Tx]]) -> Steps:
         """The witnesses whose transaction the ledger accepts, with the state it leads to."""
@@ -93,8 +111,68 @@ class LedgerParticipants:
     # ----------------------------------------------------------------- actions
 
     def tick(self, state: LedgerState) -> Steps:
-        if state.now < self.horizon:
+        if state.now < self.horizon and not any(self.owes_move_now(d, state.now) for d in state.disputes):
             yield from self.enabled(state, [((), Tick())])
+
+    def honest_mover(self, record: Dispute) -> bool:
+        if record.mover is Mover.TRAINER:
+            return record.trainer in self.cast.honest_trainers
+        return record.challenger in self.cast.honest_validators
+
+    def owes_move_now(self, record: Dispute, now: int) -> bool:
+        """An honest party's move is due at ``now``: the clock waits for it."""
+        return record.outcome is Outcome.OPEN and record.due == now and self.honest_mover(record)
+
+    def to_move(self, state: LedgerState, mover: Mover, honest: bool) -> Iterator[Dispute]:
+        """The open disputes in which an (``honest`` or not) ``mover`` is to move."""
+        for record in sorted(state.disputes):
+            if (
+                record.outcome is Outcome.OPEN
+                and record.mover is mover
+                and self.honest_mover(record) == honest
+            ):
+                yield record
+
+    def reveal(self, honest: bool) -> Callable[[LedgerState], Steps]:
+        """The trainer reveals its committed digest after the midpoint (the only one it can prove)."""
+
+        def step(state: LedgerState) -> Steps:
+            disputes = self.to_move(state, Mover.TRAINER, honest)
+            return self.enabled(state, ((d.key, Reveal(d.key)) for d in disputes if not d.one_step_left))
+
+        return step
+
+    def bisect(self, honest: bool) -> Callable[[LedgerState], Steps]:
+        """An honest challenger agrees exactly with the digests its own re-execution gives; a
+        Byzantine one either way."""
+        off_by_one = self.config.bug is LedgerBug.MIDPOINT_OFF_BY_ONE
+
+        def choices(record: Dispute) -> list[bool]:
+            if honest:
+                return [honest_digest(record, midpoint(record.lo, record.hi, off_by_one))]
+            return [False, True]
+
+        def step(state: LedgerState) -> Steps:
+            disputes = self.to_move(state, Mover.CHALLENGER, honest)
+            return self.enabled(
+                state, (((*d.key, agree), Bisect(d.key, agree)) for d in disputes for agree in choices(d))
+            )
+
+        return step
+
+    def supply(self, honest: bool) -> Callable[[LedgerState], Steps]:
+        """With one step left, an honest trainer supplies its committed state; a Byzantine one that or a
+        forged predecessor of the disputed digest."""
+        states = [Supplied.COMMITTED] if honest else list(Supplied)
+
+        def step(state: LedgerState) -> Steps:
+            disputes = [d for d in self.to_move(state, Mover.TRAINER, honest) if d.one_step_left]
+            return self.enabled(state, (((*d.key, s), Supply(d.key, s)) for d in disputes for s in states))
+
+        return step
+
+    def timeout(self, state: LedgerState) -> Steps:
+        return self.enabled(state, ((record.key, Timeout(record.key)) for record in sorted(state.disputes)))
 
     def register(self, role: Role, accounts: tuple[int, ...]) -> Callable[[LedgerState], Steps]:
         """Each of ``accounts`` not yet registered registers as ``role`` with the minimum stake."""
@@ -115,7 +193,7 @@ class LedgerParticipants:
         return self.enabled(
             state,
             (
-                ((t, o), Claim(t, o, t, self.honest_score(t), frozenset()))
+                ((t, o), Claim(t, o, t, self.honest_score(t), frozenset(), *self.commitments(frozenset())))
                 for t in self.cast.honest_trainers
                 for o in self.claimable(state)
             ),
@@ -125,14 +203,27 @@ class LedgerParticipants:
         return self.enabled(
             state,
             (
-                ((t, o, score, faked), Claim(t, o, t, score, faked))
+                (
+                    (t, o, score, faked, *([forged_at] if forged_at else [])),
+                    Claim(t, o, t, score, faked, forged_at),
+                )
                 for t in self.cast.byzantine_trainers
                 for o in self.claimable(state)
                 if find_claim(state, o, t) is None
                 for score in self.config.byzantine_scores
                 for faked in self.fakes
+                for forged_at in self.commitments(faked)
             ),
         )
+
+    def commitments(self, faked: frozenset[int]) -> list[tuple[int, ...]]:
+        """The per-step commitments of a claim faking ``faked``: with the dispute game, any first
+        invalid step in each faked segment; without it, none."""
+        steps = self.config.dispute_steps
+        if not steps:
+            return [()]
+        choices = [range(1, steps + 1) if s in faked else [0] for s in range(self.config.segments)]
+        return [tuple(choice) for choice in product(*choices)]
 
     def vote(
         self, validators: tuple[int, ...], verdict: Verdict, evidence_for: Evidence
@@ -212,7 +303,11 @@ class LedgerParticipants:
             Action("RegisterValidator", self.register(Role.VALIDATOR, cast.validators), ("validator",)),
             Action("PlaceOrder", self.place_order, ("client",)),
             Action("HonestClaim", self.honest_claim, ("trainer", "order")),
-            Action("ByzantineClaim", self.byzantine_claim, ("trainer", "order", "score", "faked")),
+            Action(
+                "ByzantineClaim",
+                self.byzantine_claim,
+                ("trainer", "order", "score", "faked", *(["forged_at"] if self.config.dispute_steps else [])),
+            ),
             Action(
                 "HonestAccept",
                 self.vote(cast.honest_validators, Verdict.ACCEPT, misses_fake),
@@ -239,8 +334,22 @@ class LedgerParticipants:
                 self.forged_challenge,
                 ("challenger", "order", "trainer", "validator", "segment", "proof"),
             ),
+            *(self.dispute_actions() if self.config.dispute_steps else ()),
             Action("Finalize", self.finalize, ("order",)),
             Action("Terminated", self.terminated),
+        )
+
+    def dispute_actions(self) -> tuple[Action[LedgerState], ...]:
+        """The moves of the dispute game, honest and Byzantine, and the timeout."""
+        key = ("order", "trainer", "segment", "challenger")
+        return (
+            Action("HonestReveal", self.reveal(honest=True), key),
+            Action("ByzantineReveal", self.reveal(honest=False), key),
+            Action("HonestBisect", self.bisect(honest=True), (*key, "agree")),
+            Action("ByzantineBisect", self.bisect(honest=False), (*key, "agree")),
+            Action("HonestSupply", self.supply(honest=True), (*key, "state")),
+            Action("ByzantineSupply", self.supply(honest=False), (*key, "state")),
+            Action("Timeout", self.timeout, key),
         )
 
 

@@ -88,14 +88,17 @@ class Cast:
         every = self.clients + self.trainers + self.validators + self.challengers
         return frozenset(a for a in every if every.count(a) > 1)
 
-    def funds(self, escrow: int, stake: int) -> list[int]:
+    def funds(self, escrow: int, stake: int, bond: int = 0) -> list[int]:
         """Genesis balances: each account holds the sum of its roles' needs (a client the escrow of
-        its order, a trainer or validator its stake, a challenger nothing), so value is conserved."""
+        its order, a trainer or validator its stake, a challenger one dispute's bond), so value is
+        conserved."""
         balances = [0] * self.accounts
         for account in self.clients:
             balances[account] += escrow
         for account in self.trainers + self.validators:
             balances[account] += stake
+        for account in self.challengers:
+            balances[account] += bond
         return balances
 
 
@@ -121,6 +124,9 @@ class LedgerModelConfig:
     symmetry: bool = False
     client_validates: bool = False
     trainer_challenges: bool = False
+    dispute_steps: int = 0
+    move_window: int = 1
+    dispute_bond: int = 1
 
     def __post_init__(self) -> None:
         counts = [getattr(self, group.name) for group in fields(Cast)]
@@ -132,6 +138,10 @@ class LedgerModelConfig:
             raise ConstantError("client_validates needs a client and a validator")
         if self.trainer_challenges and not (self.challengers and trainers):
             raise ConstantError("trainer_challenges needs a trainer and a challenger")
+        if min(self.dispute_steps, self.move_window, self.dispute_bond) < 0:
+            raise ConstantError("dispute_steps, move_window and dispute_bond must be >= 0")
+        if self.dispute_steps and self.symmetry:
+            raise ConstantError("symmetry does not rename disputes: use it with dispute_steps=0")
         if not 1 <= self.sample_size <= self.segments:
             raise ConstantError(
                 f"need 1 <= sample_size <= segments, got {self.sample_size} and {self.segments}"
@@ -163,4 +173,9 @@ CONSTANT_DOCS = {
     "it votes on claims on its own order, and a slash of its stake pays itself",
     "trainer_challenges": "the first challenger's account is also the last trainer (Byzantine if any): "
     "a competitor that challenges votes on rival claims with any evidence",
+    "dispute_steps": "k, optimizer steps per segment: a challenge or a REJECT opens a bisection dispute "
+    "settled by re-executing one step (spec.dispute); 0: re-execute the whole segment at once",
+    "move_window": "clock ticks each party of a dispute has for a move (with dispute_steps)",
+    "dispute_bond": "what a challenger escrows per dispute, paid to the trainer if it loses "
+    "(with dispute_steps; each challenger is funded with one bond)",
 }

@@ -18,7 +18,14 @@ from spec import ledger_actions
 from spec.ledger import LedgerParams, LedgerState, genesis, total_value
 from spec.ledger_actions import LedgerParticipants
 from spec.ledger_config import CONSTANT_DOCS, STAKE, Cast, LedgerModelConfig
-from spec.ledger_properties import Honesty, ledger_invariants, no_order_open, some_order_open
+from spec.ledger_properties import (
+    Honesty,
+    ledger_invariants,
+    no_dispute_open,
+    no_order_open,
+    some_dispute_open,
+    some_order_open,
+)
 from spec.ledger_reductions import ledger_symmetry
 
 __all__ = [
@@ -52,20 +59,36 @@ def ledger_model(config: LedgerModelConfig, name: str = "ledger") -> Model[Ledge
         min_trainer_stake=STAKE,
         min_validator_stake=STAKE,
         challenge_window=config.challenge_window,
+        dispute_steps=config.dispute_steps,
+        move_window=config.move_window,
+        dispute_bond=config.dispute_bond,
     )
-    start = genesis(params, cast.funds(config.bounty + config.fee, STAKE))
+    bond = config.dispute_bond if config.dispute_steps else 0
+    start = genesis(params, cast.funds(config.bounty + config.fee, STAKE, bond))
     honesty = Honesty(frozenset(cast.honest_validators), frozenset(cast.honest_trainers))
     return Model(
         name=name,
         init=lambda: [start],
         actions=LedgerParticipants(config).actions(),
-        invariants=ledger_invariants(total_value(start), honesty),
+        invariants=ledger_invariants(total_value(start), honesty, disputes=bool(config.dispute_steps)),
         properties=(
             leads_to(
                 "EveryOrderEventuallyFinalized",
                 some_order_open,
                 no_order_open,
                 "Every order is eventually paid or refunded (PoT design: Finalize after deadline).",
+            ),
+            *(
+                [
+                    leads_to(
+                        "EveryDisputeEnds",
+                        some_dispute_open,
+                        no_dispute_open,
+                        "Every dispute ends: a party that does not move in time loses.",
+                    )
+                ]
+                if config.dispute_steps
+                else []
             ),
         ),
         fairness=tuple(weak_fairness(action) for action in config.fair),
@@ -116,6 +139,16 @@ LEDGER_MODELS: dict[str, ModelSpec] = {
             clients=2,
             honest_trainers=0,
             byzantine_scores=(1,),
+        ),
+        _spec(
+            "ledger-dispute",
+            "PoT ledger with the bisection dispute game (2 steps a segment): an honest and a Byzantine "
+            "trainer, an honest validator whose REJECT opens a dispute, a Byzantine challenger",
+            byzantine_validators=0,
+            segments=1,
+            byzantine_scores=(1,),
+            dispute_steps=2,
+            fair=("Tick", "Finalize", "Timeout", "HonestReveal", "HonestBisect", "HonestSupply"),
         ),
         _spec(
             "ledger-overlap",

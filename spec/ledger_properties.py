@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
+from spec.dispute import Outcome, max_moves
 from spec.ledger import (
     ClaimRecord,
     LedgerState,
@@ -20,6 +21,7 @@ from spec.ledger import (
     claim_rank,
     find_claim,
     has_quorum,
+    lost_a_dispute,
     proved_faked_segments,
     settlement_time,
     total_value,
@@ -69,7 +71,11 @@ def _detected_by_honest(claim: ClaimRecord, honesty: Honesty, state: LedgerState
 
 
 def _upheld_challenge(claim: ClaimRecord, state: LedgerState) -> bool:
-    return any(ch.order == claim.order and ch.trainer == claim.trainer for ch in state.challenges)
+    """A challenge upheld, or (with the dispute game) a dispute the challenger won."""
+    return any(ch.order == claim.order and ch.trainer == claim.trainer for ch in state.challenges) or any(
+        d.order == claim.order and d.trainer == claim.trainer and d.outcome.trainer_lost
+        for d in state.disputes
+    )
 
 
 def _winning_claim(state: LedgerState, order_id: int) -> ClaimRecord | None:
@@ -110,8 +116,9 @@ def best_valid_claim_wins(state: LedgerState) -> bool:
     """BestValidClaimWins (PoT design: Finalize pays the best claim with a validation quorum).
 
     A settled order's winner has a quorum and no proved fraud, and no genuine claim (no faked segment)
-    that reached a quorum is passed over for a lower-ranked winner or a refund. An undetected fake may
-    still outrank it: sampling bounds that risk, the ledger cannot.
+    that reached a quorum is passed over for a lower-ranked winner or a refund, unless its trainer
+    lost a dispute over it (a trainer that does not defend its claim in time forfeits it). An
+    undetected fake may still outrank it: sampling bounds that risk, the ledger cannot.
     """
     for order_id, order in enumerate(state.orders):
         if order.status is OrderStatus.OPEN:
@@ -122,7 +129,12 @@ def best_valid_claim_wins(state: LedgerState) -> bool:
         ):
             return False
         for claim in state.claims:
-            genuine_qualified = claim.order == order_id and not claim.faked and has_quorum(state, claim)
+            genuine_qualified = (
+                claim.order == order_id
+                and not claim.faked
+                and has_quorum(state, claim)
+                and not lost_a_dispute(state, claim)
+            )
             if genuine_qualified and (winner is None or claim_rank(claim) > claim_rank(winner)):
                 return False
     return True
@@ -136,8 +148,39 @@ def no_payment_before_deadline(state: LedgerState) -> bool:
     )
 
 
-def ledger_invariants(supply: int, honesty: Honesty) -> Mapping[str, LedgerPredicate]:
-    """All ledger invariants by name, for a ledger whose genesis holds ``supply`` in total."""
+def honest_never_loses_dispute(honesty: Honesty) -> LedgerPredicate:
+    """HonestNeverLosesDispute (Srivastava, Arora and Boneh; Verde: the bisection game is won by
+    whoever is honest): no dispute ends against an honest trainer or an honest validator defending
+    its REJECT, however the other side plays, as long as the honest party moves in time."""
+
+    def holds(state: LedgerState) -> bool:
+        return not any(
+            (d.outcome.trainer_lost and d.trainer in honesty.trainers)
+            or (d.outcome.challenger_lost and d.challenger in honesty.validators)
+            for d in state.disputes
+        )
+
+    return holds
+
+
+def disputes_end_in_log_moves(state: LedgerState) -> bool:
+    """DisputesEndInLogMoves (the game's cost bound): a dispute of a k-step segment takes at most
+    2 * ceil(log2 k) + 1 moves, a reveal and a bisection per halving and the last state."""
+    bound = max_moves(state.params.dispute_steps)
+    return all(d.moves <= bound for d in state.disputes)
+
+
+def ledger_invariants(supply: int, honesty: Honesty, disputes: bool = False) -> Mapping[str, LedgerPredicate]:
+    """All ledger invariants by name, for a ledger whose genesis holds ``supply`` in total; with
+    ``disputes``, the dispute game's too."""
+    game: dict[str, LedgerPredicate] = (
+        {
+            "HonestNeverLosesDispute": honest_never_loses_dispute(honesty),
+            "DisputesEndInLogMoves": disputes_end_in_log_moves,
+        }
+        if disputes
+        else {}
+    )
     return {
         "ValueConservation": value_conserved(supply),
         "NoDoublePayment": no_double_payment,
@@ -146,6 +189,7 @@ def ledger_invariants(supply: int, honesty: Honesty) -> Mapping[str, LedgerPredi
         "HonestTrainersNeverSlashed": honest_trainers_never_slashed(honesty),
         "BestValidClaimWins": best_valid_claim_wins,
         "NoPaymentBeforeDeadline": no_payment_before_deadline,
+        **game,
     }
 
 
@@ -155,3 +199,11 @@ def some_order_open(state: LedgerState) -> bool:
 
 def no_order_open(state: LedgerState) -> bool:
     return not some_order_open(state)
+
+
+def some_dispute_open(state: LedgerState) -> bool:
+    return any(d.outcome is Outcome.OPEN for d in state.disputes)
+
+
+def no_dispute_open(state: LedgerState) -> bool:
+    return not some_dispute_open(state)
