@@ -93,19 +93,21 @@ def obligations_of(graph: StateGraph[Any]) -> Obligations:
     pair_ob: list[npt.NDArray[np.int64]] = []
     for fair in model.fairness:
         labels = np.flatnonzero(graph.label_actions == action_index[fair.action])
-        prefix = "WF" if fair.kind == "weak" else "SF"
+        if fair.when is not None:
+            admitted = [fair.admits(fair.action, graph.label(i).args) for i in labels.tolist()]
+            labels = labels[np.array(admitted, dtype=bool)] if admitted else labels
         if fair.per_instance:
             first = len(strong)
             for label_id in labels.tolist():
                 strong.append(fair.kind == "strong")
-                names.append(f"{prefix}({graph.label(label_id)})")
+                names.append(f"{fair.title[:2]}({graph.label(label_id)})")
             pair_label.append(labels)
             pair_ob.append(np.arange(first, first + len(labels)))
         else:
             pair_label.append(labels)
             pair_ob.append(np.full(len(labels), len(strong)))
             strong.append(fair.kind == "strong")
-            names.append(f"{prefix}({fair.action})")
+            names.append(fair.title)
     labels_all = np.concatenate(pair_label) if pair_label else np.empty(0, np.int64)
     obs_all = np.concatenate(pair_ob) if pair_ob else np.empty(0, np.int64)
     order = np.argsort(labels_all, kind="stable")
@@ -389,15 +391,17 @@ class LivenessChecker(Generic[S]):
             )
         self.model = model
         self.predicates: list[Predicate[S]] = []
-        self._slots: list[tuple[int, int | None]] = []
+        self._slots: list[tuple[int, int | None, int | None]] = []
         for prop in model.properties:
-            p_slot = len(self.predicates)
-            self.predicates.append(prop.p)
-            q_slot = None
-            if prop.q is not None:
-                q_slot = len(self.predicates)
-                self.predicates.append(prop.q)
-            self._slots.append((p_slot, q_slot))
+            p_slot = self._slot(prop.p)
+            q_slot = None if prop.q is None else self._slot(prop.q)
+            initially_slot = None if prop.initially is None else self._slot(prop.initially)
+            self._slots.append((p_slot, q_slot, initially_slot))
+
+    def _slot(self, predicate: Predicate[S]) -> int:
+        """The index of the engine's recorded values of ``predicate`` over every state."""
+        self.predicates.append(predicate)
+        return len(self.predicates) - 1
 
     def check(
         self, exploration: Exploration[S], stop_at_first: bool, skip: bool = False
@@ -416,12 +420,15 @@ class LivenessChecker(Generic[S]):
         obligations = obligations_of(graph)
         values = [v.view.astype(bool) for v in exploration.predicate_values]
         results: list[PropertyResult] = []
-        for prop, (p_slot, q_slot) in zip(self.model.properties, self._slots, strict=True):
+        for prop, (p_slot, q_slot, initially_slot) in zip(self.model.properties, self._slots, strict=True):
             if stop_at_first and any(r.status == "violated" for r in results):
                 results.append(PropertyResult(prop.name, prop.kind, "unknown"))
                 continue
             q_values = None if q_slot is None else values[q_slot]
-            lasso = find_violation(graph, obligations, prop, values[p_slot], q_values)
+            starts = graph.initial_ids.astype(np.int64)
+            if initially_slot is not None:
+                starts = starts[values[initially_slot][starts]]
+            lasso = find_violation(graph, obligations, prop, values[p_slot], q_values, starts)
             status: Status
             if lasso is not None:
                 trace = self._trace(graph, prop, lasso)
@@ -462,13 +469,18 @@ def find_violation(
     prop: Property[Any],
     p: BoolArray,
     q: BoolArray | None,
+    starts: IntArray | None = None,
 ) -> Lasso | None:
-    """A lasso violating ``prop`` under the graph's fairness, or ``None`` if it holds."""
+    """A lasso violating ``prop`` under the graph's fairness, or ``None`` if it holds: a behaviour
+    from one of ``starts`` (by default every initial state)."""
+    if starts is None:
+        starts = graph.initial_ids.astype(np.int64)
     everything = np.ones(graph.num_states, dtype=bool)
-    live = fully_known(graph)
+    if len(starts) < len(graph.initial_ids):
+        everything = bfs(graph, starts, everything)[0] >= 0
+    live = fully_known(graph) & everything
     bad: BoolArray | None = None
     prefix_allowed = everything
-    starts = graph.initial_ids.astype(np.int64)
     if prop.kind == "eventually":
         prefix_allowed = ~p
         reach, _ = bfs(graph, starts, prefix_allowed)
@@ -477,7 +489,7 @@ def find_violation(
         region = ~p & live
     elif prop.kind == "leads_to":
         assert q is not None
-        triggers = np.flatnonzero(p & ~q).astype(np.int64)
+        triggers = np.flatnonzero(p & ~q & everything).astype(np.int64)
         reach, _ = bfs(graph, triggers, ~q)
         region = (reach >= 0) & live
     else:
@@ -493,7 +505,7 @@ def find_violation(
     if prop.kind == "leads_to":
         assert q is not None
         _, via_trigger = bfs(graph, starts, everything)
-        from_trigger, via_inside = bfs(graph, np.flatnonzero(p & ~q).astype(np.int64), ~q)
+        from_trigger, via_inside = bfs(graph, triggers, ~q)
         entry = _nearest(accepting, from_trigger)
         inner_states, inner_edges = _walk_back(graph, via_inside, entry)
         outer_states, outer_edges = _walk_back(graph, via_trigger, inner_states[0])

@@ -97,6 +97,10 @@ class Property(Generic[S]):
     ``always_eventually``  []<>P
     ``leads_to``           P ~> Q   (i.e. [](P => <>Q))
     ``eventually_always``  <>[]P
+
+    With ``initially`` the property is required only of behaviours whose initial state satisfies
+    it (TLA+'s ``Init /\\ C => F``), so one model with several initial states can state what each
+    kind of start must bring about.
     """
 
     name: str
@@ -104,30 +108,39 @@ class Property(Generic[S]):
     p: Predicate[S]
     q: Predicate[S] | None = None
     doc: str = ""
+    initially: Predicate[S] | None = None
 
     def __post_init__(self) -> None:
         if (self.kind == "leads_to") != (self.q is not None):
             raise SpecError(f"property {self.name}: leads_to needs q, the other kinds take none")
 
 
-def eventually(name: str, p: Predicate[S], doc: str = "") -> Property[S]:
+def eventually(
+    name: str, p: Predicate[S], doc: str = "", initially: Predicate[S] | None = None
+) -> Property[S]:
     """``<>P``."""
-    return Property(name, "eventually", p, None, doc)
+    return Property(name, "eventually", p, None, doc, initially)
 
 
-def always_eventually(name: str, p: Predicate[S], doc: str = "") -> Property[S]:
+def always_eventually(
+    name: str, p: Predicate[S], doc: str = "", initially: Predicate[S] | None = None
+) -> Property[S]:
     """``[]<>P``."""
-    return Property(name, "always_eventually", p, None, doc)
+    return Property(name, "always_eventually", p, None, doc, initially)
 
 
-def leads_to(name: str, p: Predicate[S], q: Predicate[S], doc: str = "") -> Property[S]:
+def leads_to(
+    name: str, p: Predicate[S], q: Predicate[S], doc: str = "", initially: Predicate[S] | None = None
+) -> Property[S]:
     """``P ~> Q``."""
-    return Property(name, "leads_to", p, q, doc)
+    return Property(name, "leads_to", p, q, doc, initially)
 
 
-def eventually_always(name: str, p: Predicate[S], doc: str = "") -> Property[S]:
+def eventually_always(
+    name: str, p: Predicate[S], doc: str = "", initially: Predicate[S] | None = None
+) -> Property[S]:
     """``<>[]P``."""
-    return Property(name, "eventually_always", p, None, doc)
+    return Property(name, "eventually_always", p, None, doc, initially)
 
 
 @dataclass(frozen=True)
@@ -136,22 +149,42 @@ class Fairness:
 
     With ``per_instance`` the condition holds separately for every parameter
     instance, as ``\\A p: WF_vars(A(p))`` does in TLA+; without it the whole
-    family ``\\E p: A(p)`` is one fair action.
+    family ``\\E p: A(p)`` is one fair action. With ``when``, only the instances
+    whose parameters it admits are fair (``WF_vars(\\E p \\in P: A(p))``): a
+    sub-relation, such as the steps of the honest processes only, without
+    splitting the action in two.
     """
 
     kind: Literal["weak", "strong"]
     action: str
     per_instance: bool = False
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+    """A filter on the parameters (by name) of the action's instances."""
+
+    def admits(self, action: str, args: Iterable[tuple[str, Any]]) -> bool:
+        """Whether an instance of ``action`` with these parameters is one this condition is about."""
+        return action == self.action and (self.when is None or bool(self.when(dict(args))))
+
+    @property
+    def title(self) -> str:
+        """``WF(A)``, or ``WF(A | filter)`` for a sub-relation, as reports name the obligation."""
+        prefix = "WF" if self.kind == "weak" else "SF"
+        restricted = "" if self.when is None else f" | {getattr(self.when, '__name__', 'filter')}"
+        return f"{prefix}({self.action}{restricted})"
 
 
-def weak_fairness(action: str, per_instance: bool = False) -> Fairness:
-    """``WF_vars(action)``."""
-    return Fairness("weak", action, per_instance)
+def weak_fairness(
+    action: str, per_instance: bool = False, when: Callable[[Mapping[str, Any]], bool] | None = None
+) -> Fairness:
+    """``WF_vars(action)``, of the instances ``when`` admits if given."""
+    return Fairness("weak", action, per_instance, when)
 
 
-def strong_fairness(action: str, per_instance: bool = False) -> Fairness:
-    """``SF_vars(action)``."""
-    return Fairness("strong", action, per_instance)
+def strong_fairness(
+    action: str, per_instance: bool = False, when: Callable[[Mapping[str, Any]], bool] | None = None
+) -> Fairness:
+    """``SF_vars(action)``, of the instances ``when`` admits if given."""
+    return Fairness("strong", action, per_instance, when)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def _obligations(model: Model[int], edges: Edges) -> list[tuple[str, set[tuple[s
     all_labels = {(a, t) for outs in edges.values() for a, t in outs}
     result: list[tuple[str, set[tuple[str, int]]]] = []
     for fair in model.fairness:
-        mine = {label for label in all_labels if label[0] == fair.action}
+        mine = {label for label in all_labels if fair.admits(label[0], [("to", label[1])])}
         if fair.per_instance:
             result.extend((fair.kind, {label}) for label in sorted(mine))
         else:
@@ -152,7 +152,7 @@ def assert_valid_lasso(model: Model[Any], trace: Trace[Any]) -> None:
     for fair in model.fairness:
 
         def covers(label: Label, fair: Fairness = fair) -> bool:
-            return label.action == fair.action
+            return fair.admits(label.action, label.args)
 
         instances: list[Any] = [None]
         if fair.per_instance:

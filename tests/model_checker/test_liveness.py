@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -132,6 +133,54 @@ def test_per_instance_fairness_is_one_condition_per_label() -> None:
     per_instance = [strong_fairness("A", per_instance=True), weak_fairness("B")]
     instances = graph_model(edges, [0], properties=visits_two, fairness=per_instance)
     assert _statuses(check(instances)) == {"ReachesTwo": "holds"}
+
+
+def test_fairness_on_a_sub_relation_of_an_action() -> None:
+    """A cycles 0 <-> 2 and, from either, may leave for good: WF of the whole family is met by the
+    cycle, WF per instance too (each exit is enabled at one state only), WF of the exits is not."""
+    edges: Edges = {0: [("A", 2), ("A", 1)], 2: [("A", 0), ("A", 3)]}
+    leaves: list[Property[int]] = [eventually("Leaves", lambda s: s in (1, 3))]
+
+    def exits(args: Mapping[str, Any]) -> bool:
+        return bool(args["to"] in (1, 3))
+
+    statuses = {}
+    for name, fair in {
+        "family": weak_fairness("A"),
+        "instances": weak_fairness("A", per_instance=True),
+        "exits": weak_fairness("A", when=exits),
+    }.items():
+        model = graph_model(edges, [0], properties=leaves, fairness=[fair])
+        result = check(model, deadlock=False)
+        _lassos_are_valid(model, result)
+        statuses[name] = _statuses(result)["Leaves"]
+    assert statuses == {"family": "violated", "instances": "violated", "exits": "holds"}
+    assert weak_fairness("A", when=exits).title == "WF(A | exits)"
+
+
+def test_a_property_conditioned_on_the_initial_state() -> None:
+    """From 0 the run ends in 1; from 5 it cycles 5 <-> 6 for ever. ``initially`` picks the starts
+    whose behaviours must satisfy the property; with none picked it holds vacuously."""
+    edges: Edges = {0: [("A", 1)], 5: [("A", 6)], 6: [("A", 5)]}
+
+    def from_start(start: int | None) -> str:
+        done: Property[int] = eventually(
+            "Done", lambda s: s == 1, initially=None if start is None else lambda s: s == start
+        )
+        reaches: Property[int] = leads_to("Reaches", lambda s: s in (0, 5), lambda s: s == 1)
+        model = graph_model(edges, [0, 5], properties=[done, reaches], fairness=[weak_fairness("A")])
+        result = check(model, deadlock=False, stop_at_first=False)
+        _lassos_are_valid(model, result)
+        if start == 5:
+            assert _lasso(result, "Done").steps[0].state == 5
+        return _statuses(result)["Done"]
+
+    assert [from_start(start) for start in (None, 0, 5, 99)] == ["violated", "holds", "violated", "holds"]
+    only_zero: Property[int] = leads_to(
+        "Reaches", lambda s: s in (0, 5), lambda s: s == 1, initially=lambda s: s == 0
+    )
+    model = graph_model(edges, [0, 5], properties=[only_zero], fairness=[weak_fairness("A")])
+    assert _statuses(check(model, deadlock=False)) == {"Reaches": "holds"}
 
 
 def test_self_loops_do_not_count_as_taking_a_fair_action() -> None:
