@@ -1,7 +1,12 @@
 """Mutation score of the audit's tier over ``pot_impl``: how many automatically planted bugs it kills.
 
-Run: ``.venv/bin/python -m benchmarks.bench_mutation [--per-module N] [--seed S] [--quick]``. Prints a
-table and writes ``benchmarks/results/mutation.json``.
+Run: ``.venv/bin/python -m benchmarks.bench_mutation [--per-module N] [--seed S] [--quick]
+[--reuse-kills]``. Prints a table and writes ``benchmarks/results/mutation.json``.
+
+A larger sample with the same seed begins with the smaller one's sites (``random.sample`` draws
+them in order), so ``--reuse-kills`` takes each kill the last run of that seed recorded instead of
+judging that mutant again, and says when it was measured; survivors are always judged again. The
+judges only ever gain checks, so a kill stands; a survivor may not.
 
 The mutator is our own, over Python's ``ast`` (cosmic-ray and mutmut rewrite the
 installed package or need their own runner and test layout; ours writes one
@@ -207,6 +212,7 @@ class Outcome:
     killed_by: str | None
     """``conformance: MODEL MODE VERDICT``, ``tests``, or None for a survivor."""
     seconds: float
+    measured_at: str
 
     @property
     def site_key(self) -> tuple[str, str, str]:
@@ -227,7 +233,7 @@ def judge(root: Path, site: Site) -> Outcome:
         )
     finally:
         target.write_text(original)
-    return Outcome(site, killed_by(judged), time.perf_counter() - started)
+    return Outcome(site, killed_by(judged), time.perf_counter() - started, environment()["measured_at"])
 
 
 def killed_by(judged: Judgement) -> str | None:
@@ -240,12 +246,37 @@ def killed_by(judged: Judgement) -> str | None:
     return None
 
 
+def earlier_kills(seed: int) -> dict[Site, Outcome]:
+    """The kills ``mutation.json`` recorded for ``seed``, by site."""
+    try:
+        document = json.loads((RESULTS / "mutation.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if document.get("seed") != seed:
+        return {}
+    found = {}
+    fields = Site.__dataclass_fields__
+    for row in document["rows"]:
+        for recorded in row["outcomes"]:
+            if recorded["killed_by"]:
+                site = Site(**{name: recorded[name] for name in fields})
+                when = recorded.get("measured_at", document["environment"]["measured_at"])
+                found[site] = Outcome(site, recorded["killed_by"], recorded["seconds"], when)
+    return found
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-module", type=int, default=8, help="mutants sampled per module group")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
     parser.add_argument("--quick", action="store_true", help="two mutants per group")
+    parser.add_argument(
+        "--reuse-kills",
+        action="store_true",
+        help="take the last run's kills of this seed instead of judging them",
+    )
     args = parser.parse_args(argv)
+    earlier = earlier_kills(args.seed) if args.reuse_kills else {}
     per_group = 2 if args.quick else args.per_module
     sample: dict[str, list[Site]] = {}
     totals: dict[str, int] = {}
@@ -262,7 +293,7 @@ def main(argv: list[str]) -> int:
         for group, chosen in sample.items():
             outcomes[group] = []
             for site in chosen:
-                outcome = judge(root, site)
+                outcome = earlier.get(site) or judge(root, site)
                 outcomes[group].append(outcome)
                 verdict = outcome.killed_by or "SURVIVED"
                 where = f"{site.path}:{site.line} {site.description}"
@@ -304,6 +335,7 @@ def main(argv: list[str]) -> int:
                         "killed_by": o.killed_by,
                         "triage": None if t is None else asdict(t),
                         "seconds": o.seconds,
+                        "measured_at": o.measured_at,
                     }
                     for o, t in zip(found, verdicts, strict=True)
                 ],
