@@ -22,6 +22,7 @@ executed atomically in order; a null request executes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -58,31 +59,43 @@ PARAMS = LedgerParams(
     min_validator_stake=1,
     challenge_window=1,
 )
-GENESIS = genesis(PARAMS, (4, 1, 1, 1))
 HONESTY = Honesty(validators=frozenset({HONEST_VALIDATOR}), trainers=frozenset())
+BOUNTY, FEE = 2, 2
+"""The round's amounts by default (model constants ``bounty`` and ``fee``)."""
 
-ROUND: tuple[tuple[Tx, ...], ...] = (
-    (
-        Register(TRAINER, Role.TRAINER, 1),
-        Register(HONEST_VALIDATOR, Role.VALIDATOR, 1),
-        Register(BYZANTINE_VALIDATOR, Role.VALIDATOR, 1),
-        Order(CLIENT, bounty=2, fee=2, deadline=1),
-    ),
-    (
-        Claim(TRAINER, order=0, model=1, score=2, faked=frozenset({1})),
-        Validate(BYZANTINE_VALIDATOR, 0, TRAINER, Verdict.ACCEPT, 2, frozenset({0})),
-        Validate(HONEST_VALIDATOR, 0, TRAINER, Verdict.REJECT, 0, frozenset({1}), evidence=1),
-        Tick(),
-        Tick(),
-        Finalize(0),
-    ),
-    (Finalize(0),),
-)
-"""Client requests, one batch of transactions each: set-up and an order; then a Byzantine trainer's
-claim faking segment 1, a Byzantine ACCEPT and an honest REJECT proving the fake, the clock
-reaching settlement, and Finalize; then a second Finalize (a retry that must not pay twice).
-In this order the fake is caught and the client refunded; PBFT may commit them in any order
-and the ledger rejects what comes too early."""
+
+def round_genesis(bounty: int, fee: int) -> LedgerState:
+    """Funds for the round: the client its order's escrow, each trainer and validator its stake."""
+    return genesis(PARAMS, (bounty + fee, 1, 1, 1))
+
+
+def training_round(bounty: int, fee: int) -> tuple[tuple[Tx, ...], ...]:
+    """Client requests, one batch of transactions each: set-up and an order escrowing ``bounty +
+    fee``; then a Byzantine trainer's claim faking segment 1, a Byzantine ACCEPT and an honest
+    REJECT proving the fake, the clock reaching settlement, and Finalize; then a second Finalize (a
+    retry that must not pay twice). In this order the fake is caught and the client refunded; PBFT
+    may commit them in any order and the ledger rejects what comes too early."""
+    return (
+        (
+            Register(TRAINER, Role.TRAINER, 1),
+            Register(HONEST_VALIDATOR, Role.VALIDATOR, 1),
+            Register(BYZANTINE_VALIDATOR, Role.VALIDATOR, 1),
+            Order(CLIENT, bounty=bounty, fee=fee, deadline=1),
+        ),
+        (
+            Claim(TRAINER, order=0, model=1, score=2, faked=frozenset({1})),
+            Validate(BYZANTINE_VALIDATOR, 0, TRAINER, Verdict.ACCEPT, 2, frozenset({0})),
+            Validate(HONEST_VALIDATOR, 0, TRAINER, Verdict.REJECT, 0, frozenset({1}), evidence=1),
+            Tick(),
+            Tick(),
+            Finalize(0),
+        ),
+        (Finalize(0),),
+    )
+
+
+ROUND = training_round(BOUNTY, FEE)
+GENESIS = round_genesis(BOUNTY, FEE)
 
 
 class LedgerService:
@@ -131,20 +144,28 @@ class LedgerService:
         return pbft.Application("pot-ledger", self.result, invariants)
 
 
-def build(*, name: str = "combined", **constants: Any) -> Model[pbft.State]:
+def build(
+    *, name: str = "combined", bounty: int = BOUNTY, fee: int = FEE, **constants: Any
+) -> Model[pbft.State]:
     """The PBFT model whose requests are the training round's transaction batches.
 
-    ``requests`` (how many of ``ROUND``'s batches clients send) must be at most ``len(ROUND)``.
+    ``requests`` (how many of the round's batches clients send) must be at most ``len(ROUND)``;
+    ``bounty`` and ``fee`` are the order's amounts.
     """
     requests = constants["requests"]
     if not 1 <= requests <= len(ROUND):
         raise ConstantError(f"combined models have 1..{len(ROUND)} requests, not {requests}")
-    service = LedgerService(ROUND[:requests], GENESIS, HONESTY)
-    return pbft.build(name=name, app=service.application(), **constants)
+    if bounty < 1 or fee < 0:
+        raise ConstantError(f"combined models need bounty >= 1 and fee >= 0, not {bounty} and {fee}")
+    service = LedgerService(training_round(bounty, fee)[:requests], round_genesis(bounty, fee), HONESTY)
+    model = pbft.build(name=name, app=service.application(), **constants)
+    return replace(model, constants={**model.constants, "bounty": bounty, "fee": fee})
 
 
 CONSTANT_DOCS: Mapping[str, str] = {
     **pbft.CONSTANT_DOCS,
     "requests": f"client requests: the first `requests` of the {len(ROUND)} transaction batches of "
     "the training round (set-up and order; claim, votes and settlement; a retried Finalize)",
+    "bounty": "the round's order escrows this bounty for the winning trainer",
+    "fee": "the round's order escrows this fee for the validators proved right",
 }

@@ -39,8 +39,10 @@ def pbft_model(name: str, doc: str, **overrides: Any) -> ModelSpec:
 
 def combined_model(name: str, doc: str, companions: tuple[str, ...] = (), **overrides: Any) -> ModelSpec:
     """A PBFT + PoT ledger model with ``overrides`` over ``PBFT_BASE``, checked with ``companions``."""
+    amounts = {"bounty": combined.BOUNTY, "fee": combined.FEE}
     return replace(
-        _spec(name, combined.build, combined.CONSTANT_DOCS, doc, **overrides), companions=companions
+        _spec(name, combined.build, combined.CONSTANT_DOCS, doc, **amounts, **overrides),
+        companions=companions,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model_checker.checker import check
+from model_checker.model import SpecError
 from spec import combined
 from spec.models import MODELS
 from spec.pbft import NULL
@@ -67,8 +68,20 @@ def test_ledger_state_is_a_function_of_the_executed_log() -> None:
     assert service.result((2, 1), 2) == service.receipts((2, 1), 2)
 
 
-def test_combined_requests_bounded_by_the_round() -> None:
-    from model_checker.model import SpecError
+def test_the_rounds_amounts_are_model_constants() -> None:
+    """A richer round: the client escrows bounty + fee, and every invariant still holds."""
+    model = MODELS["tiny"].instantiate({"bounty": 3, "fee": 1})
+    assert (model.constants["bounty"], model.constants["fee"]) == (3, 1)
+    assert check(model).verdict == "ok"
+    settled = combined.LedgerService(
+        combined.training_round(3, 1), combined.round_genesis(3, 1), combined.HONESTY
+    ).state_after((1, 2))
+    # the bounty back, the fee to the honest validator, the faking trainer's stake to the client
+    assert settled.balances[combined.CLIENT] == 3 + 1
+    with pytest.raises(SpecError, match="bounty"):
+        MODELS["tiny"].instantiate({"bounty": 0})
 
+
+def test_combined_requests_bounded_by_the_round() -> None:
     with pytest.raises(SpecError, match="requests"):
         MODELS["tiny"].instantiate({"requests": len(combined.ROUND) + 1})
