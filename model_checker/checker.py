@@ -142,10 +142,10 @@ def check(
     stops at the first violation; otherwise one counterexample is collected
     per property. Temporal properties are checked when ``liveness`` is set and
     the model declares any (the search then records the state graph). ``workers``
-    processes generate successors in parallel (safety-only searches; one process
-    records a graph), with the same counts and traces as one; with ``ray`` (a Ray
-    address, or ``local``) they are actors on that Ray cluster. ``record_graph`` keeps
-    the explored state graph in the result (and so runs in one process).
+    processes generate successors (and label the graph's edges) in parallel, with the
+    same counts, graph and traces as one; with ``ray`` (a Ray address, or ``local``)
+    they are actors on that Ray cluster. ``record_graph`` keeps the explored state
+    graph in the result.
     """
     model = with_properties(model, properties)
     temporal = liveness and bool(model.properties)

@@ -23,7 +23,7 @@ import time
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, pairwise
+from itertools import compress, islice, pairwise
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from operator import itemgetter
@@ -204,8 +204,8 @@ class Explorer(Generic[S]):
         self.predicate_values = [GrowableArray(np.bool_) for _ in self.predicates]
         self._stop = False
         self._bounded = False
-        self.workers = 1 if record_graph else max(workers, 1)
-        """Processes generating successors; a recorded graph needs every edge's label, so one."""
+        self.workers = max(workers, 1)
+        """Processes generating successors."""
         self.ray = ray
         """Where the workers run: None for forked processes here, else a Ray address (``ray_pool``)."""
         self._workers: WorkerPool[S] | None = None
@@ -325,12 +325,15 @@ class Explorer(Generic[S]):
         fetch: Callable[[list[int]], list[S]]
         if self._workers is None and self.workers > 1 and len(chunk) >= PARALLEL_MIN_STATES:
             self._workers = self._pool()
+        recording = self.graph is not None
+        label_ids: npt.NDArray[np.int32] | None = None
         if self._workers is None or len(chunk) < PARALLEL_MIN_STATES:
             pairs, successors, per_action, fps = self._generate(chunk, chunk_ids)
             fetch = functools.partial(_pick, successors)
+            if recording:
+                label_ids = self._label_ids(pairs, per_action)
         else:
-            pairs = []
-            per_action, fps, fetch = self._workers.generate(chunk, chunk_ids)
+            per_action, fps, fetch, label_ids = self._workers.generate(chunk, chunk_ids)
         n_actions = len(self.model.actions)
         ends_array = np.cumsum(per_action.ravel())
         self._count_coverage(per_action)
@@ -342,7 +345,6 @@ class Explorer(Generic[S]):
         if self.expanded is not None:
             self.expanded.extend(np.ones(len(chunk), dtype=np.bool_))
 
-        recording = self.graph is not None
         uniq, first, inverse = unique_first(fps)
         fresh = ~self.visited.contains(uniq)
         fresh_positions = np.flatnonzero(fresh)
@@ -370,7 +372,8 @@ class Explorer(Generic[S]):
         if recording:
             admitted = fresh_positions[by_discovery][: len(new_first)]
             unique_ids[admitted] = np.arange(first_new_id, first_new_id + len(admitted), dtype=np.int32)
-            self._record_edges(pairs, unique_ids[inverse], per_action)
+            assert label_ids is not None
+            self._record_edges(label_ids, unique_ids[inverse], per_action)
         return states, ids
 
     def _pool(self) -> WorkerPool[S]:
@@ -526,9 +529,21 @@ class Explorer(Generic[S]):
             cov.generated += gen
             cov.enabled += en
 
+    def _label_ids(
+        self, pairs: list[tuple[tuple[Any, ...], S]], per_action: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int32]:
+        """The label id of each successor, interned in this explorer's graph (a worker's own copy)."""
+        assert self.graph is not None
+        actions = np.repeat(np.tile(np.arange(per_action.shape[1]), per_action.shape[0]), per_action.ravel())
+        keys = zip(actions.tolist(), map(_FIRST, pairs), strict=True)
+        try:
+            return np.fromiter(map(self.graph.label_keys.__getitem__, keys), dtype=np.int32, count=len(pairs))
+        except TypeError as exc:
+            raise SpecError(f"action parameter values must be hashable to label transitions: {exc}") from exc
+
     def _record_edges(
         self,
-        pairs: list[tuple[tuple[Any, ...], S]],
+        label_ids: npt.NDArray[np.int32],
         targets: npt.NDArray[np.int32],
         per_action: npt.NDArray[np.int64],
     ) -> None:
@@ -536,12 +551,6 @@ class Explorer(Generic[S]):
         graph = self.graph
         graph.out_degree.extend(per_action.sum(axis=1).astype(np.int32))
         graph.targets.extend(targets)
-        actions = np.repeat(np.tile(np.arange(per_action.shape[1]), per_action.shape[0]), per_action.ravel())
-        keys = zip(actions.tolist(), map(_FIRST, pairs), strict=True)
-        try:
-            label_ids = np.fromiter(map(graph.label_keys.__getitem__, keys), dtype=np.int32, count=len(pairs))
-        except TypeError as exc:
-            raise SpecError(f"action parameter values must be hashable to label transitions: {exc}") from exc
         graph.label_ids.extend(label_ids)
 
     def _violate(self, name: str, kind: str, state_id: int) -> None:
@@ -570,11 +579,17 @@ class WorkerPool(Generic[S]):
     traces are those of the one-process search: the parts are concatenated in chunk order.
     """
 
-    def __init__(self, actions: int, parts: int) -> None:
+    def __init__(self, actions: int, parts: int, labels: LabelInterner | None, known_labels: int) -> None:
         self.actions = actions
         self.parts = parts
         self.submitted: int | None = None
         """The size of the chunk the workers are generating and the master has not collected."""
+        self.labels = labels
+        """The master's label table, when it records the graph: workers intern labels in tables of
+        their own, and report the labels new to them, which the master interns in part order (so
+        every id is the one the one-process search gives)."""
+        self.translations = [list(range(known_labels)) for _ in range(parts)]
+        """Per worker, its label ids to the master's (a forked worker starts with the master's table)."""
 
     def start(self, part: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
         """Have worker ``part`` generate the successors of ``chunk`` and keep them."""
@@ -600,9 +615,15 @@ class WorkerPool(Generic[S]):
 
     def generate(
         self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Callable[[list[int]], list[S]]]:
-        """Per-action counts and fingerprints of the chunk's successors, and a fetch of some by index
-        (the chunk was ``submit``-ted already when the previous one's states were fetched, or now)."""
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        Callable[[list[int]], list[S]],
+        npt.NDArray[np.int32] | None,
+    ]:
+        """Per-action counts and fingerprints of the chunk's successors, a fetch of some by index (the
+        chunk was ``submit``-ted already when the previous one's states were fetched, or now), and,
+        when the graph is recorded, each successor's label id."""
         if self.submitted is None:
             self.submit(chunk, chunk_ids)
         assert self.submitted == len(chunk)
@@ -615,6 +636,9 @@ class WorkerPool(Generic[S]):
                 raise SpecError(reply[1])
         counts = np.concatenate([reply[1] for reply in replies])
         fps = np.concatenate([reply[2] for reply in replies])
+        label_ids = None
+        if self.labels is not None:
+            label_ids = np.concatenate([self._interned(part, reply[3]) for part, reply in enumerate(replies)])
         offsets = np.cumsum([0] + [len(reply[2]) for reply in replies])
 
         def fetch(indices: list[int]) -> list[S]:
@@ -628,29 +652,49 @@ class WorkerPool(Generic[S]):
             got = {part: iter(states) for part, states in self.fetch_parts(asked).items()}
             return [next(got[int(part)]) for part in where.tolist()]
 
-        return counts.reshape(len(chunk), self.actions), fps, fetch
+        return counts.reshape(len(chunk), self.actions), fps, fetch, label_ids
 
+    def _interned(self, part: int, labels: WorkerLabels) -> npt.NDArray[np.int32]:
+        """A worker's label ids as the master's, interning the labels new to the worker in its order."""
+        assert self.labels is not None
+        local_ids, first_new, new_keys = labels
+        translation = self.translations[part]
+        assert len(translation) == first_new, "a worker's label table ran ahead of the master's view of it"
+        translation.extend(self.labels[key] for key in new_keys)
+        return np.asarray(translation, dtype=np.int32)[local_ids]
+
+
+WorkerLabels = tuple[npt.NDArray[np.int32], int, list[tuple[int, tuple[Any, ...]]]]
+"""A worker's label ids of its successors, the first id new to its table, and the new labels' keys."""
 
 GenerateReply = tuple[Any, ...]
-"""``("ok", counts, fingerprints)``, ``("failure", message, state, state id)`` or ``("error", message)``."""
+"""``("ok", counts, fingerprints, labels)`` (``labels``: ``WorkerLabels`` when the graph is
+recorded, else None), ``("failure", message, state, state id)`` or ``("error", message)``."""
 
 
 def generate_part(explorer: Explorer[S], chunk: list[S], chunk_ids: Any) -> tuple[GenerateReply, list[S]]:
     """A worker's reply for one part of a chunk, and the successors it keeps for the fetches."""
+    labels: WorkerLabels | None = None
     try:
-        _, successors, counts, fps = explorer._generate(chunk, chunk_ids)
+        pairs, successors, counts, fps = explorer._generate(chunk, chunk_ids)
+        if explorer.graph is not None:
+            known = explorer.graph.label_keys
+            first_new = len(known)
+            local_ids = explorer._label_ids(pairs, counts)
+            labels = (local_ids, first_new, list(islice(known, first_new, None)))
     except ActionFailure as failure:
         return ("failure", str(failure), failure.state, failure.state_id), []
     except Exception as error:
         return ("error", str(error)), []
-    return ("ok", counts.ravel(), fps), successors
+    return ("ok", counts.ravel(), fps, labels), successors
 
 
 class _Processes(WorkerPool[S]):
     """Forked worker processes: they hold the model (closures included) without pickling it."""
 
     def __init__(self, explorer: Explorer[S], count: int) -> None:
-        super().__init__(len(explorer.model.actions), count)
+        labels = None if explorer.graph is None else explorer.graph.label_keys
+        super().__init__(len(explorer.model.actions), count, labels, 0 if labels is None else len(labels))
         context = multiprocessing.get_context("fork")
         self.connections: list[Connection] = []
         self.processes: list[BaseProcess] = []

@@ -29,8 +29,8 @@ LOCAL = "local"
 class _Generator:
     """A Ray actor: one worker's part of each chunk."""
 
-    def __init__(self, model: Model[Any]) -> None:
-        self.explorer: Explorer[Any] = Explorer(model)
+    def __init__(self, model: Model[Any], record_graph: bool) -> None:
+        self.explorer: Explorer[Any] = Explorer(model, record_graph=record_graph)
         self.successors: list[Any] = []
 
     def generate(self, chunk: list[Any], chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
@@ -67,10 +67,12 @@ class RayPool(WorkerPool[S]):
     """``workers`` Ray actors on the cluster at ``address``."""
 
     def __init__(self, explorer: Explorer[S], address: str, workers: int) -> None:
-        super().__init__(len(explorer.model.actions), workers)
+        labels = None if explorer.graph is None else explorer.graph.label_keys
+        super().__init__(len(explorer.model.actions), workers, labels, 0)
         connect(address, workers)
         model = ray.put(explorer.model)
-        self.actors: list[Any] = [_RemoteGenerator.remote(model) for _ in range(workers)]
+        recording = labels is not None
+        self.actors: list[Any] = [_RemoteGenerator.remote(model, recording) for _ in range(workers)]
         """Actor handles (Ray's stubs do not type their remote methods)."""
         self.pending: list[Any] = [None] * workers
 

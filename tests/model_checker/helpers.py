@@ -201,3 +201,11 @@ def search_figures(result: CheckResult) -> tuple[Any, ...]:
         statuses,
         steps,
     )
+
+
+def graph_figures(result: CheckResult) -> tuple[Any, ...]:
+    """The recorded graph as plain data: edges by source, their label ids, and the labels."""
+    graph = result.graph
+    assert graph is not None
+    labels = [graph.label(i) for i in range(len(graph.label_keys))]
+    return (graph.indptr.tolist(), graph.targets.tolist(), graph.labels.tolist(), labels)

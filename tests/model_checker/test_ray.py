@@ -19,7 +19,7 @@ from model_checker.examples.two_phase import two_phase
 from model_checker.model import Action, Model
 from pot.cli import main
 from pot.registry import all_models
-from tests.model_checker.helpers import search_figures
+from tests.model_checker.helpers import graph_figures, search_figures
 from tests.model_checker.test_workers import _raising
 from tests.schemas import assert_schema
 
@@ -48,6 +48,14 @@ def test_a_pbft_violation_has_the_same_shortest_trace_on_ray() -> None:
     model = all_models()["pbft-tiny"].instantiate({"bug": "commit_at_f_plus_1"})
     assert search_figures(check(model, liveness=False, workers=2, ray="auto")) == search_figures(
         check(model, liveness=False)
+    )
+
+
+def test_the_state_graph_is_recorded_on_ray_edge_for_edge() -> None:
+    one = check(two_phase(3), record_graph=True)
+    distributed = check(two_phase(3), record_graph=True, workers=2, ray="auto")
+    assert search_figures(distributed) == search_figures(one) and graph_figures(distributed) == graph_figures(
+        one
     )
 
 

@@ -4,6 +4,7 @@ the same counts, coverage, verdicts and shortest counterexamples."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,9 +13,9 @@ import model_checker.engine as engine
 from model_checker.checker import check
 from model_checker.engine import ActionFailure
 from model_checker.examples.two_phase import two_phase
-from model_checker.model import Action, Model
+from model_checker.model import Action, Model, Property, always_eventually, strong_fairness, weak_fairness
 from pot.registry import all_models
-from tests.model_checker.helpers import Edges, graph_model, search_figures
+from tests.model_checker.helpers import Edges, graph_figures, graph_model, search_figures
 from tests.model_checker.test_engine import random_graphs
 
 
@@ -60,6 +61,38 @@ def test_an_action_failing_in_a_worker_names_action_state_and_trace() -> None:
     assert info.value.state in (2, 3) and info.value.trace is not None
 
 
-def test_a_recorded_graph_keeps_one_process() -> None:
-    result = check(two_phase(3), workers=2)
-    assert result.stats["workers"] == 1 and result.verdict == "ok"
+@pytest.mark.parametrize("workers", [2, 3])
+def test_the_state_graph_is_recorded_in_parallel_edge_for_edge(workers: int) -> None:
+    """Workers label the edges in tables of their own; the master's ids are the one-process ones."""
+    model = two_phase(3)
+    one = check(model, record_graph=True)
+    many = check(model, record_graph=True, workers=workers)
+    assert many.stats["workers"] == workers
+    assert search_figures(many) == search_figures(one) and graph_figures(many) == graph_figures(one)
+
+
+@pytest.mark.parametrize(
+    ("name", "constants"), [("pbft-live-gap", {"bug": "no_null_fill"}), ("ledger-dispute", {})]
+)
+def test_liveness_with_workers_gives_the_same_verdicts_and_lassos(
+    name: str, constants: dict[str, Any]
+) -> None:
+    model = all_models()[name].instantiate(constants)
+    one = check(model, stop_at_first=False)
+    many = check(model, stop_at_first=False, workers=2)
+    assert many.stats["workers"] == 2 and search_figures(many) == search_figures(one)
+    lassos = [(p.name, p.counterexample) for p in many.properties if p.counterexample is not None]
+    assert lassos == [(p.name, p.counterexample) for p in one.properties if p.counterexample is not None]
+
+
+@settings(max_examples=15, deadline=None)
+@given(random_graphs())
+def test_random_graphs_give_the_same_liveness_verdicts_with_workers(case: tuple[Edges, list[int]]) -> None:
+    edges, initial = case
+    visits: list[Property[int]] = [always_eventually("VisitsTwo", lambda s: s == 2)]
+    model = graph_model(
+        edges, initial, properties=visits, fairness=[weak_fairness("A"), strong_fairness("B")]
+    )
+    one = check(model, deadlock=False, record_graph=True)
+    many = check(model, deadlock=False, record_graph=True, workers=2)
+    assert search_figures(many) == search_figures(one) and graph_figures(many) == graph_figures(one)
