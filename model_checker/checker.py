@@ -20,7 +20,7 @@ from model_checker.memory import Memory, current_rss, peak_rss, reset_peak
 from model_checker.model import Model, SpecError
 from model_checker.trace import Trace, replay, to_itf
 
-SCHEMA = "pot-check/1"
+SCHEMA = "pot-check/2"
 """The ``schema`` of ``pot check --json`` (pot/schemas/check.schema.json)."""
 
 Verdict = Literal["ok", "violation", "incomplete"]
@@ -134,6 +134,7 @@ def check(
     workers: int = 1,
     ray: str | None = None,
     record_graph: bool = False,
+    memory_budget: int | None = None,
 ) -> CheckResult:
     """Check ``model`` exhaustively (breadth-first), within the optional bounds.
 
@@ -145,7 +146,8 @@ def check(
     processes generate successors (and label the graph's edges) in parallel, with the
     same counts, graph and traces as one; with ``ray`` (a Ray address, or ``local``)
     they are actors on that Ray cluster. ``record_graph`` keeps the explored state
-    graph in the result.
+    graph in the result. The frontier is kept encoded; ``memory_budget`` bounds the bytes of it held
+    in memory, spilling the rest of a level to a temporary file.
     """
     model = with_properties(model, properties)
     temporal = liveness and bool(model.properties)
@@ -168,6 +170,7 @@ def check(
         progress=progress,
         workers=workers,
         ray=ray,
+        memory_budget=memory_budget,
     )
     try:
         exploration = explorer.run()
@@ -194,6 +197,8 @@ def check(
         visited_table=visited.nbytes,
         graph=graph_bytes,
         peak_frontier_states=exploration.peak_frontier,
+        frontier_bytes=exploration.peak_frontier_bytes,
+        spilled_bytes=exploration.spilled_bytes,
     )
     return CheckResult(
         model=model,

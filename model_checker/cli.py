@@ -97,6 +97,13 @@ def register(
         help="generate successors on a Ray cluster: `auto` (the one `ray start` made here), HOST:PORT of its "
         "head, or `local` to start one on this machine (needs `pip install 'pot-verify[ray]'`)",
     )
+    checker.add_argument(
+        "--memory",
+        type=float,
+        metavar="GB",
+        help="GiB of encoded frontier to keep in memory; the rest of a level spills to a temporary file "
+        "(default: no bound)",
+    )
     checker.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     checker.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
     checker.add_argument(
@@ -297,6 +304,8 @@ def _check_options(args: argparse.Namespace) -> None:
         value = getattr(args, option)
         if value is not None and value < 1:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
+    if args.memory is not None and not args.memory > 0:
+        raise UsageError(f"--memory must be a positive number of GiB, got {args.memory}")
     if args.ray and args.simulate is not None:
         raise UsageError("--ray distributes an exhaustive search; --simulate runs in one process")
     if args.ray and importlib.util.find_spec("ray") is None:
@@ -369,6 +378,7 @@ def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
             workers=workers,
             ray=args.ray,
             record_graph=bool(args.graph_out),
+            memory_budget=None if args.memory is None else int(args.memory * 2**30),
         )
     if args.graph_out and result.distinct_states > GRAPH_STATE_LIMIT:
         raise UsageError(

@@ -34,10 +34,11 @@ import numpy.typing as npt
 
 from model_checker.arrays import unique, unique_first
 from model_checker.fingerprint import fingerprint as fingerprint_value
+from model_checker.frontier import Frontier
 from model_checker.model import Action, Label, Model, Predicate, S, SpecError, check_plain
 from model_checker.visited import GrowableArray, VisitedTable
 
-CHUNK_STATES = 32_768
+CHUNK_STATES = 16_384
 """Frontier states expanded per vectorised batch: bounds transient memory and paces progress."""
 
 PARALLEL_MIN_STATES = 2_048
@@ -138,6 +139,10 @@ class Exploration(Generic[S]):
     """The search stopped at the first violation."""
     peak_frontier: int
     """The most states waiting to be expanded at once (one level and the next)."""
+    peak_frontier_bytes: int
+    """The most bytes of encoded frontier blocks held in memory at once (one level's)."""
+    spilled_bytes: int
+    """Bytes of frontier blocks written to disk past the memory budget."""
     expanded: npt.NDArray[np.bool_] | None = None
     """With a graph: which states were expanded (the constraint leaves some unexpanded)."""
     graph: Graph | None = None
@@ -177,8 +182,13 @@ class Explorer(Generic[S]):
         progress: Callable[[Progress], None] | None = None,
         workers: int = 1,
         ray: str | None = None,
+        memory_budget: int | None = None,
     ) -> None:
         self.model = model
+        self.memory_budget = memory_budget
+        """Bytes of encoded frontier kept in memory; blocks beyond spill to disk (None: no bound)."""
+        self._frontier_bytes = 0
+        self._spilled_bytes = 0
         names = list(model.invariants) if invariants is None else list(invariants)
         unknown = [name for name in names if name not in model.invariants]
         if unknown:
@@ -235,42 +245,41 @@ class Explorer(Generic[S]):
         self._started = started
         self._last_report = started
         initial = self._initial_states()
-        frontier_states, frontier_ids = self._admit(initial, np.full(len(initial), -1, dtype=np.int32), None)
-        initial_ids = frontier_ids.tolist()
-        peak_frontier = len(frontier_states)
+        states, ids = self._admit(initial, np.full(len(initial), -1, dtype=np.int32), None)
+        initial_ids = ids.tolist()
+        frontier: Frontier[S] = Frontier(self.memory_budget)
+        frontier.append(states, ids)
+        peak_frontier = len(frontier)
         depth = 1
-        while frontier_states and not self._stop:
+        while frontier and not self._stop:
             # At the depth bound the last level is still expanded, to learn whether
             # anything lies beyond it (and to find its deadlocks), but nothing is added.
             probing = self.max_depth is not None and depth >= self.max_depth
-            next_states: list[S] = []
-            next_ids: list[npt.NDArray[np.int32]] = []
+            following: Frontier[S] = Frontier(self.memory_budget)
             level_start = len(self.visited)
-            for begin in range(0, len(frontier_states), CHUNK_STATES):
-                chunk = frontier_states[begin : begin + CHUNK_STATES]
-                following = begin + CHUNK_STATES
-                upcoming = (
-                    (
-                        frontier_states[following : following + CHUNK_STATES],
-                        frontier_ids[following : following + CHUNK_STATES],
-                    )
-                    if following < len(frontier_states)
-                    else None
-                )
-                states, ids = self._expand_chunk(chunk, frontier_ids[begin:following], probing, upcoming)
-                next_states += states
-                next_ids.append(ids)
-                queue = len(frontier_states) - begin - len(chunk) + len(next_states)
-                peak_frontier = max(peak_frontier, len(frontier_states) + len(next_states))
+            level = len(frontier)
+            chunks = frontier.chunks(CHUNK_STATES)
+            chunk = next(chunks, None)
+            while chunk is not None:
+                upcoming = next(chunks, None)  # decoded now, so the workers can start on it early
+                following.append(*self._expand_chunk(*chunk, probing, upcoming))
+                queue = len(frontier) + (len(upcoming[0]) if upcoming else 0) + len(following)
+                peak_frontier = max(peak_frontier, level + len(following))
                 self._report(queue, depth + int(len(self.visited) > level_start))
                 if self._stop:
                     break
+                chunk = upcoming
+            self._frontier_bytes = max(self._frontier_bytes, frontier.peak_encoded_bytes)
+            self._spilled_bytes += frontier.spilled_bytes
+            frontier.close()
             if len(self.visited) > level_start:
                 depth += 1
-            frontier_states = next_states
-            frontier_ids = np.concatenate(next_ids) if next_ids else np.empty(0, dtype=np.int32)
+            frontier = following
             if self._bounded or probing:
                 break
+        self._frontier_bytes = max(self._frontier_bytes, frontier.peak_encoded_bytes)
+        self._spilled_bytes += frontier.spilled_bytes
+        frontier.close()
         if self.expanded is not None:
             # States never expanded (constraint, bound, early stop) get no out-edges.
             missing = len(self.visited) - len(self.expanded)
@@ -290,6 +299,8 @@ class Explorer(Generic[S]):
             complete=complete,
             stopped_early=self._stop,
             peak_frontier=peak_frontier,
+            peak_frontier_bytes=self._frontier_bytes,
+            spilled_bytes=self._spilled_bytes,
             expanded=None if self.expanded is None else self.expanded.view.astype(bool),
             graph=self.graph,
             predicate_values=self.predicate_values,

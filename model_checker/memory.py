@@ -1,9 +1,9 @@
 """What a search costs in memory, measured rather than counted.
 
-The visited table and the liveness graph are numpy arrays whose sizes are
-exact; the frontier and everything else Python holds are not, so they are
-reported as what is left of the process's peak resident set size once the
-arrays and the resident size at the start are taken off.
+The visited table, the liveness graph and the encoded frontier have exact
+sizes; everything else Python holds does not, so it is reported as what is
+left of the process's peak resident set size once those and the resident size
+at the start are taken off.
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ class Memory:
     visited_table: int
     graph: int
     peak_frontier_states: int
+    frontier_bytes: int = 0
+    """The most bytes of encoded frontier held in memory at once."""
+    spilled_bytes: int = 0
+    """Bytes of frontier written to disk past the memory budget (not part of RSS)."""
 
     @property
     def grown(self) -> int:
@@ -64,9 +68,9 @@ class Memory:
         return max(self.peak_rss - self.start_rss, 0)
 
     @property
-    def frontier_and_other(self) -> int:
-        """What grew besides the arrays: the frontier's Python objects, chunk buffers, caches."""
-        return max(self.grown - self.visited_table - self.graph, 0)
+    def other(self) -> int:
+        """What grew besides the arrays and the encoded frontier: decoded chunks, caches, allocator."""
+        return max(self.grown - self.visited_table - self.graph - self.frontier_bytes, 0)
 
     def per_state(self, distinct: int) -> dict[str, float]:
         """Bytes per distinct state, by part."""
@@ -75,7 +79,8 @@ class Memory:
             "total": self.grown / per,
             "visited_table": self.visited_table / per,
             "graph": self.graph / per,
-            "frontier_and_other": self.frontier_and_other / per,
+            "frontier": self.frontier_bytes / per,
+            "other": self.other / per,
         }
 
     def to_json(self, distinct: int) -> dict[str, Any]:
@@ -83,6 +88,8 @@ class Memory:
             "peak_rss_bytes": self.peak_rss,
             "start_rss_bytes": self.start_rss,
             "peak_frontier_states": self.peak_frontier_states,
+            "frontier_bytes": self.frontier_bytes,
+            "spilled_bytes": self.spilled_bytes,
             "bytes_per_state": {k: round(v, 1) for k, v in self.per_state(distinct).items()},
         }
 
@@ -90,8 +97,13 @@ class Memory:
         """One line for the text report."""
         per = self.per_state(distinct)
         graph = f", graph {per['graph']:.0f}" if self.graph else ""
+        spilled = (
+            f"; {self.spilled_bytes / 2**20:,.1f} MiB of frontier spilled to disk"
+            if self.spilled_bytes
+            else ""
+        )
         return (
             f"peak RSS {self.peak_rss / 2**20:,.0f} MiB; {per['total']:,.0f} B per state above the "
             f"{self.start_rss / 2**20:,.0f} MiB at start (visited table {per['visited_table']:.0f}{graph}, "
-            f"frontier and other objects {per['frontier_and_other']:,.0f})"
+            f"encoded frontier {per['frontier']:,.0f}, other {per['other']:,.0f}){spilled}"
         )

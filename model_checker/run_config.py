@@ -36,6 +36,7 @@ class RunConfigError(Exception):
 
 _KINDS: Mapping[type, str] = {
     int: "an integer",
+    float: "a number",
     bool: "true or false",
     str: "a string",
     list: "a list of strings",
@@ -51,6 +52,7 @@ KEYS: Mapping[str, type] = {
     "max_states": int,
     "workers": int,
     "ray": str,
+    "memory": float,
     "deadlock": bool,
     "liveness": bool,
     "simulate": int,
@@ -111,6 +113,8 @@ def apply_run_config(args: argparse.Namespace, path: Path) -> dict[str, Any]:
 def _is_kind(value: Any, kind: type) -> bool:
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if kind is list:
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
     return isinstance(value, kind)

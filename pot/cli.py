@@ -64,11 +64,17 @@ def _print_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema_name(command: str) -> str:
+    """``pot-COMMAND/VERSION``, the version read from the schema the package ships."""
+    text = resources.files("pot").joinpath("schemas", f"{command}.schema.json").read_text("utf-8")
+    return f"pot-{command}/{json.loads(text)['$id'].rsplit(':', 1)[1]}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; returns the exit status."""
     words = list(sys.argv[1:] if argv is None else argv)
     command = next((word for word in words if not word.startswith("-")), None)
-    _Parser.json_schema = f"pot-{command}/1" if "--json" in words and command in SCHEMAS else None
+    _Parser.json_schema = _schema_name(command) if "--json" in words and command in SCHEMAS else None
     args = build_parser().parse_args(words)
     try:
         status: int = args.run(args)

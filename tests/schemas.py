@@ -21,5 +21,6 @@ def assert_schema(document: Any, command: str) -> Any:
     """``document`` itself, after checking it is a valid ``pot COMMAND --json`` document."""
     errors = sorted(validator(command).iter_errors(document), key=lambda e: list(e.absolute_path))
     assert not errors, "; ".join(f"{list(e.absolute_path)}: {e.message}"[:300] for e in errors[:5])
-    assert document["schema"] == f"pot-{command}/1"
+    version = validator(command).schema["$id"].rsplit(":", 1)[1]
+    assert document["schema"] == f"pot-{command}/{version}"
     return document

@@ -1,0 +1,106 @@
+"""The breadth-first frontier, kept compact: one BFS level's states as encoded blocks.
+
+A level's states arrive as the new states of each expanded chunk and leave, in
+the same order, as the chunks of the next level. Held as Python objects they
+were most of a search's memory (about 1 KB a state on PaxosCommit-size
+models); pickled, a block of a few thousand states shares one reference to
+each class and takes a small fraction of that. Past ``memory_budget`` bytes of
+encoded blocks, further blocks go to a temporary file and are read back in
+order, as TLC's disk queue does; ids stay in memory (4 bytes a state).
+
+Pickle is the codec because the frontier never leaves the process and is
+never compared: equality and identity of states are the fingerprint's job.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from typing import IO, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+S = TypeVar("S")
+
+Block = tuple[bytes | tuple[int, int], npt.NDArray[np.int32]]
+"""Encoded states (or their (offset, length) in the spill file) and their ids."""
+
+
+class Frontier(Generic[S]):
+    """States in first-in, first-out order, encoded; spilled to disk past ``memory_budget`` bytes."""
+
+    def __init__(self, memory_budget: int | None = None) -> None:
+        self.memory_budget = memory_budget
+        self._blocks: deque[Block] = deque()
+        self._spill: IO[bytes] | None = None
+        self.count = 0
+        """States held."""
+        self.encoded_bytes = 0
+        """Bytes of encoded blocks held in memory now."""
+        self.peak_encoded_bytes = 0
+        self.spilled_bytes = 0
+        """Bytes written to the spill file so far."""
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, states: list[S], ids: npt.NDArray[np.int32]) -> None:
+        """Add ``states`` (with their ids) after those already held."""
+        if not states:
+            return
+        data = pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
+        if self.memory_budget is not None and self.encoded_bytes + len(data) > self.memory_budget:
+            spill = self._spill_file()
+            offset = spill.seek(0, 2)
+            spill.write(data)
+            self.spilled_bytes += len(data)
+            self._blocks.append(((offset, len(data)), ids))
+        else:
+            self._blocks.append((data, ids))
+            self.encoded_bytes += len(data)
+            self.peak_encoded_bytes = max(self.peak_encoded_bytes, self.encoded_bytes)
+        self.count += len(states)
+
+    def chunks(self, size: int) -> Iterator[tuple[list[S], npt.NDArray[np.int32]]]:
+        """The states in order, decoded in chunks of ``size`` (the last may be smaller), each taken out
+        of the frontier as it is yielded."""
+        states: list[S] = []
+        ids: list[npt.NDArray[np.int32]] = []
+        while self._blocks:
+            block, block_ids = self._blocks.popleft()
+            if isinstance(block, bytes):
+                self.encoded_bytes -= len(block)
+                data = block
+            else:
+                data = self._read(*block)
+            states += pickle.loads(data)
+            ids.append(block_ids)
+            while len(states) >= size:
+                joined = np.concatenate(ids)
+                chunk, states = states[:size], states[size:]
+                ids = [joined[size:]]
+                self.count -= len(chunk)
+                yield chunk, joined[:size]
+        if states:
+            self.count -= len(states)
+            yield states, np.concatenate(ids)
+        self.close()
+
+    def close(self) -> None:
+        """Drop the spill file (it is a temporary file: closing removes it)."""
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+
+    def _spill_file(self) -> IO[bytes]:
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile(prefix="pot-frontier-")  # noqa: SIM115 (closed by close)
+        return self._spill
+
+    def _read(self, offset: int, length: int) -> bytes:
+        assert self._spill is not None
+        self._spill.seek(offset)
+        return self._spill.read(length)
