@@ -779,7 +779,19 @@ def _base_cases(
         cache = _base_cache(repo, base, tier)
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(run.to_json()))
+        prune_cache(cache.parent)
     return run
+
+
+CACHED_BASES = 32
+"""Base runs kept in ``.git/pot-audit`` (about 15 KB each); the least recently written go first."""
+
+
+def prune_cache(directory: Path, keep: int = CACHED_BASES) -> None:
+    """Delete all but the ``keep`` most recently written base runs."""
+    entries = sorted(directory.glob("*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
+    for stale in entries[keep:]:
+        stale.unlink(missing_ok=True)
 
 
 def unaffected_cases(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import json
+import os
 import subprocess
 import threading
 from pathlib import Path
@@ -23,6 +24,7 @@ from conformance.audit import (
     changed_lines,
     function_body_lines,
     judge_tree,
+    prune_cache,
     select_tests,
     unaffected_cases,
 )
@@ -320,3 +322,12 @@ def test_without_pytest_installed_the_audit_is_a_usage_error(
     )
     assert main(["audit"]) == 2
     assert "under pytest, which is not installed" in capsys.readouterr().err
+
+
+def test_the_base_cache_keeps_the_most_recent_runs(tmp_path: Path) -> None:
+    for age in range(5):
+        entry = tmp_path / f"{age}.json"
+        entry.write_text("{}")
+        os.utime(entry, (1_000_000 - age, 1_000_000 - age))
+    prune_cache(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.json", "1.json"]
