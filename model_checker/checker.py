@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from model_checker.constants import constant_json
@@ -135,6 +136,9 @@ def check(
     ray: str | None = None,
     record_graph: bool = False,
     memory_budget: int | None = None,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every_s: float = 60.0,
+    resume_dir: Path | None = None,
 ) -> CheckResult:
     """Check ``model`` exhaustively (breadth-first), within the optional bounds.
 
@@ -147,7 +151,9 @@ def check(
     same counts, graph and traces as one; with ``ray`` (a Ray address, or ``local``)
     they are actors on that Ray cluster. ``record_graph`` keeps the explored state
     graph in the result. The frontier is kept encoded; ``memory_budget`` bounds the bytes of it held
-    in memory, spilling the rest of a level to a temporary file.
+    in memory, spilling the rest of a level to a temporary file. With ``checkpoint_dir`` the search
+    saves itself there at the end of a level at most every ``checkpoint_every_s``; with ``resume_dir``
+    it starts from the checkpoint found there for this model (``model_checker.checkpoint``).
     """
     model = with_properties(model, properties)
     temporal = liveness and bool(model.properties)
@@ -171,6 +177,9 @@ def check(
         workers=workers,
         ray=ray,
         memory_budget=memory_budget,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every_s=checkpoint_every_s,
+        resume_dir=resume_dir,
     )
     try:
         exploration = explorer.run()
@@ -180,7 +189,11 @@ def check(
             failure.trace = replay(model, [explorer.visited.fingerprint(i) for i in path])
         raise
     results = safety_results(exploration, [name for name, _ in explorer.invariants], deadlock)
-    stats: dict[str, Any] = {"workers": explorer.workers, "ray": ray}
+    stats: dict[str, Any] = {
+        "workers": explorer.workers,
+        "ray": ray,
+        "resumed_at_depth": exploration.resumed_depth,
+    }
     graph_bytes = 0
     seconds = exploration.seconds
     if live is not None:

@@ -104,6 +104,14 @@ def register(
         help="GiB of encoded frontier to keep in memory; the rest of a level spills to a temporary file "
         "(default: no bound)",
     )
+    checker.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="save the search to DIR/MODEL.checkpoint at the end of a BFS level, at most once a minute",
+    )
+    checker.add_argument(
+        "--resume", metavar="DIR", help="resume from DIR/MODEL.checkpoint (a model without one starts afresh)"
+    )
     checker.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     checker.add_argument("--trace-out", metavar="FILE", help="write the counterexample as ITF JSON")
     checker.add_argument(
@@ -379,6 +387,8 @@ def _run(args: argparse.Namespace, model: Model[Any]) -> CheckResult:
             ray=args.ray,
             record_graph=bool(args.graph_out),
             memory_budget=None if args.memory is None else int(args.memory * 2**30),
+            checkpoint_dir=None if args.checkpoint is None else Path(args.checkpoint),
+            resume_dir=None if args.resume is None else Path(args.resume),
         )
     if args.graph_out and result.distinct_states > GRAPH_STATE_LIMIT:
         raise UsageError(
@@ -472,6 +482,8 @@ def format_result(result: CheckResult, palette: Palette) -> str:
             f"  collision chance  {result.collisions.optimistic:.1e} (optimistic), "
             f"{result.collisions.observed:.1e} (from the closest fingerprints)"
         )
+    if result.stats.get("resumed_at_depth") is not None:
+        lines.append(f"  resumed           from a checkpoint at depth {result.stats['resumed_at_depth']}")
     for name in ("graph_edges", "sccs"):
         if name in result.stats:
             lines.append(f"  {name.replace('_', ' '):<17} {result.stats[name]:,}")

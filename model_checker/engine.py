@@ -27,11 +27,13 @@ from itertools import compress, islice, pairwise
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, Generic
 
 import numpy as np
 import numpy.typing as npt
 
+from model_checker import checkpoint
 from model_checker.arrays import unique, unique_first
 from model_checker.fingerprint import fingerprint as fingerprint_value
 from model_checker.frontier import Frontier
@@ -147,6 +149,8 @@ class Exploration(Generic[S]):
     """With a graph: which states were expanded (the constraint leaves some unexpanded)."""
     graph: Graph | None = None
     predicate_values: list[GrowableArray] = field(default_factory=list)
+    resumed_depth: int | None = None
+    """The depth of the checkpoint this search resumed from, or None."""
 
 
 class ActionFailure(SpecError):
@@ -183,12 +187,23 @@ class Explorer(Generic[S]):
         workers: int = 1,
         ray: str | None = None,
         memory_budget: int | None = None,
+        checkpoint_dir: Path | None = None,
+        checkpoint_every_s: float = 60.0,
+        resume_dir: Path | None = None,
     ) -> None:
         self.model = model
+        self.checkpoint_dir = checkpoint_dir
+        """Where to write a checkpoint at the end of a level, at most every ``checkpoint_every_s``."""
+        self.checkpoint_every_s = checkpoint_every_s
+        self.resume_dir = resume_dir
+        """Where to resume from (``model_checker.checkpoint``), if it holds this model's checkpoint."""
         self.memory_budget = memory_budget
         """Bytes of encoded frontier kept in memory; blocks beyond spill to disk (None: no bound)."""
         self._frontier_bytes = 0
         self._spilled_bytes = 0
+        self._seconds_before = 0.0
+        self._resumed_depth: int | None = None
+        """Search time before the checkpoint this run resumed from."""
         names = list(model.invariants) if invariants is None else list(invariants)
         unknown = [name for name in names if name not in model.invariants]
         if unknown:
@@ -244,13 +259,19 @@ class Explorer(Generic[S]):
         started = time.perf_counter()
         self._started = started
         self._last_report = started
-        initial = self._initial_states()
-        states, ids = self._admit(initial, np.full(len(initial), -1, dtype=np.int32), None)
-        initial_ids = ids.tolist()
-        frontier: Frontier[S] = Frontier(self.memory_budget)
-        frontier.append(states, ids)
-        peak_frontier = len(frontier)
-        depth = 1
+        resumed = self._resumed()
+        if resumed is None:
+            initial = self._initial_states()
+            states, ids = self._admit(initial, np.full(len(initial), -1, dtype=np.int32), None)
+            initial_ids = ids.tolist()
+            frontier: Frontier[S] = Frontier(self.memory_budget)
+            frontier.append(states, ids)
+            peak_frontier = len(frontier)
+            depth = 1
+        else:
+            frontier, depth, initial_ids, peak_frontier = resumed
+            self._resumed_depth = depth
+        last_checkpoint = time.perf_counter()
         while frontier and not self._stop:
             # At the depth bound the last level is still expanded, to learn whether
             # anything lies beyond it (and to find its deadlocks), but nothing is added.
@@ -277,6 +298,13 @@ class Explorer(Generic[S]):
             frontier = following
             if self._bounded or probing:
                 break
+            if (
+                self.checkpoint_dir is not None
+                and not self._stop
+                and time.perf_counter() - last_checkpoint >= self.checkpoint_every_s
+            ):
+                self._checkpoint(frontier, depth, initial_ids, peak_frontier)
+                last_checkpoint = time.perf_counter()
         self._frontier_bytes = max(self._frontier_bytes, frontier.peak_encoded_bytes)
         self._spilled_bytes += frontier.spilled_bytes
         frontier.close()
@@ -295,7 +323,7 @@ class Explorer(Generic[S]):
             coverage=self.coverage,
             generated=self.generated,
             depth=depth,
-            seconds=time.perf_counter() - started,
+            seconds=time.perf_counter() - started + self._seconds_before,
             complete=complete,
             stopped_early=self._stop,
             peak_frontier=peak_frontier,
@@ -304,7 +332,57 @@ class Explorer(Generic[S]):
             expanded=None if self.expanded is None else self.expanded.view.astype(bool),
             graph=self.graph,
             predicate_values=self.predicate_values,
+            resumed_depth=self._resumed_depth,
         )
+
+    _RESUMED_FIELDS = (
+        "visited",
+        "violations",
+        "_violated",
+        "coverage",
+        "generated",
+        "graph",
+        "expanded",
+        "predicate_values",
+        "_frontier_bytes",
+        "_spilled_bytes",
+    )
+    """The explorer's fields a checkpoint saves and a resumed search restores."""
+
+    def _run_key(self) -> tuple[Any, ...]:
+        names = [name for name, _ in self.invariants]
+        return checkpoint.run_key(
+            self.model, names, self.deadlock, self.graph is not None, len(self.predicates)
+        )
+
+    def _checkpoint(
+        self, frontier: Frontier[S], depth: int, initial_ids: list[int], peak_frontier: int
+    ) -> None:
+        assert self.checkpoint_dir is not None
+        saved = checkpoint.Checkpoint(
+            run=self._run_key(),
+            depth=depth,
+            initial_ids=initial_ids,
+            peak_frontier=peak_frontier,
+            seconds=time.perf_counter() - self._started + self._seconds_before,
+            explorer={name: getattr(self, name) for name in self._RESUMED_FIELDS},
+            frontier=frontier.encoded(),
+        )
+        checkpoint.save(self.checkpoint_dir, self.model, saved)
+
+    def _resumed(self) -> tuple[Frontier[S], int, list[int], int] | None:
+        """The frontier, depth, initial ids and peak frontier of the checkpoint resumed from, with the
+        explorer's fields restored; None to start afresh."""
+        if self.resume_dir is None:
+            return None
+        found = checkpoint.load(self.resume_dir, self.model, self._run_key())
+        if found is None:
+            return None
+        for name in self._RESUMED_FIELDS:
+            setattr(self, name, found.explorer[name])
+        self._seconds_before = found.seconds
+        frontier: Frontier[S] = Frontier.of_encoded(found.frontier, self.memory_budget)
+        return frontier, found.depth, found.initial_ids, found.peak_frontier
 
     def _initial_states(self) -> list[S]:
         try:

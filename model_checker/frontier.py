@@ -89,6 +89,22 @@ class Frontier(Generic[S]):
             yield states, np.concatenate(ids)
         self.close()
 
+    def encoded(self) -> list[tuple[bytes, npt.NDArray[np.int32]]]:
+        """Every block, read back from disk where spilled, in order (the frontier is unchanged)."""
+        return [
+            (block if isinstance(block, bytes) else self._read(*block), ids) for block, ids in self._blocks
+        ]
+
+    @classmethod
+    def of_encoded(
+        cls, blocks: list[tuple[bytes, npt.NDArray[np.int32]]], memory_budget: int | None
+    ) -> Frontier[S]:
+        """A frontier holding ``blocks`` (from ``encoded``), spilling past ``memory_budget``."""
+        frontier: Frontier[S] = cls(memory_budget)
+        for data, ids in blocks:
+            frontier.append(pickle.loads(data), ids)
+        return frontier
+
     def close(self) -> None:
         """Drop the spill file (it is a temporary file: closing removes it)."""
         if self._spill is not None:

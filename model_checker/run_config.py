@@ -53,6 +53,8 @@ KEYS: Mapping[str, type] = {
     "workers": int,
     "ray": str,
     "memory": float,
+    "checkpoint": str,
+    "resume": str,
     "deadlock": bool,
     "liveness": bool,
     "simulate": int,
@@ -103,7 +105,7 @@ def apply_run_config(args: argparse.Namespace, path: Path) -> dict[str, Any]:
             attribute, value = _NEGATED[key], not value
         else:
             attribute = _RENAMED.get(key, key)
-        if key == "trace_out":
+        if key in ("trace_out", "checkpoint", "resume"):
             value = str(path.parent / value)
         if getattr(args, attribute) is None:
             setattr(args, attribute, value)
