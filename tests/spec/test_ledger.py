@@ -216,7 +216,11 @@ REJECTIONS = [
 def test_invalid_transactions_are_rejected_whole_with_their_reason(
     setup: Sequence[Tx], tx: Tx, reason: Reason
 ) -> None:
-    before = run(setup)
+    rejected_whole(run(setup), tx, reason)
+
+
+def rejected_whole(before: LedgerState, tx: Tx, reason: Reason) -> None:
+    """``tx`` is refused for ``reason`` and leaves the very same state."""
     after, receipt = apply(before, tx)
     assert receipt.reason is reason
     assert after is before
