@@ -62,12 +62,15 @@ def path_for(directory: Path, model: Model[Any]) -> Path:
 
 def save(directory: Path, model: Model[Any], checkpoint: Checkpoint) -> None:
     """Write ``checkpoint`` for ``model`` into ``directory``, replacing the last one atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
     target = path_for(directory, model)
     partial = target.with_suffix(".partial")
-    with partial.open("wb") as out:
-        pickle.dump(checkpoint, out, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(partial, target)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as out:
+            pickle.dump(checkpoint, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, target)
+    except OSError as error:
+        raise SpecError(f"cannot write the checkpoint {target}: {error.strerror or error}") from None
 
 
 def load(directory: Path, model: Model[Any], run: tuple[Any, ...]) -> Checkpoint | None:

@@ -314,6 +314,13 @@ def _check_options(args: argparse.Namespace) -> None:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
     if args.memory is not None and not args.memory > 0:
         raise UsageError(f"--memory must be a positive number of GiB, got {args.memory}")
+    if args.resume is not None and not Path(args.resume).is_dir():
+        raise UsageError(f"--resume {args.resume}: no such directory")
+    if args.checkpoint is not None:
+        try:
+            Path(args.checkpoint).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"--checkpoint {args.checkpoint}: {error.strerror or error}") from None
     if args.ray and args.simulate is not None:
         raise UsageError("--ray distributes an exhaustive search; --simulate runs in one process")
     if args.ray and importlib.util.find_spec("ray") is None:

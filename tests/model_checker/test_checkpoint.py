@@ -69,3 +69,9 @@ def test_resuming_needs_the_same_run(tmp_path: Path) -> None:
         check(two_phase(3), liveness=False, resume_dir=tmp_path)
     fresh = check(two_phase(3), liveness=False, resume_dir=tmp_path / "empty")
     assert fresh.verdict == "ok" and fresh.distinct_states == 288 and fresh.stats["resumed_at_depth"] is None
+
+
+def test_an_unwritable_checkpoint_directory_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SpecError, match="cannot write the checkpoint"):
+        check(two_phase(3), liveness=False, checkpoint_dir=tmp_path / "file" / "dir", checkpoint_every_s=0)

@@ -96,6 +96,9 @@ def test_unknown_model_lists_known_ones(capsys: pytest.CaptureFixture[str]) -> N
         (["model_checker.examples.two_phase:nothing"], "no attribute"),
         (["model_checker.examples.two_phase:COMMIT_MSG"], "not a Model"),
         (["two-phase", "--depth", "3"], "--max-depth"),
+        (["two-phase", "--memory", "0"], "--memory must be a positive number"),
+        (["two-phase", "--checkpoint", "/dev/null/dir"], "--checkpoint /dev/null/dir"),
+        (["two-phase", "--resume", "/dev/null"], "--resume /dev/null: no such directory"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(
