@@ -427,6 +427,21 @@ def test_new_view_picks_the_highest_view_prepared_entry_and_fills_gaps_with_null
     assert cluster.replicas[3].view == 2 and cluster.replicas[3].log[2].digest == NULL_DIGEST
 
 
+def test_agreement_messages_of_a_view_not_yet_installed_are_taken_when_it_is() -> None:
+    """A PRE-PREPARE and a PREPARE of view 2 that overtake its NEW-VIEW are kept, not dropped:
+    the network does not resend them, so the replica prepares the batch once it enters view 2."""
+    cluster = Cluster.build(4, **SMALL)
+    replica = cluster.replicas[3]
+    pp = pre_prepare(2, 1, (signed_request("a", 1),))
+    cluster.deliver(3, pp)
+    cluster.deliver(3, signed(Prepare(2, 1, pp.digest, 1)))
+    assert replica.view == 0 and 1 not in replica.log
+    view_changes = (_view_change(2, 0), _view_change(2, 1), _view_change(2, 3))
+    cluster.deliver(3, signed(NewView(2, view_changes, (), 2)))
+    assert replica.view == 2 and replica.view_active
+    assert replica.log[1].digest == pp.digest and replica.log[1].prepared
+
+
 def test_view_change_with_forged_prepared_certificate_is_rejected() -> None:
     cluster = Cluster.build(4, **SMALL)
     pp = pre_prepare(0, 1, (signed_request("a", 1),))
