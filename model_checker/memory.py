@@ -93,6 +93,11 @@ class Memory:
             "bytes_per_state": {k: round(v, 1) for k, v in self.per_state(distinct).items()},
         }
 
+    def _frontier_part(self, per: dict[str, float]) -> str:
+        if self.frontier_bytes or self.spilled_bytes:
+            return f"encoded frontier {per['frontier']:,.0f}, other {per['other']:,.0f}"
+        return f"frontier and other objects {per['other']:,.0f}"
+
     def describe(self, distinct: int) -> str:
         """One line for the text report."""
         per = self.per_state(distinct)
@@ -105,5 +110,5 @@ class Memory:
         return (
             f"peak RSS {self.peak_rss / 2**20:,.0f} MiB; {per['total']:,.0f} B per state above the "
             f"{self.start_rss / 2**20:,.0f} MiB at start (visited table {per['visited_table']:.0f}{graph}, "
-            f"encoded frontier {per['frontier']:,.0f}, other {per['other']:,.0f}){spilled}"
+            f"{self._frontier_part(per)}){spilled}"
         )
