@@ -202,8 +202,8 @@ class Explorer(Generic[S]):
         self._frontier_bytes = 0
         self._spilled_bytes = 0
         self._seconds_before = 0.0
-        self._resumed_depth: int | None = None
         """Search time before the checkpoint this run resumed from."""
+        self._resumed_depth: int | None = None
         names = list(model.invariants) if invariants is None else list(invariants)
         unknown = [name for name in names if name not in model.invariants]
         if unknown:
@@ -290,9 +290,7 @@ class Explorer(Generic[S]):
                 if self._stop:
                     break
                 chunk = upcoming
-            self._frontier_bytes = max(self._frontier_bytes, frontier.peak_encoded_bytes)
-            self._spilled_bytes += frontier.spilled_bytes
-            frontier.close()
+            self._retire(frontier)
             if len(self.visited) > level_start:
                 depth += 1
             frontier = following
@@ -305,9 +303,7 @@ class Explorer(Generic[S]):
             ):
                 self._checkpoint(frontier, depth, initial_ids, peak_frontier)
                 last_checkpoint = time.perf_counter()
-        self._frontier_bytes = max(self._frontier_bytes, frontier.peak_encoded_bytes)
-        self._spilled_bytes += frontier.spilled_bytes
-        frontier.close()
+        self._retire(frontier)
         if self.expanded is not None:
             # States never expanded (constraint, bound, early stop) get no out-edges.
             missing = len(self.visited) - len(self.expanded)
@@ -334,6 +330,12 @@ class Explorer(Generic[S]):
             predicate_values=self.predicate_values,
             resumed_depth=self._resumed_depth,
         )
+
+    def _retire(self, frontier: Frontier[S]) -> None:
+        """Count what a level's frontier held and drop its spill file."""
+        self._frontier_bytes = max(self._frontier_bytes, frontier.peak_encoded_bytes)
+        self._spilled_bytes += frontier.spilled_bytes
+        frontier.close()
 
     _RESUMED_FIELDS = (
         "visited",

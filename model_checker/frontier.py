@@ -37,7 +37,8 @@ frontier has no budget) and their ids."""
 
 
 class Frontier(Generic[S]):
-    """States in first-in, first-out order, encoded; spilled to disk past ``memory_budget`` bytes."""
+    """States in first-in, first-out order; with a ``memory_budget``, encoded and spilled to disk past
+    that many bytes."""
 
     def __init__(self, memory_budget: int | None = None) -> None:
         self.memory_budget = memory_budget
@@ -63,7 +64,7 @@ class Frontier(Generic[S]):
             self._blocks.append((states, ids))
             return
         data = pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
-        if self.memory_budget is not None and self.encoded_bytes + len(data) > self.memory_budget:
+        if self.encoded_bytes + len(data) > self.memory_budget:
             spill = self._spill_file()
             offset = spill.seek(0, 2)
             spill.write(data)

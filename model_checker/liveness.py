@@ -95,12 +95,12 @@ def obligations_of(graph: StateGraph[Any]) -> Obligations:
         labels = np.flatnonzero(graph.label_actions == action_index[fair.action])
         if fair.when is not None:
             admitted = [fair.admits(fair.action, graph.label(i).args) for i in labels.tolist()]
-            labels = labels[np.array(admitted, dtype=bool)] if admitted else labels
+            labels = labels[np.array(admitted, dtype=bool)]
         if fair.per_instance:
             first = len(strong)
             for label_id in labels.tolist():
                 strong.append(fair.kind == "strong")
-                names.append(f"{fair.title[:2]}({graph.label(label_id)})")
+                names.append(f"{fair.prefix}({graph.label(label_id)})")
             pair_label.append(labels)
             pair_ob.append(np.arange(first, first + len(labels)))
         else:

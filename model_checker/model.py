@@ -166,11 +166,14 @@ class Fairness:
         return action == self.action and (self.when is None or bool(self.when(dict(args))))
 
     @property
+    def prefix(self) -> str:
+        return "WF" if self.kind == "weak" else "SF"
+
+    @property
     def title(self) -> str:
         """``WF(A)``, or ``WF(A | filter)`` for a sub-relation, as reports name the obligation."""
-        prefix = "WF" if self.kind == "weak" else "SF"
         restricted = "" if self.when is None else f" | {getattr(self.when, '__name__', 'filter')}"
-        return f"{prefix}({self.action}{restricted})"
+        return f"{self.prefix}({self.action}{restricted})"
 
 
 def weak_fairness(

@@ -48,6 +48,7 @@ from tests.spec.test_ledger import (
     V3,
     accept,
     rejected_whole,
+    run,
 )
 from tests.spec.test_ledger_models import violated
 
@@ -63,11 +64,7 @@ ON_FAKED = (0, TRAINER_B, 2, V2)
 
 
 def game_run(log: Sequence[Tx]) -> LedgerState:
-    state = genesis(GAME, GAME_FUNDS)
-    for tx in log:
-        state, receipt = apply(state, tx)
-        assert receipt.ok, (tx, receipt.reason)
-    return state
+    return run(log, GAME, GAME_FUNDS)
 
 
 OPENED = (*SETUP, GENUINE, accept(V1, TRAINER_A, 5, 0), Challenge(CHALLENGER, 0, TRAINER_A, V1, 0))

@@ -72,9 +72,9 @@ def reject(validator: int, trainer: int, score: int, segment: int) -> Validate:
     return Validate(validator, 0, trainer, Verdict.REJECT, score, frozenset({segment}), segment)
 
 
-def run(log: Sequence[Tx]) -> LedgerState:
+def run(log: Sequence[Tx], params: LedgerParams = PARAMS, funds: Sequence[int] = FUNDS) -> LedgerState:
     """Execute ``log`` from genesis, insisting that every transaction is accepted."""
-    state = genesis(PARAMS, FUNDS)
+    state = genesis(params, funds)
     for tx in log:
         state, receipt = apply(state, tx)
         assert receipt.ok, (tx, receipt.reason)
