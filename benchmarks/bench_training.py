@@ -40,22 +40,18 @@ import numpy as np
 import torch
 from nacl.signing import SigningKey
 
+from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
-from pot_impl.training.architectures import classification_loss, resolve_arch_params
+from pot_impl.training.architectures import classification_loss
 from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, SegmentJudgement, Tolerance, measure_drift
-from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
 from pot_impl.training.replay import Replayer, detached_copy
 from pot_impl.training.runtime import Environment, default_environment, deterministic
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import (
-    DatasetRef,
-    OptimizerSpec,
     PreparedTask,
     TrainingOrder,
-    TrainingTask,
-    prepare_task,
 )
 from pot_impl.training.trainer import BackgroundCheckpointWriter, TrainingRun, train
 from pot_impl.training.validator import Validator
@@ -75,42 +71,6 @@ FRACTIONS = (0.05, 0.1, 0.2)
 ANCHOR_Q_FOR_P01_BETA005 = 29
 ANCHOR_THREAD_DRIFT = 7e-2
 ANCHOR_SAME_ENV_IDENTICAL = (36, 36)
-
-DATASETS: dict[str, tuple[str, dict[str, int]]] = {
-    "mlp": ("blobs", {"examples": 4096, "features": 64, "classes": 10, "seed": 1}),
-    "cnn": ("images", {"examples": 1024, "channels": 1, "size": 16, "classes": 10, "seed": 2}),
-    "transformer_lm": ("tokens", {"examples": 1024, "seq_len": 32, "vocab": 64, "seed": 3}),
-    "tiny_mlp": ("blobs", {"examples": 512, "features": 8, "classes": 4, "seed": 4}),
-}
-ARCH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
-    "mlp": ("mlp", {"hidden": 256, "depth": 2}),
-    "cnn": ("cnn", {"channels": 8, "hidden": 64}),
-    "transformer_lm": ("transformer_lm", {"width": 64, "heads": 4, "layers": 2, "dropout": 0.1}),
-    "tiny_mlp": ("mlp", {"hidden": 16, "depth": 1}),
-}
-
-
-def make_order(config: str, steps: int, segment_length: int, batch_size: int = 64) -> TrainingOrder:
-    generator, params = DATASETS[config]
-    architecture, arch_params = ARCH_PARAMS[config]
-    task = TrainingTask(
-        architecture=architecture,
-        arch_params=resolve_arch_params(architecture, arch_params),
-        dataset=DatasetRef(synthetic_dataset(generator, params).digest.hex(), generator, params),
-        optimizer=OptimizerSpec("adam", 1e-3),
-        batch_size=batch_size,
-        steps=steps,
-        segment_length=segment_length,
-        init_seed=7,
-        eval_examples=256,
-    )
-    seed = hashlib.sha256(f"ledger-state/{config}/{steps}/{segment_length}".encode()).digest()
-    return TrainingOrder(task, seed)
-
-
-def prepared(order: TrainingOrder) -> PreparedTask:
-    return prepare_task(order.task, DatasetCatalog(None))
-
 
 def judge_every_segment(
     order: TrainingOrder, run: TrainingRun, env: Environment, tolerance: Tolerance | None

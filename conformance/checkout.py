@@ -54,22 +54,32 @@ def copy_sources(source: Path, destination: Path) -> Path:
     return destination
 
 
+EXTENSIONS = (
+    ("model_checker._fingerprint", "model_checker/_fingerprint.c", ("-O3",)),
+    ("pot_impl.training._rounding", "pot_impl/training/_rounding.c", ("-O3", "-ffp-contract=off")),
+)
+"""The compiled parts of a tree, as pyproject.toml declares them: module, source, compiler flags."""
+
+
 def build_extensions(root: Path) -> str | None:
     """Build the compiled parts of the tree at ``root`` in place; an error message, or None."""
+    present = [(name, source, flags) for name, source, flags in EXTENSIONS if (root / source).exists()]
+    if not present:
+        return None
+    modules = ", ".join(
+        f"Extension({name!r}, [{source!r}], extra_compile_args={list(flags)!r})" for name, source, flags in present
+    )
     program = (
         "from setuptools import Distribution, Extension\n"
-        "dist = Distribution({'ext_modules': [Extension('model_checker._fingerprint',"
-        " ['model_checker/_fingerprint.c'], extra_compile_args=['-O3'])],"
+        f"dist = Distribution({{'ext_modules': [{modules}],"
         " 'script_args': ['build_ext', '--inplace', '--quiet']})\n"
         "dist.parse_command_line()\n"
         "dist.run_commands()\n"
     )
-    if not (root / "model_checker" / "_fingerprint.c").exists():
-        return None
     built = subprocess.run(
         [sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=False
     )
     if built.returncode:
         tail = "\n".join((built.stderr or built.stdout).strip().splitlines()[-20:])
-        return "building model_checker/_fingerprint.c failed:\n" + tail
+        return f"building {', '.join(source for _, source, _ in present)} failed:\n" + tail
     return None

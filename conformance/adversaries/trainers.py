@@ -83,7 +83,7 @@ def train_skipping_steps(
         first_step = session.step
         if index in faked_segments:
             trained = task.segment_length - skipped_steps
-            losses = session.run_steps(trained)[0].cpu().tolist()
+            losses = session.run_steps(trained).losses.cpu().tolist()
             session.step = first_step + task.segment_length
             padding = losses[-1:] if losses else [float("nan")]
             trace = tuple(losses + padding * skipped_steps)

@@ -101,10 +101,12 @@ def measure_drift(
 
 @dataclass(frozen=True)
 class SegmentJudgement:
-    """The outcome of comparing one segment: ``mismatch`` is None when the claim holds."""
+    """The outcome of comparing one segment: ``mismatch`` is None when the claim holds; ``exact``
+    when it holds bit for bit (tier A's standard, met across environments too by reproducible numerics)."""
 
     mismatch: str | None
     drift: Drift | None = None
+    exact: bool = False
 
 
 def judge_segment(
@@ -128,17 +130,20 @@ def judge_segment(
         )
     if claimed_batch_digest != reexecuted_batch_digest:
         return SegmentJudgement("batch indices differ from the order's data order")
+    exact = reexecuted_checkpoint_digest == claimed_checkpoint_digest and tuple(claimed_losses) == tuple(
+        reexecuted_losses
+    )
     if tolerance is None:
+        if exact:
+            return SegmentJudgement(None, exact=True)
         if reexecuted_checkpoint_digest != claimed_checkpoint_digest:
             return SegmentJudgement("checkpoint after the segment differs from re-execution (tier A)")
-        if tuple(claimed_losses) != tuple(reexecuted_losses):
-            return SegmentJudgement("loss trace differs from re-execution (tier A)")
-        return SegmentJudgement(None)
+        return SegmentJudgement("loss trace differs from re-execution (tier A)")
     if claimed_end is None or start is None or reexecuted_end is None:
         deviation = loss_deviation(claimed_losses, reexecuted_losses)
         if deviation > tolerance.max_loss_deviation:
             return SegmentJudgement(f"loss trace deviates by {deviation:.3g} (tier B)")
-        return SegmentJudgement(None)
+        return SegmentJudgement(None, exact=exact)
     drift = measure_drift(start, claimed_end, reexecuted_end, claimed_losses, reexecuted_losses)
     if not drift.within(tolerance):
         return SegmentJudgement(
@@ -146,7 +151,7 @@ def judge_segment(
             f"loss deviation {drift.loss_deviation:.3g}, cosine {drift.cosine:.4f}",
             drift,
         )
-    return SegmentJudgement(None, drift)
+    return SegmentJudgement(None, drift, exact)
 
 
 def score_matches(claimed: int, measured: int, tolerance: Tolerance | None) -> bool:

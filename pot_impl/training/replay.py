@@ -6,6 +6,7 @@ import torch
 
 from pot_impl.training.checkpoint import Checkpoint, CheckpointError, checkpoint_digest
 from pot_impl.training.comparison import SegmentJudgement, Tolerance, judge_segment
+from pot_impl.training.reproducible import RoundingLog
 from pot_impl.training.runtime import Environment, deterministic
 from pot_impl.training.segments import SegmentLeaf
 from pot_impl.training.session import TrainingSession
@@ -39,10 +40,22 @@ class Replayer:
         claimed_end: Checkpoint | None,
         tolerance: Tolerance | None,
     ) -> SegmentJudgement:
-        """Re-execute segment ``leaf.index`` from ``start`` and judge the leaf (tier A if no tolerance).
-        Raises CheckpointError if ``start`` is not a valid state at the segment's first step."""
-        self.restore_at(start, leaf.index * self.task.segment_length)
-        outcome = self.session.run_segment()
+        """Re-execute segment ``leaf.index`` from ``start`` and judge the leaf (tier A if no tolerance),
+        following the leaf's rounding log under reproducible numerics. Raises CheckpointError if
+        ``start`` is not a valid state at the segment's first step."""
+        first = leaf.index * self.task.segment_length
+        try:
+            follow = RoundingLog.decode(leaf.rounding)
+        except ValueError as exc:
+            return SegmentJudgement(f"malformed rounding log: {exc}")
+        if len(follow) and not self.session.reproducible:
+            return SegmentJudgement("leaf carries a rounding log but the order's numerics is native")
+        if len(follow) and not first <= follow.steps[0] <= follow.steps[-1] < first + self.task.segment_length:
+            return SegmentJudgement("rounding log names steps outside the segment")
+        self.restore_at(start, first)
+        outcome = self.session.run_segment(follow)
+        if outcome.refused and tolerance is None:
+            return SegmentJudgement(f"{outcome.refused} logged rounding decisions are not near-ties here (tier A)")
         reexecuted = outcome.checkpoint  # live views: judged before the session trains again
         return judge_segment(
             claimed_checkpoint_digest=leaf.checkpoint_digest,

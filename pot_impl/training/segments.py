@@ -1,8 +1,9 @@
 """Segment leaves and claims: the byte formats a trainer commits to.
 
 A leaf records one segment of k steps: its index, the digest of the
-checkpoint after it, the digest of the batch indices it used and the loss
-of every step. A claim binds the Merkle root over all leaves, the number of
+checkpoint after it, the digest of the batch indices it used, the loss
+of every step and, under reproducible numerics, the segment's rounding log
+(``reproducible.RoundingLog``'s encoding; empty otherwise). A claim binds the Merkle root over all leaves, the number of
 segments, the final model digest, the claimed score and the trainer's
 environment fingerprint; its ``commitment`` is the proof root the ledger
 stores, so a challenge can recover (and the ledger cannot confuse) all of them.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pot_impl.training.canonical import EncodingError, canonical_json, parse_canonical_json
 
 LEAF_HEADER = struct.Struct(">I32s32sI")
+ROUNDING_DECISION_BYTES = 12
 CLAIM_DOMAIN = b"pot-claim-v1"
 
 
@@ -32,20 +34,22 @@ class SegmentLeaf:
     checkpoint_digest: bytes
     batch_digest: bytes
     losses: tuple[float, ...]
+    rounding: bytes = b""
 
     def encode(self) -> bytes:
         header = LEAF_HEADER.pack(self.index, self.checkpoint_digest, self.batch_digest, len(self.losses))
-        return header + struct.pack(f">{len(self.losses)}d", *self.losses)
+        return header + struct.pack(f">{len(self.losses)}d", *self.losses) + self.rounding
 
     @classmethod
     def decode(cls, data: bytes) -> SegmentLeaf:
         if len(data) < LEAF_HEADER.size:
             raise ProofFormatError("leaf too short")
         index, checkpoint, batch, count = LEAF_HEADER.unpack_from(data)
-        if len(data) != LEAF_HEADER.size + 8 * count:
-            raise ProofFormatError("leaf length does not match its loss count")
+        end_of_losses = LEAF_HEADER.size + 8 * count
+        if len(data) < end_of_losses or (len(data) - end_of_losses) % ROUNDING_DECISION_BYTES:
+            raise ProofFormatError("leaf length does not match its loss count and rounding log")
         losses = struct.unpack_from(f">{count}d", data, LEAF_HEADER.size)
-        return cls(index, checkpoint, batch, losses)
+        return cls(index, checkpoint, batch, losses, data[end_of_losses:])
 
 
 @dataclass(frozen=True)

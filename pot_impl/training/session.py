@@ -19,6 +19,7 @@ from torch import nn
 
 from pot_impl.training.architectures import build_model, classification_loss, correct_predictions
 from pot_impl.training.checkpoint import MODEL_PREFIX, Checkpoint, CheckpointError, checkpoint_digest
+from pot_impl.training.reproducible import EMPTY_LOG, REPRODUCIBLE, RoundingLog, round_step, use_host_dropout
 from pot_impl.training.runtime import Environment, deterministic
 from pot_impl.training.task import PreparedTask
 
@@ -34,12 +35,27 @@ def epoch_permutation(data_order_seed: bytes, epoch: int, examples: int) -> np.n
 
 
 @dataclass(frozen=True)
+class StepsOutcome:
+    """What running some steps produced besides the new state."""
+
+    losses: torch.Tensor
+    """Per-step losses, on the device."""
+    batch_digest: bytes
+    near_ties: RoundingLog = EMPTY_LOG
+    """Reproducible numerics: the rounding decisions a trainer logs."""
+    refused: int = 0
+    """Reproducible numerics: logged decisions not taken (not near a tie here, or not a neighbour)."""
+
+
+@dataclass(frozen=True)
 class SegmentOutcome:
     """What running one segment produced: its checkpoint and the data needed for its leaf."""
 
     checkpoint: dict[str, torch.Tensor]
     batch_digest: bytes
     losses: tuple[float, ...]
+    near_ties: RoundingLog = EMPTY_LOG
+    refused: int = 0
 
 
 class TrainingSession:
@@ -51,29 +67,34 @@ class TrainingSession:
         self.data_order_seed = data_order_seed
         self.train_examples = prepared.train_examples
         self.batches_per_epoch = self.train_examples // self.task.batch_size
+        self.reproducible = self.task.numerics == REPRODUCIBLE
         with deterministic(env) as device:
             self.device = device
             data = prepared.dataset
-            self.train_inputs = data.inputs[: self.train_examples].to(device)
+            inputs = data.inputs.double() if self.reproducible and data.inputs.is_floating_point() else data.inputs
+            self.train_inputs = inputs[: self.train_examples].to(device)
             self.train_targets = data.targets[: self.train_examples].to(device)
-            self.eval_inputs = data.inputs[self.train_examples :].to(device)
+            self.eval_inputs = inputs[self.train_examples :].to(device)
             self.eval_targets = data.targets[self.train_examples :].to(device)
             with torch.random.fork_rng(devices=self._rng_devices()):
                 torch.manual_seed(self.task.init_seed)
-                self.model: nn.Module = build_model(self.task.architecture, self.task.arch_params, data).to(
-                    device
-                )
+                self.model: nn.Module = build_model(self.task.architecture, self.task.arch_params, data)
+                if self.reproducible:
+                    use_host_dropout(self.model)
+                    self.model.double()
+                self.model.to(device)
                 self.rng_state = self._capture_rng()
         self.optimizer = self._make_optimizer()
         self.step = 0
         self._cached_epoch: tuple[int, torch.Tensor] | None = None
 
     def _rng_devices(self) -> list[int]:
-        return [self.device.index or 0] if self.device.type == "cuda" else []
+        """The CUDA generators a step draws from (none under reproducible numerics)."""
+        return [self.device.index or 0] if self.device.type == "cuda" and not self.reproducible else []
 
     def _capture_rng(self) -> dict[str, torch.Tensor]:
         states = {"rng/cpu": torch.get_rng_state()}
-        if self.device.type == "cuda":
+        if self._rng_devices():
             states["rng/cuda"] = torch.cuda.get_rng_state(self.device)
         return states
 
@@ -102,13 +123,16 @@ class TrainingSession:
     # --- checkpoints ----------------------------------------------------------------------------
 
     def checkpoint(self) -> dict[str, torch.Tensor]:
-        """The current state as named tensors (views of live tensors: hash or copy before training on)."""
+        """The current state as named tensors (views of live tensors: hash or copy before training on).
+        Under reproducible numerics the float64 working copies hold float32 values, stored as such."""
         state: dict[str, torch.Tensor] = {f"{MODEL_PREFIX}{k}": v for k, v in self.model.state_dict().items()}
         optimizer_state = self.optimizer.state_dict()["state"]
         for index in sorted(optimizer_state):
             for key, value in optimizer_state[index].items():
                 if isinstance(value, torch.Tensor):
                     state[f"optim/{index}/{key}"] = value
+        if self.reproducible:
+            state = {k: v.float() if v.dtype == torch.float64 else v for k, v in state.items()}
         state.update(self.rng_state)
         state["step"] = torch.tensor([self.step], dtype=torch.int64)
         return state
@@ -170,6 +194,16 @@ class TrainingSession:
         self.step += 1
         return loss.detach()
 
+    def _rounded_tensors(self) -> list[torch.Tensor]:
+        """What reproducible numerics rounds after a step, in log-position order (after the loss):
+        each parameter, then its optimizer state (sorted keys; integer-valued step counts excluded)."""
+        tensors = []
+        for parameter in self.model.parameters():
+            tensors.append(parameter.data)
+            state = self.optimizer.state.get(parameter, {})
+            tensors += [state[key] for key in sorted(state) if key != "step" and state[key].dtype == torch.float64]
+        return tensors
+
     def batch_digest(self, first_step: int, count: int) -> bytes:
         """SHA-256 over the raw int64 batch indices of ``count`` steps from ``first_step``."""
         hasher = hashlib.sha256()
@@ -177,28 +211,38 @@ class TrainingSession:
             hasher.update(self.batch_indices(step).numpy().data)
         return hasher.digest()
 
-    def run_steps(self, count: int) -> tuple[torch.Tensor, bytes]:
-        """Train ``count`` steps; returns the per-step losses (on device) and the batch-index digest
-        (``batch_digest``, hashed from the very index tensors the steps train on)."""
+    def run_steps(self, count: int, follow: RoundingLog = EMPTY_LOG) -> StepsOutcome:
+        """Train ``count`` steps; the batch-index digest is hashed from the very index tensors the
+        steps train on (``batch_digest``). Reproducible numerics takes ``follow``'s near-tie decisions."""
         hasher = hashlib.sha256()
         losses = []
+        near_ties: list[RoundingLog] = []
+        refused = 0
         with deterministic(self.env), torch.random.fork_rng(devices=self._rng_devices()):
             torch.set_rng_state(self.rng_state["rng/cpu"])
-            if self.device.type == "cuda":
+            if self._rng_devices() and "rng/cuda" in self.rng_state:  # absent in a CPU run's checkpoint
                 torch.cuda.set_rng_state(self.rng_state["rng/cuda"], self.device)
             self.model.train()
             for _ in range(count):
                 indices = self.batch_indices(self.step)
                 hasher.update(indices.numpy().data)
-                losses.append(self._train_step(indices))
+                loss = self._train_step(indices)
+                if self.reproducible:
+                    loss = loss.reshape(1).clone()
+                    log, not_taken = round_step([loss, *self._rounded_tensors()], self.step - 1, follow)
+                    near_ties.append(log)
+                    refused += not_taken
+                    loss = loss[0]
+                losses.append(loss)
             self.rng_state = self._capture_rng()
         trace = torch.stack(losses) if losses else torch.empty(0, device=self.device)
-        return trace, hasher.digest()
+        return StepsOutcome(trace, hasher.digest(), RoundingLog.of(near_ties), refused)
 
-    def run_segment(self) -> SegmentOutcome:
+    def run_segment(self, follow: RoundingLog = EMPTY_LOG) -> SegmentOutcome:
         """Train one segment of k steps from the current state."""
-        losses, batch_digest = self.run_steps(self.task.segment_length)
-        return SegmentOutcome(self.checkpoint(), batch_digest, tuple(float(x) for x in losses.cpu().tolist()))
+        steps = self.run_steps(self.task.segment_length, follow)
+        losses = tuple(float(x) for x in steps.losses.cpu().tolist())
+        return SegmentOutcome(self.checkpoint(), steps.batch_digest, losses, steps.near_ties, steps.refused)
 
     def evaluate(self) -> int:
         """Accuracy on the evaluation split (token accuracy for a language model) in basis points,

@@ -24,6 +24,7 @@ from pot_impl.ledger.records import CommittedOrder
 from pot_impl.training.architectures import ArchitectureError, ParamValue, build_model, resolve_arch_params
 from pot_impl.training.canonical import EncodingError, canonical_json, parse_canonical_json
 from pot_impl.training.datasets import Dataset, DatasetCatalog, DatasetError, synthetic_dataset
+from pot_impl.training.reproducible import NATIVE, NUMERICS
 
 SCHEMA_VERSION = 1
 MAX_STEPS = 10_000_000
@@ -81,6 +82,8 @@ class TrainingTask:
     eval_examples: int
     schedule: ScheduleSpec = ScheduleSpec()
     arch_params: Mapping[str, ParamValue] = field(default_factory=dict)
+    numerics: str = NATIVE
+    """``native`` float32, or ``reproducible`` (bitwise identical everywhere; see reproducible.py)."""
 
     @property
     def segments(self) -> int:
@@ -126,6 +129,8 @@ def _task_json(task: TrainingTask) -> dict[str, Any]:
     value = asdict(task)
     value["dataset"] = {k: v for k, v in value["dataset"].items() if v not in (None, {})}
     value["arch_params"] = dict(task.arch_params)
+    if task.numerics == NATIVE:
+        del value["numerics"]  # the default is left out, so each task has one encoding
     return value
 
 
@@ -166,6 +171,7 @@ def task_from_json(obj: Mapping[str, Any]) -> TrainingTask:
             "segment_length",
             "init_seed",
             "eval_examples",
+            "numerics",
         },
         "task",
     )
@@ -198,6 +204,7 @@ def task_from_json(obj: Mapping[str, Any]) -> TrainingTask:
         segment_length=_take(obj, "segment_length", int, "task"),
         init_seed=_take(obj, "init_seed", int, "task"),
         eval_examples=_take(obj, "eval_examples", int, "task"),
+        numerics=_take(obj, "numerics", str, "task") if "numerics" in obj else NATIVE,
     )
 
 
@@ -287,6 +294,8 @@ def validate_hyperparameters(task: TrainingTask) -> None:
     if not 0 <= task.init_seed < 2**63:
         raise TaskError("task: init_seed must be in [0, 2^63)")
     _validate_optimizer(task.optimizer)
+    if task.numerics not in NUMERICS:
+        raise TaskError(f"task: unknown numerics {task.numerics!r}; known: {list(NUMERICS)}")
     if task.schedule.name not in SCHEDULES:
         raise TaskError(f"task: unknown schedule {task.schedule.name!r}; known: {list(SCHEDULES)}")
     if not 0 <= task.schedule.warmup_steps <= task.steps:

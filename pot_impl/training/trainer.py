@@ -107,14 +107,16 @@ def train(
     writes each checkpoint on the training thread (better when no spare core is free)."""
     session = TrainingSession(prepared, order.data_order_seed, env)
     writer = BackgroundCheckpointWriter(store, background_writes)
-    pending: list[tuple[Future[bytes], bytes, tuple[float, ...]]] = []
+    pending: list[tuple[Future[bytes], bytes, tuple[float, ...], bytes]] = []
     try:
         for _ in range(order.task.segments):
             outcome = session.run_segment()
-            pending.append((writer.submit(outcome.checkpoint), outcome.batch_digest, outcome.losses))
+            pending.append(
+                (writer.submit(outcome.checkpoint), outcome.batch_digest, outcome.losses, outcome.near_ties.encode())
+            )
         leaves = [
-            SegmentLeaf(index, future.result(), batch_digest, losses)
-            for index, (future, batch_digest, losses) in enumerate(pending)
+            SegmentLeaf(index, future.result(), batch_digest, losses, rounding)
+            for index, (future, batch_digest, losses, rounding) in enumerate(pending)
         ]
     finally:
         writer.close()

@@ -30,6 +30,7 @@ from pot_impl.training.datasets import DatasetCatalog
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.replay import Replayer
+from pot_impl.training.reproducible import REPRODUCIBLE
 from pot_impl.training.runtime import Environment
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
@@ -124,9 +125,13 @@ class Validator:
             leaves = self._committed_leaves(claim, source)
             tree = MerkleTree(leaves)
             replayer = Replayer(order, prepared, self.env)
-            for index in segments:
+            exact = [
                 self._check_segment(index, claim, leaves, tree, source, replayer, tolerance, drifts)
+                for index in segments
+            ]
             score = self._check_score(claim, leaves, tree, source, replayer, tolerance)
+            if order.task.numerics == REPRODUCIBLE and all(exact) and score == claim.score:
+                tier = "A"  # reproducible numerics met tier A's standard across environments
         except _Rejected as rejection:
             evidence = None if rejection.evidence is None else rejection.evidence.encode()
             return Verdict(
@@ -159,7 +164,8 @@ class Validator:
         replayer: Replayer,
         tolerance: Tolerance | None,
         drifts: list[Drift],
-    ) -> None:
+    ) -> bool:
+        """Judge one sampled segment (raising _Rejected); True when it matched bit for bit."""
         evidence = FraudEvidence(
             "segment",
             claim.encode(),
@@ -186,6 +192,7 @@ class Validator:
             drifts.append(judgement.drift)
         if judgement.mismatch is not None:
             raise _Rejected(f"segment {index}: {judgement.mismatch}", evidence)
+        return judgement.exact
 
     @staticmethod
     def _decode_leaf(leaves: list[bytes], index: int, evidence: FraudEvidence) -> SegmentLeaf:

@@ -1,0 +1,142 @@
+/* Reproducible numerics on the CPU: round float64 values to float32 in one pass, finding near-ties.
+ *
+ * The same rule as reproducible.py's torch path (which CUDA tensors take), element by element:
+ *   nearest    the float32 nearest the value (ties to even)
+ *   near-tie   a value in float32's normal range whose 29 float64 mantissa bits below float32's
+ *              lie within 2**(29 - margin_bits) of half; elsewhere, a value whose distance to the
+ *              midpoint between its float32 neighbours is below 2**-margin_bits of their gap
+ *   follow     a logged (position, bits) decision is taken when the value is within twice the
+ *              margin of a midpoint and the bits name one of its two float32 neighbours
+ * Every quantity compared is exact in float64, so the result is bit for bit the torch path's.
+ * Python's tests hold the two paths equal on random and edge-case values.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define DROPPED_BITS ((UINT64_C(1) << 29) - 1)
+#define HALF_ULP (INT64_C(1) << 28)
+#define MAGNITUDE ((UINT64_C(1) << 63) - 1)
+#define FLOAT32_MIN_NORMAL UINT64_C(0x3810000000000000)
+#define FLOAT32_BINADES_END UINT64_C(0x47F0000000000000)
+
+typedef struct {
+    float nearest;
+    float neighbour;
+    double distance; /* to the midpoint between nearest and neighbour */
+    double gap;
+} Geometry;
+
+static Geometry geometry(double exact) {
+    Geometry g;
+    g.nearest = (float)exact;
+    double widened = (double)g.nearest;
+    double error = exact - widened;
+    g.neighbour = nextafterf(g.nearest, copysignf(INFINITY, (float)error));
+    g.gap = fabs((double)g.neighbour - widened);
+    g.distance = 0.5 * g.gap - fabs(error);
+    return g;
+}
+
+static int near_tie(double exact, uint64_t bits, int margin_bits) {
+    uint64_t magnitude = bits & MAGNITUDE;
+    if (magnitude >= FLOAT32_MIN_NORMAL && magnitude < FLOAT32_BINADES_END) {
+        int64_t offset = (int64_t)(bits & DROPPED_BITS) - HALF_ULP;
+        return llabs(offset) < (INT64_C(1) << (29 - margin_bits));
+    }
+    if (magnitude != 0 && magnitude < FLOAT32_MIN_NORMAL) {
+        Geometry g = geometry(exact);
+        return g.distance < g.gap * ldexp(1.0, -margin_bits);
+    }
+    return 0;
+}
+
+static int append(char **data, Py_ssize_t *used, Py_ssize_t *capacity, const void *item, size_t size) {
+    if (*used + (Py_ssize_t)size > *capacity) {
+        Py_ssize_t grown = *capacity ? 2 * *capacity : 1024;
+        char *moved = PyMem_Realloc(*data, (size_t)grown);
+        if (moved == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *data = moved;
+        *capacity = grown;
+    }
+    memcpy(*data + *used, item, size);
+    *used += (Py_ssize_t)size;
+    return 0;
+}
+
+static PyObject *round_in_place(PyObject *module, PyObject *args) {
+    Py_buffer values, follow_positions, follow_bits;
+    int margin_bits;
+    if (!PyArg_ParseTuple(args, "w*iy*y*", &values, &margin_bits, &follow_positions, &follow_bits))
+        return NULL;
+    PyObject *result = NULL;
+    char *positions = NULL, *chosen = NULL;
+    Py_ssize_t positions_used = 0, positions_capacity = 0, chosen_used = 0, chosen_capacity = 0;
+    Py_ssize_t count = values.len / (Py_ssize_t)sizeof(double);
+    Py_ssize_t follows = follow_positions.len / (Py_ssize_t)sizeof(int64_t);
+    if (values.len % (Py_ssize_t)sizeof(double) || follow_bits.len != follows * (Py_ssize_t)sizeof(uint32_t) ||
+        margin_bits < 1 || margin_bits > 28) {
+        PyErr_SetString(PyExc_ValueError, "round_in_place: float64 values, int64 positions and uint32 bits");
+        goto done;
+    }
+    double *data = (double *)values.buf;
+    const int64_t *logged_at = (const int64_t *)follow_positions.buf;
+    const uint32_t *logged_bits = (const uint32_t *)follow_bits.buf;
+    Py_ssize_t next = 0, refused = 0;
+    double take_within = ldexp(1.0, 1 - margin_bits);
+    while (next < follows && logged_at[next] < 0) {
+        next++;
+        refused++;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        double exact = data[i];
+        uint64_t bits;
+        memcpy(&bits, &exact, sizeof bits);
+        float rounded = (float)exact;
+        if (near_tie(exact, bits, margin_bits)) {
+            int64_t at = (int64_t)i;
+            uint32_t word;
+            memcpy(&word, &rounded, sizeof word);
+            if (append(&positions, &positions_used, &positions_capacity, &at, sizeof at) ||
+                append(&chosen, &chosen_used, &chosen_capacity, &word, sizeof word))
+                goto done;
+        }
+        while (next < follows && logged_at[next] == (int64_t)i) {
+            float logged;
+            memcpy(&logged, &logged_bits[next], sizeof logged);
+            Geometry g = geometry(exact);
+            if (g.distance < g.gap * take_within && (logged == g.nearest || logged == g.neighbour))
+                rounded = logged;
+            else
+                refused++;
+            next++;
+        }
+        data[i] = (double)rounded;
+    }
+    refused += follows - next;
+    result = Py_BuildValue("y#y#n", positions ? positions : "", positions_used, chosen ? chosen : "", chosen_used,
+                           refused);
+done:
+    PyMem_Free(positions);
+    PyMem_Free(chosen);
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&follow_positions);
+    PyBuffer_Release(&follow_bits);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"round_in_place", round_in_place, METH_VARARGS,
+     "round_in_place(values, margin_bits, follow_positions, follow_bits) -> (positions, bits, refused)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rounding", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__rounding(void) { return PyModule_Create(&module); }

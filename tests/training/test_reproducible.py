@@ -1,0 +1,265 @@
+"""Reproducible numerics: the rounding rule, its two implementations, the log, and training runs
+that agree bit for bit across thread counts (and, on a GPU machine, across devices).
+
+Self-contained (no conftest fixtures), so it also runs on a bare GPU machine with --noconftest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nacl.signing import SigningKey
+
+from benchmarks.training_orders import make_order, prepared
+from pot_impl.training.checkpoint import CheckpointStore, checkpoint_digest
+from pot_impl.training.replay import Replayer
+from pot_impl.training.reproducible import (
+    EMPTY_LOG,
+    NATIVE,
+    REPRODUCIBLE,
+    RoundingLog,
+    round_in_place,
+    round_with_tensor_ops,
+)
+from pot_impl.training.runtime import Environment
+from pot_impl.training.segments import ProofFormatError, SegmentLeaf
+from pot_impl.training.session import TrainingSession
+from pot_impl.training.task import TaskError, TrainingOrder, decode_order, encode_task
+from pot_impl.training.trainer import TrainingRun, train
+from pot_impl.training.validator import Validator
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def float64(bits: int) -> float:
+    (value,) = struct.unpack("<d", struct.pack("<q", bits))
+    return float(value)
+
+
+def near_midpoint(value: float, offset: int) -> float:
+    """A float64 whose 29 bits below float32's mantissa are half an ulp plus ``offset``."""
+    (bits,) = struct.unpack("<q", struct.pack("<d", float(np.float32(value))))
+    return float64((bits & ~((1 << 29) - 1)) | ((1 << 28) + offset))
+
+
+values = st.one_of(
+    st.integers(-(2**63), 2**63 - 1).map(float64),
+    st.builds(
+        near_midpoint,
+        st.floats(width=32, allow_nan=False, allow_infinity=False),
+        st.integers(-(2**14), 2**14),
+    ),
+    st.sampled_from(
+        [0.0, -0.0, float("inf"), -float("inf"), 1e-40, -3e-45, 2.0**-126, 3.4028235e38, 3.40282357e38]
+    ),
+)
+
+
+@st.composite
+def roundings(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values and a sorted log over some of them naming their nearest, the other neighbour or junk."""
+    exact = np.array(draw(st.lists(values, min_size=1, max_size=64)), dtype=np.float64)
+    chosen = sorted(draw(st.sets(st.integers(0, len(exact) - 1), max_size=8)))
+    bits = []
+    for position in chosen:
+        with np.errstate(over="ignore", invalid="ignore"):
+            nearest = np.float32(exact[position])
+        kind = draw(st.sampled_from(["nearest", "up", "down", "junk"]))
+        with np.errstate(over="ignore"):
+            logged = {
+                "nearest": nearest,
+                "up": np.nextafter(nearest, np.float32(np.inf)),
+                "down": np.nextafter(nearest, np.float32(-np.inf)),
+                "junk": np.float32(draw(st.floats(width=32))),
+            }[kind]
+        bits.append(int(np.array(logged, dtype=np.float32).view(np.uint32)))
+    return exact, np.array(chosen, dtype=np.int64), np.array(bits, dtype=np.int64)
+
+
+def both_ways(
+    exact: np.ndarray, follow: tuple[np.ndarray, np.ndarray], device: str = "cpu"
+) -> tuple[tuple[list[int], list[int], int, list[int]], tuple[list[int], list[int], int, list[int]]]:
+    compiled = torch.from_numpy(exact.copy())
+    tensor_ops = torch.from_numpy(exact.copy()).to(device)
+    results = []
+    for tensor, rounding in ((compiled, round_in_place), (tensor_ops, round_with_tensor_ops)):
+        positions, bits, refused = rounding(tensor, follow)
+        results.append((positions.tolist(), bits.tolist(), refused, tensor.cpu().view(torch.int64).tolist()))
+    return results[0], results[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(roundings())
+def test_the_compiled_pass_and_the_tensor_operations_round_alike(case: tuple[np.ndarray, ...]) -> None:
+    exact, positions, bits = case
+    compiled, tensor_ops = both_ways(exact, (positions, bits))
+    assert compiled == tensor_ops
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(values, min_size=1, max_size=64))
+def test_rounding_gives_the_nearest_float32_unless_a_log_says_otherwise(exact_values: list[float]) -> None:
+    exact = torch.tensor(exact_values, dtype=torch.float64)
+    expected = exact.to(torch.float32).to(torch.float64)
+    round_in_place(exact)
+    assert exact.view(torch.int64).tolist() == expected.view(torch.int64).tolist()
+
+
+def test_a_logged_neighbour_is_taken_only_at_a_near_tie() -> None:
+    tie = near_midpoint(1.5, 3)  # just above the midpoint between 1.5 and its successor: rounds up
+    far = near_midpoint(1.5, 2**27)
+    down = int(np.array(np.float32(1.5), dtype=np.float32).view(np.uint32))
+    values = torch.tensor([tie, far], dtype=torch.float64)
+    positions, _, refused = round_in_place(values, (np.array([0, 1]), np.array([down, down])))
+    assert positions.tolist() == [0]  # only the near-tie is one the trainer would log
+    assert refused == 1  # the far value may not be steered
+    assert values[0].item() == 1.5  # the logged decision won at the tie
+    assert values[1].item() == float(np.float32(far))
+
+
+def test_a_logged_value_that_is_no_neighbour_is_refused() -> None:
+    values = torch.tensor([near_midpoint(1.5, 0)], dtype=torch.float64)
+    junk = int(np.array(np.float32(2.0), dtype=np.float32).view(np.uint32))
+    _, _, refused = round_in_place(values, (np.array([0]), np.array([junk])))
+    assert refused == 1
+    assert values[0].item() != 2.0
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 2**20), st.integers(0, 2**31), st.integers(0, 2**32 - 1)), max_size=40)
+)
+def test_rounding_logs_round_trip_through_their_one_encoding(entries: list[tuple[int, int, int]]) -> None:
+    unique = sorted({(step, position): bits for step, position, bits in entries}.items())
+    columns = [
+        np.array(column, dtype=np.int64) for column in zip(*[(s, p, b) for (s, p), b in unique], strict=True)
+    ]
+    log = RoundingLog(*columns) if unique else EMPTY_LOG
+    decoded = RoundingLog.decode(log.encode())
+    assert decoded.encode() == log.encode()
+    assert len(decoded) == len(unique)
+
+
+def test_rounding_logs_out_of_order_or_cut_short_do_not_decode() -> None:
+    two = RoundingLog(np.array([0, 0]), np.array([5, 3]), np.array([1, 2]))
+    with pytest.raises(ValueError, match="increasing"):
+        RoundingLog.decode(two.encode())
+    with pytest.raises(ValueError, match="whole number"):
+        RoundingLog.decode(b"\x00" * 13)
+
+
+def test_the_numerics_is_in_a_task_only_when_reproducible() -> None:
+    native = make_order("tiny_mlp", 4, 2)
+    chosen = make_order("tiny_mlp", 4, 2, numerics=REPRODUCIBLE)
+    assert b"numerics" not in encode_task(native.task)
+    assert b'"numerics":"reproducible"' in encode_task(chosen.task)
+    assert decode_order(chosen.encode()) == chosen
+    odd = TrainingOrder(dataclasses.replace(native.task, numerics="fast"), native.data_order_seed)
+    with pytest.raises(TaskError, match="unknown numerics"):
+        decode_order(odd.encode())
+    assert native.task.numerics == NATIVE
+
+
+def segment_digests(
+    order: TrainingOrder, env: Environment, follow: list[RoundingLog] | None = None
+) -> list[bytes]:
+    session = TrainingSession(prepared(order), order.data_order_seed, env)
+    digests = []
+    for segment in range(order.task.segments):
+        outcome = session.run_segment(follow[segment] if follow else EMPTY_LOG)
+        digests.append(checkpoint_digest(outcome.checkpoint))
+    return digests
+
+
+@pytest.mark.parametrize("config", ["tiny_mlp", "transformer_lm"])
+def test_reproducible_training_is_bitwise_identical_on_one_and_two_threads(config: str) -> None:
+    order = make_order(config, 8, 4, batch_size=16, numerics=REPRODUCIBLE)
+    assert segment_digests(order, Environment("cpu", 1)) == segment_digests(order, Environment("cpu", 2))
+
+
+def test_the_transformer_draws_dropout_from_the_cpu_generator_under_reproducible_numerics() -> None:
+    order = make_order("transformer_lm", 2, 2, batch_size=8, numerics=REPRODUCIBLE)
+    session = TrainingSession(prepared(order), order.data_order_seed, Environment("cpu", 1))
+    assert not any(isinstance(module, torch.nn.Dropout) for module in session.model.modules())
+    assert set(session.checkpoint()) >= {"rng/cpu"}
+    assert all(tensor.dtype != torch.float64 for tensor in session.checkpoint().values())
+
+
+@CUDA
+@settings(max_examples=100, deadline=None)
+@given(roundings())
+def test_the_tensor_operations_on_cuda_round_as_the_compiled_pass(case: tuple[np.ndarray, ...]) -> None:
+    exact, positions, bits = case
+    compiled, on_cuda = both_ways(exact, (positions, bits), "cuda")
+    assert compiled == on_cuda
+
+
+@CUDA
+def test_a_cuda_session_trains_on_from_a_cpu_checkpoint() -> None:
+    order = make_order("transformer_lm", 4, 2, batch_size=8)
+    cpu = TrainingSession(prepared(order), order.data_order_seed, Environment("cpu", 1))
+    cpu.run_segment()
+    cuda = TrainingSession(prepared(order), order.data_order_seed, Environment("cuda", 1))
+    cuda.restore(cpu.checkpoint())
+    assert cuda.run_segment().losses
+
+
+def reproducible_run(tmp_path: Path, config: str = "tiny_mlp") -> tuple[TrainingOrder, TrainingRun]:
+    order = make_order(config, 8, 4, batch_size=16, numerics=REPRODUCIBLE)
+    return order, train(order, prepared(order), CheckpointStore(tmp_path / "store"), Environment("cpu", 1))
+
+
+def test_a_validator_on_another_thread_count_verifies_a_reproducible_claim_bit_for_bit(
+    tmp_path: Path,
+) -> None:
+    order, run = reproducible_run(tmp_path, "transformer_lm")
+    assert any(leaf.rounding for leaf in run.leaves)  # the log travels in the committed leaves
+    validator = Validator(SigningKey(b"\x05" * 32), 2, env=Environment("cpu", 2))
+    verdict = validator.validate(order.encode(), run.claim, run.server)
+    assert verdict.accepted, verdict.reason
+    assert verdict.tier == "A"  # although the environments differ
+
+
+def judge_with_log(order: TrainingOrder, run: TrainingRun, index: int, rounding: bytes) -> str | None:
+    replayer = Replayer(order, prepared(order), Environment("cpu", 1))
+    start = replayer.initial if index == 0 else run.server.store.load(run.leaves[index - 1].checkpoint_digest)
+    leaf = dataclasses.replace(run.leaves[index], rounding=rounding)
+    return replayer.check_segment(leaf, start, None, None).mismatch
+
+
+def test_a_rounding_decision_where_there_is_no_tie_is_refused(tmp_path: Path) -> None:
+    order, run = reproducible_run(tmp_path)
+    assert judge_with_log(order, run, 1, run.leaves[1].rounding) is None
+    log = RoundingLog.decode(run.leaves[1].rounding)
+    step = log.at_step(4)
+    logged = dict(zip(step.positions.tolist(), step.bits.tolist(), strict=True))
+    free = next(position for position in range(1, 10_000) if position not in logged)
+    positions = np.sort(np.append(step.positions, free))
+    one = 0x3F800000  # the float32 1.0: no neighbour of any value here
+    bits = np.array([logged.get(position, one) for position in positions.tolist()])
+    forged = RoundingLog(np.full(len(positions), 4), positions, bits)
+    rest = RoundingLog.of([forged, *(log.at_step(later) for later in range(5, 8))])
+    assert "not near-ties" in (judge_with_log(order, run, 1, rest.encode()) or "")
+
+
+def test_a_rounding_log_outside_its_segment_or_on_a_native_order_is_a_mismatch(tmp_path: Path) -> None:
+    order, run = reproducible_run(tmp_path)
+    elsewhere = RoundingLog(np.array([0]), np.array([1]), np.array([0x3F800000])).encode()
+    assert "outside the segment" in (judge_with_log(order, run, 1, elsewhere) or "")
+    native = make_order("tiny_mlp", 8, 4, batch_size=16)
+    native_run = train(native, prepared(native), CheckpointStore(tmp_path / "native"), Environment("cpu", 1))
+    assert "native" in (judge_with_log(native, native_run, 0, elsewhere) or "")
+
+
+def test_leaves_carry_their_rounding_log_through_their_encoding(tmp_path: Path) -> None:
+    _, run = reproducible_run(tmp_path)
+    for leaf in run.leaves:
+        assert SegmentLeaf.decode(leaf.encode()) == leaf
+    with pytest.raises(ProofFormatError, match="rounding log"):
+        SegmentLeaf.decode(run.leaves[0].encode() + b"\x00")
