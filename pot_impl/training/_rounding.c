@@ -1,14 +1,14 @@
 /* Reproducible numerics on the CPU: round float64 values to float32 in one pass, finding near-ties.
  *
- * The same rule as reproducible.py's torch path (which CUDA tensors take), element by element:
- *   nearest    the float32 nearest the value (ties to even)
- *   near-tie   a value in float32's normal range whose 29 float64 mantissa bits below float32's
- *              lie within 2**(29 - margin_bits) of half; elsewhere, a value whose distance to the
- *              midpoint between its float32 neighbours is below 2**-margin_bits of their gap
+ * The same rule as reproducible.py's torch path (which CUDA tensors take), element by element, with
+ * d the value's distance to the midpoint between its two float32 neighbours, in units of their gap:
+ *   rounded    the even neighbour when d < 2**-zone_bits (the tie zone), else the nearest
+ *   logged     values with |d - 2**-zone_bits| < 2**-margin_bits, near the zone's edge
  *   follow     a logged (position, bits) decision is taken when the value is within twice the
- *              margin of a midpoint and the bits name one of its two float32 neighbours
- * Every quantity compared is exact in float64, so the result is bit for bit the torch path's.
- * Python's tests hold the two paths equal on random and edge-case values.
+ *              margin of the edge and the bits name one of its two float32 neighbours
+ * In float32's normal range d comes from the 29 float64 mantissa bits below float32's; elsewhere
+ * from float64 differences. Both paths do the same IEEE operations, so they agree bit for bit;
+ * Python's tests hold them equal on random and edge-case values.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -41,17 +41,35 @@ static Geometry geometry(double exact) {
     return g;
 }
 
-static int near_tie(double exact, uint64_t bits, int margin_bits) {
+static float even(float nearest, float neighbour) {
+    uint32_t bits;
+    memcpy(&bits, &nearest, sizeof bits);
+    return (bits & 1) ? neighbour : nearest;
+}
+
+/* Rounds one value by the zone rule; sets *at_edge when the value is near the zone's edge. */
+static float round_value(double exact, int zone_bits, int margin_bits, int *at_edge) {
+    uint64_t bits;
+    memcpy(&bits, &exact, sizeof bits);
     uint64_t magnitude = bits & MAGNITUDE;
+    float rounded = (float)exact;
+    *at_edge = 0;
     if (magnitude >= FLOAT32_MIN_NORMAL && magnitude < FLOAT32_BINADES_END) {
-        int64_t offset = (int64_t)(bits & DROPPED_BITS) - HALF_ULP;
-        return llabs(offset) < (INT64_C(1) << (29 - margin_bits));
-    }
-    if (magnitude != 0 && magnitude < FLOAT32_MIN_NORMAL) {
+        int64_t offset = llabs((int64_t)(bits & DROPPED_BITS) - HALF_ULP);
+        int64_t zone = INT64_C(1) << (29 - zone_bits);
+        *at_edge = llabs(offset - zone) < (INT64_C(1) << (29 - margin_bits));
+        if (offset < zone) {
+            Geometry g = geometry(exact);
+            if (g.distance < g.gap * ldexp(1.0, -zone_bits))
+                rounded = even(g.nearest, g.neighbour);
+        }
+    } else if (magnitude != 0 && magnitude < FLOAT32_MIN_NORMAL) {
         Geometry g = geometry(exact);
-        return g.distance < g.gap * ldexp(1.0, -margin_bits);
+        if (g.distance < g.gap * ldexp(1.0, -zone_bits))
+            rounded = even(g.nearest, g.neighbour);
+        *at_edge = fabs(g.distance - g.gap * ldexp(1.0, -zone_bits)) < g.gap * ldexp(1.0, -margin_bits);
     }
-    return 0;
+    return rounded;
 }
 
 static int append(char **data, Py_ssize_t *used, Py_ssize_t *capacity, const void *item, size_t size) {
@@ -72,8 +90,8 @@ static int append(char **data, Py_ssize_t *used, Py_ssize_t *capacity, const voi
 
 static PyObject *round_in_place(PyObject *module, PyObject *args) {
     Py_buffer values, follow_positions, follow_bits;
-    int margin_bits;
-    if (!PyArg_ParseTuple(args, "w*iy*y*", &values, &margin_bits, &follow_positions, &follow_bits))
+    int zone_bits, margin_bits;
+    if (!PyArg_ParseTuple(args, "w*iiy*y*", &values, &zone_bits, &margin_bits, &follow_positions, &follow_bits))
         return NULL;
     PyObject *result = NULL;
     char *positions = NULL, *chosen = NULL;
@@ -81,8 +99,10 @@ static PyObject *round_in_place(PyObject *module, PyObject *args) {
     Py_ssize_t count = values.len / (Py_ssize_t)sizeof(double);
     Py_ssize_t follows = follow_positions.len / (Py_ssize_t)sizeof(int64_t);
     if (values.len % (Py_ssize_t)sizeof(double) || follow_bits.len != follows * (Py_ssize_t)sizeof(uint32_t) ||
-        margin_bits < 1 || margin_bits > 28) {
-        PyErr_SetString(PyExc_ValueError, "round_in_place: float64 values, int64 positions and uint32 bits");
+        zone_bits < 2 || margin_bits <= zone_bits || margin_bits > 28) {
+        PyErr_SetString(PyExc_ValueError,
+                        "round_in_place: float64 values, 2 <= zone_bits < margin_bits <= 28, int64 positions, "
+                        "uint32 bits");
         goto done;
     }
     double *data = (double *)values.buf;
@@ -96,10 +116,9 @@ static PyObject *round_in_place(PyObject *module, PyObject *args) {
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         double exact = data[i];
-        uint64_t bits;
-        memcpy(&bits, &exact, sizeof bits);
-        float rounded = (float)exact;
-        if (near_tie(exact, bits, margin_bits)) {
+        int at_edge;
+        float rounded = round_value(exact, zone_bits, margin_bits, &at_edge);
+        if (at_edge) {
             int64_t at = (int64_t)i;
             uint32_t word;
             memcpy(&word, &rounded, sizeof word);
@@ -111,7 +130,8 @@ static PyObject *round_in_place(PyObject *module, PyObject *args) {
             float logged;
             memcpy(&logged, &logged_bits[next], sizeof logged);
             Geometry g = geometry(exact);
-            if (g.distance < g.gap * take_within && (logged == g.nearest || logged == g.neighbour))
+            double off_edge = fabs(g.distance - g.gap * ldexp(1.0, -zone_bits));
+            if (off_edge < g.gap * take_within && (logged == g.nearest || logged == g.neighbour))
                 rounded = logged;
             else
                 refused++;
@@ -133,7 +153,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"round_in_place", round_in_place, METH_VARARGS,
-     "round_in_place(values, margin_bits, follow_positions, follow_bits) -> (positions, bits, refused)"},
+     "round_in_place(values, zone_bits, margin_bits, follow_positions, follow_bits) -> (positions, bits, refused)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,13 +1,18 @@
 """Reproducible numerics: training steps that are bitwise identical on any thread count and device.
 
 A step computes in float64 from a float32 state and rounds its results (the loss, the weights and
-the optimizer's moments) back to float32. Float64 runs on different hardware or thread counts
-differ by a few float64 ulps, and float32 rounding hides that unless a value lies within
-a small fraction (``TIE_MARGIN_BITS``) of a float32 ulp of a rounding midpoint. The trainer logs its decision for every such
-near-tie and a re-executor follows the log, in the spirit of Srivastava, Arora and Boneh
-(NeurIPS 2024). A re-executor takes a logged decision only for a value that is near a tie in its
-own computation too and only if it names one of that value's two float32 neighbours, so a trainer
-cannot use the log to steer anything else.
+the optimizer's moments) back to float32, in the spirit of Srivastava, Arora and Boneh (NeurIPS
+2024). Float64 runs on different hardware or thread counts differ by a few float64 ulps, far below
+a float32 ulp, so they round alike except near a rounding midpoint. Values within a small zone
+around a midpoint round to the even neighbour (``TIE_ZONE_BITS``), so exact ties, which are common,
+need nothing more; values near that zone's edge, which devices may place on different sides of it,
+are logged by the trainer and followed by re-executors (``TIE_MARGIN_BITS``). A re-executor takes a
+logged decision only for a value near the edge in its own computation too, and only if it names one
+of that value's two float32 neighbours, so a trainer cannot use the log to steer anything else.
+
+Gradients are first put on a block grid (``GRADIENT_BITS``) by the same rule: a gradient that
+cancels to almost nothing is reduction noise, different on every device, that float32 rounding
+would keep.
 
 Dropout masks come from the CPU generator whatever the device (CUDA's generator draws a different
 stream), so the randomness is device-independent as well.
@@ -15,6 +20,7 @@ stream), so the randomness is device-independent as well.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,13 +34,17 @@ NATIVE = "native"
 REPRODUCIBLE = "reproducible"
 NUMERICS = (NATIVE, REPRODUCIBLE)
 """What a task may name as its numerics: native float32 (tier A needs the same environment) or
-reproducible (tier A holds in every environment)."""
+reproducible (tier A's standard can hold across environments)."""
 
+TIE_ZONE_BITS = 10
+"""A value within 2**-TIE_ZONE_BITS of a float32 ulp of a rounding midpoint rounds to the even
+neighbour ("fat ties to even"), so exact ties (a float32 times 0.9 often is one) need no log entry:
+every device puts them on the same side."""
 TIE_MARGIN_BITS = 17
-"""A value is a near-tie when it lies within 2**-TIE_MARGIN_BITS of a float32 ulp of a rounding
-midpoint; re-executors take logged decisions within twice that. Honest runs agree whenever their
-float64 results differ by less than that margin (bench_training's reproducibility table measures
-the divergence between thread counts and devices against it)."""
+"""Values within 2**-TIE_MARGIN_BITS of an ulp of that zone's edge are the ones devices may place on
+different sides of it: the trainer logs their rounding, and re-executors take logged decisions
+within twice the margin. Honest runs agree while their float64 results differ by less than the
+margin (bench_reproducible's divergence probe measures that)."""
 
 _DROPPED_BITS = (1 << 29) - 1  # float64 mantissa bits below float32's
 _HALF_ULP = 1 << 28
@@ -104,86 +114,148 @@ def rounding_geometry(exact: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, 
     return nearest, neighbour, 0.5 * gap - error.abs(), gap
 
 
-def round_in_place(
-    values: torch.Tensor,
-    follow: tuple[np.ndarray, np.ndarray] = (_NONE, _NONE),
-    margin_bits: int = TIE_MARGIN_BITS,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Round a contiguous float64 tensor to float32 values in place, taking ``follow``'s logged
-    (position, bits) decisions where they are near-ties here too. Returns the positions and chosen
-    bits of this rounding's own near-ties, and how many logged decisions it refused.
+def _even(nearest: torch.Tensor, neighbour: torch.Tensor) -> torch.Tensor:
+    """Of two adjacent float32 values, the one whose last mantissa bit is 0."""
+    return torch.where((nearest.view(torch.int32) & 1) == 0, nearest, neighbour)
 
-    Every comparison is on exact quantities (bit fields, or float64 differences that are exact), so
-    the result is the same on every device and thread count for the same input. CPU tensors take
-    one compiled pass (``_rounding.c``); others the same rule in tensor operations.
+
+def round_in_place(
+    values: torch.Tensor, follow: tuple[np.ndarray, np.ndarray] = (_NONE, _NONE)
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Round a contiguous float64 tensor to float32 values in place: to the even neighbour inside
+    the tie zone, else to the nearest, taking ``follow``'s logged (position, bits) decisions for
+    values near the zone's edge here too. Returns the positions and chosen bits of the values near
+    the edge (what a trainer logs) and how many logged decisions it refused.
+
+    Both implementations do the same IEEE operations and compare exact quantities, so the result is
+    the same on every device and thread count for the same input: CPU tensors take one compiled
+    pass (``_rounding.c``), others tensor operations.
     """
     if values.device.type != "cpu":
-        return round_with_tensor_ops(values, follow, margin_bits)
+        return round_with_tensor_ops(values, follow)
     positions, bits, refused = _rounding.round_in_place(
         values.view(-1).numpy().data,
-        margin_bits,
+        TIE_ZONE_BITS,
+        TIE_MARGIN_BITS,
         np.ascontiguousarray(follow[0], dtype=np.int64).data,
         np.ascontiguousarray(follow[1], dtype=np.uint32).data,
     )
-    return np.frombuffer(positions, dtype=np.int64), np.frombuffer(bits, dtype=np.uint32).astype(np.int64), refused
+    return (
+        np.frombuffer(positions, dtype=np.int64),
+        np.frombuffer(bits, dtype=np.uint32).astype(np.int64),
+        refused,
+    )
 
 
 def round_with_tensor_ops(
-    values: torch.Tensor,
-    follow: tuple[np.ndarray, np.ndarray] = (_NONE, _NONE),
-    margin_bits: int = TIE_MARGIN_BITS,
+    values: torch.Tensor, follow: tuple[np.ndarray, np.ndarray] = (_NONE, _NONE)
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """``round_in_place`` in tensor operations, for any device."""
     flat = values.view(-1)
     bits = flat.view(torch.int64)
-    nearest = flat.to(torch.float32)
+    rounded = flat.to(torch.float32)
     magnitude = bits & _MAGNITUDE
     below_normal = magnitude < _FLOAT32_MIN_NORMAL
-    near = ((bits & _DROPPED_BITS) - _HALF_ULP).abs_() < (1 << (29 - margin_bits))
-    near &= ~below_normal & (magnitude < _FLOAT32_BINADES_END)
-    positions = np.flatnonzero(near.cpu().numpy())
-    subnormal = np.flatnonzero((below_normal & (magnitude != 0)).cpu().numpy())
-    if len(subnormal):
-        _, _, distance, gap = rounding_geometry(flat[torch.from_numpy(subnormal).to(flat.device)])
-        tied = (distance < gap * 2.0**-margin_bits).cpu().numpy()
-        positions = np.union1d(positions, subnormal[tied])
-    chosen = nearest[torch.from_numpy(positions).to(flat.device)].cpu().numpy().view(np.uint32)
+    normal = ~below_normal & (magnitude < _FLOAT32_BINADES_END)
+    offset = ((bits & _DROPPED_BITS) - _HALF_ULP).abs_()  # distance to the midpoint, in 2**-29 ulps
+    zone = 1 << (29 - TIE_ZONE_BITS)
+    at_edge = ((offset - zone).abs_() < 1 << (29 - TIE_MARGIN_BITS)) & normal
+    special = np.flatnonzero((((offset < zone) & normal) | (below_normal & (magnitude != 0))).cpu().numpy())
+    edge = np.flatnonzero(at_edge.cpu().numpy())
+    if len(special):
+        index = torch.from_numpy(special).to(flat.device)
+        nearest, neighbour, distance, gap = rounding_geometry(flat[index])
+        rounded[index] = torch.where(distance < gap * 2.0**-TIE_ZONE_BITS, _even(nearest, neighbour), nearest)
+        off_edge = (distance - gap * 2.0**-TIE_ZONE_BITS).abs()
+        subnormal_edge = (off_edge < gap * 2.0**-TIE_MARGIN_BITS) & below_normal[index]
+        edge = np.union1d(edge, special[subnormal_edge.cpu().numpy()])
+    chosen = rounded[torch.from_numpy(edge).to(flat.device)].cpu().numpy().view(np.uint32)
     logged_positions, logged_bits = follow
     refused = 0
     if len(logged_positions):
         index = torch.from_numpy(logged_positions).to(flat.device)
         logged = torch.from_numpy(logged_bits.astype(np.uint32).view(np.float32)).to(flat.device)
-        mine, neighbour, distance, gap = rounding_geometry(flat[index])
-        takeable = (distance < gap * 2.0 ** (1 - margin_bits)) & ((logged == mine) | (logged == neighbour))
+        nearest, neighbour, distance, gap = rounding_geometry(flat[index])
+        near_edge = (distance - gap * 2.0**-TIE_ZONE_BITS).abs() < gap * 2.0 ** (1 - TIE_MARGIN_BITS)
+        takeable = near_edge & ((logged == nearest) | (logged == neighbour))
         refused = len(logged_positions) - int(takeable.sum())
-        nearest[index[takeable]] = logged[takeable]
-    flat.copy_(nearest)
-    return positions, chosen.astype(np.int64), refused
+        rounded[index[takeable]] = logged[takeable]
+    flat.copy_(rounded)
+    return edge, chosen.astype(np.int64), refused
 
 
 def round_step(tensors: Sequence[torch.Tensor], step: int, follow: RoundingLog) -> tuple[RoundingLog, int]:
     """Round a step's float64 results in place, as one vector in the order given (positions count
-    across the tensors), taking ``follow``'s decisions for this step. Returns the step's near-ties
-    and how many logged decisions were refused."""
+    across the tensors), taking ``follow``'s decisions for this step. Returns the step's logged
+    decisions and how many of ``follow``'s were refused."""
+    sizes = [tensor.numel() for tensor in tensors]
     if tensors[0].device.type == "cpu":
-        parts, sizes = list(tensors), [tensor.numel() for tensor in tensors]
+        parts = list(tensors)
     else:  # one vector, so the tensor path launches its kernels once
-        sizes = [tensor.numel() for tensor in tensors]
         parts = [torch.cat([tensor.reshape(-1) for tensor in tensors])]
     logged = follow.at_step(step)
     positions, chosen, refused, offset = [], [], 0, 0
     for part in parts:
         size = part.numel()
-        near, bits, not_taken = round_in_place(part, logged.within(offset, offset + size))
-        positions.append(near + offset)
+        edge, bits, not_taken = round_in_place(part, logged.within(offset, offset + size))
+        positions.append(edge + offset)
         chosen.append(bits)
         refused += not_taken
         offset += size
-    if len(parts) == 1 and len(tensors) > 1:
+    if len(parts) < len(tensors):
         for tensor, rounded in zip(tensors, torch.split(parts[0], sizes), strict=True):
             tensor.copy_(rounded.view_as(tensor))
     where = np.concatenate(positions)
     return RoundingLog(np.full(len(where), step, dtype=np.int64), where, np.concatenate(chosen)), refused
+
+
+GRADIENT_BITS = 24
+"""Gradients are rounded to multiples of 2**-GRADIENT_BITS of their tensor's largest power of two
+(block floating point, one exponent per tensor): the grid is far coarser than reduction noise, so
+every device gets the same gradient. Grid midpoints follow the float32 rule: a zone that rounds to
+the even multiple, and a logged margin at its edge."""
+GRADIENT_POSITIONS = 1 << 31
+"""Gradient decisions are logged at this offset plus the element's place among the gradients,
+after every position of the rounded state (which has fewer than 2**31 elements)."""
+
+
+def quantize_gradients(
+    gradients: Sequence[torch.Tensor], step: int, follow: RoundingLog
+) -> tuple[RoundingLog, int]:
+    """Put each float64 gradient on its block grid in place; logs the elements near the tie zone's
+    edge as 0 (rounded down) or 1 (up) and takes ``follow``'s decisions there. Exact on every
+    device: scaling by powers of two, floor and the comparisons are exact in float64."""
+    logged = follow.at_step(step)
+    positions, ups, refused, offset = [], [], 0, GRADIENT_POSITIONS
+    for gradient in gradients:
+        largest = float(gradient.abs().max()) if gradient.numel() else 0.0
+        if largest > 0.0 and math.isfinite(largest):
+            spacing = 2.0 ** (math.frexp(largest)[1] - GRADIENT_BITS)
+            scaled = gradient.reshape(-1) / spacing
+            floor = scaled.floor()
+            above = scaled.sub_(floor).sub_(0.5)  # signed distance to the grid midpoint, in grid steps
+            up = above > 0
+            distance = above.abs_()
+            zoned = torch.from_numpy(np.flatnonzero((distance < 2.0**-TIE_ZONE_BITS).cpu().numpy()))
+            if len(zoned):
+                zoned = zoned.to(gradient.device)
+                up[zoned] = torch.remainder(floor[zoned], 2.0) == 1.0  # to the even multiple
+            off_edge = distance.sub_(2.0**-TIE_ZONE_BITS).abs_()
+            edge = np.flatnonzero((off_edge < 2.0**-TIE_MARGIN_BITS).cpu().numpy())
+            positions.append(edge + offset)
+            ups.append(up[torch.from_numpy(edge).to(gradient.device)].cpu().numpy().astype(np.int64))
+            given, directions = logged.within(offset, offset + gradient.numel())
+            if len(given):
+                at = torch.from_numpy(given).to(gradient.device)
+                valid = torch.from_numpy(directions <= 1).to(gradient.device)
+                takeable = (off_edge[at] < 2.0 ** (1 - TIE_MARGIN_BITS)) & valid
+                refused += len(given) - int(takeable.sum())
+                up[at[takeable]] = torch.from_numpy(directions == 1).to(gradient.device)[takeable]
+            gradient.copy_(floor.add_(up).mul_(spacing).view_as(gradient))
+        offset += gradient.numel()
+    where = np.concatenate(positions) if positions else _NONE
+    chosen = np.concatenate(ups) if ups else _NONE
+    return RoundingLog(np.full(len(where), step, dtype=np.int64), where, chosen), refused
 
 
 class HostDropout(nn.Module):

@@ -19,7 +19,14 @@ from torch import nn
 
 from pot_impl.training.architectures import build_model, classification_loss, correct_predictions
 from pot_impl.training.checkpoint import MODEL_PREFIX, Checkpoint, CheckpointError, checkpoint_digest
-from pot_impl.training.reproducible import EMPTY_LOG, REPRODUCIBLE, RoundingLog, round_step, use_host_dropout
+from pot_impl.training.reproducible import (
+    EMPTY_LOG,
+    REPRODUCIBLE,
+    RoundingLog,
+    quantize_gradients,
+    round_step,
+    use_host_dropout,
+)
 from pot_impl.training.runtime import Environment, deterministic
 from pot_impl.training.task import PreparedTask
 
@@ -71,7 +78,9 @@ class TrainingSession:
         with deterministic(env) as device:
             self.device = device
             data = prepared.dataset
-            inputs = data.inputs.double() if self.reproducible and data.inputs.is_floating_point() else data.inputs
+            inputs = (
+                data.inputs.double() if self.reproducible and data.inputs.is_floating_point() else data.inputs
+            )
             self.train_inputs = inputs[: self.train_examples].to(device)
             self.train_targets = data.targets[: self.train_examples].to(device)
             self.eval_inputs = inputs[self.train_examples :].to(device)
@@ -181,7 +190,11 @@ class TrainingSession:
 
     # --- training -------------------------------------------------------------------------------
 
-    def _train_step(self, indices: torch.Tensor) -> torch.Tensor:
+    def _train_step(
+        self, indices: torch.Tensor, follow: RoundingLog = EMPTY_LOG
+    ) -> tuple[torch.Tensor, RoundingLog, int]:
+        """One optimizer step; under reproducible numerics the gradients are put on their block grid
+        first, and the returned log holds that rounding's near-ties."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.task.learning_rate(self.step)
         device_indices = indices.to(self.device)
@@ -190,9 +203,13 @@ class TrainingSession:
         self.optimizer.zero_grad(set_to_none=True)
         loss = classification_loss(self.model(inputs), targets)
         loss.backward()  # type: ignore[no-untyped-call]
+        gradient_ties, refused = EMPTY_LOG, 0
+        if self.reproducible:
+            gradients = [p.grad for p in self.model.parameters() if p.grad is not None]
+            gradient_ties, refused = quantize_gradients(gradients, self.step, follow)
         self.optimizer.step()
         self.step += 1
-        return loss.detach()
+        return loss.detach(), gradient_ties, refused
 
     def _rounded_tensors(self) -> list[torch.Tensor]:
         """What reproducible numerics rounds after a step, in log-position order (after the loss):
@@ -201,7 +218,9 @@ class TrainingSession:
         for parameter in self.model.parameters():
             tensors.append(parameter.data)
             state = self.optimizer.state.get(parameter, {})
-            tensors += [state[key] for key in sorted(state) if key != "step" and state[key].dtype == torch.float64]
+            tensors += [
+                state[key] for key in sorted(state) if key != "step" and state[key].dtype == torch.float64
+            ]
         return tensors
 
     def batch_digest(self, first_step: int, count: int) -> bytes:
@@ -226,12 +245,12 @@ class TrainingSession:
             for _ in range(count):
                 indices = self.batch_indices(self.step)
                 hasher.update(indices.numpy().data)
-                loss = self._train_step(indices)
+                loss, gradient_ties, gradient_refused = self._train_step(indices, follow)
                 if self.reproducible:
                     loss = loss.reshape(1).clone()
                     log, not_taken = round_step([loss, *self._rounded_tensors()], self.step - 1, follow)
-                    near_ties.append(log)
-                    refused += not_taken
+                    near_ties += [log, gradient_ties]  # gradient positions sort after the state's
+                    refused += not_taken + gradient_refused
                     loss = loss[0]
                 losses.append(loss)
             self.rng_state = self._capture_rng()
