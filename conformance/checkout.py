@@ -67,7 +67,8 @@ def build_extensions(root: Path) -> str | None:
     if not present:
         return None
     modules = ", ".join(
-        f"Extension({name!r}, [{source!r}], extra_compile_args={list(flags)!r})" for name, source, flags in present
+        f"Extension({name!r}, [{source!r}], extra_compile_args={list(flags)!r})"
+        for name, source, flags in present
     )
     program = (
         "from setuptools import Distribution, Extension\n"

@@ -1,3 +1,8 @@
 def round_in_place(
-    values: memoryview, zone_bits: int, margin_bits: int, follow_positions: memoryview, follow_bits: memoryview, /
+    values: memoryview,
+    zone_bits: int,
+    margin_bits: int,
+    follow_positions: memoryview,
+    follow_bits: memoryview,
+    /,
 ) -> tuple[bytes, bytes, int]: ...

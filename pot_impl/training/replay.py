@@ -50,12 +50,17 @@ class Replayer:
             return SegmentJudgement(f"malformed rounding log: {exc}")
         if len(follow) and not self.session.reproducible:
             return SegmentJudgement("leaf carries a rounding log but the order's numerics is native")
-        if len(follow) and not first <= follow.steps[0] <= follow.steps[-1] < first + self.task.segment_length:
+        if (
+            len(follow)
+            and not first <= follow.steps[0] <= follow.steps[-1] < first + self.task.segment_length
+        ):
             return SegmentJudgement("rounding log names steps outside the segment")
         self.restore_at(start, first)
         outcome = self.session.run_segment(follow)
         if outcome.refused and tolerance is None:
-            return SegmentJudgement(f"{outcome.refused} logged rounding decisions are not near-ties here (tier A)")
+            return SegmentJudgement(
+                f"{outcome.refused} logged rounding decisions are not near-ties here (tier A)"
+            )
         reexecuted = outcome.checkpoint  # live views: judged before the session trains again
         return judge_segment(
             claimed_checkpoint_digest=leaf.checkpoint_digest,

@@ -3,10 +3,11 @@
 A leaf records one segment of k steps: its index, the digest of the
 checkpoint after it, the digest of the batch indices it used, the loss
 of every step and, under reproducible numerics, the segment's rounding log
-(``reproducible.RoundingLog``'s encoding; empty otherwise). A claim binds the Merkle root over all leaves, the number of
-segments, the final model digest, the claimed score and the trainer's
-environment fingerprint; its ``commitment`` is the proof root the ledger
-stores, so a challenge can recover (and the ledger cannot confuse) all of them.
+(``reproducible.RoundingLog``'s encoding; empty otherwise). A claim binds
+the Merkle root over all leaves, the number of segments, the final model
+digest, the claimed score and the trainer's environment fingerprint; its
+``commitment`` is the proof root the ledger stores, so a challenge can
+recover (and the ledger cannot confuse) all of them.
 """
 
 from __future__ import annotations

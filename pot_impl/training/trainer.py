@@ -112,7 +112,12 @@ def train(
         for _ in range(order.task.segments):
             outcome = session.run_segment()
             pending.append(
-                (writer.submit(outcome.checkpoint), outcome.batch_digest, outcome.losses, outcome.near_ties.encode())
+                (
+                    writer.submit(outcome.checkpoint),
+                    outcome.batch_digest,
+                    outcome.losses,
+                    outcome.near_ties.encode(),
+                )
             )
         leaves = [
             SegmentLeaf(index, future.result(), batch_digest, losses, rounding)
