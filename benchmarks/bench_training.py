@@ -1,8 +1,10 @@
 """Proof-of-training benchmark: detection rates, honest false rejections, proof overhead, throughput.
 
-Run: ``.venv/bin/python -m benchmarks.bench_training [--quick] [--only overhead]``. Prints tables
-and writes ``benchmarks/results/training.json``; ``--only overhead`` measures the proof overhead
-alone (MLP, CNN, transformer at k = 10, 20, 50) into ``benchmarks/results/bench_training.json``.
+Run: ``.venv/bin/python -m benchmarks.bench_training [--quick] [--only overhead|cheaters]``. Prints
+tables and writes ``benchmarks/results/training.json``; ``--only overhead`` measures the proof
+overhead alone (MLP, CNN, transformer at k = 10, 20, 50) into
+``benchmarks/results/bench_training.json``; ``--only cheaters`` runs the cross-environment cheater
+experiment alone into ``benchmarks/results/training_cheaters.json``.
 All figures are ratios measured in this one run; GPU columns say "not measured" unless CUDA is
 present.
 
@@ -14,6 +16,11 @@ present.
 - Honest proofs: every segment of honest runs re-executed in the pinned environment (tier A) and
   with a different thread count (tier B, the mixed-environment emulation available on a CPU-only
   machine), with the drift statistics that calibrate the tier-B tolerance.
+- Cheaters across environments: a trainer that skips the backward pass and update of the last
+  step of every segment (computing that step's loss by a forward pass, so its loss trace is the
+  honest one and it stays inside the tier-B tolerance), judged by validators on another thread
+  count, under native numerics (tier B) and reproducible numerics (bit for bit); and the honest
+  run of the same order, which no validator may reject.
 - Overhead: the production trainer (with proofs, background or inline checkpoint writes) against
   a plain PyTorch loop over the same model, data order and steps; validator cost; bytes/segment.
 """
@@ -46,6 +53,7 @@ from pot_impl.training.architectures import classification_loss
 from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, SegmentJudgement, Tolerance, measure_drift
 from pot_impl.training.replay import Replayer, detached_copy
+from pot_impl.training.reproducible import NUMERICS
 from pot_impl.training.runtime import Environment, default_environment, deterministic
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.session import TrainingSession
@@ -58,6 +66,9 @@ from pot_impl.training.validator import Validator
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
 OVERHEAD_RESULTS = RESULTS.with_name("bench_training.json")
+CHEATER_RESULTS = RESULTS.with_name("training_cheaters.json")
+CHEATER_PLAN = ("mlp", 500, 50)
+"""(configuration, steps, segment length k) of the cross-environment cheater experiment."""
 OVERHEAD_SEGMENT_LENGTHS = (10, 20, 50)
 OVERHEAD_PLAN = {"mlp": (200, 21), "cnn": (100, 9), "transformer_lm": (100, 3)}
 """Overhead-only mode: (steps, interleaved repeats) per architecture (steps divisible by every k)."""
@@ -71,6 +82,7 @@ FRACTIONS = (0.05, 0.1, 0.2)
 ANCHOR_Q_FOR_P01_BETA005 = 29
 ANCHOR_THREAD_DRIFT = 7e-2
 ANCHOR_SAME_ENV_IDENTICAL = (36, 36)
+
 
 def judge_every_segment(
     order: TrainingOrder, run: TrainingRun, env: Environment, tolerance: Tolerance | None
@@ -442,6 +454,74 @@ def machine() -> dict[str, Any]:
     }
 
 
+def bench_cheaters(trials: int, workdir: Path) -> list[dict[str, Any]]:
+    """The end-of-segment skipper against validators in another environment, per numerics."""
+    config, steps, segment_length = CHEATER_PLAN
+    rows = []
+    for numerics in NUMERICS:
+        order = make_order(config, steps, segment_length, numerics=numerics)
+        prep = prepared(order)
+        honest = train(order, prep, CheckpointStore(workdir / f"cheaters-honest-{numerics}"), PINNED)
+        every_segment = set(range(order.task.segments))
+        store = CheckpointStore(workdir / f"cheaters-skip-{numerics}")
+        cheat = train_skipping_steps(order, prep, store, PINNED, every_segment, forward_skipped=True)
+        caught = rejected_honest = 0
+        tiers: dict[str, int] = {}
+        for trial in range(trials):
+            key = SigningKey(hashlib.sha256(f"cheater-validator/{trial}".encode()).digest())
+            validator = Validator(key, 2, env=OTHER_THREADS)
+            caught += not validator.validate(order.encode(), cheat.claim, cheat.server).accepted
+            verdict = validator.validate(order.encode(), honest.claim, honest.server)
+            rejected_honest += not verdict.accepted
+            tiers[verdict.tier] = tiers.get(verdict.tier, 0) + 1
+        rows.append(
+            {
+                "numerics": numerics,
+                "architecture": config,
+                "segment_length": segment_length,
+                "steps_without_update": 1 / segment_length,
+                "validators": trials,
+                "cheater_detection": caught / trials,
+                "honest_rejected": rejected_honest,
+                "honest_verdict_tiers": tiers,
+            }
+        )
+    return rows
+
+
+def cheaters_only(quick: bool, out: Path) -> int:
+    """The cheater experiment alone (a minute or two)."""
+    started, load_before = time.perf_counter(), os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+        rows = bench_cheaters(4 if quick else 20, Path(scratch))
+    result = {
+        "benchmark": "training-cheaters",
+        "quick": quick,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "environment": {"load_average": [load_before, os.getloadavg()]},
+        "trainer": PINNED.fingerprint,
+        "validators": OTHER_THREADS.fingerprint,
+        "cheaters": rows,
+        "elapsed_s": time.perf_counter() - started,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(
+        "End-of-segment skipper against validators on another thread count",
+        rows,
+        [
+            ("numerics", "numerics"),
+            ("steps_without_update", "steps not updated"),
+            ("cheater_detection", "detection"),
+            ("honest_rejected", "honest rejected"),
+            ("honest_verdict_tiers", "honest tiers"),
+        ],
+    )
+    print(f"wrote {out} ({result['elapsed_s']:.0f} s)")
+    return 0
+
+
 def overhead_only(quick: bool, out: Path) -> int:
     """The overhead table alone: every architecture at k = 10, 20, 50 (a few minutes)."""
     started, load_before = time.perf_counter(), os.getloadavg()
@@ -474,7 +554,9 @@ def overhead_only(quick: bool, out: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast smoke run (~1-2 min)")
-    parser.add_argument("--only", choices=("all", "overhead"), default="all", help="which benchmarks to run")
+    parser.add_argument(
+        "--only", choices=("all", "overhead", "cheaters"), default="all", help="which benchmarks to run"
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -484,6 +566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quick = args.quick
     if args.only == "overhead":
         return overhead_only(quick, args.out or OVERHEAD_RESULTS)
+    if args.only == "cheaters":
+        return cheaters_only(quick, args.out or CHEATER_RESULTS)
     out = args.out or RESULTS
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:

@@ -40,26 +40,43 @@ from pot_impl.training.datasets import Dataset
 from pot_impl.training.replay import detached_copy
 from pot_impl.training.runtime import Environment, deterministic
 from pot_impl.training.segments import SegmentLeaf
-from pot_impl.training.session import TrainingSession
+from pot_impl.training.session import SegmentOutcome, TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder
 from pot_impl.training.trainer import ProofServer, TrainingRun, make_claim
 
 ModelState = dict[str, torch.Tensor]
 
 
+@dataclass(frozen=True)
+class Segment:
+    """What a cheating trainer commits to for one segment."""
+
+    checkpoint: dict[str, torch.Tensor]
+    batch_digest: bytes
+    losses: tuple[float, ...]
+    rounding: bytes = b""
+    """The rounding log of the steps it did train, under reproducible numerics."""
+
+    @classmethod
+    def trained(cls, outcome: SegmentOutcome) -> Segment:
+        """A segment trained for real."""
+        checkpoint = detached_copy(outcome.checkpoint)
+        return cls(checkpoint, outcome.batch_digest, outcome.losses, outcome.near_ties.encode())
+
+
 def _commit(
     order: TrainingOrder,
     store: CheckpointStore,
     env: Environment,
-    segments: list[tuple[dict[str, torch.Tensor], bytes, tuple[float, ...]]],
+    segments: list[Segment],
     score: int,
 ) -> TrainingRun:
     """Store the checkpoints, build leaves and the claim, exactly as the honest trainer does."""
     leaves = []
-    for index, (checkpoint, batch_digest, losses) in enumerate(segments):
-        digest = store.put(checkpoint)
-        leaves.append(SegmentLeaf(index, digest, batch_digest, losses))
-    final_model = model_digest(segments[-1][0])
+    for index, segment in enumerate(segments):
+        digest = store.put(segment.checkpoint)
+        leaves.append(SegmentLeaf(index, digest, segment.batch_digest, segment.losses, segment.rounding))
+    final_model = model_digest(segments[-1].checkpoint)
     claim, encoded = make_claim(order, leaves, final_model, score, env)
     return TrainingRun(claim, tuple(leaves), ProofServer(encoded, store))
 
@@ -71,9 +88,13 @@ def train_skipping_steps(
     env: Environment,
     faked_segments: Collection[int],
     skipped_steps: int = 1,
+    forward_skipped: bool = False,
 ) -> TrainingRun:
-    """Skip ``skipped_steps`` steps in each of ``faked_segments`` and pad the loss trace; every
-    other segment is trained honestly from the (faked) state before it."""
+    """Skip the last ``skipped_steps`` steps of each of ``faked_segments``; every other segment is
+    trained honestly from the (faked) state before it. The loss trace is padded with the last real
+    loss, or with ``forward_skipped`` each skipped step's loss is computed by a forward pass
+    without the update: for one skipped step that is the honest loss, so the trace stays within
+    any tolerance while the backward pass and update are saved."""
     task = order.task
     if not 1 <= skipped_steps <= task.segment_length:
         raise ValueError("skipped_steps must be in [1, segment_length]")
@@ -82,17 +103,35 @@ def train_skipping_steps(
     for index in range(task.segments):
         first_step = session.step
         if index in faked_segments:
-            trained = task.segment_length - skipped_steps
-            losses = session.run_steps(trained).losses.cpu().tolist()
+            steps = session.run_steps(task.segment_length - skipped_steps)
+            losses = steps.losses.cpu().tolist()
             session.step = first_step + task.segment_length
-            padding = losses[-1:] if losses else [float("nan")]
-            trace = tuple(losses + padding * skipped_steps)
+            if forward_skipped:
+                first_skipped = first_step + task.segment_length - skipped_steps
+                trace = tuple(losses + _forward_losses(session, range(first_skipped, session.step)))
+            else:
+                padding = losses[-1:] if losses else [float("nan")]
+                trace = tuple(losses + padding * skipped_steps)
             batch_digest = session.batch_digest(first_step, task.segment_length)
-            segments.append((detached_copy(session.checkpoint()), batch_digest, trace))
+            rounding = steps.near_ties.encode()
+            segments.append(Segment(detached_copy(session.checkpoint()), batch_digest, trace, rounding))
         else:
             outcome = session.run_segment()
-            segments.append((detached_copy(outcome.checkpoint), outcome.batch_digest, outcome.losses))
+            segments.append(Segment.trained(outcome))
     return _commit(order, store, env, segments, session.evaluate())
+
+
+def _forward_losses(session: TrainingSession, steps: range) -> list[float]:
+    """Each step's training loss at the session's current weights, by a forward pass alone."""
+    losses = []
+    with deterministic(session.env), torch.no_grad(), torch.random.fork_rng(devices=[]):
+        session.model.train()
+        for step in steps:
+            indices = session.batch_indices(step).to(session.device)
+            inputs = session.train_inputs.index_select(0, indices)
+            loss = classification_loss(session.model(inputs), session.train_targets.index_select(0, indices))
+            losses.append(float(loss.to(torch.float32)))
+    return losses
 
 
 def _forged_run(
@@ -117,7 +156,7 @@ def _forged_run(
         losses = _losses_on_batches(session, first_step, task.segment_length)
         checkpoint = {**layout, **{MODEL_PREFIX + k: v.clone() for k, v in weights.items()}}
         checkpoint["step"] = torch.tensor([first_step + task.segment_length], dtype=torch.int64)
-        segments.append((checkpoint, session.batch_digest(first_step, task.segment_length), losses))
+        segments.append(Segment(checkpoint, session.batch_digest(first_step, task.segment_length), losses))
     return _commit(order, store, env, segments, session.evaluate())
 
 
@@ -188,7 +227,7 @@ def train_on_other_data(
     segments = []
     for _ in range(order.task.segments):
         outcome = session.run_segment()
-        segments.append((detached_copy(outcome.checkpoint), outcome.batch_digest, outcome.losses))
+        segments.append(Segment.trained(outcome))
     return _commit(order, store, env, segments, session.evaluate())
 
 

@@ -21,7 +21,7 @@ from pot_impl.training.datasets import DatasetCatalog
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import verify_inclusion
 from pot_impl.training.replay import Replayer
-from pot_impl.training.runtime import Environment
+from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.sampling import sample_is_valid
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TaskError, decode_checker_order, prepare_task
@@ -85,7 +85,8 @@ class TrainingProofChecker:
             return True
         if leaf.index != proof.index:
             return True
-        tolerance = None if claim.environment == self.env.fingerprint else self.tolerance
+        pinned = run_fingerprint(self.env, order.task.numerics)
+        tolerance = None if claim.environment == pinned else self.tolerance
         try:
             replayer = Replayer(order, prepare_task(order.task, self.catalog), self.env)
             if proof.kind == "score":

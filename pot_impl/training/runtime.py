@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pot_impl.training.reproducible import REPRODUCIBLE
+
 # cuBLAS needs a fixed workspace to be deterministic; it must be set before CUDA initialises.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
@@ -36,6 +38,15 @@ class Environment:
         if kind == "cuda":
             kind = f"cuda/{torch.cuda.get_device_name(torch.device(self.device))}/cuda{torch.version.cuda}"
         return f"torch{torch.__version__}/{kind}/threads{self.threads}"
+
+
+def run_fingerprint(env: Environment, numerics: str) -> str:
+    """What tier A pins for a run in ``env``: the whole environment under native numerics; under
+    reproducible numerics, whose results do not depend on device or thread count, only the
+    rounding scheme and the torch release (releases may change an operator's float64 formula)."""
+    if numerics == REPRODUCIBLE:
+        return f"{REPRODUCIBLE}-v1/torch{torch.__version__.split('+')[0]}"
+    return env.fingerprint
 
 
 TRAINING_DEVICE_TYPES = ("cpu", "cuda")

@@ -20,7 +20,7 @@ import msgpack
 
 from pot_impl.training.checkpoint import CHECKPOINT_DOMAIN, Checkpoint, CheckpointStore, model_digest
 from pot_impl.training.merkle import MerkleTree
-from pot_impl.training.runtime import Environment
+from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder
@@ -53,7 +53,8 @@ def make_claim(
     """The claim over ``leaves`` and their encodings (shared by every trainer, honest or not)."""
     encoded = tuple(leaf.encode() for leaf in leaves)
     root = MerkleTree(encoded).root
-    return Claim(order.digest, root, len(leaves), final_model, score, env.fingerprint), encoded
+    environment = run_fingerprint(env, order.task.numerics)
+    return Claim(order.digest, root, len(leaves), final_model, score, environment), encoded
 
 
 class BackgroundCheckpointWriter:

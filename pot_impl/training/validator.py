@@ -31,7 +31,7 @@ from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.replay import Replayer
 from pot_impl.training.reproducible import REPRODUCIBLE
-from pot_impl.training.runtime import Environment
+from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TaskError, decode_order, prepare_task
@@ -118,7 +118,8 @@ class Validator:
             return Verdict(False, "claim does not match the order (order digest or segment count)")
         if not all(0 <= index < claim.segments for index in segments):
             return Verdict(False, f"segments {segments} are outside the claim's {claim.segments}")
-        tolerance = None if claim.environment == self.env.fingerprint else self.tolerance
+        pinned = run_fingerprint(self.env, order.task.numerics)
+        tolerance = None if claim.environment == pinned else self.tolerance
         tier = "A" if tolerance is None else "B"
         drifts: list[Drift] = []
         try:

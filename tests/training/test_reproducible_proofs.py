@@ -11,10 +11,11 @@ import pytest
 from nacl.signing import SigningKey
 
 from benchmarks.training_orders import make_order, prepared
+from conformance.adversaries import train_skipping_steps
 from pot_impl.training.checkpoint import CheckpointStore
 from pot_impl.training.replay import Replayer
-from pot_impl.training.reproducible import REPRODUCIBLE, RoundingLog
-from pot_impl.training.runtime import Environment
+from pot_impl.training.reproducible import NATIVE, REPRODUCIBLE, RoundingLog
+from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.segments import ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TrainingOrder
 from pot_impl.training.trainer import TrainingRun, train
@@ -74,3 +75,26 @@ def test_leaves_carry_their_rounding_log_through_their_encoding(tmp_path: Path) 
         assert SegmentLeaf.decode(leaf.encode()) == leaf
     with pytest.raises(ProofFormatError, match="rounding log"):
         SegmentLeaf.decode(run.leaves[0].encode() + b"\x00")
+
+
+def test_reproducible_claims_pin_the_numerics_not_the_device_or_thread_count() -> None:
+    order = make_order("tiny_mlp", 8, 4, numerics=REPRODUCIBLE)
+    native = make_order("tiny_mlp", 8, 4)
+    one, two = Environment("cpu", 1), Environment("cpu", 2)
+    assert run_fingerprint(one, order.task.numerics) == run_fingerprint(two, order.task.numerics)
+    assert run_fingerprint(one, native.task.numerics) != run_fingerprint(two, native.task.numerics)
+
+
+@pytest.mark.parametrize(("numerics", "caught"), [(NATIVE, False), (REPRODUCIBLE, True)])
+def test_skipping_the_last_step_of_each_segment_is_caught_on_another_thread_count_only_when_reproducible(
+    tmp_path: Path, numerics: str, caught: bool
+) -> None:
+    """The skipper saves the backward pass and update of 1 step in k and keeps an honest loss
+    trace, so it stays inside tier B's tolerance; bit-for-bit verification across environments is
+    what catches it."""
+    order = make_order("mlp", 100, 50, numerics=numerics)
+    store, env = CheckpointStore(tmp_path), Environment("cpu", 1)
+    cheat = train_skipping_steps(order, prepared(order), store, env, {0, 1}, forward_skipped=True)
+    validator = Validator(SigningKey(b"\x06" * 32), 2, env=Environment("cpu", 2))
+    verdict = validator.validate(order.encode(), cheat.claim, cheat.server)
+    assert verdict.accepted is not caught, verdict.reason
