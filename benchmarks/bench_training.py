@@ -4,7 +4,8 @@ Run: ``.venv/bin/python -m benchmarks.bench_training [--quick] [--only overhead|
 tables and writes ``benchmarks/results/training.json``; ``--only overhead`` measures the proof
 overhead alone (MLP, CNN, transformer at k = 10, 20, 50) into
 ``benchmarks/results/bench_training.json``; ``--only cheaters`` runs the cross-environment cheater
-experiment alone into ``benchmarks/results/training_cheaters.json``.
+experiment alone into ``benchmarks/results/training_cheaters.json``; ``--only dispute`` measures what
+a coordinator pays to settle a disputed segment into ``benchmarks/results/training_dispute.json``.
 All figures are ratios measured in this one run; GPU columns say "not measured" unless CUDA is
 present.
 
@@ -21,6 +22,11 @@ present.
   honest one and it stays inside the tier-B tolerance), judged by validators on another thread
   count, under native numerics (tier B) and reproducible numerics (bit for bit); and the honest
   run of the same order, which no validator may reject.
+- Dispute settlement: a coordinator's CPU time to re-execute a whole disputed segment (today's
+  fraud proof, ``Replayer.check_segment``) against the one-step referee of the bisection game
+  (``pot_impl.training.dispute.referee``), each with decoding and restoring its start state, for
+  k = 10, 20, 50 under reproducible numerics; and the ledger moves each takes (1 fraud proof,
+  against ``spec.dispute.max_moves(k)``).
 - Overhead: the production trainer (with proofs, background or inline checkpoint writes) against
   a plain PyTorch loop over the same model, data order and steps; validator cost; bytes/segment.
 """
@@ -50,12 +56,14 @@ from nacl.signing import SigningKey
 from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
 from pot_impl.training.architectures import classification_loss
-from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint
+from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint, encode_checkpoint
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, SegmentJudgement, Tolerance, measure_drift
+from pot_impl.training.dispute import referee, trajectory
 from pot_impl.training.replay import Replayer, detached_copy
-from pot_impl.training.reproducible import NUMERICS
+from pot_impl.training.reproducible import NUMERICS, REPRODUCIBLE, RoundingLog
 from pot_impl.training.runtime import Environment, default_environment, deterministic
 from pot_impl.training.sampling import draw_sample
+from pot_impl.training.segments import SegmentLeaf
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import (
     PreparedTask,
@@ -63,10 +71,13 @@ from pot_impl.training.task import (
 )
 from pot_impl.training.trainer import BackgroundCheckpointWriter, TrainingRun, train
 from pot_impl.training.validator import Validator
+from spec.dispute import max_moves
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
 OVERHEAD_RESULTS = RESULTS.with_name("bench_training.json")
 CHEATER_RESULTS = RESULTS.with_name("training_cheaters.json")
+DISPUTE_RESULTS = RESULTS.with_name("training_dispute.json")
+DISPUTE_SEGMENT_LENGTHS = (10, 20, 50)
 CHEATER_PLAN = ("mlp", 500, 50)
 """(configuration, steps, segment length k) of the cross-environment cheater experiment."""
 OVERHEAD_SEGMENT_LENGTHS = (10, 20, 50)
@@ -489,6 +500,80 @@ def bench_cheaters(trials: int, workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _re_execute_segment(replayer: Replayer, leaf: SegmentLeaf, start_bytes: bytes) -> None:
+    """Today's fraud proof, as a coordinator runs it: decode the start state, re-run the segment."""
+    replayer.check_segment(leaf, decode_checkpoint(start_bytes), None, None)
+
+
+def bench_dispute(repeats: int, workdir: Path) -> list[dict[str, Any]]:
+    """CPU seconds for a coordinator to settle one disputed segment, whole or by one step."""
+    rows = []
+    for config in ("mlp", "cnn", "transformer_lm"):
+        for k in DISPUTE_SEGMENT_LENGTHS:
+            order = make_order(config, 2 * k, k, numerics=REPRODUCIBLE)
+            run = train(order, prepared(order), CheckpointStore(workdir / f"dispute-{config}-{k}"), PINNED)
+            store, leaf = run.server.store, run.leaves[1]
+            start_bytes = store.fetch(run.leaves[0].checkpoint_digest)
+            log = RoundingLog.decode(leaf.rounding)
+            replayer = Replayer(order, prepared(order), PINNED)
+            digests = trajectory(replayer, decode_checkpoint(start_bytes), k, k, log)
+            trajectory(replayer, decode_checkpoint(start_bytes), k, k - 1, log)
+            last_state = encode_checkpoint(replayer.session.checkpoint())
+
+            whole_segment = partial(_re_execute_segment, replayer, leaf, start_bytes)
+            one_step = partial(
+                referee, replayer, run.claim.environment, 2 * k - 1, last_state, digests[-2], digests[-1], log
+            )
+            segment_cpu = min(measure(whole_segment)[1] for _ in range(repeats))
+            step_cpu = min(measure(one_step)[1] for _ in range(repeats))
+            rows.append(
+                {
+                    "architecture": config,
+                    "segment_length": k,
+                    "fraud_proof_cpu_ms": 1000 * segment_cpu,
+                    "referee_cpu_ms": 1000 * step_cpu,
+                    "ratio": step_cpu / segment_cpu,
+                    "target_ratio": 1 / k,
+                    "fraud_proof_moves": 1,
+                    "dispute_moves": max_moves(k),
+                }
+            )
+    return rows
+
+
+def dispute_only(quick: bool, out: Path) -> int:
+    """The dispute-settlement costs alone (a minute or two)."""
+    started, load_before = time.perf_counter(), os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+        rows = bench_dispute(2 if quick else 5, Path(scratch))
+    result = {
+        "benchmark": "training-dispute",
+        "quick": quick,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "environment": {"load_average": [load_before, os.getloadavg()]},
+        "settlement": rows,
+        "elapsed_s": time.perf_counter() - started,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(
+        "Settling a disputed segment: whole re-execution against the one-step referee (CPU ms, best of runs)",
+        rows,
+        [
+            ("architecture", "architecture"),
+            ("segment_length", "k"),
+            ("fraud_proof_cpu_ms", "segment ms"),
+            ("referee_cpu_ms", "one step ms"),
+            ("ratio", "ratio"),
+            ("target_ratio", "1/k"),
+            ("dispute_moves", "moves"),
+        ],
+    )
+    print(f"wrote {out} ({result['elapsed_s']:.0f} s)")
+    return 0
+
+
 def cheaters_only(quick: bool, out: Path) -> int:
     """The cheater experiment alone (a minute or two)."""
     started, load_before = time.perf_counter(), os.getloadavg()
@@ -555,7 +640,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast smoke run (~1-2 min)")
     parser.add_argument(
-        "--only", choices=("all", "overhead", "cheaters"), default="all", help="which benchmarks to run"
+        "--only",
+        choices=("all", "overhead", "cheaters", "dispute"),
+        default="all",
+        help="which benchmarks to run",
     )
     parser.add_argument(
         "--out",
@@ -568,6 +656,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return overhead_only(quick, args.out or OVERHEAD_RESULTS)
     if args.only == "cheaters":
         return cheaters_only(quick, args.out or CHEATER_RESULTS)
+    if args.only == "dispute":
+        return dispute_only(quick, args.out or DISPUTE_RESULTS)
     out = args.out or RESULTS
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:

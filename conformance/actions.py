@@ -79,8 +79,9 @@ DISPUTE_GAME = (
     LedgerAction.BYZANTINE_SUPPLY,
     LedgerAction.TIMEOUT,
 )
-"""The bisection dispute game's moves (``spec/dispute.py``): in the specification only so far; the
-implementation has no game yet, so the ledger bridge refuses models with ``dispute_steps``."""
+"""The bisection dispute game's moves (``spec/dispute.py``). The implementation has the game's
+training side (per-step digests and the one-step referee, ``pot_impl/training/dispute.py``) but no
+ledger transactions for it yet, so the ledger bridge refuses models with ``dispute_steps``."""
 
 
 @dataclass(frozen=True)
