@@ -1,4 +1,5 @@
-/* Reproducible numerics on the CPU: round float64 values to float32 in one pass, finding near-ties.
+/* Reproducible numerics on the CPU: round float64 values to float32, and gradients to their block
+ * grid, each in one pass, finding the values near the tie zone's edge.
  *
  * The same rule as reproducible.py's torch path (which CUDA tensors take), element by element, with
  * d the value's distance to the midpoint between its two float32 neighbours, in units of their gap:
@@ -151,9 +152,95 @@ done:
     return result;
 }
 
+/* Block floating-point gradients: reproducible.py's quantize_with_tensor_ops, in one pass after a
+ * pass for the largest magnitude. Each value goes to a multiple of 2**(e - gradient_bits), where
+ * 2**e bounds the largest magnitude (frexp); within the tie zone around a grid midpoint to the even
+ * multiple, elsewhere to the nearest. Directions near the zone's edge are returned (0 down, 1 up),
+ * and logged directions there are taken. A vector that is all zeros or holds a NaN or infinity
+ * stays as it is, and every logged direction for it is refused. */
+static PyObject *quantize_in_place(PyObject *module, PyObject *args) {
+    Py_buffer values, follow_positions, follow_directions;
+    int gradient_bits, zone_bits, margin_bits;
+    if (!PyArg_ParseTuple(args, "w*iiiy*y*", &values, &gradient_bits, &zone_bits, &margin_bits, &follow_positions,
+                          &follow_directions))
+        return NULL;
+    PyObject *result = NULL;
+    char *positions = NULL, *ups = NULL;
+    Py_ssize_t positions_used = 0, positions_capacity = 0, ups_used = 0, ups_capacity = 0;
+    Py_ssize_t count = values.len / (Py_ssize_t)sizeof(double);
+    Py_ssize_t follows = follow_positions.len / (Py_ssize_t)sizeof(int64_t);
+    if (values.len % (Py_ssize_t)sizeof(double) ||
+        follow_directions.len != follows * (Py_ssize_t)sizeof(uint32_t) || zone_bits < 2 ||
+        margin_bits <= zone_bits || gradient_bits < 1 || gradient_bits > 52) {
+        PyErr_SetString(PyExc_ValueError, "quantize_in_place: float64 values, int64 positions, uint32 directions");
+        goto done;
+    }
+    double *data = (double *)values.buf;
+    const int64_t *logged_at = (const int64_t *)follow_positions.buf;
+    const uint32_t *logged_up = (const uint32_t *)follow_directions.buf;
+    double largest = 0.0;
+    int unusable = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (isnan(data[i]))
+            unusable = 1;
+        else if (fabs(data[i]) > largest)
+            largest = fabs(data[i]);
+    }
+    Py_ssize_t refused = 0;
+    if (unusable || largest == 0.0 || !isfinite(largest)) {
+        refused = follows;
+    } else {
+        int exponent;
+        frexp(largest, &exponent);
+        double spacing = ldexp(1.0, exponent - gradient_bits);
+        double zone = ldexp(1.0, -zone_bits), margin = ldexp(1.0, -margin_bits);
+        Py_ssize_t next = 0;
+        while (next < follows && logged_at[next] < 0) {
+            next++;
+            refused++;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            double scaled = data[i] / spacing;
+            double floor_ = floor(scaled);
+            double above = scaled - floor_ - 0.5;
+            uint32_t up = above > 0;
+            double distance = fabs(above);
+            if (distance < zone)
+                up = fabs(fmod(floor_, 2.0)) == 1.0;
+            double off_edge = fabs(distance - zone);
+            if (off_edge < margin) {
+                int64_t at = (int64_t)i;
+                if (append(&positions, &positions_used, &positions_capacity, &at, sizeof at) ||
+                    append(&ups, &ups_used, &ups_capacity, &up, sizeof up))
+                    goto done;
+            }
+            while (next < follows && logged_at[next] == (int64_t)i) {
+                if (off_edge < 2.0 * margin && logged_up[next] <= 1)
+                    up = logged_up[next];
+                else
+                    refused++;
+                next++;
+            }
+            data[i] = (floor_ + (double)up) * spacing;
+        }
+        refused += follows - next;
+    }
+    result = Py_BuildValue("y#y#n", positions ? positions : "", positions_used, ups ? ups : "", ups_used, refused);
+done:
+    PyMem_Free(positions);
+    PyMem_Free(ups);
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&follow_positions);
+    PyBuffer_Release(&follow_directions);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"round_in_place", round_in_place, METH_VARARGS,
      "round_in_place(values, zone_bits, margin_bits, follow_positions, follow_bits) -> (positions, bits, refused)"},
+    {"quantize_in_place", quantize_in_place, METH_VARARGS,
+     "quantize_in_place(values, gradient_bits, zone_bits, margin_bits, follow_positions, follow_directions)"
+     " -> (positions, directions, refused)"},
     {NULL, NULL, 0, NULL},
 };
 

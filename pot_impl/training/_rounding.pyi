@@ -6,3 +6,12 @@ def round_in_place(
     follow_bits: memoryview,
     /,
 ) -> tuple[bytes, bytes, int]: ...
+def quantize_in_place(
+    values: memoryview,
+    gradient_bits: int,
+    zone_bits: int,
+    margin_bits: int,
+    follow_positions: memoryview,
+    follow_directions: memoryview,
+    /,
+) -> tuple[bytes, bytes, int]: ...

@@ -224,38 +224,66 @@ def quantize_gradients(
 ) -> tuple[RoundingLog, int]:
     """Put each float64 gradient on its block grid in place; logs the elements near the tie zone's
     edge as 0 (rounded down) or 1 (up) and takes ``follow``'s decisions there. Exact on every
-    device: scaling by powers of two, floor and the comparisons are exact in float64."""
+    device: scaling by powers of two, floor and the comparisons are exact in float64. CPU tensors
+    take one compiled pass (``_rounding.c``); others the same rule in tensor operations."""
     logged = follow.at_step(step)
     positions, ups, refused, offset = [], [], 0, GRADIENT_POSITIONS
     for gradient in gradients:
-        largest = float(gradient.abs().max()) if gradient.numel() else 0.0
-        if largest > 0.0 and math.isfinite(largest):
-            spacing = 2.0 ** (math.frexp(largest)[1] - GRADIENT_BITS)
-            scaled = gradient.reshape(-1) / spacing
-            floor = scaled.floor()
-            above = scaled.sub_(floor).sub_(0.5)  # signed distance to the grid midpoint, in grid steps
-            up = above > 0
-            distance = above.abs_()
-            zoned = torch.from_numpy(np.flatnonzero((distance < 2.0**-TIE_ZONE_BITS).cpu().numpy()))
-            if len(zoned):
-                zoned = zoned.to(gradient.device)
-                up[zoned] = torch.remainder(floor[zoned], 2.0) == 1.0  # to the even multiple
-            off_edge = distance.sub_(2.0**-TIE_ZONE_BITS).abs_()
-            edge = np.flatnonzero((off_edge < 2.0**-TIE_MARGIN_BITS).cpu().numpy())
-            positions.append(edge + offset)
-            ups.append(up[torch.from_numpy(edge).to(gradient.device)].cpu().numpy().astype(np.int64))
-            given, directions = logged.within(offset, offset + gradient.numel())
-            if len(given):
-                at = torch.from_numpy(given).to(gradient.device)
-                valid = torch.from_numpy(directions <= 1).to(gradient.device)
-                takeable = (off_edge[at] < 2.0 ** (1 - TIE_MARGIN_BITS)) & valid
-                refused += len(given) - int(takeable.sum())
-                up[at[takeable]] = torch.from_numpy(directions == 1).to(gradient.device)[takeable]
-            gradient.copy_(floor.add_(up).mul_(spacing).view_as(gradient))
+        given = logged.within(offset, offset + gradient.numel())
+        flat = gradient.view(-1)
+        if flat.device.type == "cpu":
+            edge, up, not_taken = _rounding.quantize_in_place(
+                flat.numpy().data,
+                GRADIENT_BITS,
+                TIE_ZONE_BITS,
+                TIE_MARGIN_BITS,
+                np.ascontiguousarray(given[0], dtype=np.int64).data,
+                np.ascontiguousarray(given[1], dtype=np.uint32).data,
+            )
+            edges = np.frombuffer(edge, dtype=np.int64)
+            directions = np.frombuffer(up, dtype=np.uint32).astype(np.int64)
+        else:
+            edges, directions, not_taken = quantize_with_tensor_ops(flat, given)
+        positions.append(edges + offset)
+        ups.append(directions)
+        refused += not_taken
         offset += gradient.numel()
     where = np.concatenate(positions) if positions else _NONE
     chosen = np.concatenate(ups) if ups else _NONE
     return RoundingLog(np.full(len(where), step, dtype=np.int64), where, chosen), refused
+
+
+def quantize_with_tensor_ops(
+    flat: torch.Tensor, follow: tuple[np.ndarray, np.ndarray] = (_NONE, _NONE)
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """One gradient's block-grid rounding in tensor operations, for any device: the positions and
+    directions near the tie zone's edge, and how many of ``follow``'s decisions were refused."""
+    largest = float(flat.abs().max()) if flat.numel() else 0.0
+    if not (largest > 0.0 and math.isfinite(largest)):
+        return _NONE, _NONE, len(follow[0])
+    spacing = 2.0 ** (math.frexp(largest)[1] - GRADIENT_BITS)
+    scaled = flat / spacing
+    floor = scaled.floor()
+    above = scaled.sub_(floor).sub_(0.5)  # signed distance to the grid midpoint, in grid steps
+    up = above > 0
+    distance = above.abs_()
+    zoned = torch.from_numpy(np.flatnonzero((distance < 2.0**-TIE_ZONE_BITS).cpu().numpy()))
+    if len(zoned):
+        zoned = zoned.to(flat.device)
+        up[zoned] = torch.remainder(floor[zoned], 2.0) == 1.0  # to the even multiple
+    off_edge = distance.sub_(2.0**-TIE_ZONE_BITS).abs_()
+    edge = np.flatnonzero((off_edge < 2.0**-TIE_MARGIN_BITS).cpu().numpy())
+    directions = up[torch.from_numpy(edge).to(flat.device)].cpu().numpy().astype(np.int64)
+    given, logged = follow
+    refused = 0
+    if len(given):
+        at = torch.from_numpy(given).to(flat.device)
+        valid = torch.from_numpy(logged <= 1).to(flat.device)
+        takeable = (off_edge[at] < 2.0 ** (1 - TIE_MARGIN_BITS)) & valid
+        refused = len(given) - int(takeable.sum())
+        up[at[takeable]] = torch.from_numpy(logged == 1).to(flat.device)[takeable]
+    flat.copy_(floor.add_(up).mul_(spacing))
+    return edge, directions, refused
 
 
 class HostDropout(nn.Module):

@@ -21,10 +21,13 @@ from benchmarks.training_orders import make_order, prepared
 from pot_impl.training.checkpoint import checkpoint_digest
 from pot_impl.training.reproducible import (
     EMPTY_LOG,
+    GRADIENT_POSITIONS,
     NATIVE,
     REPRODUCIBLE,
     TIE_ZONE_BITS,
     RoundingLog,
+    quantize_gradients,
+    quantize_with_tensor_ops,
     round_in_place,
     round_with_tensor_ops,
 )
@@ -231,3 +234,47 @@ def test_a_cuda_session_trains_on_from_a_cpu_checkpoint() -> None:
     cuda = TrainingSession(prepared(order), order.data_order_seed, Environment("cuda", 1))
     cuda.restore(cpu.checkpoint())
     assert cuda.run_segment().losses
+
+
+ZONE = 2.0**-TIE_ZONE_BITS
+grid_offsets = st.one_of(
+    st.just(0.0),
+    st.floats(-(2.0**-12), 2.0**-12),
+    st.floats(ZONE - 2.0**-15, ZONE + 2.0**-15).flatmap(lambda edge: st.sampled_from([edge, -edge])),
+    st.floats(-0.5, 0.5),
+)
+
+
+@st.composite
+def gradients(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A gradient whose largest magnitude is 1 (grid step 2**-23), with values near grid midpoints
+    and the tie zone's edges, and a log of directions (0, 1, or junk) for some of them."""
+    steps = draw(st.lists(st.tuples(st.integers(-(2**22), 2**22 - 1), grid_offsets), min_size=1, max_size=48))
+    exact = np.array([1.0] + [(n + 0.5 + offset) * 2.0**-23 for n, offset in steps], dtype=np.float64)
+    chosen = sorted(draw(st.sets(st.integers(0, len(exact) - 1), max_size=8)))
+    directions = [draw(st.sampled_from([0, 1, 7])) for _ in chosen]
+    return exact, np.array(chosen, dtype=np.int64), np.array(directions, dtype=np.int64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(gradients())
+def test_the_compiled_pass_and_the_tensor_operations_quantize_gradients_alike(
+    case: tuple[np.ndarray, ...],
+) -> None:
+    exact, positions, directions = case
+    compiled = torch.from_numpy(exact.copy())
+    log = RoundingLog(np.zeros(len(positions), dtype=np.int64), positions + GRADIENT_POSITIONS, directions)
+    compiled_log, compiled_refused = quantize_gradients([compiled], 0, log)
+    tensor_ops = torch.from_numpy(exact.copy())
+    edge, ups, refused = quantize_with_tensor_ops(tensor_ops, (positions, directions))
+    assert compiled.view(torch.int64).tolist() == tensor_ops.view(torch.int64).tolist()
+    assert (compiled_log.positions - GRADIENT_POSITIONS).tolist() == edge.tolist()
+    assert compiled_log.bits.tolist() == ups.tolist()
+    assert compiled_refused == refused
+
+
+def test_a_gradient_is_put_on_its_block_grid_with_ties_to_even() -> None:
+    step = 2.0**-23  # the grid of a gradient whose largest magnitude is 1
+    values = torch.tensor([1.0, 2.5 * step, 3.5 * step, 3.7 * step, 1e-12], dtype=torch.float64)
+    quantize_gradients([values], 0, EMPTY_LOG)
+    assert values.tolist() == [1.0, 2 * step, 4 * step, 4 * step, 0.0]
