@@ -8,7 +8,8 @@ around a midpoint round to the even neighbour (``TIE_ZONE_BITS``), so exact ties
 need nothing more; values near that zone's edge, which devices may place on different sides of it,
 are logged by the trainer and followed by re-executors (``TIE_MARGIN_BITS``). A re-executor takes a
 logged decision only for a value near the edge in its own computation too, and only if it names one
-of that value's two float32 neighbours, so a trainer cannot use the log to steer anything else.
+of that value's two float32 neighbours; it rounds every other value by the rule, so a trainer cannot
+use the log to steer anything else, and a refused entry costs nothing unless the result differs.
 
 Gradients are first put on a block grid (``GRADIENT_BITS``) by the same rule: a gradient that
 cancels to almost nothing is reduction noise, different on every device, that float32 rounding

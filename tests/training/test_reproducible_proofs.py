@@ -45,7 +45,7 @@ def judge_with_log(order: TrainingOrder, run: TrainingRun, index: int, rounding:
     return replayer.check_segment(leaf, start, None, None).mismatch
 
 
-def test_a_rounding_decision_where_there_is_no_tie_is_refused(tmp_path: Path) -> None:
+def test_a_logged_decision_where_there_is_no_tie_cannot_steer_the_replay(tmp_path: Path) -> None:
     order, run = reproducible_run(tmp_path)
     assert judge_with_log(order, run, 1, run.leaves[1].rounding) is None
     log = RoundingLog.decode(run.leaves[1].rounding)
@@ -57,7 +57,10 @@ def test_a_rounding_decision_where_there_is_no_tie_is_refused(tmp_path: Path) ->
     bits = np.array([logged.get(position, one) for position in positions.tolist()])
     forged = RoundingLog(np.full(len(positions), 4), positions, bits)
     rest = RoundingLog.of([forged, *(log.at_step(later) for later in range(5, 8))])
-    assert "not near-ties" in (judge_with_log(order, run, 1, rest.encode()) or "")
+    assert judge_with_log(order, run, 1, rest.encode()) is None  # the honest state, as committed
+    replayer = Replayer(order, prepared(order), Environment("cpu", 2))
+    replayer.restore_at(run.server.store.load(run.leaves[0].checkpoint_digest), 4)
+    assert replayer.session.run_segment(rest).refused == 1
 
 
 def test_a_rounding_log_outside_its_segment_or_on_a_native_order_is_a_mismatch(tmp_path: Path) -> None:
