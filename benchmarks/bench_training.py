@@ -541,22 +541,31 @@ def bench_dispute(repeats: int, workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def dispute_only(quick: bool, out: Path) -> int:
-    """The dispute-settlement costs alone (a minute or two)."""
+def run_alone(
+    benchmark: str, out: Path, measure: Callable[[Path], list[dict[str, Any]]], **context: Any
+) -> list[dict[str, Any]]:
+    """One part of this benchmark on its own: run it in a scratch directory, then write its rows
+    with when, where and under what load they were measured."""
     started, load_before = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
-        rows = bench_dispute(2 if quick else 5, Path(scratch))
+        rows = measure(Path(scratch))
     result = {
-        "benchmark": "training-dispute",
-        "quick": quick,
+        "benchmark": benchmark,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
         "environment": {"load_average": [load_before, os.getloadavg()]},
-        "settlement": rows,
+        **context,
+        "rows": rows,
         "elapsed_s": time.perf_counter() - started,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    return rows
+
+
+def dispute_only(quick: bool, out: Path) -> int:
+    """The dispute-settlement costs alone (a minute or two)."""
+    rows = run_alone("training-dispute", out, partial(bench_dispute, 2 if quick else 5), quick=quick)
     print_table(
         "Settling a disputed segment: whole re-execution against the one-step referee (CPU ms, best of runs)",
         rows,
@@ -570,28 +579,20 @@ def dispute_only(quick: bool, out: Path) -> int:
             ("dispute_moves", "moves"),
         ],
     )
-    print(f"wrote {out} ({result['elapsed_s']:.0f} s)")
+    print(f"wrote {out}")
     return 0
 
 
 def cheaters_only(quick: bool, out: Path) -> int:
     """The cheater experiment alone (a minute or two)."""
-    started, load_before = time.perf_counter(), os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
-        rows = bench_cheaters(4 if quick else 20, Path(scratch))
-    result = {
-        "benchmark": "training-cheaters",
-        "quick": quick,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "environment": {"load_average": [load_before, os.getloadavg()]},
-        "trainer": PINNED.fingerprint,
-        "validators": OTHER_THREADS.fingerprint,
-        "cheaters": rows,
-        "elapsed_s": time.perf_counter() - started,
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    rows = run_alone(
+        "training-cheaters",
+        out,
+        partial(bench_cheaters, 4 if quick else 20),
+        quick=quick,
+        trainer=PINNED.fingerprint,
+        validators=OTHER_THREADS.fingerprint,
+    )
     print_table(
         "End-of-segment skipper against validators on another thread count",
         rows,
@@ -603,7 +604,7 @@ def cheaters_only(quick: bool, out: Path) -> int:
             ("honest_verdict_tiers", "honest tiers"),
         ],
     )
-    print(f"wrote {out} ({result['elapsed_s']:.0f} s)")
+    print(f"wrote {out}")
     return 0
 
 
