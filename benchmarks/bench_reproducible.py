@@ -139,9 +139,9 @@ def divergence(config: str, steps: int, reference: Environment, validator: Envir
             _, _, _, gap = reproducible.rounding_geometry(mine)
             apart = ((mine - theirs).abs() / gap).nan_to_num(0.0)
             worst, total = max(worst, float(apart.max())), total + mine.numel()
-            for name, part in zip(
-                rounded_names(trainer), torch.split(apart, rounded_sizes(trainer)), strict=True
-            ):
+            named = [("loss", 1), *((name, tensor.numel()) for name, tensor in trainer.rounded_state())]
+            parts = torch.split(apart, [size for _, size in named])
+            for (name, _), part in zip(named, parts, strict=True):
                 worst_by_name[name] = max(worst_by_name.get(name, 0.0), float(part.max()))
             for bits in MARGINS_PROBED:
                 beyond[bits] += int((apart >= 2.0**-bits).sum())
@@ -155,19 +155,6 @@ def divergence(config: str, steps: int, reference: Environment, validator: Envir
         "most_divergent": sorted(worst_by_name.items(), key=lambda item: -item[1])[:6],
         **{f"beyond_2^-{bits}": beyond[bits] for bits in MARGINS_PROBED},
     }
-
-
-def rounded_names(session: TrainingSession) -> list[str]:
-    """Names of what reproducible numerics rounds, in the session's order (``_rounded_tensors``)."""
-    names = ["loss"]
-    for name, parameter in session.model.named_parameters():
-        state = session.optimizer.state.get(parameter, {})
-        names += [name] + [f"{name}/{key}" for key in sorted(state) if key != "step"]
-    return names
-
-
-def rounded_sizes(session: TrainingSession) -> list[int]:
-    return [1] + [tensor.numel() for tensor in session._rounded_tensors()]
 
 
 def _synchronise(env: Environment) -> None:

@@ -22,7 +22,7 @@ stream), so the randomness is device-independent as well.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,16 +135,26 @@ def round_in_place(
     """
     if values.device.type != "cpu":
         return round_with_tensor_ops(values, follow)
-    positions, bits, refused = _rounding.round_in_place(
+    return _compiled(_rounding.round_in_place, values, (TIE_ZONE_BITS, TIE_MARGIN_BITS), follow)
+
+
+def _compiled(
+    kernel: Callable[..., tuple[bytes, bytes, int]],
+    values: torch.Tensor,
+    settings: tuple[int, ...],
+    follow: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Run one of ``_rounding.c``'s passes over a CPU tensor in place: positions, 32-bit words
+    (float32 bits or directions) and refusals, as the tensor-operation paths return them."""
+    positions, words, refused = kernel(
         values.view(-1).numpy().data,
-        TIE_ZONE_BITS,
-        TIE_MARGIN_BITS,
+        *settings,
         np.ascontiguousarray(follow[0], dtype=np.int64).data,
         np.ascontiguousarray(follow[1], dtype=np.uint32).data,
     )
     return (
         np.frombuffer(positions, dtype=np.int64),
-        np.frombuffer(bits, dtype=np.uint32).astype(np.int64),
+        np.frombuffer(words, dtype=np.uint32).astype(np.int64),
         refused,
     )
 
@@ -190,25 +200,35 @@ def round_step(tensors: Sequence[torch.Tensor], step: int, follow: RoundingLog) 
     """Round a step's float64 results in place, as one vector in the order given (positions count
     across the tensors), taking ``follow``'s decisions for this step. Returns the step's logged
     decisions and how many of ``follow``'s were refused."""
-    sizes = [tensor.numel() for tensor in tensors]
     if tensors[0].device.type == "cpu":
-        parts = list(tensors)
-    else:  # one vector, so the tensor path launches its kernels once
-        parts = [torch.cat([tensor.reshape(-1) for tensor in tensors])]
+        return _round_parts(tensors, step, follow, 0, round_in_place)
+    whole = torch.cat([tensor.reshape(-1) for tensor in tensors])  # the tensor path launches its kernels once
+    log, refused = _round_parts([whole], step, follow, 0, round_in_place)
+    for tensor, rounded in zip(
+        tensors, torch.split(whole, [tensor.numel() for tensor in tensors]), strict=True
+    ):
+        tensor.copy_(rounded.view_as(tensor))
+    return log, refused
+
+
+Rounding = Callable[[torch.Tensor, tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray, int]]
+
+
+def _round_parts(
+    parts: Sequence[torch.Tensor], step: int, follow: RoundingLog, first_position: int, rounding: Rounding
+) -> tuple[RoundingLog, int]:
+    """Apply ``rounding`` to consecutive parts of one step's vector, whose positions start at
+    ``first_position``; the step's log over all parts and the refusals of ``follow``'s decisions."""
     logged = follow.at_step(step)
-    positions, chosen, refused, offset = [], [], 0, 0
+    positions, words, refused, offset = [_NONE], [_NONE], 0, first_position
     for part in parts:
-        size = part.numel()
-        edge, bits, not_taken = round_in_place(part, logged.within(offset, offset + size))
+        edge, chosen, not_taken = rounding(part, logged.within(offset, offset + part.numel()))
         positions.append(edge + offset)
-        chosen.append(bits)
+        words.append(chosen)
         refused += not_taken
-        offset += size
-    if len(parts) < len(tensors):
-        for tensor, rounded in zip(tensors, torch.split(parts[0], sizes), strict=True):
-            tensor.copy_(rounded.view_as(tensor))
+        offset += part.numel()
     where = np.concatenate(positions)
-    return RoundingLog(np.full(len(where), step, dtype=np.int64), where, np.concatenate(chosen)), refused
+    return RoundingLog(np.full(len(where), step, dtype=np.int64), where, np.concatenate(words)), refused
 
 
 GRADIENT_BITS = 24
@@ -225,34 +245,21 @@ def quantize_gradients(
     gradients: Sequence[torch.Tensor], step: int, follow: RoundingLog
 ) -> tuple[RoundingLog, int]:
     """Put each float64 gradient on its block grid in place; logs the elements near the tie zone's
-    edge as 0 (rounded down) or 1 (up) and takes ``follow``'s decisions there. Exact on every
-    device: scaling by powers of two, floor and the comparisons are exact in float64. CPU tensors
-    take one compiled pass (``_rounding.c``); others the same rule in tensor operations."""
-    logged = follow.at_step(step)
-    positions, ups, refused, offset = [], [], 0, GRADIENT_POSITIONS
-    for gradient in gradients:
-        given = logged.within(offset, offset + gradient.numel())
-        flat = gradient.view(-1)
-        if flat.device.type == "cpu":
-            edge, up, not_taken = _rounding.quantize_in_place(
-                flat.numpy().data,
-                GRADIENT_BITS,
-                TIE_ZONE_BITS,
-                TIE_MARGIN_BITS,
-                np.ascontiguousarray(given[0], dtype=np.int64).data,
-                np.ascontiguousarray(given[1], dtype=np.uint32).data,
-            )
-            edges = np.frombuffer(edge, dtype=np.int64)
-            directions = np.frombuffer(up, dtype=np.uint32).astype(np.int64)
-        else:
-            edges, directions, not_taken = quantize_with_tensor_ops(flat, given)
-        positions.append(edges + offset)
-        ups.append(directions)
-        refused += not_taken
-        offset += gradient.numel()
-    where = np.concatenate(positions) if positions else _NONE
-    chosen = np.concatenate(ups) if ups else _NONE
-    return RoundingLog(np.full(len(where), step, dtype=np.int64), where, chosen), refused
+    edge as 0 (rounded down) or 1 (up) and takes ``follow``'s decisions there."""
+    flats = [gradient.view(-1) for gradient in gradients]
+    return _round_parts(flats, step, follow, GRADIENT_POSITIONS, quantize_in_place)
+
+
+def quantize_in_place(
+    flat: torch.Tensor, follow: tuple[np.ndarray, np.ndarray] = (_NONE, _NONE)
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """One gradient's block-grid rounding, exact on every device (scaling by powers of two, floor
+    and the comparisons are exact in float64): CPU tensors take one compiled pass
+    (``_rounding.c``), others tensor operations."""
+    if flat.device.type != "cpu":
+        return quantize_with_tensor_ops(flat, follow)
+    settings = (GRADIENT_BITS, TIE_ZONE_BITS, TIE_MARGIN_BITS)
+    return _compiled(_rounding.quantize_in_place, flat, settings, follow)
 
 
 def quantize_with_tensor_ops(

@@ -211,17 +211,20 @@ class TrainingSession:
         self.step += 1
         return loss.detach(), gradient_ties, refused
 
-    def _rounded_tensors(self) -> list[torch.Tensor]:
-        """What reproducible numerics rounds after a step, in log-position order (after the loss):
-        each parameter, then its optimizer state (sorted keys; integer-valued step counts excluded)."""
-        tensors = []
-        for parameter in self.model.parameters():
-            tensors.append(parameter.data)
+    def rounded_state(self) -> list[tuple[str, torch.Tensor]]:
+        """What reproducible numerics rounds after a step, named, in log-position order (after the
+        loss): each parameter, then its optimizer state (sorted keys; the integer-valued step count
+        excluded)."""
+        named = []
+        for name, parameter in self.model.named_parameters():
+            named.append((name, parameter.data))
             state = self.optimizer.state.get(parameter, {})
-            tensors += [
-                state[key] for key in sorted(state) if key != "step" and state[key].dtype == torch.float64
+            named += [
+                (f"{name}/{key}", state[key])
+                for key in sorted(state)
+                if key != "step" and state[key].dtype == torch.float64
             ]
-        return tensors
+        return named
 
     def batch_digest(self, first_step: int, count: int) -> bytes:
         """SHA-256 over the raw int64 batch indices of ``count`` steps from ``first_step``."""
@@ -248,7 +251,9 @@ class TrainingSession:
                 loss, gradient_ties, gradient_refused = self._train_step(indices, follow)
                 if self.reproducible:
                     loss = loss.reshape(1).clone()
-                    log, not_taken = round_step([loss, *self._rounded_tensors()], self.step - 1, follow)
+                    log, not_taken = round_step(
+                        [loss, *(t for _, t in self.rounded_state())], self.step - 1, follow
+                    )
                     near_ties += [log, gradient_ties]  # gradient positions sort after the state's
                     refused += not_taken + gradient_refused
                     loss = loss[0]
