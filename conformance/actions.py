@@ -70,20 +70,6 @@ class LedgerAction(enum.StrEnum):
     TERMINATED = "Terminated"
 
 
-DISPUTE_GAME = (
-    LedgerAction.HONEST_REVEAL,
-    LedgerAction.BYZANTINE_REVEAL,
-    LedgerAction.HONEST_BISECT,
-    LedgerAction.BYZANTINE_BISECT,
-    LedgerAction.HONEST_SUPPLY,
-    LedgerAction.BYZANTINE_SUPPLY,
-    LedgerAction.TIMEOUT,
-)
-"""The bisection dispute game's moves (``spec/dispute.py``). The implementation has the game's
-training side (per-step digests and the one-step referee, ``pot_impl/training/dispute.py``) but no
-ledger transactions for it yet, so the ledger bridge refuses models with ``dispute_steps``."""
-
-
 @dataclass(frozen=True)
 class Row:
     """One spec action across the layers. ``implementation`` and ``stimulus`` are ``Class.method``
@@ -153,7 +139,13 @@ LEDGER: Mapping[LedgerAction, Row] = {
     LedgerAction.BYZANTINE_REJECT: Row("Ledger._validate", "LedgerBridge._byzantine_reject"),
     LedgerAction.CHALLENGE: Row("Ledger._challenge", "LedgerBridge._challenge"),
     LedgerAction.FORGED_CHALLENGE: Row("Ledger._challenge", "LedgerBridge._forged_challenge"),
-    **{action: Row(None, None) for action in DISPUTE_GAME},
+    LedgerAction.HONEST_REVEAL: Row("Ledger._dispute_move", "LedgerBridge._reveal"),
+    LedgerAction.BYZANTINE_REVEAL: Row("Ledger._dispute_move", "LedgerBridge._reveal"),
+    LedgerAction.HONEST_BISECT: Row("Ledger._dispute_move", "LedgerBridge._honest_bisect"),
+    LedgerAction.BYZANTINE_BISECT: Row("Ledger._dispute_move", "LedgerBridge._byzantine_bisect"),
+    LedgerAction.HONEST_SUPPLY: Row("Ledger._dispute_move", "LedgerBridge._supply"),
+    LedgerAction.BYZANTINE_SUPPLY: Row("Ledger._dispute_move", "LedgerBridge._supply"),
+    LedgerAction.TIMEOUT: Row("Ledger._dispute_move", "LedgerBridge._timeout"),
     LedgerAction.FINALIZE: Row("Ledger._finalize", "LedgerBridge._finalize"),
     LedgerAction.TERMINATED: Row(None, "LedgerBridge._terminated"),
 }

@@ -61,12 +61,13 @@ CACHE_VERSION = 3
 FAST_TIER: tuple[tuple[str, str], ...] = (
     ("ledger-tiny", "replay"),
     ("ledger-overlap", "replay"),
+    ("ledger-dispute", "replay"),
     ("pbft-tiny", "stateful"),
     ("pbft-twin", "stateful"),
     ("tiny", "stateful"),
 )
 """(model, mode) cases: full transition-cover replay of the ledger models (real training; the
-second with accounts in two roles), and
+second with accounts in two roles, the third with the bisection dispute game), and
 seeded stateful scenarios of the PBFT models (Byzantine primary of view 0, and its twin with the
 Byzantine replica the primary of view 1) and the combined model (the full PBFT replays are the slow
 tier)."""

@@ -28,19 +28,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from conformance import actions
-from conformance.bridge_core import BridgeError, FieldDiff, Unrealizable, state_diff
-from conformance.bridge_training import RunKey, TrainingWorld, tiny_task
+from conformance.bridge_core import FieldDiff, Unrealizable, state_diff
+from conformance.bridge_training import RunKey, TrainingWorld
 from model_checker.model import Label, Model
 from pot_impl import codec
 from pot_impl.ledger import transactions as itx
 from pot_impl.ledger.ledger import Ledger
+from pot_impl.ledger.records import DisputeRecord
 from pot_impl.ledger.records import LedgerParams as ImplParams
 from pot_impl.ledger.transactions import Transaction
 from pot_impl.training.task import encode_task
 from spec import ledger as sl
+from spec.dispute import Dispute, Outcome, Supplied
 from spec.ledger_actions import forgeries
 from spec.ledger_models import STAKE, Cast
 from spec.quorum import validation_quorum
@@ -60,6 +62,18 @@ def account_index(name: str) -> int:
 
 VOTES = ("HonestAccept", "HonestReject", "ByzantineAccept", "ByzantineReject")
 
+
+class PlannedVote(NamedTuple):
+    """A vote a replayed behaviour casts: by ``validator`` with ``sample``, on a claim of spec score
+    ``score`` faking ``faked`` (with the dispute game, from steps ``forged_at``)."""
+
+    validator: int
+    score: int
+    faked: frozenset[int]
+    forged_at: tuple[int, ...]
+    sample: frozenset[int]
+
+
 Tx = tuple[str, Transaction | None] | None
 """(sender, transaction), where a None transaction is the Tick batch (malformed bytes); None for a
 spec step the implementation takes by doing nothing."""
@@ -71,18 +85,14 @@ class LedgerBridge:
     def __init__(self, model: Model[sl.LedgerState], world: TrainingWorld | None = None) -> None:
         self.model = model
         constants = model.constants
-        if constants.get("dispute_steps"):
-            raise BridgeError(
-                "the implementation has no bisection dispute game yet (dispute_steps); check the model "
-                "with pot check"
-            )
         self.cast = Cast.of_constants(constants)
         self.bounty: int = constants["bounty"]
         self.fee: int = constants["fee"]
         self.deadline: int = constants["deadline"]
         self.sample_size: int = constants["sample_size"]
         self.segments: int = constants["segments"]
-        self.world = world or TrainingWorld(self.segments)
+        self.dispute_steps: int = constants.get("dispute_steps", 0)
+        self.world = world or TrainingWorld(self.segments, self.dispute_steps)
         self.bug: sl.LedgerBug = constants["bug"]
         self._stimuli: Mapping[str, Callable[[dict[str, Any], sl.LedgerState], Tx]] = {
             action: getattr(self, row.stimulus.removeprefix("LedgerBridge."))
@@ -108,6 +118,9 @@ class LedgerBridge:
             min_trainer_stake=params.min_trainer_stake,
             min_validator_stake=params.min_validator_stake,
             challenge_window=params.challenge_window,
+            dispute_steps=params.dispute_steps,
+            move_window=params.move_window,
+            dispute_bond=params.dispute_bond,
         )
         funds = {
             account_name(i): balance + stake
@@ -126,9 +139,10 @@ class LedgerBridge:
         return None
 
     def probe(self, state: sl.LedgerState) -> tuple[str, tuple[FieldDiff, ...]] | None:
-        """Transactions the spec rejects here, submitted for real: a Finalize of every order and a
-        challenge of every segment of every ACCEPT, wherever the spec's ``apply`` refuses them (a
-        settled or unripe order, an unproved challenge). Rejected means no effect on the spec state.
+        """Transactions the spec rejects here, submitted for real: a Finalize of every order, a
+        challenge of every segment of every ACCEPT and every move in every dispute, wherever the
+        spec's ``apply`` refuses them (a settled or unripe order, an unproved challenge, a move out
+        of turn or past its deadline, a timeout before it). Rejected means no effect on the spec state.
 
         Transactions a Byzantine participant crafts go first, each judged alone and then undone, so
         that each is judged on the state the behaviour reached: challenges with evidence forged from
@@ -169,6 +183,7 @@ class LedgerBridge:
             if v.verdict is sl.Verdict.ACCEPT
             for s in range(self.segments)
         ]
+        probes += [move for record in sorted(state.disputes) for move in _dispute_moves(record)]
         rejected = [label for label in probes if not sl.apply(state, _spec_tx(label, state), self.bug)[1].ok]
         for label in rejected:
             step = self._transaction(label, state)
@@ -221,8 +236,12 @@ class LedgerBridge:
                 labels.append(Label("ByzantineAccept", vote))
                 labels += [Label("ByzantineReject", (*vote, ("evidence", s))) for s in range(self.segments)]
         score = self.model.constants["byzantine_scores"][0]
+        commitment = (("forged_at", (0,) * self.segments),) if self.dispute_steps else ()
         labels += [
-            Label("ByzantineClaim", (("trainer", t), ("order", o), ("score", score), ("faked", frozenset())))
+            Label(
+                "ByzantineClaim",
+                (("trainer", t), ("order", o), ("score", score), ("faked", frozenset()), *commitment),
+            )
             for t in self.cast.byzantine_trainers
             for o in range(len(state.orders))
             if sl.find_claim(state, o, t) is None
@@ -266,6 +285,7 @@ class LedgerBridge:
             key: self._abstract_claim(c.proof_root, c.claimed_score, committed[c.order_id])
             for key, c in ledger.claims.items()
         }
+        forged_at = {key: self._abstract_forged_at(c.proof_root) for key, c in ledger.claims.items()}
         return sl.LedgerState(
             params=initial.params._replace(
                 segments=ledger.params.segments,
@@ -273,6 +293,9 @@ class LedgerBridge:
                 min_trainer_stake=ledger.params.min_trainer_stake,
                 min_validator_stake=ledger.params.min_validator_stake,
                 challenge_window=ledger.params.challenge_window,
+                dispute_steps=ledger.params.dispute_steps,
+                move_window=ledger.params.move_window,
+                dispute_bond=ledger.params.dispute_bond,
             ),
             now=ledger.height,
             balances=tuple(a.balance for a in accounts),
@@ -280,7 +303,14 @@ class LedgerBridge:
             roles=tuple(sl.Role(a.role) for a in accounts),
             orders=orders,
             claims=frozenset(
-                sl.ClaimRecord(order, account_index(trainer), account_index(trainer), score, faked)
+                sl.ClaimRecord(
+                    order,
+                    account_index(trainer),
+                    account_index(trainer),
+                    score,
+                    faked,
+                    forged_at[(order, trainer)],
+                )
                 for (order, trainer), (score, faked) in claims.items()
             ),
             votes=frozenset(
@@ -303,6 +333,23 @@ class LedgerBridge:
                 if c.upheld
             ),
             slashed=frozenset(account_index(a) for a in ledger.slashed),
+            disputes=frozenset(
+                Dispute(
+                    d.order_id,
+                    account_index(d.trainer),
+                    d.segment,
+                    account_index(d.challenger),
+                    d.bond,
+                    forged_at[(d.order_id, d.trainer)][d.segment],
+                    d.lo,
+                    d.hi,
+                    bool(d.revealed),
+                    d.due,
+                    d.moves,
+                    Outcome(d.outcome),
+                )
+                for d in ledger.disputes.values()
+            ),
         )
 
     # ------------------------------------------------------------------ abstraction helpers
@@ -316,6 +363,14 @@ class LedgerBridge:
     def _score_label(self, score: int, order: bytes) -> int:
         """Spec scores count basis points above the (committed) order's honest score, starting at 1."""
         return score - self.world.honest_score(order) + 1
+
+    def _abstract_forged_at(self, root: bytes) -> tuple[int, ...]:
+        """With the dispute game, the first invalid committed step of each segment (0: none), as the
+        world measures it against honest re-execution; without it, none."""
+        if not self.dispute_steps:
+            return ()
+        run = self._roots.get(root)
+        return (0,) * self.segments if run is None else self.world.forged_at(run)
 
     def _abstract_claim(self, root: bytes, score: int, order: bytes) -> tuple[int, frozenset[int]]:
         run = self._roots.get(root)
@@ -346,7 +401,7 @@ class LedgerBridge:
         """The client's task, chosen for the data-order seed the ledger will fix: the client executes
         its order on a copy of the ledger (the seed does not depend on the task) to learn it."""
         sender, index = account_name(args["client"]), len(state.orders)
-        order = itx.Order(encode_task(tiny_task(self.segments)), self.bounty, self.fee, self.deadline)
+        order = itx.Order(encode_task(self.world.task()), self.bounty, self.fee, self.deadline)
         copy = Ledger(self._ledger.params, {}, self.world.checker)
         copy.restore(self._ledger.snapshot())
         receipt = copy.apply(sender, order, state.now)
@@ -387,22 +442,32 @@ class LedgerBridge:
             )
         return self._claim_tx(trainer, order, RunKey(self._order_digest(order), frozenset(), 0))
 
-    def _byzantine_run(self, order: bytes, score: int, faked: frozenset[int]) -> RunKey:
-        """The run claiming spec score ``score`` with ``faked`` segments: fake them, then claim the
-        wanted score; a claimed score the model does not reach is provable at the last segment."""
+    def _byzantine_run(
+        self, order: bytes, score: int, faked: frozenset[int], forged_at: tuple[int, ...] = ()
+    ) -> RunKey:
+        """The run claiming spec score ``score`` with ``faked`` segments: fake them (with the dispute
+        game, skipping each from its first invalid step ``forged_at`` on), then claim the wanted
+        score; a claimed score the model does not reach is provable at the last segment."""
+        firsts = {forged_at[s] for s in faked} if forged_at else set()
+        if len(firsts) > 1:
+            raise Unrealizable(
+                f"the cheating trainer skips the same steps of every faked segment, not from {sorted(firsts)}"
+            )
+        skipped = self.dispute_steps - firsts.pop() + 1 if firsts else 1
         wanted = self.world.honest_score(order) + score - 1
-        trained = self.world.run(RunKey(order, faked, 0)).claim.score
+        trained = self.world.run(RunKey(order, faked, 0, skipped)).claim.score
         if wanted != trained and self.segments - 1 not in faked:
             raise Unrealizable(
                 f"claiming score {score} (model scores {trained - self.world.honest_score(order) + 1}) is a "
                 f"lie a score fraud proof exposes at segment {self.segments - 1}, so segment "
                 f"{self.segments - 1} would have to be in faked={sorted(faked)}"
             )
-        return RunKey(order, faked, wanted - trained)
+        return RunKey(order, faked, wanted - trained, skipped)
 
     def _byzantine_claim(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
         order = args["order"]
-        run = self._byzantine_run(self._order_digest(order), args["score"], frozenset(args["faked"]))
+        faked = frozenset(args["faked"])
+        run = self._byzantine_run(self._order_digest(order), args["score"], faked, args.get("forged_at", ()))
         return self._claim_tx(args["trainer"], order, run)
 
     def _vote_context(
@@ -481,13 +546,69 @@ class LedgerBridge:
         return account_name(args["validator"]), tx
 
     def _challenge(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        """A fraud proof of the named segment; with the dispute game, no evidence: the game is."""
         order, trainer = args["order"], account_name(args["trainer"])
         run = self._posted_run(order, trainer)
         segment = args["segment"]
-        tx = itx.Challenge(
-            order, trainer, account_name(args["validator"]), segment, self.world.evidence(run, segment)
-        )
+        evidence = b"" if self.dispute_steps else self.world.evidence(run, segment)
+        tx = itx.Challenge(order, trainer, account_name(args["validator"]), segment, evidence)
         return account_name(args["challenger"]), tx
+
+    # ------------------------------------------------------------------ the dispute game
+
+    def _dispute(self, args: dict[str, Any]) -> tuple[DisputeRecord, RunKey]:
+        """The ledger's record of the dispute the spec action names, and the disputed claim's run."""
+        key = (
+            args["order"],
+            account_name(args["trainer"]),
+            args["segment"],
+            account_name(args["challenger"]),
+        )
+        record = self._ledger.disputes.get(key)
+        if record is None:
+            raise Unrealizable(f"the ledger holds no dispute {key}")
+        return record, self._posted_run(args["order"], key[1])
+
+    def _reveal(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        """The trainer opens its committed digest after the midpoint (honest or not: it committed it)."""
+        record, run = self._dispute(args)
+        opening = self.world.opening(run, record.segment)
+        return record.trainer, itx.Reveal(record.order_id, record.segment, record.challenger, opening)
+
+    def _honest_bisect(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        """The real honest challenger agrees exactly when the revealed digest is the one its own
+        re-execution of the segment gives after the midpoint (whatever the spec's label says; a
+        different choice shows as a state difference)."""
+        record, run = self._dispute(args)
+        honest = self.world.honest_trajectory(run, record.segment)
+        agree = record.digest == honest[(record.lo + record.hi) // 2 - 1]
+        return self._bisect(record, agree)
+
+    def _byzantine_bisect(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        return self._bisect(self._dispute(args)[0], args["agree"])
+
+    @staticmethod
+    def _bisect(record: DisputeRecord, agree: bool) -> Tx:
+        return record.challenger, itx.Bisect(record.order_id, record.trainer, record.segment, int(agree))
+
+    def _supply(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        """The trainer's state after the agreed step, as it committed it; a forged one is the honest
+        state one step further passed off as it (a preimage of the disputed digest it cannot build)."""
+        record, run = self._dispute(args)
+        forged = args["state"] is Supplied.FORGED
+        supplied = self.world.supplied_state(run, record.segment, record.lo, forged)
+        if forged and supplied == self.world.supplied_state(run, record.segment, record.lo):
+            raise Unrealizable("one training step left the state unchanged: there is nothing to forge")
+        opening = self.world.opening(run, record.segment)
+        return record.trainer, itx.Supply(
+            record.order_id, record.segment, record.challenger, supplied, opening
+        )
+
+    def _timeout(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
+        record, _ = self._dispute(args)
+        return account_name(0), itx.Timeout(
+            record.order_id, record.trainer, record.segment, record.challenger
+        )
 
     def _forged_challenge(self, args: dict[str, Any], state: sl.LedgerState) -> Tx:
         """A challenge of (order, trainer, validator, segment) carrying the strongest evidence the
@@ -506,23 +627,22 @@ class LedgerBridge:
 
     # ------------------------------------------------------------------ sample planning
 
-    def _plan_samples(
-        self, plan: Sequence[Label]
-    ) -> dict[int, list[tuple[int, int, frozenset[int], frozenset[int]]]]:
-        """For each order, the votes ``plan`` casts on it: (validator, claimed spec score, faked
-        segments, sample). An honest claim is score 1 with nothing faked."""
-        claims: dict[tuple[int, int], tuple[int, frozenset[int]]] = {}
-        wants: dict[int, list[tuple[int, int, frozenset[int], frozenset[int]]]] = {}
+    def _plan_samples(self, plan: Sequence[Label]) -> dict[int, list[PlannedVote]]:
+        """For each order, the votes ``plan`` casts on it. An honest claim is score 1 with nothing
+        faked."""
+        claims: dict[tuple[int, int], tuple[int, frozenset[int], tuple[int, ...]]] = {}
+        wants: dict[int, list[PlannedVote]] = {}
         for label in plan:
             args = dict(label.args)
             if label.action == "HonestClaim":
-                claims[(args["order"], args["trainer"])] = (1, frozenset())
+                claims[(args["order"], args["trainer"])] = (1, frozenset(), ())
             elif label.action == "ByzantineClaim":
-                claims[(args["order"], args["trainer"])] = (args["score"], frozenset(args["faked"]))
+                claim = (args["score"], frozenset(args["faked"]), args.get("forged_at", ()))
+                claims[(args["order"], args["trainer"])] = claim
             elif label.action in VOTES and (args["order"], args["trainer"]) in claims:
-                score, faked = claims[(args["order"], args["trainer"])]
+                score, faked, forged_at = claims[(args["order"], args["trainer"])]
                 wants.setdefault(args["order"], []).append(
-                    (args["validator"], score, faked, frozenset(args["sample"]))
+                    PlannedVote(args["validator"], score, faked, forged_at, frozenset(args["sample"]))
                 )
         return wants
 
@@ -530,24 +650,56 @@ class LedgerBridge:
         """Whether, were order ``index`` the committed ``order``, each validator's key would derive the
         sample the plan's vote needs from the claim the plan makes (claims that cannot be made on any
         order are left out: their steps are gaps whatever the task)."""
-        for validator, score, faked, sample in self._wants.get(index, []):
+        for vote in self._wants.get(index, []):
             try:
-                run = self._byzantine_run(order, score, faked)
+                run = self._byzantine_run(order, vote.score, vote.faked, vote.forged_at)
             except Unrealizable:
                 continue
-            if frozenset(self.world.sample(self._keys[validator], run, self.sample_size)[0]) != sample:
+            if (
+                frozenset(self.world.sample(self._keys[vote.validator], run, self.sample_size)[0])
+                != vote.sample
+            ):
                 return False
         return True
 
 
+def _dispute_moves(record: Dispute) -> list[Label]:
+    """Every move anyone can make in ``record``'s dispute: a timeout, a reveal, both bisections and
+    both supplies."""
+    key = (
+        ("order", record.order),
+        ("trainer", record.trainer),
+        ("segment", record.segment),
+        ("challenger", record.challenger),
+    )
+    return [
+        Label("Timeout", key),
+        Label("ByzantineReveal", key),
+        *(Label("ByzantineBisect", (*key, ("agree", agree))) for agree in (False, True)),
+        *(Label("ByzantineSupply", (*key, ("state", supplied))) for supplied in Supplied),
+    ]
+
+
 def _spec_tx(label: Label, state: sl.LedgerState) -> sl.Tx:
-    """The spec transaction of a probe label (Finalize, a challenge, a Byzantine vote or claim)."""
+    """The spec transaction of a probe label (Finalize, a challenge, a Byzantine vote or claim, a
+    dispute move)."""
     args = dict(label.args)
     if label.action == "Finalize":
         return sl.Finalize(args["order"])
+    if label.action in ("Timeout", "ByzantineReveal", "ByzantineBisect", "ByzantineSupply"):
+        key = (args["order"], args["trainer"], args["segment"], args["challenger"])
+        if label.action == "Timeout":
+            return sl.Timeout(key)
+        if label.action == "ByzantineReveal":
+            return sl.Reveal(key)
+        if label.action == "ByzantineBisect":
+            return sl.Bisect(key, args["agree"])
+        return sl.Supply(key, args["state"])
     if label.action == "ByzantineClaim":
         trainer = args["trainer"]
-        return sl.Claim(trainer, args["order"], trainer, args["score"], args["faked"])
+        return sl.Claim(
+            trainer, args["order"], trainer, args["score"], args["faked"], args.get("forged_at", ())
+        )
     if label.action in ("ByzantineAccept", "ByzantineReject"):
         claim = sl.find_claim(state, args["order"], args["trainer"])
         assert claim is not None

@@ -25,6 +25,7 @@ the ledger accepts only the sample derived from the validator's signature over
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import hashlib
 import shutil
 import tempfile
@@ -35,12 +36,16 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from conformance.adversaries import inflate_score, train_skipping_steps
+from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.architectures import resolve_arch_params
 from pot_impl.training.checker import TrainingProofChecker
-from pot_impl.training.checkpoint import CheckpointStore
+from pot_impl.training.checkpoint import Checkpoint, CheckpointStore, encode_checkpoint
 from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
+from pot_impl.training.dispute import first_disagreement, trajectory
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
+from pot_impl.training.replay import Replayer
+from pot_impl.training.reproducible import RoundingLog
 from pot_impl.training.runtime import Environment
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import SegmentLeaf
@@ -71,8 +76,10 @@ def _subsets(size: int) -> list[frozenset[int]]:
     return [frozenset(i for i in range(size) if mask >> i & 1) for mask in range(1 << size)]
 
 
-def tiny_task(segments: int, init_seed: int = FIRST_INIT_SEED) -> TrainingTask:
-    """A two-layer MLP on synthetic blobs: a few milliseconds per segment on one CPU thread."""
+def tiny_task(segments: int, init_seed: int = FIRST_INIT_SEED, dispute_steps: int = 0) -> TrainingTask:
+    """A two-layer MLP on synthetic blobs: a few milliseconds per segment on one CPU thread. With the
+    dispute game, segments of ``dispute_steps`` steps whose leaves commit every step's digest."""
+    segment_length = dispute_steps or SEGMENT_LENGTH
     params = {"examples": 96, "features": 8, "classes": 4, "seed": 11}
     return TrainingTask(
         architecture="mlp",
@@ -81,28 +88,31 @@ def tiny_task(segments: int, init_seed: int = FIRST_INIT_SEED) -> TrainingTask:
         optimizer=OptimizerSpec("adam", 0.001),
         schedule=ScheduleSpec("constant", 0),
         batch_size=8,
-        steps=segments * SEGMENT_LENGTH,
-        segment_length=SEGMENT_LENGTH,
+        steps=segments * segment_length,
+        segment_length=segment_length,
         init_seed=init_seed,
         eval_examples=16,
+        step_digests=dispute_steps > 0,
     )
 
 
 @dataclass(frozen=True)
 class RunKey:
-    """Which run: the committed order it trains (by digest), the faked segments, and the claimed-score
-    raise."""
+    """Which run: the committed order it trains (by digest), the faked segments, the claimed-score
+    raise, and how many of each faked segment's last steps the trainer skipped."""
 
     order: bytes
     faked: frozenset[int]
     score_raise: int
+    skipped: int = 1
 
 
 class TrainingWorld:
     """Committed orders, cached runs and their proof material, audits, fraud evidence, validator keys."""
 
-    def __init__(self, segments: int) -> None:
+    def __init__(self, segments: int, dispute_steps: int = 0) -> None:
         self.segments = segments
+        self.dispute_steps = dispute_steps
         self._root = Path(tempfile.mkdtemp(prefix="pot-conform-"))
         atexit.register(shutil.rmtree, self._root, True)
         self.store = CheckpointStore(self._root / "checkpoints")
@@ -112,6 +122,7 @@ class TrainingWorld:
         self._runs: dict[RunKey, TrainingRun] = {}
         self._audits: dict[tuple[RunKey, tuple[int, ...]], ValidatorVerdict] = {}
         self._evidence: dict[tuple[RunKey, int], bytes] = {}
+        self._forged_at: dict[RunKey, tuple[int, ...]] = {}
         self.auditor = Validator(SigningKey(b"\x00" * 32), 1, self.catalog, ENV)
         self.checker = MemoProofChecker(TrainingProofChecker(self.catalog, ENV))
 
@@ -130,6 +141,10 @@ class TrainingWorld:
     def order(self, digest: bytes) -> TrainingOrder:
         return self._orders[digest][0]
 
+    def task(self, init_seed: int = FIRST_INIT_SEED) -> TrainingTask:
+        """The world's tiny task with initial-weights seed ``init_seed``."""
+        return tiny_task(self.segments, init_seed, self.dispute_steps)
+
     def choose_task(self, data_order_seed: bytes, fits: Callable[[bytes], bool]) -> TrainingTask:
         """The task a client posts when the ledger is about to fix ``data_order_seed``: the tiny task
         with the first initial-weights seed whose order is score-stable (every faked set leaves the
@@ -138,7 +153,7 @@ class TrainingWorld:
         the first score-stable one, else the first (the steps that then cannot be replayed are gaps,
         see ``LedgerBridge``)."""
         candidates = [
-            TrainingOrder(tiny_task(self.segments, FIRST_INIT_SEED + attempt), data_order_seed)
+            TrainingOrder(self.task(FIRST_INIT_SEED + attempt), data_order_seed)
             for attempt in range(TASK_TRIES)
         ]
         stable = (order for order in candidates if self._score_is_stable(self._add(order)))
@@ -150,10 +165,17 @@ class TrainingWorld:
     def _score_is_stable(self, order: bytes) -> bool:
         if order not in self._stable:
             scores = {
-                self.run(RunKey(order, frozenset(faked), 0)).claim.score for faked in _subsets(self.segments)
+                self.run(RunKey(order, frozenset(faked), 0, skipped)).claim.score
+                for faked in _subsets(self.segments)
+                for skipped in self.skips()
             }
             self._stable[order] = len(scores) == 1
         return self._stable[order]
+
+    def skips(self) -> range:
+        """How many of a faked segment's last steps a cheating trainer may skip: with the dispute
+        game, 1 to k (its first invalid step is any of the k); otherwise the last one."""
+        return range(1, (self.dispute_steps or 1) + 1)
 
     def run(self, key: RunKey) -> TrainingRun:
         """The (cached) run: honest when nothing is faked, else steps skipped in the faked segments;
@@ -161,10 +183,12 @@ class TrainingWorld:
         if key not in self._runs:
             order, prepared = self._orders[key.order]
             if key.score_raise:
-                base = self.run(RunKey(key.order, key.faked, 0))
+                base = self.run(dataclasses.replace(key, score_raise=0))
                 self._runs[key] = inflate_score(order, base, ENV, key.score_raise)
             elif key.faked:
-                self._runs[key] = train_skipping_steps(order, prepared, self.store, ENV, key.faked)
+                self._runs[key] = train_skipping_steps(
+                    order, prepared, self.store, ENV, key.faked, key.skipped
+                )
             else:
                 self._runs[key] = train(order, prepared, self.store, ENV, background_writes=False)
         return self._runs[key]
@@ -197,7 +221,9 @@ class TrainingWorld:
                 self._evidence[cache_key] = self._committed_segment(self.run(key), segment)
         return self._evidence[cache_key]
 
-    def _committed_segment(self, run: TrainingRun, index: int) -> bytes:
+    def _committed_segment(self, run: TrainingRun, index: int, checkpoints: bool = True) -> bytes:
+        """Segment ``index`` as committed, in the evidence format: the claim, the leaf and the
+        previous leaf with their Merkle paths, and with ``checkpoints`` the checkpoints around it."""
         leaves = list(run.server.leaves)
         tree = MerkleTree(leaves)
         previous = SegmentLeaf.decode(leaves[index - 1]) if index else None
@@ -209,8 +235,8 @@ class TrainingWorld:
             tuple(tree.inclusion_path(index)),
             leaves[index - 1] if index else None,
             tuple(tree.inclusion_path(index - 1)) if index else (),
-            None if previous is None else run.server.fetch(previous.checkpoint_digest),
-            run.server.fetch(SegmentLeaf.decode(leaves[index]).checkpoint_digest),
+            None if previous is None or not checkpoints else run.server.fetch(previous.checkpoint_digest),
+            run.server.fetch(SegmentLeaf.decode(leaves[index]).checkpoint_digest) if checkpoints else None,
         ).encode()
 
     def provable_segments(self, key: RunKey) -> frozenset[int]:
@@ -224,6 +250,62 @@ class TrainingWorld:
             if self.checker.segment_of(self.evidence(key, s)) == s
             and self.checker.check_fraud_proof(order, run.claim.commitment, self.evidence(key, s))
         )
+
+    # ------------------------------------------------------------------ the dispute game
+
+    def opening(self, key: RunKey, segment: int) -> bytes:
+        """What the trainer opens its committed step digests of ``segment`` with (``Reveal``)."""
+        return self._committed_segment(self.run(key), segment, checkpoints=False)
+
+    def honest_trajectory(self, key: RunKey, segment: int) -> list[bytes]:
+        """The digests after each step of ``segment`` that honest re-execution from its committed
+        start gives: what an honest challenger compares the revealed digests with."""
+        run = self.run(key)
+        order, prepared = self._orders[key.order]
+        replayer = Replayer(order, prepared, ENV)
+        leaf = SegmentLeaf.decode(run.server.leaves[segment])
+        first = segment * order.task.segment_length
+        log = RoundingLog.decode(leaf.rounding)
+        return trajectory(replayer, self._segment_start(run, replayer, segment), first, len(leaf.losses), log)
+
+    def forged_at(self, key: RunKey) -> tuple[int, ...]:
+        """Per segment, the first committed step that is not an honest step from the committed
+        start (0 for none): the claim's per-step commitment as the ledger specification sees it."""
+        if key not in self._forged_at:
+            committed = [SegmentLeaf.decode(leaf) for leaf in self.run(key).server.leaves]
+            firsts = (
+                first_disagreement([*leaf.steps, leaf.checkpoint_digest], self.honest_trajectory(key, index))
+                for index, leaf in enumerate(committed)
+            )
+            self._forged_at[key] = tuple(0 if first is None else first + 1 for first in firsts)
+        return self._forged_at[key]
+
+    def supplied_state(self, key: RunKey, segment: int, step: int, forged: bool = False) -> bytes:
+        """The encoded state a trainer supplies in a dispute as its state after ``step`` of
+        ``segment``'s steps: the one it committed (a cheater's is its own: honest steps up to the
+        first it skipped, then those weights with the step counted on, as ``train_skipping_steps``
+        commits them); ``forged``, the honest state one step further passed off as that one."""
+        run = self.run(key)
+        order, prepared = self._orders[key.order]
+        replayer = Replayer(order, prepared, ENV)
+        first = segment * order.task.segment_length
+        if forged:
+            trained = step + 1
+        elif segment in key.faked:
+            trained = min(step, order.task.segment_length - key.skipped)
+        else:
+            trained = step
+        replayer.restore_at(self._segment_start(run, replayer, segment), first)
+        leaf = SegmentLeaf.decode(run.server.leaves[segment])
+        replayer.session.run_steps(trained, RoundingLog.decode(leaf.rounding))
+        replayer.session.step = first + step
+        return encode_checkpoint(replayer.session.checkpoint())
+
+    @staticmethod
+    def _segment_start(run: TrainingRun, replayer: Replayer, segment: int) -> Checkpoint:
+        if not segment:
+            return replayer.initial
+        return run.server.store.load(SegmentLeaf.decode(run.server.leaves[segment - 1]).checkpoint_digest)
 
     def sample(self, key: SigningKey, run: RunKey, size: int) -> tuple[tuple[int, ...], bytes]:
         """The sample a validator holding ``key`` draws for ``run``'s claim, and its signature."""
@@ -245,6 +327,8 @@ class MemoProofChecker:
         self.inner = inner
         self._samples: dict[bytes, bool] = {}
         self._proofs: dict[bytes, bool] = {}
+        self._digests: dict[bytes, bytes | None] = {}
+        self._rulings: dict[bytes, StepRuling | None] = {}
 
     @staticmethod
     def _key(*parts: bytes | Sequence[int]) -> bytes:
@@ -277,3 +361,19 @@ class MemoProofChecker:
 
     def segment_of(self, evidence: bytes) -> int | None:
         return self.inner.segment_of(evidence)
+
+    def step_digest(
+        self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes
+    ) -> bytes | None:
+        key = self._key(task, proof_root, (segment, step), opening)
+        if key not in self._digests:
+            self._digests[key] = self.inner.step_digest(task, proof_root, segment, step, opening)
+        return self._digests[key]
+
+    def referee(
+        self, task: bytes, proof_root: bytes, segment: int, step: int, state: bytes, opening: bytes
+    ) -> StepRuling | None:
+        key = self._key(task, proof_root, (segment, step), state, opening)
+        if key not in self._rulings:
+            self._rulings[key] = self.inner.referee(task, proof_root, segment, step, state, opening)
+        return self._rulings[key]

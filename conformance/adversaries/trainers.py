@@ -34,6 +34,7 @@ from pot_impl.training.checkpoint import (
     MODEL_PREFIX,
     CheckpointStore,
     CheckpointUnavailable,
+    checkpoint_digest,
     model_digest,
 )
 from pot_impl.training.datasets import Dataset
@@ -56,12 +57,16 @@ class Segment:
     losses: tuple[float, ...]
     rounding: bytes = b""
     """The rounding log of the steps it did train, under reproducible numerics."""
+    steps: tuple[bytes, ...] = ()
+    """With the task's ``step_digests``: the digest of its state after each step but the last."""
 
     @classmethod
     def trained(cls, outcome: SegmentOutcome) -> Segment:
         """A segment trained for real."""
         checkpoint = detached_copy(outcome.checkpoint)
-        return cls(checkpoint, outcome.batch_digest, outcome.losses, outcome.near_ties.encode())
+        return cls(
+            checkpoint, outcome.batch_digest, outcome.losses, outcome.near_ties.encode(), outcome.step_digests
+        )
 
 
 def _commit(
@@ -75,7 +80,9 @@ def _commit(
     leaves = []
     for index, segment in enumerate(segments):
         digest = store.put(segment.checkpoint)
-        leaves.append(SegmentLeaf(index, digest, segment.batch_digest, segment.losses, segment.rounding))
+        leaves.append(
+            SegmentLeaf(index, digest, segment.batch_digest, segment.losses, segment.rounding, segment.steps)
+        )
     final_model = model_digest(segments[-1].checkpoint)
     claim, encoded = make_claim(order, leaves, final_model, score, env)
     return TrainingRun(claim, tuple(leaves), ProofServer(encoded, store))
@@ -94,7 +101,9 @@ def train_skipping_steps(
     trained honestly from the (faked) state before it. The loss trace is padded with the last real
     loss, or with ``forward_skipped`` each skipped step's loss is computed by a forward pass
     without the update: for one skipped step that is the honest loss, so the trace stays within
-    any tolerance while the backward pass and update are saved."""
+    any tolerance while the backward pass and update are saved. With the task's ``step_digests``
+    the committed trajectory is the cheater's own (honest steps, then the last trained weights with
+    the step counted on), so it can supply any committed state in a dispute."""
     task = order.task
     if not 1 <= skipped_steps <= task.segment_length:
         raise ValueError("skipped_steps must be in [1, segment_length]")
@@ -103,8 +112,13 @@ def train_skipping_steps(
     for index in range(task.segments):
         first_step = session.step
         if index in faked_segments:
-            steps = session.run_steps(task.segment_length - skipped_steps)
+            steps = session.run_steps(task.segment_length - skipped_steps, digest_steps=task.step_digests)
             losses = steps.losses.cpu().tolist()
+            trail = list(steps.state_digests)
+            if task.step_digests:  # the skipped steps' states: the last trained weights, the step counted
+                for step in range(session.step + 1, first_step + task.segment_length):
+                    session.step = step
+                    trail.append(checkpoint_digest(session.checkpoint()))
             session.step = first_step + task.segment_length
             if forward_skipped:
                 first_skipped = first_step + task.segment_length - skipped_steps
@@ -114,7 +128,8 @@ def train_skipping_steps(
                 trace = tuple(losses + padding * skipped_steps)
             batch_digest = session.batch_digest(first_step, task.segment_length)
             rounding = steps.near_ties.encode()
-            segments.append(Segment(detached_copy(session.checkpoint()), batch_digest, trace, rounding))
+            checkpoint = detached_copy(session.checkpoint())
+            segments.append(Segment(checkpoint, batch_digest, trace, rounding, tuple(trail)))
         else:
             outcome = session.run_segment()
             segments.append(Segment.trained(outcome))

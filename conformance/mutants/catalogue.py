@@ -199,6 +199,37 @@ CATALOGUE: tuple[Mutant, ...] = (
         "a challenge that the checker did not uphold still slashes the challenged validator (PoT design)",
     ),
     _one(
+        "dispute-timeout-at-deadline",
+        LEDGER,
+        "_require(self._height > record.due, Reason.MOVE_WINDOW_OPEN)",
+        "_require(self._height >= record.due, Reason.MOVE_WINDOW_OPEN)",
+        "a dispute times out at its deadline, when the party to move may still move (dispute game)",
+    ),
+    _one(
+        "dispute-midpoint-off-by-one",
+        LEDGER,
+        "        midpoint = (record.lo + record.hi) // 2\n",
+        "        midpoint = (record.lo + record.hi) // 2 + 1\n",
+        "the trainer reveals the digest after the step past the middle, so bisection can skip the "
+        "first invalid step (dispute game, Srivastava et al. 2024)",
+    ),
+    _one(
+        "referee-trusts-supplied-state",
+        "pot_impl/training/dispute.py",
+        "decode_checkpoint(supplied_state, agreed_digest)",
+        "decode_checkpoint(supplied_state)",
+        "the referee steps from whatever state the trainer supplies, not the agreed one, so a trainer "
+        "that defends badly proves its genuine segment faked and its validators are slashed",
+    ),
+    _one(
+        "finalize-during-dispute",
+        LEDGER,
+        "d.order_id != tx.order_id or d.outcome != DisputeOutcome.OPEN",
+        "d.order_id == tx.order_id or d.outcome != DisputeOutcome.OPEN",
+        "Finalize waits for other orders' open disputes but settles its own while they are open "
+        "(dispute game)",
+    ),
+    _one(
         "reward-paid-twice",
         LEDGER,
         "            status=int(OrderStatus.PAID if winner else OrderStatus.REFUNDED),\n",

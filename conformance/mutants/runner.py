@@ -45,6 +45,8 @@ DEFAULT_TIMEOUT_S = 300.0
 LEDGER_REPLAY_TIMEOUT_S = 120.0
 """The full replay of ``ledger-tiny`` takes 10-25 s here; a mutant that keeps the bridge from
 realising the spec's samples makes it search for keys without end."""
+DISPUTE_REPLAY_TIMEOUT_S = 240.0
+"""The full replay of ``ledger-dispute`` (bisection game, real one-step referee) takes about 55 s."""
 REPLAY_BUDGET_S = 60
 BRIDGE_MODEL = "pbft-tiny"
 """The model of the bridge's PBFT ``replay``/``stateful`` modes: its full walk takes seconds.
@@ -188,9 +190,10 @@ def default_modes(
     model: str = BRIDGE_MODEL, seed: int = 0, sim_seeds: int = 12, adversary_seeds: int = 3
 ) -> list[Mode]:
     """The suite, cheapest first: the simulator-backed and differential modes take seconds and
-    reach the PBFT bugs; the bridge's replay of ``ledger-tiny`` reaches the ledger bugs; the
-    bridge's (time-bounded) replay and stateful runs of ``model`` and the implementation's own
-    ledger tests come last, for whatever survives."""
+    reach the PBFT bugs; the bridge's replays of ``ledger-tiny`` and ``ledger-dispute`` reach the
+    ledger bugs (the second, those of the dispute game); the bridge's (time-bounded) replay and
+    stateful runs of ``model`` and the implementation's own ledger tests come last, for whatever
+    survives."""
     adversaries = tuple(f"{name}:{s}" for name in ADVERSARIES for s in range(adversary_seeds))
     return [
         Mode(
@@ -212,6 +215,7 @@ def default_modes(
             _probe_parse,
         ),
         _bridge_mode("ledger-replay", "replay", "ledger-tiny", seed, timeout_s=LEDGER_REPLAY_TIMEOUT_S),
+        _bridge_mode("dispute-replay", "replay", "ledger-dispute", seed, timeout_s=DISPUTE_REPLAY_TIMEOUT_S),
         _bridge_mode("replay", "replay", model, seed, "--budget", str(REPLAY_BUDGET_S)),
         _bridge_mode("stateful", "stateful", model, seed, "--examples", str(STATEFUL_EXAMPLES)),
         Mode(

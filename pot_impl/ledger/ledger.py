@@ -8,8 +8,17 @@ transaction changes nothing (its receipt says why). The snapshot is the
 canonical encoding of the state with every collection sorted by key, so
 replicas that executed equal logs have byte-identical digests.
 
-Value conservation: balances + stakes + escrow of open orders never change
-except by moving value between them (genesis fixes the total).
+Value conservation: balances + stakes + escrow of open orders + bonds of open
+disputes never change except by moving value between them (genesis fixes the
+total).
+
+With ``LedgerParams.dispute_steps = k > 0`` (the bisection dispute game of the
+ledger specification, ``spec/dispute.py``) a REJECT or a challenge is not
+adjudicated by re-executing its segment: it opens a dispute between trainer
+and challenger that halves the disputed steps move by move (``Reveal``,
+``Bisect``) until coordinators re-execute one step (``Supply``); a party that
+lets its deadline pass loses (``Timeout``), and Finalize waits for the
+order's disputes to end.
 """
 
 from __future__ import annotations
@@ -20,12 +29,14 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 from pot_impl import codec
-from pot_impl.ledger.proofs import ProofChecker
+from pot_impl.ledger.proofs import ProofChecker, StepRuling
 from pot_impl.ledger.records import (
     AccountRecord,
     ChallengeRecord,
     ClaimRecord,
     CommittedOrder,
+    DisputeOutcome,
+    DisputeRecord,
     LedgerParams,
     LedgerSnapshot,
     OrderRecord,
@@ -35,13 +46,17 @@ from pot_impl.ledger.records import (
 from pot_impl.ledger.transactions import (
     NO_SEGMENT,
     TRANSACTION_TYPES,
+    Bisect,
     Challenge,
     Claim,
     Finalize,
     Order,
     Receipt,
     Register,
+    Reveal,
     Role,
+    Supply,
+    Timeout,
     Transaction,
     Validate,
     Verdict,
@@ -81,6 +96,21 @@ class Reason(enum.StrEnum):
     CHALLENGE_WINDOW_CLOSED = "challenge-window-closed"
     DUPLICATE_CHALLENGE = "duplicate-challenge"
     DEADLINE_NOT_REACHED = "deadline-not-reached"
+    UNKNOWN_DISPUTE = "unknown-dispute"
+    NOT_YOUR_MOVE = "not-your-move"
+    MOVE_WINDOW_OPEN = "move-window-open"
+    MOVE_WINDOW_CLOSED = "move-window-closed"
+    DISPUTES_OPEN = "disputes-open"
+
+
+DisputeKey = tuple[int, str, int, str]
+"""(order, trainer, segment, challenger): one dispute per challenger and segment, ever."""
+
+_RULED = {
+    StepRuling.STEP_VALID: DisputeOutcome.STEP_VALID,
+    StepRuling.FRAUD_PROVED: DisputeOutcome.FRAUD_PROVED,
+    StepRuling.WRONG_STATE: DisputeOutcome.TRAINER_DEFAULTED,
+}
 
 
 class _Rejected(Exception):
@@ -121,6 +151,7 @@ class Ledger:
         self._votes = {(v.order_id, v.trainer, v.validator): v for v in snapshot.votes}
         self._challenges = {(c.order_id, c.trainer, c.validator, c.segment): c for c in snapshot.challenges}
         self._slashed = set(snapshot.slashed)
+        self._disputes = {_dispute_key(d): d for d in snapshot.disputes}
 
     # ------------------------------------------------------------ inspection
 
@@ -150,6 +181,10 @@ class Ledger:
         return dict(self._challenges)
 
     @property
+    def disputes(self) -> Mapping[DisputeKey, DisputeRecord]:
+        return dict(self._disputes)
+
+    @property
     def slashed(self) -> frozenset[str]:
         """Accounts ever slashed."""
         return frozenset(self._slashed)
@@ -159,9 +194,12 @@ class Ledger:
         return record.balance if record else 0
 
     def total_value(self) -> int:
-        """Balances + stakes + escrow: constant under every transaction."""
-        return sum(a.balance + a.stake for a in self._accounts.values()) + sum(
-            o.escrow for o in self._orders.values()
+        """Balances + stakes + escrow + open disputes' bonds: constant under every transaction."""
+        bonds = sum(d.bond for d in self._disputes.values() if d.outcome == DisputeOutcome.OPEN)
+        return (
+            sum(a.balance + a.stake for a in self._accounts.values())
+            + sum(o.escrow for o in self._orders.values())
+            + bonds
         )
 
     def state(self) -> LedgerSnapshot:
@@ -175,6 +213,7 @@ class Ledger:
             votes=tuple(self._votes[k] for k in sorted(self._votes)),
             challenges=tuple(self._challenges[k] for k in sorted(self._challenges)),
             slashed=tuple(sorted(self._slashed)),
+            disputes=tuple(self._disputes[k] for k in sorted(self._disputes)),
         )
 
     def digest(self) -> bytes:
@@ -218,6 +257,8 @@ class Ledger:
             self._validate(sender, tx)
         elif isinstance(tx, Challenge):
             self._challenge(sender, tx)
+        elif isinstance(tx, Reveal | Bisect | Supply | Timeout):
+            self._dispute_move(sender, tx)
         else:
             self._finalize(tx)
         return -1
@@ -344,13 +385,18 @@ class Ledger:
             ),
             Reason.BAD_SAMPLE,
         )
-        upheld = tx.verdict == Verdict.REJECT and self._fraud_proved(
-            order, claim, tx.evidence_segment, tx.evidence
+        disputed = tx.verdict == Verdict.REJECT and self.params.dispute_steps > 0
+        upheld = (
+            tx.verdict == Verdict.REJECT
+            and not disputed
+            and self._fraud_proved(order, claim, tx.evidence_segment, tx.evidence)
         )
         verdict = int(tx.verdict)
         self._votes[(tx.order_id, tx.trainer, sender)] = VoteRecord(
             tx.order_id, tx.trainer, sender, verdict, tx.score, tx.sample, tx.evidence_segment, int(upheld)
         )
+        if disputed:  # the REJECT's evidence is the game it opens, with the validator's stake at risk
+            self._open_dispute((tx.order_id, tx.trainer, tx.evidence_segment, sender), bond=0)
 
     def _challenge(self, sender: str, tx: Challenge) -> None:
         self._account(sender)
@@ -362,6 +408,9 @@ class Ledger:
         assert vote is not None and claim is not None
         _require(vote.verdict == Verdict.ACCEPT, Reason.NOT_AN_ACCEPT)
         _require(0 <= tx.segment < self.params.segments, Reason.BAD_SEGMENT)
+        if self.params.dispute_steps:
+            self._challenge_disputed(sender, tx, claim)
+            return
         key = (tx.order_id, tx.trainer, tx.validator, tx.segment)
         # a challenge that failed does not close the segment: otherwise a challenger could file
         # worthless evidence first and so shield a faked segment from the genuine fraud proof
@@ -372,6 +421,107 @@ class Ledger:
             tx.order_id, tx.trainer, tx.validator, tx.segment, sender, int(upheld)
         )
 
+    # ------------------------------------------------------------ the dispute game
+
+    def _challenge_disputed(self, sender: str, tx: Challenge, claim: ClaimRecord) -> None:
+        """A challenge bonds the challenger into a dispute of the segment; the game is the evidence,
+        so a challenge carrying evidence of its own is refused."""
+        _require(not tx.evidence, Reason.BAD_EVIDENCE)
+        key = (tx.order_id, tx.trainer, tx.segment, sender)
+        _require(key not in self._disputes, Reason.DUPLICATE_CHALLENGE)
+        _require(tx.segment not in self.proved_segments(claim), Reason.DUPLICATE_CHALLENGE)
+        account = self._accounts[sender]
+        bond = self.params.dispute_bond
+        _require(account.balance >= bond, Reason.INSUFFICIENT_FUNDS)
+        self._accounts[sender] = dataclasses.replace(account, balance=account.balance - bond)
+        self._open_dispute(key, bond)
+
+    def _open_dispute(self, key: DisputeKey, bond: int) -> None:
+        """A dispute over the whole segment: its start agreed, its end disputed; the trainer moves."""
+        order_id, trainer, segment, challenger = key
+        self._disputes[key] = DisputeRecord(
+            order_id,
+            trainer,
+            segment,
+            challenger,
+            bond,
+            lo=0,
+            hi=self.params.dispute_steps,
+            revealed=0,
+            digest=b"",
+            due=self._height + self.params.move_window,
+            moves=0,
+            outcome=int(DisputeOutcome.OPEN),
+        )
+
+    def _dispute_move(self, sender: str, tx: Reveal | Bisect | Supply | Timeout) -> None:
+        """A move by the party whose turn it is, no later than its deadline; or a timeout once the
+        deadline has passed. The trainer moves with one step left too: it supplies its state."""
+        if isinstance(tx, Bisect | Timeout):
+            key = (tx.order_id, tx.trainer, tx.segment, sender if isinstance(tx, Bisect) else tx.challenger)
+        else:
+            key = (tx.order_id, sender, tx.segment, tx.challenger)
+        record = self._disputes.get(key)
+        _require(record is not None and record.outcome == DisputeOutcome.OPEN, Reason.UNKNOWN_DISPUTE)
+        assert record is not None
+        if isinstance(tx, Timeout):
+            _require(self._height > record.due, Reason.MOVE_WINDOW_OPEN)
+            by_trainer = not record.revealed
+            self._end_dispute(
+                record,
+                DisputeOutcome.TRAINER_DEFAULTED if by_trainer else DisputeOutcome.CHALLENGER_DEFAULTED,
+            )
+            return
+        _require(self._height <= record.due, Reason.MOVE_WINDOW_CLOSED)
+        due = self._height + self.params.move_window
+        one_step_left = record.hi - record.lo <= 1
+        midpoint = (record.lo + record.hi) // 2
+        if isinstance(tx, Bisect) and record.revealed:
+            _require(tx.agree in (0, 1), Reason.MALFORMED)
+            lo, hi = (midpoint, record.hi) if tx.agree else (record.lo, midpoint)
+            self._disputes[key] = dataclasses.replace(
+                record, lo=lo, hi=hi, revealed=0, digest=b"", due=due, moves=record.moves + 1
+            )
+        elif isinstance(tx, Reveal) and not record.revealed and not one_step_left:
+            digest = self._checker.step_digest(
+                self._committed(record), self._proof_root(record), record.segment, midpoint, tx.opening
+            )
+            _require(digest is not None, Reason.BAD_EVIDENCE)
+            assert digest is not None
+            self._disputes[key] = dataclasses.replace(
+                record, revealed=1, digest=digest, due=due, moves=record.moves + 1
+            )
+        elif isinstance(tx, Supply) and not record.revealed and one_step_left:
+            ruling = self._checker.referee(
+                self._committed(record),
+                self._proof_root(record),
+                record.segment,
+                record.lo,
+                tx.state,
+                tx.opening,
+            )
+            _require(ruling is not None, Reason.BAD_EVIDENCE)
+            assert ruling is not None
+            self._end_dispute(dataclasses.replace(record, moves=record.moves + 1), _RULED[ruling])
+        else:
+            raise _Rejected(Reason.NOT_YOUR_MOVE)
+
+    def _committed(self, record: DisputeRecord) -> bytes:
+        return committed_order(self._orders[record.order_id])
+
+    def _proof_root(self, record: DisputeRecord) -> bytes:
+        return self._claims[(record.order_id, record.trainer)].proof_root
+
+    def _end_dispute(self, record: DisputeRecord, outcome: DisputeOutcome) -> None:
+        """The dispute ends with ``outcome``; its bond goes to the winner."""
+        winner = record.challenger if outcome.trainer_lost else record.trainer
+        self._credit(winner, record.bond)
+        self._disputes[_dispute_key(record)] = dataclasses.replace(record, outcome=int(outcome))
+
+    def _disputes_of(self, claim: ClaimRecord) -> list[DisputeRecord]:
+        key = (claim.order_id, claim.trainer)
+        return [d for k, d in sorted(self._disputes.items()) if k[:2] == key]
+
     # ------------------------------------------------------------ settlement
 
     def proved_segments(self, claim: ClaimRecord) -> frozenset[int]:
@@ -381,7 +531,17 @@ class Ledger:
         from_rejects = {
             v.evidence_segment for k, v in self._votes.items() if k[:2] == key and v.evidence_upheld
         }
-        return frozenset(from_challenges | from_rejects)
+        from_disputes = {
+            d.segment for d in self._disputes_of(claim) if d.outcome == DisputeOutcome.FRAUD_PROVED
+        }
+        return frozenset(from_challenges | from_rejects | from_disputes)
+
+    def _rejection_upheld(self, vote: VoteRecord) -> bool:
+        """A REJECT's evidence checked or, with the dispute game, the trainer lost the dispute it opened."""
+        if not self.params.dispute_steps:
+            return bool(vote.evidence_upheld)
+        record = self._disputes.get((vote.order_id, vote.trainer, vote.evidence_segment, vote.validator))
+        return record is not None and DisputeOutcome(record.outcome).trainer_lost
 
     def _votes_on(self, claim: ClaimRecord) -> list[VoteRecord]:
         key = (claim.order_id, claim.trainer)
@@ -393,6 +553,12 @@ class Ledger:
         stake goes to the order's client), and split the fee among the validators proved right."""
         order = self._open_order(tx.order_id)
         _require(self._height >= self._settlement_height(order), Reason.DEADLINE_NOT_REACHED)
+        _require(
+            all(
+                d.order_id != tx.order_id or d.outcome != DisputeOutcome.OPEN for d in self._disputes.values()
+            ),
+            Reason.DISPUTES_OPEN,
+        )
         claims = sorted(
             (c for (o, _), c in self._claims.items() if o == tx.order_id),
             key=lambda c: (-c.claimed_score, c.trainer),
@@ -403,7 +569,7 @@ class Ledger:
         for claim in claims:
             proved = self.proved_segments(claim)
             votes = self._votes_on(claim)
-            if proved:
+            if proved or any(DisputeOutcome(d.outcome).trainer_lost for d in self._disputes_of(claim)):
                 to_slash.add(claim.trainer)
             elif (
                 winner is None
@@ -411,9 +577,10 @@ class Ledger:
             ):
                 winner = claim
             for vote in votes:
-                if _vote_proved_wrong(vote, proved):
+                upheld = vote.verdict == Verdict.REJECT and self._rejection_upheld(vote)
+                if _vote_proved_wrong(vote, proved, upheld):
                     to_slash.add(vote.validator)
-                elif _vote_proved_right(vote, proved):
+                elif _vote_proved_right(vote, proved, upheld):
                     right.add(vote.validator)
         right -= to_slash
         self._settle(order, winner, sorted(to_slash), sorted(right))
@@ -449,18 +616,22 @@ def committed_order(order: OrderRecord) -> bytes:
     return codec.encode(CommittedOrder(order.task, order.data_order_seed))
 
 
-def _vote_proved_wrong(vote: VoteRecord, proved: frozenset[int]) -> bool:
-    """An ACCEPT whose own sample holds a proved-faked segment, or a REJECT whose evidence failed."""
+def _dispute_key(record: DisputeRecord) -> DisputeKey:
+    return (record.order_id, record.trainer, record.segment, record.challenger)
+
+
+def _vote_proved_wrong(vote: VoteRecord, proved: frozenset[int], upheld: bool) -> bool:
+    """An ACCEPT whose own sample holds a proved-faked segment, or a REJECT not ``upheld``."""
     if vote.verdict == Verdict.ACCEPT:
         return not proved.isdisjoint(vote.sample)
-    return not vote.evidence_upheld
+    return not upheld
 
 
-def _vote_proved_right(vote: VoteRecord, proved: frozenset[int]) -> bool:
-    """An ACCEPT of a claim with no proved fraud, or a REJECT whose evidence checked."""
+def _vote_proved_right(vote: VoteRecord, proved: frozenset[int], upheld: bool) -> bool:
+    """An ACCEPT of a claim with no proved fraud, or a REJECT ``upheld``."""
     if vote.verdict == Verdict.ACCEPT:
         return not proved
-    return bool(vote.evidence_upheld)
+    return upheld
 
 
 def replay(

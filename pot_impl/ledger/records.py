@@ -26,6 +26,12 @@ class LedgerParams:
     min_trainer_stake: int
     min_validator_stake: int
     challenge_window: int
+    dispute_steps: int = 0
+    """k, steps per segment, for the bisection dispute game; 0: a fraud proof re-executes a segment."""
+    move_window: int = 0
+    """Heights a dispute's party has for each move."""
+    dispute_bond: int = 0
+    """What a challenger escrows per dispute: returned if it wins, paid to the trainer otherwise."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,46 @@ class ChallengeRecord:
     upheld: int
 
 
+class DisputeOutcome(enum.IntEnum):
+    """How a dispute ended (the ledger specification's ``spec.dispute.Outcome``)."""
+
+    OPEN = 0
+    FRAUD_PROVED = 1
+    """One step from the agreed state did not give the trainer's committed digest."""
+    TRAINER_DEFAULTED = 2
+    """The trainer missed a deadline or supplied a state that is not the committed one."""
+    STEP_VALID = 3
+    """One step from the agreed state gave the trainer's committed digest."""
+    CHALLENGER_DEFAULTED = 4
+    """The challenger missed a deadline."""
+
+    @property
+    def trainer_lost(self) -> bool:
+        return self in (DisputeOutcome.FRAUD_PROVED, DisputeOutcome.TRAINER_DEFAULTED)
+
+
+@dataclass(frozen=True)
+class DisputeRecord:
+    """A bisection dispute of ``segment`` of the claim (order, trainer) by ``challenger``: steps
+    ``lo`` (agreed) to ``hi`` (disputed) of the segment remain; ``revealed`` is 1 once the trainer
+    revealed ``digest``, its state after the midpoint (the challenger moves next); the party to move
+    may move up to height ``due``. A rejecting validator disputes with its stake (``bond`` 0)."""
+
+    TAG: ClassVar[int] = 56
+    order_id: int
+    trainer: str
+    segment: int
+    challenger: str
+    bond: int
+    lo: int
+    hi: int
+    revealed: int
+    digest: bytes
+    due: int
+    moves: int
+    outcome: int
+
+
 @dataclass(frozen=True)
 class LedgerSnapshot:
     """The whole ledger state in canonical order (every tuple sorted by its key)."""
@@ -117,6 +163,7 @@ class LedgerSnapshot:
     votes: tuple[VoteRecord, ...]
     challenges: tuple[ChallengeRecord, ...]
     slashed: tuple[str, ...]
+    disputes: tuple[DisputeRecord, ...] = ()
 
 
 WIRE_TYPES: tuple[type, ...] = (
@@ -127,5 +174,6 @@ WIRE_TYPES: tuple[type, ...] = (
     ClaimRecord,
     VoteRecord,
     ChallengeRecord,
+    DisputeRecord,
     LedgerSnapshot,
 )

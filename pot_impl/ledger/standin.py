@@ -8,6 +8,9 @@ the validator's key and the claim, as in the real scheme. ``task`` is the task
 the client posted, taken from the ``CommittedOrder`` the ledger hands over (the
 stand-in ignores the data-order seed, so scripted workloads can sign before the
 ledger fixes it). Evidence is the 8-byte big-endian segment index it accuses.
+In the dispute game a committed state is its own digest, a hash of the proof
+root, segment and step (``step_state``), and one step of a faked segment is
+always found wrong.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hmac
 from collections.abc import Mapping
 
 from pot_impl import codec
+from pot_impl.ledger.proofs import StepRuling
 from pot_impl.ledger.records import CommittedOrder
 
 EVIDENCE_BYTES = 8
@@ -38,6 +42,11 @@ def derive_sample(signature: bytes, segments: int, size: int) -> tuple[int, ...]
             chosen.append(segment)
         counter += 1
     return tuple(sorted(chosen))
+
+
+def step_state(proof_root: bytes, segment: int, step: int) -> bytes:
+    """The stand-in's committed state (and digest) after ``step`` of ``segment`` under ``proof_root``."""
+    return hashlib.sha256(proof_root + segment.to_bytes(8, "big") + step.to_bytes(8, "big")).digest()
 
 
 def fraud_evidence(segment: int) -> bytes:
@@ -78,3 +87,17 @@ class StandInProofChecker:
         if len(evidence) != EVIDENCE_BYTES:
             return None
         return int.from_bytes(evidence, "big")
+
+    def step_digest(
+        self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes
+    ) -> bytes | None:
+        return step_state(proof_root, segment, step)
+
+    def referee(
+        self, task: bytes, proof_root: bytes, segment: int, step: int, state: bytes, opening: bytes
+    ) -> StepRuling | None:
+        if state != step_state(proof_root, segment, step):
+            return StepRuling.WRONG_STATE
+        if segment in self.faked.get(proof_root, frozenset()):
+            return StepRuling.FRAUD_PROVED
+        return StepRuling.STEP_VALID

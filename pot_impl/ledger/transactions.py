@@ -6,7 +6,11 @@ integers (scores in fixed point, e.g. basis points); nothing is a float, so
 every replica computes the same result. Time is logical: the *height* of a
 transaction is the sequence number of the batch that executes it.
 
-A claim is named by (order, trainer): one claim per trainer per order.
+A claim is named by (order, trainer): one claim per trainer per order. With the
+bisection dispute game (``LedgerParams.dispute_steps``), a dispute is named by
+(order, trainer, segment, challenger) and its parties move with ``Reveal``,
+``Bisect`` and ``Supply``; anyone ends it with ``Timeout`` once the party to
+move let its deadline pass.
 """
 
 from __future__ import annotations
@@ -93,7 +97,8 @@ class Validate:
 class Challenge:
     """Disputes ``validator``'s ACCEPT of ``trainer``'s claim on ``order_id``: ``evidence`` is a fraud
     proof for ``segment``. It is adjudicated on arrival (recorded as upheld or not; a challenge that
-    was not upheld may be filed again with other evidence)."""
+    was not upheld may be filed again with other evidence). With the dispute game it carries no
+    evidence: it escrows the bond and opens a dispute of ``segment`` with the trainer."""
 
     TAG: ClassVar[int] = 36
     order_id: int
@@ -101,6 +106,56 @@ class Challenge:
     validator: str
     segment: int
     evidence: bytes
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """The trainer's move in its dispute with ``challenger`` over ``segment``: its committed state
+    digest after the midpoint step, opened by ``opening`` (the claim and the segment's leaf with
+    its Merkle path, in ``FraudEvidence``'s format) against the proof root."""
+
+    TAG: ClassVar[int] = 39
+    order_id: int
+    segment: int
+    challenger: str
+    opening: bytes
+
+
+@dataclass(frozen=True)
+class Bisect:
+    """The challenger's move: it agrees (1) with the revealed midpoint digest, and the dispute moves
+    past it, or disagrees (0), and the dispute narrows to the steps before it."""
+
+    TAG: ClassVar[int] = 40
+    order_id: int
+    trainer: str
+    segment: int
+    agree: int
+
+
+@dataclass(frozen=True)
+class Supply:
+    """The trainer's last move, with one step left: ``state``, its encoded checkpoint after the
+    agreed step, and ``opening`` (as for ``Reveal``, with the previous leaf for the segment's start);
+    coordinators re-execute that one step and decide the dispute."""
+
+    TAG: ClassVar[int] = 41
+    order_id: int
+    segment: int
+    challenger: str
+    state: bytes
+    opening: bytes
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Ends a dispute whose party to move let its deadline pass: that party loses. Anyone may send it."""
+
+    TAG: ClassVar[int] = 42
+    order_id: int
+    trainer: str
+    segment: int
+    challenger: str
 
 
 @dataclass(frozen=True)
@@ -126,10 +181,21 @@ class Receipt:
         return self.reason == "ok"
 
 
-Transaction = Register | Order | Claim | Validate | Challenge | Finalize
+Transaction = Register | Order | Claim | Validate | Challenge | Reveal | Bisect | Supply | Timeout | Finalize
 """Every ledger transaction."""
 
-TRANSACTION_TYPES: tuple[type[Transaction], ...] = (Register, Order, Claim, Validate, Challenge, Finalize)
+TRANSACTION_TYPES: tuple[type[Transaction], ...] = (
+    Register,
+    Order,
+    Claim,
+    Validate,
+    Challenge,
+    Reveal,
+    Bisect,
+    Supply,
+    Timeout,
+    Finalize,
+)
 
 WIRE_TYPES: tuple[type, ...] = (*TRANSACTION_TYPES, Receipt)
 """Ledger transaction types the codec encodes."""

@@ -273,7 +273,6 @@ class ClientSession:
         return await asyncio.wait_for(waiter, timeout_s)
 
 
-
 async def cluster_status(
     config: Config, timeout_s: float = 3.0, clients: Sequence[str] = ()
 ) -> dict[int, dict[str, Any] | str]:

@@ -211,4 +211,3 @@ def _sender_of_hello(payload: bytes, max_bytes: int) -> int:
             if kind + ":" == REPLICA_PREFIX and index.isdigit():
                 return int(index)
     return CLIENT_SIDE
-

@@ -15,7 +15,7 @@ from typing import Any
 
 from pot_impl import codec
 from pot_impl.ledger.ledger import Ledger
-from pot_impl.ledger.proofs import ProofChecker
+from pot_impl.ledger.proofs import ProofChecker, StepRuling
 from pot_impl.ledger.records import LedgerParams, OrderStatus
 from pot_impl.ledger.transactions import Receipt
 
@@ -51,6 +51,16 @@ class LazyTrainingProofChecker:
 
     def segment_of(self, evidence: bytes) -> int | None:
         return self._load().segment_of(evidence)
+
+    def step_digest(
+        self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes
+    ) -> bytes | None:
+        return self._load().step_digest(task, proof_root, segment, step, opening)
+
+    def referee(
+        self, task: bytes, proof_root: bytes, segment: int, step: int, state: bytes, opening: bytes
+    ) -> StepRuling | None:
+        return self._load().referee(task, proof_root, segment, step, state, opening)
 
 
 def build_ledger(params: LedgerParams, genesis: Mapping[str, int]) -> Ledger:

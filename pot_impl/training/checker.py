@@ -14,19 +14,33 @@ so a validator cannot frame an honest trainer.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from pot_impl.training.checkpoint import CheckpointError, decode_checkpoint, model_digest
+from pot_impl.ledger.proofs import StepRuling
+from pot_impl.training.checkpoint import CheckpointError, checkpoint_digest, decode_checkpoint, model_digest
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Tolerance, score_matches
 from pot_impl.training.datasets import DatasetCatalog
+from pot_impl.training.dispute import RefereeError, referee
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import verify_inclusion
 from pot_impl.training.replay import Replayer
+from pot_impl.training.reproducible import RoundingLog
 from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.sampling import sample_is_valid
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
-from pot_impl.training.task import TaskError, decode_checker_order, prepare_task
+from pot_impl.training.task import TaskError, TrainingOrder, decode_checker_order, prepare_task
 
 LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """A dispute opening checked against the proof root: the order, the claim and the segment's leaf."""
+
+    order: TrainingOrder
+    claim: Claim
+    leaf: SegmentLeaf
+    evidence: FraudEvidence
 
 
 class TrainingProofChecker:
@@ -155,3 +169,85 @@ class TrainingProofChecker:
         except CheckpointError:
             return True
         return not score_matches(claim.score, score, tolerance)
+
+    # ------------------------------------------------------------------ the dispute game
+
+    def step_digest(
+        self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes
+    ) -> bytes | None:
+        opened = self._open(task, proof_root, segment, opening)
+        return None if opened is None else self._committed_digest(opened, step)
+
+    def referee(
+        self, task: bytes, proof_root: bytes, segment: int, step: int, state: bytes, opening: bytes
+    ) -> StepRuling | None:
+        opened = self._open(task, proof_root, segment, opening)
+        if opened is None:
+            return None
+        agreed = self._committed_digest(opened, step)
+        claimed = self._committed_digest(opened, step + 1)
+        if agreed is None or claimed is None:
+            return None
+        try:
+            log = RoundingLog.decode(opened.leaf.rounding)
+            replayer = Replayer(opened.order, prepare_task(opened.order.task, self.catalog), self.env)
+            first = segment * opened.order.task.segment_length
+            return referee(replayer, opened.claim.environment, first + step, state, agreed, claimed, log)
+        except (RefereeError, ValueError, TaskError) as exc:  # not bit-exact here, or a malformed log
+            LOG.warning("dispute step not refereeable here: %s", exc)
+        except RuntimeError as exc:
+            LOG.error("dispute step re-execution failed: %s", exc)
+        return None
+
+    def _open(self, task: bytes, proof_root: bytes, segment: int, opening: bytes) -> _Opened | None:
+        """The order, claim and leaf ``opening`` commits to for ``segment``, if it is bound to
+        ``proof_root`` and the leaf commits a digest after every step of the segment."""
+        try:
+            order = decode_checker_order(task)
+            evidence = FraudEvidence.decode(opening)
+            claim = Claim.decode(evidence.claim)
+            leaf = SegmentLeaf.decode(evidence.leaf)
+        except (TaskError, ProofFormatError):
+            return None
+        steps = order.task.segment_length
+        if (
+            claim.commitment != proof_root
+            or claim.order_digest != order.digest
+            or claim.segments != order.task.segments
+            or evidence.index != segment
+            or leaf.index != segment
+            or len(leaf.losses) != steps
+            or len(leaf.steps) != steps - 1
+            or not verify_inclusion(claim.merkle_root, claim.segments, segment, evidence.leaf, evidence.path)
+        ):
+            return None
+        return _Opened(order, claim, leaf, evidence)
+
+    def _committed_digest(self, opened: _Opened, step: int) -> bytes | None:
+        """The committed digest after ``step`` of the opened segment; after step 0, the segment's
+        start: the previous leaf's checkpoint (which the opening must include) or the initial state."""
+        if step:
+            try:
+                return opened.leaf.state_digest(step)
+            except ProofFormatError:
+                return None
+        if opened.leaf.index == 0:
+            try:
+                order = opened.order
+                replayer = Replayer(order, prepare_task(order.task, self.catalog), self.env)
+            except TaskError:
+                return None
+            return checkpoint_digest(replayer.initial)
+        evidence, claim = opened.evidence, opened.claim
+        if evidence.previous_leaf is None or not verify_inclusion(
+            claim.merkle_root,
+            claim.segments,
+            opened.leaf.index - 1,
+            evidence.previous_leaf,
+            evidence.previous_path,
+        ):
+            return None
+        try:
+            return SegmentLeaf.decode(evidence.previous_leaf).checkpoint_digest
+        except ProofFormatError:
+            return None

@@ -121,23 +121,31 @@ def judge_segment(
     start: Checkpoint | None = None,
     claimed_end: Checkpoint | None = None,
     reexecuted_end: Checkpoint | None = None,
+    claimed_step_digests: Sequence[bytes] = (),
+    reexecuted_step_digests: Sequence[bytes] = (),
 ) -> SegmentJudgement:
     """Tier A when ``tolerance`` is None, else tier B (which needs the three checkpoints for the
-    weight checks; without ``claimed_end`` it can judge only batches and losses)."""
+    weight checks; without ``claimed_end`` it can judge only batches and losses). Per-step digests
+    are judged in tier A only: no tolerance applies to a digest."""
     if len(claimed_losses) != len(reexecuted_losses):
         return SegmentJudgement(
             f"leaf has {len(claimed_losses)} losses, the segment has {len(reexecuted_losses)}"
         )
     if claimed_batch_digest != reexecuted_batch_digest:
         return SegmentJudgement("batch indices differ from the order's data order")
-    exact = reexecuted_checkpoint_digest == claimed_checkpoint_digest and tuple(claimed_losses) == tuple(
-        reexecuted_losses
+    same_trajectory = tuple(claimed_step_digests) == tuple(reexecuted_step_digests)
+    exact = (
+        reexecuted_checkpoint_digest == claimed_checkpoint_digest
+        and tuple(claimed_losses) == tuple(reexecuted_losses)
+        and same_trajectory
     )
     if tolerance is None:
         if exact:
             return SegmentJudgement(None, exact=True)
         if reexecuted_checkpoint_digest != claimed_checkpoint_digest:
             return SegmentJudgement("checkpoint after the segment differs from re-execution (tier A)")
+        if not same_trajectory:
+            return SegmentJudgement("per-step state digests differ from re-execution (tier A)")
         return SegmentJudgement("loss trace differs from re-execution (tier A)")
     if claimed_end is None or start is None or reexecuted_end is None:
         deviation = loss_deviation(claimed_losses, reexecuted_losses)

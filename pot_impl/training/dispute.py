@@ -17,23 +17,11 @@ leaf). The referee refuses to judge otherwise rather than guess.
 
 from __future__ import annotations
 
-from enum import Enum
-
+from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.checkpoint import Checkpoint, CheckpointError, checkpoint_digest, decode_checkpoint
 from pot_impl.training.replay import Replayer
 from pot_impl.training.reproducible import RoundingLog
 from pot_impl.training.runtime import run_fingerprint
-
-
-class Ruling(Enum):
-    """What the referee found (the ledger game maps these onto its outcomes)."""
-
-    STEP_VALID = "step-valid"
-    """One step from the agreed state gives the trainer's digest: the challenger loses."""
-    FRAUD_PROVED = "fraud-proved"
-    """One step from the agreed state does not give the trainer's digest: the segment is faked."""
-    WRONG_STATE = "wrong-state"
-    """The supplied state is not the agreed one (or not a state of this task): the trainer defaults."""
 
 
 class RefereeError(ValueError):
@@ -46,11 +34,7 @@ def trajectory(
     """The digest of the state after each of ``count`` steps from ``start`` (at ``first_step``),
     following ``log``; what a party reveals, midpoint by midpoint, in the game."""
     replayer.restore_at(start, first_step)
-    digests = []
-    for _ in range(count):
-        replayer.session.run_steps(1, log)
-        digests.append(checkpoint_digest(replayer.session.checkpoint()))
-    return digests
+    return list(replayer.session.run_steps(count, log, digest_steps=True).state_digests)
 
 
 def first_disagreement(mine: list[bytes], theirs: list[bytes]) -> int | None:
@@ -67,7 +51,7 @@ def referee(
     agreed_digest: bytes,
     claimed_digest: bytes,
     log: RoundingLog,
-) -> Ruling:
+) -> StepRuling:
     """Judge the one contested step ``step -> step + 1``: ``supplied_state`` must hash to
     ``agreed_digest`` and be this task's state after ``step``; one step from it, following the
     committed ``log``'s decisions for that step, must give ``claimed_digest``.
@@ -80,8 +64,8 @@ def referee(
     try:
         replayer.restore_at(decode_checkpoint(supplied_state, agreed_digest), step)
     except CheckpointError:
-        return Ruling.WRONG_STATE
+        return StepRuling.WRONG_STATE
     replayer.session.run_steps(1, log.at_step(step))
     if checkpoint_digest(replayer.session.checkpoint()) != claimed_digest:
-        return Ruling.FRAUD_PROVED
-    return Ruling.STEP_VALID
+        return StepRuling.FRAUD_PROVED
+    return StepRuling.STEP_VALID

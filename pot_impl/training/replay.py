@@ -69,6 +69,8 @@ class Replayer:
             start=start,
             claimed_end=claimed_end,
             reexecuted_end=reexecuted,
+            claimed_step_digests=leaf.steps,
+            reexecuted_step_digests=outcome.step_digests,
         )
 
     def score(self, final: Checkpoint) -> int:

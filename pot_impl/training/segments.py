@@ -2,8 +2,10 @@
 
 A leaf records one segment of k steps: its index, the digest of the
 checkpoint after it, the digest of the batch indices it used, the loss
-of every step and, under reproducible numerics, the segment's rounding log
-(``reproducible.RoundingLog``'s encoding; empty otherwise). A claim binds
+of every step, for a task with ``step_digests`` the state digest after each
+of the segment's first k - 1 steps (the dispute game's trajectory; flagged by
+the top bit of the header's loss count), and under reproducible numerics the
+segment's rounding log (``reproducible.RoundingLog``'s encoding; empty otherwise). A claim binds
 the Merkle root over all leaves, the number of segments, the final model
 digest, the claimed score and the trainer's environment fingerprint; its
 ``commitment`` is the proof root the ledger stores, so a challenge can
@@ -19,6 +21,9 @@ from dataclasses import dataclass
 from pot_impl.training.canonical import EncodingError, canonical_json, parse_canonical_json
 
 LEAF_HEADER = struct.Struct(">I32s32sI")
+STEP_DIGESTS_FLAG = 1 << 31
+"""Set in the header's loss count when the leaf carries per-step digests."""
+DIGEST_BYTES = 32
 ROUNDING_DECISION_BYTES = 12
 CLAIM_DOMAIN = b"pot-claim-v1"
 
@@ -36,21 +41,41 @@ class SegmentLeaf:
     batch_digest: bytes
     losses: tuple[float, ...]
     rounding: bytes = b""
+    steps: tuple[bytes, ...] = ()
+    """With ``step_digests``: the state digest after each step but the last (which is
+    ``checkpoint_digest``)."""
 
     def encode(self) -> bytes:
-        header = LEAF_HEADER.pack(self.index, self.checkpoint_digest, self.batch_digest, len(self.losses))
-        return header + struct.pack(f">{len(self.losses)}d", *self.losses) + self.rounding
+        if self.steps and len(self.steps) != len(self.losses) - 1:
+            raise ValueError("a leaf's step digests cover every step but the last")
+        count = len(self.losses) | (STEP_DIGESTS_FLAG if self.steps else 0)
+        header = LEAF_HEADER.pack(self.index, self.checkpoint_digest, self.batch_digest, count)
+        losses = struct.pack(f">{len(self.losses)}d", *self.losses)
+        return header + losses + b"".join(self.steps) + self.rounding
 
     @classmethod
     def decode(cls, data: bytes) -> SegmentLeaf:
         if len(data) < LEAF_HEADER.size:
             raise ProofFormatError("leaf too short")
-        index, checkpoint, batch, count = LEAF_HEADER.unpack_from(data)
+        index, checkpoint, batch, word = LEAF_HEADER.unpack_from(data)
+        count = word & ~STEP_DIGESTS_FLAG
+        digests = max(count - 1, 0) if word & STEP_DIGESTS_FLAG else 0
         end_of_losses = LEAF_HEADER.size + 8 * count
-        if len(data) < end_of_losses or (len(data) - end_of_losses) % ROUNDING_DECISION_BYTES:
-            raise ProofFormatError("leaf length does not match its loss count and rounding log")
+        end_of_steps = end_of_losses + DIGEST_BYTES * digests
+        if len(data) < end_of_steps or (len(data) - end_of_steps) % ROUNDING_DECISION_BYTES:
+            raise ProofFormatError("leaf length does not match its loss count, step digests and rounding log")
         losses = struct.unpack_from(f">{count}d", data, LEAF_HEADER.size)
-        return cls(index, checkpoint, batch, losses, data[end_of_losses:])
+        steps = tuple(data[at : at + DIGEST_BYTES] for at in range(end_of_losses, end_of_steps, DIGEST_BYTES))
+        return cls(index, checkpoint, batch, losses, data[end_of_steps:], steps)
+
+    def state_digest(self, step: int) -> bytes:
+        """The committed digest of the state after ``step`` (1..k) of the segment's k steps (the last
+        is ``checkpoint_digest``). Raises ProofFormatError for a step the leaf commits nothing to."""
+        if step == len(self.losses):
+            return self.checkpoint_digest
+        if not 0 < step <= len(self.steps):
+            raise ProofFormatError(f"leaf commits no digest after step {step}")
+        return self.steps[step - 1]
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ class StepsOutcome:
     """Reproducible numerics: the rounding decisions a trainer logs."""
     refused: int = 0
     """Reproducible numerics: logged decisions not taken (not near a tie here, or not a neighbour)."""
+    state_digests: tuple[bytes, ...] = ()
+    """With ``digest_steps``: the checkpoint digest after each step."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class SegmentOutcome:
     losses: tuple[float, ...]
     near_ties: RoundingLog = EMPTY_LOG
     refused: int = 0
+    step_digests: tuple[bytes, ...] = ()
+    """With the task's ``step_digests``: the state digest after each step but the last."""
 
 
 class TrainingSession:
@@ -233,10 +237,14 @@ class TrainingSession:
             hasher.update(self.batch_indices(step).numpy().data)
         return hasher.digest()
 
-    def run_steps(self, count: int, follow: RoundingLog = EMPTY_LOG) -> StepsOutcome:
+    def run_steps(
+        self, count: int, follow: RoundingLog = EMPTY_LOG, digest_steps: bool = False
+    ) -> StepsOutcome:
         """Train ``count`` steps; the batch-index digest is hashed from the very index tensors the
-        steps train on (``batch_digest``). Reproducible numerics takes ``follow``'s near-tie decisions."""
+        steps train on (``batch_digest``). Reproducible numerics takes ``follow``'s near-tie decisions;
+        ``digest_steps`` hashes the state after every step."""
         hasher = hashlib.sha256()
+        state_digests = []
         losses = []
         near_ties: list[RoundingLog] = []
         refused = 0
@@ -258,15 +266,25 @@ class TrainingSession:
                     refused += not_taken + gradient_refused
                     loss = loss[0]
                 losses.append(loss)
+                if digest_steps:
+                    self.rng_state = self._capture_rng()
+                    state_digests.append(checkpoint_digest(self.checkpoint()))
             self.rng_state = self._capture_rng()
         trace = torch.stack(losses) if losses else torch.empty(0, device=self.device)
-        return StepsOutcome(trace, hasher.digest(), RoundingLog.of(near_ties), refused)
+        return StepsOutcome(trace, hasher.digest(), RoundingLog.of(near_ties), refused, tuple(state_digests))
 
     def run_segment(self, follow: RoundingLog = EMPTY_LOG) -> SegmentOutcome:
         """Train one segment of k steps from the current state."""
-        steps = self.run_steps(self.task.segment_length, follow)
+        steps = self.run_steps(self.task.segment_length, follow, self.task.step_digests)
         losses = tuple(float(x) for x in steps.losses.cpu().tolist())
-        return SegmentOutcome(self.checkpoint(), steps.batch_digest, losses, steps.near_ties, steps.refused)
+        return SegmentOutcome(
+            self.checkpoint(),
+            steps.batch_digest,
+            losses,
+            steps.near_ties,
+            steps.refused,
+            steps.state_digests[:-1],
+        )
 
     def evaluate(self) -> int:
         """Accuracy on the evaluation split (token accuracy for a language model) in basis points,

@@ -84,6 +84,9 @@ class TrainingTask:
     arch_params: Mapping[str, ParamValue] = field(default_factory=dict)
     numerics: str = NATIVE
     """``native`` float32, or ``reproducible`` (bitwise identical everywhere; see reproducible.py)."""
+    step_digests: bool = False
+    """Each leaf also commits the state digest after every step of its segment, so that the ledger's
+    dispute game can bisect a disputed segment down to one step (``pot_impl.training.dispute``)."""
 
     @property
     def segments(self) -> int:
@@ -130,7 +133,9 @@ def _task_json(task: TrainingTask) -> dict[str, Any]:
     value["dataset"] = {k: v for k, v in value["dataset"].items() if v not in (None, {})}
     value["arch_params"] = dict(task.arch_params)
     if task.numerics == NATIVE:
-        del value["numerics"]  # the default is left out, so each task has one encoding
+        del value["numerics"]  # the defaults are left out, so each task has one encoding
+    if not task.step_digests:
+        del value["step_digests"]
     return value
 
 
@@ -142,6 +147,14 @@ def _take(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where
         raise TaskError(f"{where}: missing field {key!r}")
     value = obj[key]
     if isinstance(value, bool) or not isinstance(value, kind):
+        raise TaskError(f"{where}: field {key!r} has the wrong type")
+    return value
+
+
+def _flag(obj: Mapping[str, Any], key: str, where: str) -> bool:
+    """An optional boolean field (false when absent)."""
+    value = obj.get(key, False)
+    if not isinstance(value, bool):
         raise TaskError(f"{where}: field {key!r} has the wrong type")
     return value
 
@@ -172,6 +185,7 @@ def task_from_json(obj: Mapping[str, Any]) -> TrainingTask:
             "init_seed",
             "eval_examples",
             "numerics",
+            "step_digests",
         },
         "task",
     )
@@ -205,6 +219,7 @@ def task_from_json(obj: Mapping[str, Any]) -> TrainingTask:
         init_seed=_take(obj, "init_seed", int, "task"),
         eval_examples=_take(obj, "eval_examples", int, "task"),
         numerics=_take(obj, "numerics", str, "task") if "numerics" in obj else NATIVE,
+        step_digests=_flag(obj, "step_digests", "task"),
     )
 
 

@@ -22,7 +22,7 @@ from pot_impl.training.checkpoint import CHECKPOINT_DOMAIN, Checkpoint, Checkpoi
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
-from pot_impl.training.session import TrainingSession
+from pot_impl.training.session import SegmentOutcome, TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder
 from pot_impl.training.tensor_codec import StreamBuffer
 
@@ -108,21 +108,21 @@ def train(
     writes each checkpoint on the training thread (better when no spare core is free)."""
     session = TrainingSession(prepared, order.data_order_seed, env)
     writer = BackgroundCheckpointWriter(store, background_writes)
-    pending: list[tuple[Future[bytes], bytes, tuple[float, ...], bytes]] = []
+    pending: list[tuple[Future[bytes], SegmentOutcome]] = []
     try:
         for _ in range(order.task.segments):
             outcome = session.run_segment()
-            pending.append(
-                (
-                    writer.submit(outcome.checkpoint),
-                    outcome.batch_digest,
-                    outcome.losses,
-                    outcome.near_ties.encode(),
-                )
-            )
+            pending.append((writer.submit(outcome.checkpoint), outcome))
         leaves = [
-            SegmentLeaf(index, future.result(), batch_digest, losses, rounding)
-            for index, (future, batch_digest, losses, rounding) in enumerate(pending)
+            SegmentLeaf(
+                index,
+                future.result(),
+                outcome.batch_digest,
+                outcome.losses,
+                outcome.near_ties.encode(),
+                outcome.step_digests,
+            )
+            for index, (future, outcome) in enumerate(pending)
         ]
     finally:
         writer.close()

@@ -63,7 +63,7 @@ def test_wrong_fee_split_diverges_at_finalize(
     model: Model[Any], bridge: LedgerBridge, behaviours: list[Behaviour], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A ledger that pays no validator its share of the fee is caught at the Finalize step."""
-    monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved: False)
+    monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved, upheld: False)
     settling = [b for b in behaviours if any(lab is not None and lab.action == "Finalize" for lab, _ in b)]
     outcome = None
     for behaviour in settling:

@@ -30,7 +30,11 @@ KEYS = [KeyPair.from_seed(bytes([i]) * 32).public for i in range(4)]
 def sample_config(base: Path) -> Config:
     replicas = tuple(ReplicaEntry(i, Address("127.0.0.1", 7000 + i), KEYS[i]) for i in range(4))
     node = NodeSettings(
-        1, base / "keys/r1.key", base / "data/r1", base / "events/r1.jsonl", byzantine="silent",
+        1,
+        base / "keys/r1.key",
+        base / "data/r1",
+        base / "events/r1.jsonl",
+        byzantine="silent",
         listen=Address("127.0.0.1", 9001),
     )
     params = LedgerParams(**{**LEDGER_DEFAULTS, "segments": 10, "sample_size": 3})

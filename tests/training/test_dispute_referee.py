@@ -9,8 +9,9 @@ import pytest
 
 from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
+from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.checkpoint import CheckpointStore, encode_checkpoint
-from pot_impl.training.dispute import RefereeError, Ruling, first_disagreement, referee, trajectory
+from pot_impl.training.dispute import RefereeError, first_disagreement, referee, trajectory
 from pot_impl.training.replay import Replayer
 from pot_impl.training.reproducible import NATIVE, REPRODUCIBLE, RoundingLog
 from pot_impl.training.runtime import Environment
@@ -66,7 +67,7 @@ def test_a_skipped_last_step_is_found_by_the_trajectories_and_proved_by_one_step
         claimed[contested],
         RoundingLog.decode(skipper.leaves[1].rounding),
     )
-    assert ruling is Ruling.FRAUD_PROVED
+    assert ruling is StepRuling.FRAUD_PROVED
 
 
 def test_an_honest_step_stands_and_a_wrong_supplied_state_defaults(tmp_path: Path) -> None:
@@ -78,9 +79,9 @@ def test_an_honest_step_stands_and_a_wrong_supplied_state_defaults(tmp_path: Pat
     judge = Replayer(order, prepared(order), OTHER)
     supplied = state_after(Replayer(order, prepared(order), TRAINER), honest, 2)
     environment = honest.claim.environment
-    assert referee(judge, environment, K + 2, supplied, digests[1], digests[2], log) is Ruling.STEP_VALID
+    assert referee(judge, environment, K + 2, supplied, digests[1], digests[2], log) is StepRuling.STEP_VALID
     earlier = state_after(Replayer(order, prepared(order), TRAINER), honest, 1)
-    assert referee(judge, environment, K + 2, earlier, digests[1], digests[2], log) is Ruling.WRONG_STATE
+    assert referee(judge, environment, K + 2, earlier, digests[1], digests[2], log) is StepRuling.WRONG_STATE
 
 
 def test_a_referee_that_cannot_reproduce_a_native_claim_refuses_to_judge(tmp_path: Path) -> None:
