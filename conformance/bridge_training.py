@@ -45,7 +45,7 @@ from pot_impl.training.dispute import first_disagreement, trajectory
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.replay import Replayer
-from pot_impl.training.reproducible import RoundingLog
+from pot_impl.training.reproducible import NATIVE, RoundingLog
 from pot_impl.training.runtime import Environment
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import SegmentLeaf
@@ -76,7 +76,9 @@ def _subsets(size: int) -> list[frozenset[int]]:
     return [frozenset(i for i in range(size) if mask >> i & 1) for mask in range(1 << size)]
 
 
-def tiny_task(segments: int, init_seed: int = FIRST_INIT_SEED, dispute_steps: int = 0) -> TrainingTask:
+def tiny_task(
+    segments: int, init_seed: int = FIRST_INIT_SEED, dispute_steps: int = 0, numerics: str = NATIVE
+) -> TrainingTask:
     """A two-layer MLP on synthetic blobs: a few milliseconds per segment on one CPU thread. With the
     dispute game, segments of ``dispute_steps`` steps whose leaves commit every step's digest."""
     segment_length = dispute_steps or SEGMENT_LENGTH
@@ -93,6 +95,7 @@ def tiny_task(segments: int, init_seed: int = FIRST_INIT_SEED, dispute_steps: in
         init_seed=init_seed,
         eval_examples=16,
         step_digests=dispute_steps > 0,
+        numerics=numerics,
     )
 
 
@@ -110,9 +113,10 @@ class RunKey:
 class TrainingWorld:
     """Committed orders, cached runs and their proof material, audits, fraud evidence, validator keys."""
 
-    def __init__(self, segments: int, dispute_steps: int = 0) -> None:
+    def __init__(self, segments: int, dispute_steps: int = 0, numerics: str = NATIVE) -> None:
         self.segments = segments
         self.dispute_steps = dispute_steps
+        self.numerics = numerics
         self._root = Path(tempfile.mkdtemp(prefix="pot-conform-"))
         atexit.register(shutil.rmtree, self._root, True)
         self.store = CheckpointStore(self._root / "checkpoints")
@@ -143,7 +147,7 @@ class TrainingWorld:
 
     def task(self, init_seed: int = FIRST_INIT_SEED) -> TrainingTask:
         """The world's tiny task with initial-weights seed ``init_seed``."""
-        return tiny_task(self.segments, init_seed, self.dispute_steps)
+        return tiny_task(self.segments, init_seed, self.dispute_steps, self.numerics)
 
     def choose_task(self, data_order_seed: bytes, fits: Callable[[bytes], bool]) -> TrainingTask:
         """The task a client posts when the ledger is about to fix ``data_order_seed``: the tiny task

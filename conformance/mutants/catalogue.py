@@ -187,8 +187,8 @@ CATALOGUE: tuple[Mutant, ...] = (
     _one(
         "finalize-ignores-upheld-challenges",
         LEDGER,
-        "        return frozenset(from_challenges | from_rejects)\n",
-        "        return frozenset(from_rejects)\n",
+        "        return frozenset(from_challenges | from_rejects | from_disputes)\n",
+        "        return frozenset(from_rejects | from_disputes)\n",
         "Finalize pays a claim whose fraud an upheld challenge proved (PoT design: Challenge, Finalize)",
     ),
     _one(

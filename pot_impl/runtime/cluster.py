@@ -82,6 +82,7 @@ class LocalCluster:
         sync: SyncMode = "full",
         proxied: bool = False,
         fault_seed: int = 0,
+        ledger: LedgerSettings | None = None,
     ) -> None:
         self.directory = directory.resolve()
         self.n = n
@@ -91,6 +92,8 @@ class LocalCluster:
         self.sync = sync
         self.proxied = proxied
         self.fault_seed = fault_seed
+        self.ledger = ledger or LedgerSettings()
+        """Ledger parameters and genesis accounts; the generated client key is funded on top."""
         self.network: FaultNetwork | None = None
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self.config: Config | None = None
@@ -133,7 +136,9 @@ class LocalCluster:
             for replica in range(self.n)
         }
         replicas = tuple(ReplicaEntry(i, published[i], pairs[i].public) for i in range(self.n))
-        ledger = LedgerSettings(genesis=((client_id(client.public), GENESIS_BALANCE),))
+        ledger = replace(
+            self.ledger, genesis=((client_id(client.public), GENESIS_BALANCE), *self.ledger.genesis)
+        )
         config = Config(replicas, self.protocol, self.transport, ledger)
         self.cluster_config_path.write_text(render_config(config, self.directory))
         for replica in range(self.n):

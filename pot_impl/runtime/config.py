@@ -76,6 +76,9 @@ LEDGER_DEFAULTS: dict[str, int] = {
     "min_trainer_stake": 100,
     "min_validator_stake": 100,
     "challenge_window": 32,
+    "dispute_steps": 0,  # 0: fraud proofs re-execute a segment; k: the bisection game, k steps a segment
+    "move_window": 0,
+    "dispute_bond": 0,
 }
 
 
