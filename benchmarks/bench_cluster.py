@@ -218,9 +218,22 @@ def print_table(runs: list[dict[str, Any]], signatures: dict[str, float]) -> Non
         f"verify {verify:.1f} us ({verify_ratio:.2f} x ANCHORS)"
     )
     columns = [
-        ("n", 3), ("sat tx/s", 9), ("p50 ms", 7), ("p99 ms", 7), ("1 crash tx/s", 12), ("p50 ms", 7),
-        ("p99 ms", 7), ("resume s", 8), ("tx/batch", 8), ("msgs/batch", 10), ("verif/batch", 11),
-        ("VCs", 4), ("CPU ms/tx", 9), ("CPU used", 8), ("vs proto", 8), ("vs target", 9),
+        ("n", 3),
+        ("sat tx/s", 9),
+        ("p50 ms", 7),
+        ("p99 ms", 7),
+        ("1 crash tx/s", 12),
+        ("p50 ms", 7),
+        ("p99 ms", 7),
+        ("resume s", 8),
+        ("tx/batch", 8),
+        ("msgs/batch", 10),
+        ("verif/batch", 11),
+        ("VCs", 4),
+        ("CPU ms/tx", 9),
+        ("CPU used", 8),
+        ("vs proto", 8),
+        ("vs target", 9),
     ]
     print(" ".join(f"{name:>{width}}" for name, width in columns))
     for run in runs:

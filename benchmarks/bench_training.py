@@ -26,7 +26,10 @@ present.
   fraud proof, ``Replayer.check_segment``) against the one-step referee of the bisection game
   (``pot_impl.training.dispute.referee``), each with decoding and restoring its start state, for
   k = 10, 20, 50 under reproducible numerics; and the ledger moves each takes (1 fraud proof,
-  against ``spec.dispute.max_moves(k)``).
+  against ``spec.dispute.max_moves(k)``). Then the same two questions as the ledger asks its
+  ``TrainingProofChecker`` (``check_fraud_proof`` against ``referee``) on an order whose leaves
+  commit per-step digests, as the game needs: these also decode and check the evidence or opening
+  against the proof root, and build the task's replayer, on each call.
 - Overhead: the production trainer (with proofs, background or inline checkpoint writes) against
   a plain PyTorch loop over the same model, data order and steps; validator cost; bytes/segment.
 """
@@ -44,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -55,7 +58,10 @@ from nacl.signing import SigningKey
 
 from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
+from conformance.bridge_training import segment_evidence
+from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.architectures import classification_loss
+from pot_impl.training.checker import TrainingProofChecker
 from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint, encode_checkpoint
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, SegmentJudgement, Tolerance, measure_drift
 from pot_impl.training.dispute import referee, trajectory
@@ -524,8 +530,20 @@ def bench_dispute(repeats: int, workdir: Path) -> list[dict[str, Any]]:
             one_step = partial(
                 referee, replayer, run.claim.environment, 2 * k - 1, last_state, digests[-2], digests[-1], log
             )
+            committed = replace(order, task=replace(order.task, step_digests=True))  # as the game needs
+            store = CheckpointStore(workdir / f"dispute-{config}-{k}-digests")
+            committed_run = train(committed, prepared(committed), store, PINNED)
+            checker, task = TrainingProofChecker(env=PINNED), committed.encode()
+            root = committed_run.claim.commitment
+            evidence = segment_evidence(committed_run, 1)
+            ledger_segment = partial(checker.check_fraud_proof, task, root, evidence)
+            opening = segment_evidence(committed_run, 1, checkpoints=False)
+            ledger_step = partial(checker.referee, task, root, 1, k - 1, last_state, opening)
+            assert ledger_step() is StepRuling.STEP_VALID and not ledger_segment()
             segment_cpu = min(measure(whole_segment)[1] for _ in range(repeats))
             step_cpu = min(measure(one_step)[1] for _ in range(repeats))
+            ledger_segment_cpu = min(measure(ledger_segment)[1] for _ in range(repeats))
+            ledger_step_cpu = min(measure(ledger_step)[1] for _ in range(repeats))
             rows.append(
                 {
                     "architecture": config,
@@ -534,6 +552,9 @@ def bench_dispute(repeats: int, workdir: Path) -> list[dict[str, Any]]:
                     "referee_cpu_ms": 1000 * step_cpu,
                     "ratio": step_cpu / segment_cpu,
                     "target_ratio": 1 / k,
+                    "ledger_fraud_proof_cpu_ms": 1000 * ledger_segment_cpu,
+                    "ledger_referee_cpu_ms": 1000 * ledger_step_cpu,
+                    "ledger_ratio": ledger_step_cpu / ledger_segment_cpu,
                     "fraud_proof_moves": 1,
                     "dispute_moves": max_moves(k),
                 }
@@ -576,6 +597,9 @@ def dispute_only(quick: bool, out: Path) -> int:
             ("referee_cpu_ms", "one step ms"),
             ("ratio", "ratio"),
             ("target_ratio", "1/k"),
+            ("ledger_fraud_proof_cpu_ms", "ledger segment ms"),
+            ("ledger_referee_cpu_ms", "ledger step ms"),
+            ("ledger_ratio", "ledger ratio"),
             ("dispute_moves", "moves"),
         ],
     )

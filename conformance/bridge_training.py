@@ -222,26 +222,8 @@ class TrainingWorld:
             if not verdict.accepted and verdict.evidence is not None and verdict.evidence_segment == segment:
                 self._evidence[cache_key] = verdict.evidence
             else:
-                self._evidence[cache_key] = self._committed_segment(self.run(key), segment)
+                self._evidence[cache_key] = segment_evidence(self.run(key), segment)
         return self._evidence[cache_key]
-
-    def _committed_segment(self, run: TrainingRun, index: int, checkpoints: bool = True) -> bytes:
-        """Segment ``index`` as committed, in the evidence format: the claim, the leaf and the
-        previous leaf with their Merkle paths, and with ``checkpoints`` the checkpoints around it."""
-        leaves = list(run.server.leaves)
-        tree = MerkleTree(leaves)
-        previous = SegmentLeaf.decode(leaves[index - 1]) if index else None
-        return FraudEvidence(
-            "segment",
-            run.claim.encode(),
-            index,
-            leaves[index],
-            tuple(tree.inclusion_path(index)),
-            leaves[index - 1] if index else None,
-            tuple(tree.inclusion_path(index - 1)) if index else (),
-            None if previous is None or not checkpoints else run.server.fetch(previous.checkpoint_digest),
-            run.server.fetch(SegmentLeaf.decode(leaves[index]).checkpoint_digest) if checkpoints else None,
-        ).encode()
 
     def provable_segments(self, key: RunKey) -> frozenset[int]:
         """Segments for which the ledger's checker upholds the best evidence: the claim's faked set
@@ -259,7 +241,7 @@ class TrainingWorld:
 
     def opening(self, key: RunKey, segment: int) -> bytes:
         """What the trainer opens its committed step digests of ``segment`` with (``Reveal``)."""
-        return self._committed_segment(self.run(key), segment, checkpoints=False)
+        return segment_evidence(self.run(key), segment, checkpoints=False)
 
     def honest_trajectory(self, key: RunKey, segment: int) -> list[bytes]:
         """The digests after each step of ``segment`` that honest re-execution from its committed
@@ -321,6 +303,26 @@ class TrainingWorld:
         """Validator ``validator``'s key: fixed, so that it cannot depend on any order (a validator may
         register before the orders it will sample; the orders' tasks are chosen to fit it instead)."""
         return SigningKey(hashlib.sha256(f"pot-conformance-validator-{validator}".encode()).digest())
+
+
+def segment_evidence(run: TrainingRun, index: int, checkpoints: bool = True) -> bytes:
+    """Segment ``index`` of ``run`` as committed, in the fraud-evidence format: the claim, the leaf
+    and the previous leaf with their Merkle paths, and with ``checkpoints`` the checkpoints around
+    it (without them, what a trainer opens its committed step digests with in a dispute)."""
+    leaves = list(run.server.leaves)
+    tree = MerkleTree(leaves)
+    previous = SegmentLeaf.decode(leaves[index - 1]) if index else None
+    return FraudEvidence(
+        "segment",
+        run.claim.encode(),
+        index,
+        leaves[index],
+        tuple(tree.inclusion_path(index)),
+        leaves[index - 1] if index else None,
+        tuple(tree.inclusion_path(index - 1)) if index else (),
+        None if previous is None or not checkpoints else run.server.fetch(previous.checkpoint_digest),
+        run.server.fetch(SegmentLeaf.decode(leaves[index]).checkpoint_digest) if checkpoints else None,
+    ).encode()
 
 
 class MemoProofChecker:

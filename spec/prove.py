@@ -89,8 +89,7 @@ FACTS: tuple[Fact, ...] = (
     ),
     Fact(
         "ValidationQuorumHasHonest",
-        "every validation quorum of a claim holds an honest validator (n: validators, f: faulty "
-        "validators)",
+        "every validation quorum of a claim holds an honest validator (n: validators, f: faulty validators)",
         lambda n, f, q: q.validation_quorum(n, f) - f >= 1,
         assume=lambda n, f: z3.And(f >= 1, n >= 2 * f + 1),
         domain="f >= 1, n >= 2f + 1 (validators)",

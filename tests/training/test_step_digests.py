@@ -13,11 +13,10 @@ from nacl.signing import SigningKey
 
 from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
+from conformance.bridge_training import segment_evidence
 from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.checker import TrainingProofChecker
 from pot_impl.training.checkpoint import CheckpointStore, encode_checkpoint
-from pot_impl.training.evidence import FraudEvidence
-from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.replay import Replayer
 from pot_impl.training.reproducible import REPRODUCIBLE
 from pot_impl.training.runtime import Environment
@@ -36,17 +35,7 @@ def order_with_digests(numerics: str = "native") -> TrainingOrder:
 
 
 def opening(run: TrainingRun, index: int) -> bytes:
-    leaves = [leaf.encode() for leaf in run.leaves]
-    tree = MerkleTree(leaves)
-    return FraudEvidence(
-        "segment",
-        run.claim.encode(),
-        index,
-        leaves[index],
-        tuple(tree.inclusion_path(index)),
-        leaves[index - 1] if index else None,
-        tuple(tree.inclusion_path(index - 1)) if index else (),
-    ).encode()
+    return segment_evidence(run, index, checkpoints=False)
 
 
 def state_after(order: TrainingOrder, run: TrainingRun, steps: int) -> bytes:
