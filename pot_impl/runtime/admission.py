@@ -3,7 +3,7 @@
 ``Reports`` writes ``dropped`` and ``connection-closed`` events and warning lines
 at a bounded rate (a flood of bad input must not become a flood of log), and
 handles the errors asyncio reports itself. ``InboundConnections`` keeps
-inbound connections within the caps of ``TransportSettings`` and closes those
+inbound connections within the caps and rates of ``TransportSettings`` and closes those
 whose hello is overdue or that stay silent too long; ``reserve_descriptors``
 makes sure the cap, not the open-file limit, is what refuses them.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from pot_impl.auth import REPLICA_PREFIX
 from pot_impl.runtime.config import ConfigError, TransportSettings
 from pot_impl.runtime.events import EventLog
-from pot_impl.runtime.limits import BoundedReport
+from pot_impl.runtime.limits import BoundedReport, TokenBuckets
 from pot_impl.runtime.transport import Connection
 
 log = logging.getLogger(__name__)
@@ -112,15 +112,26 @@ def _bounded(
         loop.call_later(report.interval_s, lambda: summarize(*report.take_held_back()))
 
 
-class InboundConnections:
-    """The connections peers opened to this node, within ``max_connections`` in all and
-    ``max_connections_per_address`` from one address."""
+ADDRESSES_REMEMBERED = 4096
+"""Addresses whose rate of new connections is tracked (the least recently seen is forgotten)."""
 
-    def __init__(self, transport: TransportSettings, reports: Reports) -> None:
+
+class InboundConnections:
+    """The connections peers opened to this node, within ``max_connections`` in all,
+    ``max_connections_per_address`` from one address, and ``new_connections_per_s_per_address``
+    new ones a second from one address (so a peer cannot make the node accept, evict and close
+    connections as fast as it can open them)."""
+
+    def __init__(
+        self, transport: TransportSettings, reports: Reports, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.transport = transport
         self.reports = reports
+        self.clock = clock
         self._open: dict[Connection, None] = {}
         self._per_address: Counter[str] = Counter()
+        rate = transport.new_connections_per_s_per_address
+        self._arrivals = TokenBuckets(rate, rate, ADDRESSES_REMEMBERED)
         self.refused = 0
         self.timed_out = 0
 
@@ -133,6 +144,10 @@ class InboundConnections:
         client that gets replies is not silent), so idle or half-open connections cannot lock
         clients and replicas out."""
         transport = self.transport
+        if not self._arrivals.allow(connection.address, self.clock()):
+            rate = transport.new_connections_per_s_per_address
+            self._refuse(connection, f"more than {rate} new connections a second from {connection.address}")
+            return
         if self._per_address[connection.address] >= transport.max_connections_per_address:
             cap = transport.max_connections_per_address
             self._refuse(connection, f"{cap} connections from {connection.address} already")
