@@ -73,7 +73,7 @@ def test_harmful_patch_is_rejected_with_the_spec_trace_to_its_divergence(
     patch = patch_file(
         tmp_path,
         LEDGER,
-        "        return not proved\n    return bool(vote.evidence_upheld)",
+        "        return not proved\n    return upheld",
         "        return False\n    return False",
     )
     status, report = audit_json(capsys, "--patch", str(patch), "--case", "ledger-tiny:replay", "--keep-going")
