@@ -32,9 +32,9 @@ import torch
 from benchmarks.training_orders import make_order, prepared
 from pot_impl.training import reproducible
 from pot_impl.training.checkpoint import CheckpointError, checkpoint_digest
-from pot_impl.training.replay import detached_copy
+from pot_impl.training.environment import Environment
+from pot_impl.training.reexecution import detached_copy
 from pot_impl.training.reproducible import EMPTY_LOG, NUMERICS, REPRODUCIBLE, RoundingLog
-from pot_impl.training.runtime import Environment
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import TrainingOrder
 

@@ -61,13 +61,13 @@ from conformance.adversaries import train_skipping_steps
 from conformance.bridge_training import segment_evidence
 from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.architectures import classification_loss
-from pot_impl.training.checker import TrainingProofChecker
 from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint, encode_checkpoint
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, SegmentJudgement, Tolerance, measure_drift
 from pot_impl.training.dispute import referee, trajectory
-from pot_impl.training.replay import Replayer, detached_copy
+from pot_impl.training.environment import Environment, default_environment, deterministic
+from pot_impl.training.proof_checker import TrainingProofChecker
+from pot_impl.training.reexecution import Replayer, detached_copy
 from pot_impl.training.reproducible import NUMERICS, REPRODUCIBLE, RoundingLog
-from pot_impl.training.runtime import Environment, default_environment, deterministic
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import SegmentLeaf
 from pot_impl.training.session import TrainingSession

@@ -38,15 +38,15 @@ from nacl.signing import SigningKey
 from conformance.adversaries import inflate_score, train_skipping_steps
 from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.architectures import resolve_arch_params
-from pot_impl.training.checker import TrainingProofChecker
 from pot_impl.training.checkpoint import Checkpoint, CheckpointStore, encode_checkpoint
 from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
 from pot_impl.training.dispute import first_disagreement, trajectory
+from pot_impl.training.environment import Environment
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
-from pot_impl.training.replay import Replayer
+from pot_impl.training.proof_checker import TrainingProofChecker
+from pot_impl.training.reexecution import Replayer
 from pot_impl.training.reproducible import NATIVE, RoundingLog
-from pot_impl.training.runtime import Environment
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import SegmentLeaf
 from pot_impl.training.task import (

@@ -38,8 +38,8 @@ from pot_impl.training.checkpoint import (
     model_digest,
 )
 from pot_impl.training.datasets import Dataset
-from pot_impl.training.replay import detached_copy
-from pot_impl.training.runtime import Environment, deterministic
+from pot_impl.training.environment import Environment, deterministic
+from pot_impl.training.reexecution import detached_copy
 from pot_impl.training.segments import SegmentLeaf
 from pot_impl.training.session import SegmentOutcome, TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder

@@ -1,4 +1,4 @@
-"""The mutation catalogue: planted bugs in ``pot_impl`` and the runner that checks the suite kills them.
+"""The mutation catalogue: planted bugs in ``pot_impl`` and the campaign that checks the suite kills them.
 
 ``run_mutants(names=None, ...) -> list[MutantResult]`` is what ``pot conform --mutants``
 calls; ``python -m conformance.mutants [NAME...] [--json]`` runs it from the shell.
@@ -6,8 +6,8 @@ calls; ``python -m conformance.mutants [NAME...] [--json]`` runs it from the she
 
 from __future__ import annotations
 
+from conformance.mutants.campaign import MutantResult, default_modes, run_catalogue, run_mutants
 from conformance.mutants.catalogue import CATALOGUE, Edit, Mutant, MutantError, by_name
-from conformance.mutants.runner import MutantResult, default_modes, run_catalogue, run_mutants
 
 __all__ = [
     "CATALOGUE",

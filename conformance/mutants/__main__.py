@@ -7,8 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from conformance.mutants.campaign import BRIDGE_MODEL, MutantResult, default_modes, run_catalogue
 from conformance.mutants.catalogue import CATALOGUE
-from conformance.mutants.runner import BRIDGE_MODEL, MutantResult, default_modes, run_catalogue
 
 
 def _line(result: MutantResult) -> str:

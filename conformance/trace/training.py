@@ -9,7 +9,7 @@ from pathlib import Path
 from pot_impl.training.architectures import resolve_arch_params
 from pot_impl.training.checkpoint import CheckpointStore
 from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
-from pot_impl.training.runtime import Environment
+from pot_impl.training.environment import Environment
 from pot_impl.training.task import DatasetRef, OptimizerSpec, TrainingOrder, TrainingTask, prepare_task
 from pot_impl.training.trainer import TrainingRun, train
 

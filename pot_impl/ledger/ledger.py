@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from pot_impl import codec
 from pot_impl.ledger.proofs import ProofChecker, StepRuling
@@ -632,16 +632,3 @@ def _vote_proved_right(vote: VoteRecord, proved: frozenset[int], upheld: bool) -
     if vote.verdict == Verdict.ACCEPT:
         return not proved
     return upheld
-
-
-def replay(
-    params: LedgerParams,
-    genesis: Mapping[str, int],
-    checker: ProofChecker,
-    log: Iterable[tuple[str, Transaction, int]],
-) -> Ledger:
-    """A ledger that executed ``log`` of (sender, transaction, height) from genesis."""
-    ledger = Ledger(params, genesis, checker)
-    for sender, tx, height in log:
-        ledger.apply(sender, tx, height)
-    return ledger

@@ -31,7 +31,7 @@ class LazyTrainingProofChecker:
 
     def _load(self) -> ProofChecker:
         if self._checker is None:
-            from pot_impl.training.checker import TrainingProofChecker
+            from pot_impl.training.proof_checker import TrainingProofChecker
 
             self._checker = TrainingProofChecker()
         return self._checker

@@ -19,7 +19,7 @@ from pot_impl.training.architectures import ArchitectureError, resolve_arch_para
 from pot_impl.training.canonical import EncodingError
 from pot_impl.training.checkpoint import CheckpointError
 from pot_impl.training.datasets import DatasetCatalog, DatasetError, load_dataset_file, synthetic_dataset
-from pot_impl.training.runtime import Environment, check_device, default_environment
+from pot_impl.training.environment import Environment, check_device, default_environment
 from pot_impl.training.segments import ProofFormatError
 from pot_impl.training.task import TaskError, TrainingOrder, decode_order, prepare_task, task_from_json
 from pot_impl.training.trainer import load_proof, proof_store, save_proof, train

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.checkpoint import Checkpoint, CheckpointError, checkpoint_digest, decode_checkpoint
-from pot_impl.training.replay import Replayer
+from pot_impl.training.environment import run_fingerprint
+from pot_impl.training.reexecution import Replayer
 from pot_impl.training.reproducible import RoundingLog
-from pot_impl.training.runtime import run_fingerprint
 
 
 class RefereeError(ValueError):

@@ -19,6 +19,7 @@ from torch import nn
 
 from pot_impl.training.architectures import build_model, classification_loss, correct_predictions
 from pot_impl.training.checkpoint import MODEL_PREFIX, Checkpoint, CheckpointError, checkpoint_digest
+from pot_impl.training.environment import Environment, deterministic
 from pot_impl.training.reproducible import (
     EMPTY_LOG,
     REPRODUCIBLE,
@@ -27,7 +28,6 @@ from pot_impl.training.reproducible import (
     round_step,
     use_host_dropout,
 )
-from pot_impl.training.runtime import Environment, deterministic
 from pot_impl.training.task import PreparedTask
 
 DATA_ORDER_DOMAIN = b"pot-data-order-v1"

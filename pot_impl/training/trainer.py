@@ -19,8 +19,8 @@ from pathlib import Path
 import msgpack
 
 from pot_impl.training.checkpoint import CHECKPOINT_DOMAIN, Checkpoint, CheckpointStore, model_digest
+from pot_impl.training.environment import Environment, run_fingerprint
 from pot_impl.training.merkle import MerkleTree
-from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 from pot_impl.training.session import SegmentOutcome, TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder

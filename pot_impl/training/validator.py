@@ -27,11 +27,11 @@ from pot_impl.training.checkpoint import (
 )
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, Tolerance, score_matches
 from pot_impl.training.datasets import DatasetCatalog
+from pot_impl.training.environment import Environment, run_fingerprint
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
-from pot_impl.training.replay import Replayer
+from pot_impl.training.reexecution import Replayer
 from pot_impl.training.reproducible import REPRODUCIBLE
-from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TaskError, decode_order, prepare_task

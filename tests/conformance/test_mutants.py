@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from conformance.checkout import CheckoutError, copy_sources
 from conformance.mutants import CATALOGUE, Edit, Mutant, MutantError, default_modes, run_catalogue
+from conformance.mutants.campaign import Calibration, CaseOutcome, Mode, judge
 from conformance.mutants.plan_differential import compare
-from conformance.mutants.runner import Calibration, CaseOutcome, Mode, judge
 
 REQUIRED_BUGS = 16
 REPOSITORY = Path(__file__).resolve().parents[2]

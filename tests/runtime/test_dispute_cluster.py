@@ -35,9 +35,9 @@ from pot_impl.runtime.client import ClientSession, LogicalClient
 from pot_impl.runtime.cluster import GENESIS_BALANCE, LocalCluster
 from pot_impl.runtime.config import LedgerSettings
 from pot_impl.runtime.crypto import KeyPair, client_id, read_key_pair
-from pot_impl.training.checker import TrainingProofChecker
+from pot_impl.training.environment import Environment
+from pot_impl.training.proof_checker import TrainingProofChecker
 from pot_impl.training.reproducible import REPRODUCIBLE
-from pot_impl.training.runtime import Environment
 from pot_impl.training.task import encode_task
 from pot_impl.training.validator import Validator
 from tests.runtime.conftest import statuses

@@ -11,7 +11,7 @@ import pytest
 from pot_impl.training.architectures import resolve_arch_params
 from pot_impl.training.checkpoint import CheckpointStore
 from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
-from pot_impl.training.runtime import Environment
+from pot_impl.training.environment import Environment
 from pot_impl.training.task import (
     DatasetRef,
     OptimizerSpec,

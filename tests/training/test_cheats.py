@@ -22,13 +22,13 @@ from conformance.adversaries import (
     train_skipping_steps,
     withhold_checkpoints,
 )
-from pot_impl.training.checker import TrainingProofChecker
 from pot_impl.training.checkpoint import MODEL_PREFIX, CheckpointStore
 from pot_impl.training.datasets import Dataset, synthetic_dataset
+from pot_impl.training.environment import Environment
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
-from pot_impl.training.replay import Replayer
-from pot_impl.training.runtime import Environment
+from pot_impl.training.proof_checker import TrainingProofChecker
+from pot_impl.training.reexecution import Replayer
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.task import TrainingOrder
 from pot_impl.training.trainer import TrainingRun

@@ -12,9 +12,9 @@ from conformance.adversaries import train_skipping_steps
 from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.checkpoint import CheckpointStore, encode_checkpoint
 from pot_impl.training.dispute import RefereeError, first_disagreement, referee, trajectory
-from pot_impl.training.replay import Replayer
+from pot_impl.training.environment import Environment
+from pot_impl.training.reexecution import Replayer
 from pot_impl.training.reproducible import NATIVE, REPRODUCIBLE, RoundingLog
-from pot_impl.training.runtime import Environment
 from pot_impl.training.task import TrainingOrder
 from pot_impl.training.trainer import TrainingRun, train
 

@@ -21,8 +21,8 @@ from pot_impl.ledger.transactions import (
     Validate,
     Verdict,
 )
-from pot_impl.training.checker import TrainingProofChecker
 from pot_impl.training.checkpoint import MODEL_PREFIX, CheckpointStore
+from pot_impl.training.proof_checker import TrainingProofChecker
 from pot_impl.training.task import TrainingOrder, TrainingTask, committed_order, encode_task
 from pot_impl.training.trainer import TrainingRun, train
 from pot_impl.training.validator import Validator

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from benchmarks.training_orders import make_order, prepared
 from pot_impl.training.checkpoint import checkpoint_digest
+from pot_impl.training.environment import Environment
 from pot_impl.training.reproducible import (
     EMPTY_LOG,
     GRADIENT_POSITIONS,
@@ -31,7 +32,6 @@ from pot_impl.training.reproducible import (
     round_in_place,
     round_with_tensor_ops,
 )
-from pot_impl.training.runtime import Environment
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import TaskError, TrainingOrder, decode_order, encode_task
 

@@ -13,9 +13,9 @@ from nacl.signing import SigningKey
 from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
 from pot_impl.training.checkpoint import CheckpointStore
-from pot_impl.training.replay import Replayer
+from pot_impl.training.environment import Environment, run_fingerprint
+from pot_impl.training.reexecution import Replayer
 from pot_impl.training.reproducible import NATIVE, REPRODUCIBLE, RoundingLog
-from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.segments import ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TrainingOrder
 from pot_impl.training.trainer import TrainingRun, train

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from pot_impl.training.checker import TrainingProofChecker
+from pot_impl.training.proof_checker import TrainingProofChecker
 from pot_impl.training.sampling import draw_sample, expand_sample
 from tests.training.conftest import make_order
 

@@ -15,11 +15,11 @@ from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
 from conformance.bridge_training import segment_evidence
 from pot_impl.ledger.proofs import StepRuling
-from pot_impl.training.checker import TrainingProofChecker
 from pot_impl.training.checkpoint import CheckpointStore, encode_checkpoint
-from pot_impl.training.replay import Replayer
+from pot_impl.training.environment import Environment
+from pot_impl.training.proof_checker import TrainingProofChecker
+from pot_impl.training.reexecution import Replayer
 from pot_impl.training.reproducible import REPRODUCIBLE
-from pot_impl.training.runtime import Environment
 from pot_impl.training.segments import STEP_DIGESTS_FLAG, ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TaskError, TrainingOrder, decode_task, encode_task
 from pot_impl.training.trainer import TrainingRun, make_claim, train

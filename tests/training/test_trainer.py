@@ -17,8 +17,8 @@ from pot_impl.training.checkpoint import (
     encode_checkpoint,
     model_digest,
 )
+from pot_impl.training.environment import Environment
 from pot_impl.training.merkle import MerkleTree
-from pot_impl.training.runtime import Environment
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import TrainingOrder
 from pot_impl.training.trainer import TrainingRun, train

@@ -21,11 +21,11 @@ from pot_impl.training.checkpoint import CheckpointError, checkpoint_digest, dec
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Tolerance, score_matches
 from pot_impl.training.datasets import DatasetCatalog
 from pot_impl.training.dispute import RefereeError, referee
+from pot_impl.training.environment import Environment, run_fingerprint
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import verify_inclusion
-from pot_impl.training.replay import Replayer
+from pot_impl.training.reexecution import Replayer
 from pot_impl.training.reproducible import RoundingLog
-from pot_impl.training.runtime import Environment, run_fingerprint
 from pot_impl.training.sampling import sample_is_valid
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TaskError, TrainingOrder, decode_checker_order, prepare_task

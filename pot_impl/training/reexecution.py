@@ -6,8 +6,8 @@ import torch
 
 from pot_impl.training.checkpoint import Checkpoint, CheckpointError, checkpoint_digest
 from pot_impl.training.comparison import SegmentJudgement, Tolerance, judge_segment
+from pot_impl.training.environment import Environment, deterministic
 from pot_impl.training.reproducible import RoundingLog
-from pot_impl.training.runtime import Environment, deterministic
 from pot_impl.training.segments import SegmentLeaf
 from pot_impl.training.session import TrainingSession
 from pot_impl.training.task import PreparedTask, TrainingOrder
