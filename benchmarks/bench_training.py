@@ -23,7 +23,7 @@ present.
   count, under native numerics (tier B) and reproducible numerics (bit for bit); and the honest
   run of the same order, which no validator may reject.
 - Dispute settlement: a coordinator's CPU time to re-execute a whole disputed segment (today's
-  fraud proof, ``Replayer.check_segment``) against the one-step referee of the bisection game
+  fraud proof, ``Reexecutor.check_segment``) against the one-step referee of the bisection game
   (``pot_impl.training.dispute.referee``), each with decoding and restoring its start state, for
   k = 10, 20, 50 under reproducible numerics; and the ledger moves each takes (1 fraud proof,
   against ``spec.dispute.max_moves(k)``). Then the same two questions as the ledger asks its
@@ -66,7 +66,7 @@ from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, SegmentJudgem
 from pot_impl.training.dispute import referee, trajectory
 from pot_impl.training.environment import Environment, default_environment, deterministic
 from pot_impl.training.proof_checker import TrainingProofChecker
-from pot_impl.training.reexecution import Replayer, detached_copy
+from pot_impl.training.reexecution import Reexecutor, detached_copy
 from pot_impl.training.reproducible import NUMERICS, REPRODUCIBLE, RoundingLog
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import SegmentLeaf
@@ -105,7 +105,7 @@ def judge_every_segment(
     order: TrainingOrder, run: TrainingRun, env: Environment, tolerance: Tolerance | None
 ) -> list[SegmentJudgement]:
     """Re-execute every segment of ``run`` from its committed start checkpoint."""
-    replayer = Replayer(order, prepared(order), env)
+    replayer = Reexecutor(order, prepared(order), env)
     store = run.server.store
     judgements = []
     for leaf in run.leaves:
@@ -506,7 +506,7 @@ def bench_cheaters(trials: int, workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _re_execute_segment(replayer: Replayer, leaf: SegmentLeaf, start_bytes: bytes) -> None:
+def _re_execute_segment(replayer: Reexecutor, leaf: SegmentLeaf, start_bytes: bytes) -> None:
     """Today's fraud proof, as a coordinator runs it: decode the start state, re-run the segment."""
     replayer.check_segment(leaf, decode_checkpoint(start_bytes), None, None)
 
@@ -521,7 +521,7 @@ def bench_dispute(repeats: int, workdir: Path) -> list[dict[str, Any]]:
             store, leaf = run.server.store, run.leaves[1]
             start_bytes = store.fetch(run.leaves[0].checkpoint_digest)
             log = RoundingLog.decode(leaf.rounding)
-            replayer = Replayer(order, prepared(order), PINNED)
+            replayer = Reexecutor(order, prepared(order), PINNED)
             digests = trajectory(replayer, decode_checkpoint(start_bytes), k, k, log)
             trajectory(replayer, decode_checkpoint(start_bytes), k, k - 1, log)
             last_state = encode_checkpoint(replayer.session.checkpoint())

@@ -45,7 +45,7 @@ from pot_impl.training.environment import Environment
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.proof_checker import TrainingProofChecker
-from pot_impl.training.reexecution import Replayer
+from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import NATIVE, RoundingLog
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import SegmentLeaf
@@ -248,7 +248,7 @@ class TrainingWorld:
         start gives: what an honest challenger compares the revealed digests with."""
         run = self.run(key)
         order, prepared = self._orders[key.order]
-        replayer = Replayer(order, prepared, ENV)
+        replayer = Reexecutor(order, prepared, ENV)
         leaf = SegmentLeaf.decode(run.server.leaves[segment])
         first = segment * order.task.segment_length
         log = RoundingLog.decode(leaf.rounding)
@@ -273,7 +273,7 @@ class TrainingWorld:
         commits them); ``forged``, the honest state one step further passed off as that one."""
         run = self.run(key)
         order, prepared = self._orders[key.order]
-        replayer = Replayer(order, prepared, ENV)
+        replayer = Reexecutor(order, prepared, ENV)
         first = segment * order.task.segment_length
         if forged:
             trained = step + 1
@@ -288,7 +288,7 @@ class TrainingWorld:
         return encode_checkpoint(replayer.session.checkpoint())
 
     @staticmethod
-    def _segment_start(run: TrainingRun, replayer: Replayer, segment: int) -> Checkpoint:
+    def _segment_start(run: TrainingRun, replayer: Reexecutor, segment: int) -> Checkpoint:
         if not segment:
             return replayer.initial
         return run.server.store.load(SegmentLeaf.decode(run.server.leaves[segment - 1]).checkpoint_digest)

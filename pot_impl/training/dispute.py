@@ -20,7 +20,7 @@ from __future__ import annotations
 from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.checkpoint import Checkpoint, CheckpointError, checkpoint_digest, decode_checkpoint
 from pot_impl.training.environment import run_fingerprint
-from pot_impl.training.reexecution import Replayer
+from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import RoundingLog
 
 
@@ -29,7 +29,7 @@ class RefereeError(ValueError):
 
 
 def trajectory(
-    replayer: Replayer, start: Checkpoint, first_step: int, count: int, log: RoundingLog
+    replayer: Reexecutor, start: Checkpoint, first_step: int, count: int, log: RoundingLog
 ) -> list[bytes]:
     """The digest of the state after each of ``count`` steps from ``start`` (at ``first_step``),
     following ``log``; what a party reveals, midpoint by midpoint, in the game."""
@@ -44,7 +44,7 @@ def first_disagreement(mine: list[bytes], theirs: list[bytes]) -> int | None:
 
 
 def referee(
-    replayer: Replayer,
+    replayer: Reexecutor,
     claim_environment: str,
     step: int,
     supplied_state: bytes,

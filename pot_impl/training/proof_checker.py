@@ -24,7 +24,7 @@ from pot_impl.training.dispute import RefereeError, referee
 from pot_impl.training.environment import Environment, run_fingerprint
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import verify_inclusion
-from pot_impl.training.reexecution import Replayer
+from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import RoundingLog
 from pot_impl.training.sampling import sample_is_valid
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
@@ -102,7 +102,7 @@ class TrainingProofChecker:
         pinned = run_fingerprint(self.env, order.task.numerics)
         tolerance = None if claim.environment == pinned else self.tolerance
         try:
-            replayer = Replayer(order, prepare_task(order.task, self.catalog), self.env)
+            replayer = Reexecutor(order, prepare_task(order.task, self.catalog), self.env)
             if proof.kind == "score":
                 return self._score_is_wrong(proof, claim, leaf, replayer, tolerance)
             return self._segment_is_wrong(proof, claim, leaf, replayer, tolerance)
@@ -117,7 +117,7 @@ class TrainingProofChecker:
         proof: FraudEvidence,
         claim: Claim,
         leaf: SegmentLeaf,
-        replayer: Replayer,
+        replayer: Reexecutor,
         tolerance: Tolerance | None,
     ) -> bool:
         if leaf.index == 0:
@@ -153,7 +153,7 @@ class TrainingProofChecker:
         proof: FraudEvidence,
         claim: Claim,
         leaf: SegmentLeaf,
-        replayer: Replayer,
+        replayer: Reexecutor,
         tolerance: Tolerance | None,
     ) -> bool:
         if proof.index != claim.segments - 1 or proof.end is None:
@@ -190,7 +190,7 @@ class TrainingProofChecker:
             return None
         try:
             log = RoundingLog.decode(opened.leaf.rounding)
-            replayer = Replayer(opened.order, prepare_task(opened.order.task, self.catalog), self.env)
+            replayer = Reexecutor(opened.order, prepare_task(opened.order.task, self.catalog), self.env)
             first = segment * opened.order.task.segment_length
             return referee(replayer, opened.claim.environment, first + step, state, agreed, claimed, log)
         except (RefereeError, ValueError, TaskError) as exc:  # not bit-exact here, or a malformed log
@@ -234,7 +234,7 @@ class TrainingProofChecker:
         if opened.leaf.index == 0:
             try:
                 order = opened.order
-                replayer = Replayer(order, prepare_task(order.task, self.catalog), self.env)
+                replayer = Reexecutor(order, prepare_task(order.task, self.catalog), self.env)
             except TaskError:
                 return None
             return checkpoint_digest(replayer.initial)

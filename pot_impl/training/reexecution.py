@@ -18,7 +18,7 @@ def detached_copy(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in checkpoint.items()}
 
 
-class Replayer:
+class Reexecutor:
     """Runs any one segment of an order from a given start checkpoint."""
 
     def __init__(self, order: TrainingOrder, prepared: PreparedTask, env: Environment) -> None:

@@ -30,7 +30,7 @@ from pot_impl.training.datasets import DatasetCatalog
 from pot_impl.training.environment import Environment, run_fingerprint
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
-from pot_impl.training.reexecution import Replayer
+from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import REPRODUCIBLE
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
@@ -125,7 +125,7 @@ class Validator:
         try:
             leaves = self._committed_leaves(claim, source)
             tree = MerkleTree(leaves)
-            replayer = Replayer(order, prepared, self.env)
+            replayer = Reexecutor(order, prepared, self.env)
             exact = [
                 self._check_segment(index, claim, leaves, tree, source, replayer, tolerance, drifts)
                 for index in segments
@@ -162,7 +162,7 @@ class Validator:
         leaves: list[bytes],
         tree: MerkleTree,
         source: ProofSource,
-        replayer: Replayer,
+        replayer: Reexecutor,
         tolerance: Tolerance | None,
         drifts: list[Drift],
     ) -> bool:
@@ -222,7 +222,7 @@ class Validator:
         leaves: list[bytes],
         tree: MerkleTree,
         source: ProofSource,
-        replayer: Replayer,
+        replayer: Reexecutor,
         tolerance: Tolerance | None,
     ) -> int:
         last = claim.segments - 1

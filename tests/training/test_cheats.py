@@ -28,7 +28,7 @@ from pot_impl.training.environment import Environment
 from pot_impl.training.evidence import FraudEvidence
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.proof_checker import TrainingProofChecker
-from pot_impl.training.reexecution import Replayer
+from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.sampling import draw_sample
 from pot_impl.training.task import TrainingOrder
 from pot_impl.training.trainer import TrainingRun
@@ -164,7 +164,7 @@ def test_partial_fakes_are_caught_at_the_rate_sampling_theory_predicts(tmp_path:
     order = make_order("mlp", steps=120, segment_length=2)
     segments, faked, q = order.task.segments, {5, 17, 23, 40, 51, 58}, 8
     run = train_skipping_steps(order, prepare(order), CheckpointStore(tmp_path), ENV, faked)
-    replayer = Replayer(order, prepare(order), ENV)
+    replayer = Reexecutor(order, prepare(order), ENV)
     store = run.server.store
     failing = set()
     for leaf in run.leaves:

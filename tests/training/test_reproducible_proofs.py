@@ -14,7 +14,7 @@ from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
 from pot_impl.training.checkpoint import CheckpointStore
 from pot_impl.training.environment import Environment, run_fingerprint
-from pot_impl.training.reexecution import Replayer
+from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import NATIVE, REPRODUCIBLE, RoundingLog
 from pot_impl.training.segments import ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TrainingOrder
@@ -39,7 +39,7 @@ def test_a_validator_on_another_thread_count_verifies_a_reproducible_claim_bit_f
 
 
 def judge_with_log(order: TrainingOrder, run: TrainingRun, index: int, rounding: bytes) -> str | None:
-    replayer = Replayer(order, prepared(order), Environment("cpu", 1))
+    replayer = Reexecutor(order, prepared(order), Environment("cpu", 1))
     start = replayer.initial if index == 0 else run.server.store.load(run.leaves[index - 1].checkpoint_digest)
     leaf = dataclasses.replace(run.leaves[index], rounding=rounding)
     return replayer.check_segment(leaf, start, None, None).mismatch
@@ -58,7 +58,7 @@ def test_a_logged_decision_where_there_is_no_tie_cannot_steer_the_replay(tmp_pat
     forged = RoundingLog(np.full(len(positions), 4), positions, bits)
     rest = RoundingLog.of([forged, *(log.at_step(later) for later in range(5, 8))])
     assert judge_with_log(order, run, 1, rest.encode()) is None  # the honest state, as committed
-    replayer = Replayer(order, prepared(order), Environment("cpu", 2))
+    replayer = Reexecutor(order, prepared(order), Environment("cpu", 2))
     replayer.restore_at(run.server.store.load(run.leaves[0].checkpoint_digest), 4)
     assert replayer.session.run_segment(rest).refused == 1
 

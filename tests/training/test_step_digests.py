@@ -18,7 +18,7 @@ from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.checkpoint import CheckpointStore, encode_checkpoint
 from pot_impl.training.environment import Environment
 from pot_impl.training.proof_checker import TrainingProofChecker
-from pot_impl.training.reexecution import Replayer
+from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import REPRODUCIBLE
 from pot_impl.training.segments import STEP_DIGESTS_FLAG, ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TaskError, TrainingOrder, decode_task, encode_task
@@ -40,7 +40,7 @@ def opening(run: TrainingRun, index: int) -> bytes:
 
 def state_after(order: TrainingOrder, run: TrainingRun, steps: int) -> bytes:
     """The honest state ``steps`` steps into segment 1 (from its committed start)."""
-    replayer = Replayer(order, prepared(order), ENV)
+    replayer = Reexecutor(order, prepared(order), ENV)
     replayer.restore_at(run.server.store.load(run.leaves[0].checkpoint_digest), K)
     replayer.session.run_steps(steps)
     return encode_checkpoint(replayer.session.checkpoint())
