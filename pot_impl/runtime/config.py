@@ -108,7 +108,7 @@ class TransportSettings:
     verify_threads: int = 2
     max_connections: int = 512
     max_connections_per_address: int = 64
-    new_connections_per_s_per_address: int = 32
+    new_connections_per_s_per_address: int = 256
     handshake_timeout_ms: int = 5_000
     idle_timeout_ms: int = 300_000
     control_frames_per_s: int = 10
