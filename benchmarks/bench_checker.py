@@ -1,7 +1,8 @@
 """Model-checker throughput on TwoPhase (RM = 3, 5, 7) against TLC, side by side or from ANCHORS.md.
 
-Run: ``.venv/bin/python -m benchmarks.bench_checker [--quick] [--repeat N] [--tlc JAR]``. Prints a
-table and writes ``benchmarks/results/checker.json``. Each configuration runs in a fresh process
+Run: ``.venv/bin/python -m benchmarks.bench_checker [--quick] [--repeat N] [--tlc JAR]`` (or with
+``TLC_JAR`` naming the jar). Prints a table and writes ``benchmarks/results/checker.json``.
+Each configuration runs in a fresh process
 (best of ``--repeat`` runs by wall time; CPU time and peak RSS of that process), safety only
 (invariants and deadlock). Imports happen before the clock starts. On a shared machine the
 CPU seconds are the steadier figure; both are recorded.
@@ -176,7 +177,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="RM = 3 and 5 only")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (best is kept)")
-    parser.add_argument("--tlc", type=Path, help="a tla2tools.jar to run beside our checker (needs java)")
+    tlc_jar = os.environ.get("TLC_JAR")
+    parser.add_argument(
+        "--tlc",
+        type=Path,
+        default=Path(tlc_jar) if tlc_jar else None,
+        help="a tla2tools.jar to run beside our checker (needs java; default: $TLC_JAR)",
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
