@@ -368,6 +368,9 @@ class MemoProofChecker:
     def segment_of(self, evidence: bytes) -> int | None:
         return self.inner.segment_of(evidence)
 
+    def fits_dispute_game(self, task: bytes, steps: int) -> bool:
+        return self.inner.fits_dispute_game(task, steps)
+
     def step_digest(
         self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes
     ) -> bytes | None:

@@ -101,6 +101,7 @@ class Reason(enum.StrEnum):
     MOVE_WINDOW_OPEN = "move-window-open"
     MOVE_WINDOW_CLOSED = "move-window-closed"
     DISPUTES_OPEN = "disputes-open"
+    UNFIT_FOR_DISPUTES = "unfit-for-disputes"
 
 
 DisputeKey = tuple[int, str, int, str]
@@ -327,6 +328,8 @@ class Ledger:
         account = self._account(sender)
         _require(tx.bounty > 0 and tx.fee >= 0, Reason.BAD_AMOUNT)
         _require(tx.deadline > self._height, Reason.DEADLINE_NOT_IN_FUTURE)
+        steps = self.params.dispute_steps
+        _require(not steps or self._checker.fits_dispute_game(tx.task, steps), Reason.UNFIT_FOR_DISPUTES)
         escrow = tx.bounty + tx.fee
         _require(account.balance >= escrow, Reason.INSUFFICIENT_FUNDS)
         order_id = len(self._orders)

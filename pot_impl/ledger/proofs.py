@@ -57,6 +57,12 @@ class ProofChecker(Protocol):
         one segment cannot be used to slash a validator that sampled another."""
         ...
 
+    def fits_dispute_game(self, task: bytes, steps: int) -> bool:
+        """Whether posted ``task`` bytes can be disputed step by step with ``steps`` steps a segment:
+        its segments have that many steps and its leaves commit a digest after each. The ledger
+        refuses other orders under the game, where an honest trainer could not reveal its digests."""
+        ...
+
     def step_digest(
         self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes
     ) -> bytes | None:

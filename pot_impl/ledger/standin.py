@@ -88,6 +88,9 @@ class StandInProofChecker:
             return None
         return int.from_bytes(evidence, "big")
 
+    def fits_dispute_game(self, task: bytes, steps: int) -> bool:
+        return True
+
     def step_digest(
         self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes
     ) -> bytes | None:

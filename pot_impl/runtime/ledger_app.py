@@ -52,6 +52,9 @@ class LazyTrainingProofChecker:
     def segment_of(self, evidence: bytes) -> int | None:
         return self._load().segment_of(evidence)
 
+    def fits_dispute_game(self, task: bytes, steps: int) -> bool:
+        return self._load().fits_dispute_game(task, steps)
+
     def step_digest(
         self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes
     ) -> bytes | None:

@@ -28,7 +28,7 @@ from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import RoundingLog
 from pot_impl.training.sampling import sample_is_valid
 from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
-from pot_impl.training.task import TaskError, TrainingOrder, decode_checker_order, prepare_task
+from pot_impl.training.task import TaskError, TrainingOrder, decode_checker_order, decode_task, prepare_task
 
 LOG = logging.getLogger(__name__)
 
@@ -171,6 +171,13 @@ class TrainingProofChecker:
         return not score_matches(claim.score, score, tolerance)
 
     # ------------------------------------------------------------------ the dispute game
+
+    def fits_dispute_game(self, task: bytes, steps: int) -> bool:
+        try:
+            posted = decode_task(task)
+        except TaskError:
+            return False
+        return posted.step_digests and posted.segment_length == steps
 
     def step_digest(
         self, task: bytes, proof_root: bytes, segment: int, step: int, opening: bytes

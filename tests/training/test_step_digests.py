@@ -14,7 +14,10 @@ from nacl.signing import SigningKey
 from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
 from conformance.bridge_training import segment_evidence
+from pot_impl.ledger.ledger import Ledger
 from pot_impl.ledger.proofs import StepRuling
+from pot_impl.ledger.records import LedgerParams
+from pot_impl.ledger.transactions import Order
 from pot_impl.training.checkpoint import CheckpointStore, encode_checkpoint
 from pot_impl.training.environment import Environment
 from pot_impl.training.proof_checker import TrainingProofChecker
@@ -138,3 +141,21 @@ def test_the_referee_declines_a_step_it_cannot_reproduce_bit_for_bit(tmp_path: P
     assert (
         ruling is StepRuling.STEP_VALID
     )  # reproducible numerics: judged bit for bit on another thread count
+
+
+def test_under_the_game_the_ledger_takes_only_orders_whose_leaves_commit_every_step() -> None:
+    """An order the game could not bisect (no per-step digests, or segments of another length)
+    would leave an honest trainer unable to reveal its digests: the ledger refuses it."""
+    params = LedgerParams(2, 1, 1, 1, 1, 2, dispute_steps=K, move_window=2, dispute_bond=1)
+    fit = order_with_digests().task
+    for task, reason in (
+        (fit, "ok"),
+        (dataclasses.replace(fit, step_digests=False), "unfit-for-disputes"),
+        (dataclasses.replace(fit, segment_length=2), "unfit-for-disputes"),
+    ):
+        ledger = Ledger(params, {"client": 100}, TrainingProofChecker(env=ENV))
+        assert ledger.apply("client", Order(encode_task(task), 10, 1, 5), 1).reason == reason
+    plain = Ledger(
+        dataclasses.replace(params, dispute_steps=0), {"client": 100}, TrainingProofChecker(env=ENV)
+    )
+    assert plain.apply("client", Order(encode_task(make_order("tiny_mlp", STEPS, K).task), 10, 1, 5), 1).ok
