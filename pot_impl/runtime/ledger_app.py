@@ -16,7 +16,7 @@ from typing import Any
 from pot_impl import codec
 from pot_impl.ledger.ledger import Ledger
 from pot_impl.ledger.proofs import ProofChecker, StepRuling
-from pot_impl.ledger.records import LedgerParams, OrderStatus
+from pot_impl.ledger.records import DisputeOutcome, LedgerParams, OrderStatus
 from pot_impl.ledger.transactions import Receipt
 
 REQUEST_TOO_LARGE = "request-too-large"
@@ -78,6 +78,7 @@ def ledger_summary(ledger: Ledger) -> dict[str, Any]:
         "accounts": len(ledger.accounts),
         "orders": dict(sorted(orders.items())),
         "claims": len(ledger.claims),
+        "open_disputes": sum(d.outcome == DisputeOutcome.OPEN for d in ledger.disputes.values()),
         "total_value": ledger.total_value(),
     }
 
