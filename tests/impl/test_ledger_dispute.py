@@ -31,6 +31,7 @@ from pot_impl.ledger.transactions import (
     Validate,
     Verdict,
 )
+from tests.impl.test_ledger import ok, rejected
 
 K, WINDOW, BOND = 4, 2, 7
 PARAMS = LedgerParams(
@@ -48,19 +49,6 @@ TASK = b"task"
 GOOD_ROOT, FAKE_ROOT = b"honest-root", b"faked-root"
 ACCOUNTS = {"client": 1_000, "trainer": 100, "cheat": 100, "v1": 100, "challenger": BOND, "anyone": 0}
 DEADLINE = 10
-
-
-def ok(ledger: Ledger, sender: str, tx: Transaction, height: int) -> None:
-    receipt = ledger.apply(sender, tx, height)
-    assert receipt.ok, receipt
-
-
-def rejected(ledger: Ledger, sender: str, tx: Transaction, height: int, reason: Reason) -> None:
-    """Rejected for ``reason``, with the state exactly as before."""
-    ledger.apply(sender, Register(Role.NONE, b"", 0), height)  # move the clock first, harmlessly rejected
-    before = ledger.snapshot()
-    assert ledger.apply(sender, tx, height).reason == reason.value
-    assert ledger.snapshot() == before
 
 
 def with_claim(trainer: str, root: bytes, params: LedgerParams = PARAMS) -> Ledger:
