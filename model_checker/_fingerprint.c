@@ -247,13 +247,23 @@ static int walk_container(PyObject *value, uint64_t *out) {
     return status;
 }
 
-/* A part of a state: sets of more than MEMO_MIN_SIZE items go through the memo. */
+/* A part of a state: sets and tuples of more than MEMO_MIN_SIZE items go through the memo
+ * (a tuple whose fingerprint was computed holds only values the walk accepts, all immutable;
+ * its fingerprint reads its items alone). */
 #define MEMO_MIN_SIZE 2
 static int walk(PyObject *value, uint64_t *out) {
     if (PyLong_Check(value)) { /* int, bool and IntEnum members: == by integer value */
         return fingerprint_int(value, out);
     }
-    if (!PyFrozenSet_Check(value) || PySet_GET_SIZE(value) <= MEMO_MIN_SIZE) {
+    Py_ssize_t size;
+    if (PyFrozenSet_Check(value)) {
+        size = PySet_GET_SIZE(value);
+    } else if (PyTuple_Check(value)) { /* NamedTuples too */
+        size = PyTuple_GET_SIZE(value);
+    } else {
+        size = 0;
+    }
+    if (size <= MEMO_MIN_SIZE) {
         return walk_container(value, out);
     }
     struct memo_slot *slot = memo_slot_of(value);
