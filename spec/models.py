@@ -99,6 +99,17 @@ PBFT_MODELS = [
         checkpoint_interval=2,
         window=2,
     ),
+    pbft_model(
+        "pbft-deep",
+        "PBFT alone, deep: three requests at sequence numbers 1..3, views 0..2, window 2 and a "
+        "checkpoint every 2 requests, so requests span a stable checkpoint and two view changes; "
+        "out of reach exhaustively here (docs/model_checker.md gives its rate and an estimate)",
+        requests=3,
+        max_seq=3,
+        max_view=2,
+        checkpoint_interval=2,
+        window=2,
+    ),
 ]
 
 DEFAULT_COMPANIONS = ("pbft-live", "pbft-live-gap", "ledger")
@@ -127,6 +138,17 @@ COMBINED_MODELS = [
     combined_model(
         "combined-window",
         "PBFT + PoT ledger, for benchmarks: default with window 2 and a checkpoint every 2 requests",
+        checkpoint_interval=2,
+        window=2,
+    ),
+    pbft_model(
+        "pbft-deep",
+        "PBFT alone, deep: three requests at sequence numbers 1..3, views 0..2, window 2 and a "
+        "checkpoint every 2 requests, so requests span a stable checkpoint and two view changes; "
+        "out of reach exhaustively here (docs/model_checker.md gives its rate and an estimate)",
+        requests=3,
+        max_seq=3,
+        max_view=2,
         checkpoint_interval=2,
         window=2,
     ),

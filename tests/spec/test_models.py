@@ -23,7 +23,7 @@ def test_every_constant_is_documented(name: str) -> None:
     assert spec.doc
 
 
-def test_default_checks_the_issue_4_liveness_properties_through_its_companions() -> None:
+def test_default_checks_its_four_liveness_properties_through_its_companions() -> None:
     companions = [MODELS[name].instantiate() for name in MODELS["default"].companions]
     temporal = {prop.name for model in companions for prop in model.properties}
     assert {
