@@ -58,13 +58,13 @@ from nacl.signing import SigningKey
 
 from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
-from conformance.bridge_training import segment_evidence
 from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.architectures import classification_loss
 from pot_impl.training.checkpoint import CheckpointStore, decode_checkpoint, encode_checkpoint
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, SegmentJudgement, Tolerance, measure_drift
 from pot_impl.training.dispute import referee, trajectory
 from pot_impl.training.environment import Environment, default_environment, deterministic
+from pot_impl.training.evidence import committed_segment
 from pot_impl.training.proof_checker import TrainingProofChecker
 from pot_impl.training.reexecution import Reexecutor, detached_copy
 from pot_impl.training.reproducible import NUMERICS, REPRODUCIBLE, RoundingLog
@@ -535,9 +535,9 @@ def bench_dispute(repeats: int, workdir: Path) -> list[dict[str, Any]]:
             committed_run = train(committed, prepared(committed), store, PINNED)
             checker, task = TrainingProofChecker(env=PINNED), committed.encode()
             root = committed_run.claim.commitment
-            evidence = segment_evidence(committed_run, 1)
+            evidence = committed_segment(committed_run.claim, committed_run.server, 1)
             ledger_segment = partial(checker.check_fraud_proof, task, root, evidence)
-            opening = segment_evidence(committed_run, 1, checkpoints=False)
+            opening = committed_segment(committed_run.claim, committed_run.server, 1, checkpoints=False)
             ledger_step = partial(checker.referee, task, root, 1, k - 1, last_state, opening)
             assert ledger_step() is StepRuling.STEP_VALID and not ledger_segment()
             segment_cpu = min(measure(whole_segment)[1] for _ in range(repeats))

@@ -42,8 +42,7 @@ from pot_impl.training.checkpoint import Checkpoint, CheckpointStore, encode_che
 from pot_impl.training.datasets import DatasetCatalog, synthetic_dataset
 from pot_impl.training.dispute import first_disagreement, trajectory
 from pot_impl.training.environment import Environment
-from pot_impl.training.evidence import FraudEvidence
-from pot_impl.training.merkle import MerkleTree
+from pot_impl.training.evidence import committed_segment
 from pot_impl.training.proof_checker import TrainingProofChecker
 from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import NATIVE, RoundingLog
@@ -222,7 +221,9 @@ class TrainingWorld:
             if not verdict.accepted and verdict.evidence is not None and verdict.evidence_segment == segment:
                 self._evidence[cache_key] = verdict.evidence
             else:
-                self._evidence[cache_key] = segment_evidence(self.run(key), segment)
+                self._evidence[cache_key] = committed_segment(
+                    self.run(key).claim, self.run(key).server, segment
+                )
         return self._evidence[cache_key]
 
     def provable_segments(self, key: RunKey) -> frozenset[int]:
@@ -241,7 +242,8 @@ class TrainingWorld:
 
     def opening(self, key: RunKey, segment: int) -> bytes:
         """What the trainer opens its committed step digests of ``segment`` with (``Reveal``)."""
-        return segment_evidence(self.run(key), segment, checkpoints=False)
+        run = self.run(key)
+        return committed_segment(run.claim, run.server, segment, checkpoints=False)
 
     def honest_trajectory(self, key: RunKey, segment: int) -> list[bytes]:
         """The digests after each step of ``segment`` that honest re-execution from its committed
@@ -303,26 +305,6 @@ class TrainingWorld:
         """Validator ``validator``'s key: fixed, so that it cannot depend on any order (a validator may
         register before the orders it will sample; the orders' tasks are chosen to fit it instead)."""
         return SigningKey(hashlib.sha256(f"pot-conformance-validator-{validator}".encode()).digest())
-
-
-def segment_evidence(run: TrainingRun, index: int, checkpoints: bool = True) -> bytes:
-    """Segment ``index`` of ``run`` as committed, in the fraud-evidence format: the claim, the leaf
-    and the previous leaf with their Merkle paths, and with ``checkpoints`` the checkpoints around
-    it (without them, what a trainer opens its committed step digests with in a dispute)."""
-    leaves = list(run.server.leaves)
-    tree = MerkleTree(leaves)
-    previous = SegmentLeaf.decode(leaves[index - 1]) if index else None
-    return FraudEvidence(
-        "segment",
-        run.claim.encode(),
-        index,
-        leaves[index],
-        tuple(tree.inclusion_path(index)),
-        leaves[index - 1] if index else None,
-        tuple(tree.inclusion_path(index - 1)) if index else (),
-        None if previous is None or not checkpoints else run.server.fetch(previous.checkpoint_digest),
-        run.server.fetch(SegmentLeaf.decode(leaves[index]).checkpoint_digest) if checkpoints else None,
-    ).encode()
 
 
 class MemoProofChecker:

@@ -65,3 +65,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     verify.add_argument("--evidence-out", help="where to write fraud evidence when the claim is rejected")
     _add_environment_options(verify)
     verify.set_defaults(run=_lazy("verify"))
+
+    dispute = actions.add_parser(
+        "dispute", help="one segment's committed step digests and opening, for the ledger's dispute game"
+    )
+    dispute.add_argument("order", help="canonical order file")
+    dispute.add_argument("--proof-dir", required=True, help="the trainer's proof directory")
+    dispute.add_argument("--segment", type=int, required=True, help="the disputed segment")
+    dispute.add_argument(
+        "--reexecute", action="store_true", help="also re-execute the segment: a challenger's digests"
+    )
+    dispute.add_argument("--state-after", type=int, help="write the state after this step (0..k-1)")
+    dispute.add_argument("--state-out", help="file for --state-after's encoded checkpoint")
+    _add_environment_options(dispute)
+    dispute.set_defaults(run=_lazy("dispute"))

@@ -17,10 +17,19 @@ from nacl.signing import SigningKey
 
 from pot_impl.training.architectures import ArchitectureError, resolve_arch_params
 from pot_impl.training.canonical import EncodingError
-from pot_impl.training.checkpoint import CheckpointError
+from pot_impl.training.checkpoint import (
+    CheckpointError,
+    checkpoint_digest,
+    decode_checkpoint,
+    encode_checkpoint,
+)
 from pot_impl.training.datasets import DatasetCatalog, DatasetError, load_dataset_file, synthetic_dataset
+from pot_impl.training.dispute import first_disagreement, trajectory
 from pot_impl.training.environment import Environment, check_device, default_environment
-from pot_impl.training.segments import ProofFormatError
+from pot_impl.training.evidence import committed_segment
+from pot_impl.training.reexecution import Reexecutor
+from pot_impl.training.reproducible import RoundingLog
+from pot_impl.training.segments import ProofFormatError, SegmentLeaf
 from pot_impl.training.task import TaskError, TrainingOrder, decode_order, prepare_task, task_from_json
 from pot_impl.training.trainer import load_proof, proof_store, save_proof, train
 from pot_impl.training.validator import Validator
@@ -157,11 +166,55 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if verdict.accepted else REJECTED
 
 
+def _dispute(args: argparse.Namespace) -> int:
+    """What each party of a dispute over one segment needs: the trainer's opening (``Reveal``,
+    ``Supply``) and committed digests; with ``--reexecute`` the digests honest re-execution gives
+    (a challenger agrees with a revealed digest exactly when they match) and the first step where
+    they part; with ``--state-after`` the state an honest trainer supplies."""
+    order = decode_order(Path(args.order).read_bytes())
+    claim, server = load_proof(Path(args.proof_dir))
+    segment, steps = args.segment, order.task.segment_length
+    if not 0 <= segment < claim.segments:
+        raise ValueError(f"--segment must be in 0..{claim.segments - 1}")
+    if args.state_after is not None and (not 0 <= args.state_after < steps or not args.state_out):
+        raise ValueError(f"--state-after must be in 0..{steps - 1}, with --state-out")
+    leaf = SegmentLeaf.decode(server.leaves[segment])
+    if len(leaf.steps) != steps - 1:
+        raise ValueError("the order's leaves commit no per-step digests (its task needs step_digests)")
+    committed = [*leaf.steps, leaf.checkpoint_digest]
+    report: dict[str, object] = {
+        "segment": segment,
+        "opening": committed_segment(claim, server, segment, checkpoints=False).hex(),
+        "committed_digests": [digest.hex() for digest in committed],
+    }
+    if args.reexecute or args.state_after is not None:
+        catalog = DatasetCatalog(Path(args.data_dir) if args.data_dir else None)
+        reexecutor = Reexecutor(order, prepare_task(order.task, catalog), _environment(args))
+        start = reexecutor.initial
+        if segment:
+            previous = SegmentLeaf.decode(server.leaves[segment - 1]).checkpoint_digest
+            start = decode_checkpoint(server.fetch(previous), previous)
+        log, first = RoundingLog.decode(leaf.rounding), segment * steps
+        if args.reexecute:
+            honest = trajectory(reexecutor, start, first, steps, log)
+            parted = first_disagreement(committed, honest)
+            report["reexecuted_digests"] = [digest.hex() for digest in honest]
+            report["first_invalid_step"] = None if parted is None else parted + 1
+        if args.state_after is not None:
+            trajectory(reexecutor, start, first, args.state_after, log)
+            state = reexecutor.session.checkpoint()
+            Path(args.state_out).write_bytes(encode_checkpoint(state))
+            report["state_digest"] = checkpoint_digest(state).hex()
+    print(json.dumps(report))
+    return 0
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "hash-dataset": _hash_dataset,
     "order": _order,
     "run": _run,
     "verify": _verify,
+    "dispute": _dispute,
 }
 
 

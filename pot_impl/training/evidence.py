@@ -13,16 +13,26 @@ defensively: sizes are bounded and every field is type-checked.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
-from pot_impl.training.segments import ProofFormatError
+from pot_impl.training.merkle import MerkleTree
+from pot_impl.training.segments import Claim, ProofFormatError, SegmentLeaf
 
 EVIDENCE_VERSION = 1
 MAX_EVIDENCE_BYTES = 1 << 30
 MAX_PATH_LENGTH = 64
 KINDS = ("segment", "score")
+
+
+class ProofSource(Protocol):
+    """What a trainer serves (``trainer.ProofServer``): its committed leaves and checkpoints."""
+
+    @property
+    def leaves(self) -> tuple[bytes, ...]: ...
+
+    def fetch(self, digest: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -112,3 +122,24 @@ def _path(obj: dict[str, Any], key: str) -> tuple[bytes, ...]:
     if not all(isinstance(item, bytes) and len(item) == 32 for item in value):
         raise ProofFormatError(f"evidence field {key!r} must hold 32-byte hashes")
     return tuple(value)
+
+
+def committed_segment(claim: Claim, proof: ProofSource, index: int, checkpoints: bool = True) -> bytes:
+    """Segment ``index`` of a claim as its trainer committed it, in the evidence format: the claim,
+    the leaf and the previous leaf with their Merkle paths, and with ``checkpoints`` the checkpoints
+    around it. Without them it is the opening a trainer reveals its step digests with in a dispute;
+    with them, evidence that re-executes the segment (upheld only if the segment is wrong)."""
+    leaves = list(proof.leaves)
+    tree = MerkleTree(leaves)
+    previous = SegmentLeaf.decode(leaves[index - 1]) if index else None
+    return FraudEvidence(
+        "segment",
+        claim.encode(),
+        index,
+        leaves[index],
+        tuple(tree.inclusion_path(index)),
+        leaves[index - 1] if index else None,
+        tuple(tree.inclusion_path(index - 1)) if index else (),
+        None if previous is None or not checkpoints else proof.fetch(previous.checkpoint_digest),
+        proof.fetch(SegmentLeaf.decode(leaves[index]).checkpoint_digest) if checkpoints else None,
+    ).encode()

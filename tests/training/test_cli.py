@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from pot_impl.ledger.proofs import StepRuling
 from pot_impl.training.cli import register
 from pot_impl.training.datasets import synthetic_dataset
+from pot_impl.training.environment import Environment
+from pot_impl.training.proof_checker import TrainingProofChecker
 from pot_impl.training.task import decode_order
+from pot_impl.training.trainer import load_proof
 from tests.training.conftest import DATASETS
 
 SEED = "ab" * 32
@@ -147,3 +151,52 @@ def test_a_device_this_machine_cannot_train_on_is_refused_before_any_work(
     error = capsys.readouterr().err
     assert error.startswith(f"pot training {command}: {message}") and error.count("\n") == 1
     assert not proof.exists()
+
+
+def test_the_dispute_command_gives_each_party_what_the_ledger_asks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The trainer's opening and supplied state, and the challenger's re-executed digests, are what
+    the ledger's checker referees a step with."""
+    order_file, proof = tmp_path / "order.bin", tmp_path / "proof"
+    task = write_task(tmp_path / "task.json", step_digests=True)
+    assert pot_training("order", str(task), "--seed", SEED, "--out", str(order_file)) == 0
+    assert pot_training("run", str(order_file), "--proof-dir", str(proof)) == 0
+    capsys.readouterr()
+    state = tmp_path / "state.bin"
+    dispute = ("dispute", str(order_file), "--proof-dir", str(proof))
+    assert (
+        pot_training(
+            *dispute, "--segment", "1", "--reexecute", "--state-after", "1", "--state-out", str(state)
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert (
+        report["reexecuted_digests"] == report["committed_digests"] and report["first_invalid_step"] is None
+    )
+    assert report["state_digest"] == report["committed_digests"][0]
+    claim, _ = load_proof(proof)
+    opening = bytes.fromhex(report["opening"])
+    ruling = TrainingProofChecker(env=Environment("cpu", 1)).referee(
+        order_file.read_bytes(), claim.commitment, 1, 1, state.read_bytes(), opening
+    )
+    assert ruling is StepRuling.STEP_VALID
+    assert pot_training(*dispute, "--segment", "9") == 2
+    assert capsys.readouterr().err.strip() == "pot training dispute: --segment must be in 0..3"
+
+
+def test_the_dispute_command_refuses_an_order_without_step_digests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    order_file, proof = tmp_path / "order.bin", tmp_path / "proof"
+    assert (
+        pot_training(
+            "order", str(write_task(tmp_path / "task.json")), "--seed", SEED, "--out", str(order_file)
+        )
+        == 0
+    )
+    assert pot_training("run", str(order_file), "--proof-dir", str(proof)) == 0
+    capsys.readouterr()
+    assert pot_training("dispute", str(order_file), "--proof-dir", str(proof), "--segment", "0") == 2
+    assert "needs step_digests" in capsys.readouterr().err

@@ -13,13 +13,13 @@ from nacl.signing import SigningKey
 
 from benchmarks.training_orders import make_order, prepared
 from conformance.adversaries import train_skipping_steps
-from conformance.bridge_training import segment_evidence
 from pot_impl.ledger.ledger import Ledger
 from pot_impl.ledger.proofs import StepRuling
 from pot_impl.ledger.records import LedgerParams
 from pot_impl.ledger.transactions import Order
 from pot_impl.training.checkpoint import CheckpointStore, encode_checkpoint
 from pot_impl.training.environment import Environment
+from pot_impl.training.evidence import committed_segment
 from pot_impl.training.proof_checker import TrainingProofChecker
 from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import REPRODUCIBLE
@@ -38,7 +38,7 @@ def order_with_digests(numerics: str = "native") -> TrainingOrder:
 
 
 def opening(run: TrainingRun, index: int) -> bytes:
-    return segment_evidence(run, index, checkpoints=False)
+    return committed_segment(run.claim, run.server, index, checkpoints=False)
 
 
 def state_after(order: TrainingOrder, run: TrainingRun, steps: int) -> bytes:
