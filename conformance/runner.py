@@ -24,6 +24,8 @@ from conformance.checkout import CheckoutError, project_checkout
 from conformance.mutants import run_mutants
 from conformance.replay import ReplayReport, replay, walk
 from conformance.stateful import stateful_check
+from model_checker.cli import UsageError as ConstantUsageError
+from model_checker.cli import parse_constants
 from model_checker.model import Model, SpecError
 from spec import ledger as spec_ledger
 from spec import pbft as spec_pbft
@@ -126,13 +128,13 @@ class ConformanceReport:
 # --------------------------------------------------------------------------- models and bridges
 
 
-def load_model(name: str) -> Model[Any]:
-    """The protocol model registered as ``name`` (spec.models)."""
+def load_model(name: str, constants: dict[str, Any] | None = None) -> Model[Any]:
+    """The protocol model registered as ``name`` (spec.models), with ``constants`` overridden."""
     spec = MODELS.get(name)
     if spec is None:
         raise UsageError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
     try:
-        return spec.instantiate()
+        return spec.instantiate(constants or {})
     except SpecError as error:
         raise UsageError(f"model {name}: {error}") from None
 
@@ -227,8 +229,10 @@ def run_mode(
     budget_s: float | None = None,
     examples: int = STATEFUL_EXAMPLES,
     workers: int = 1,
+    constants: dict[str, Any] | None = None,
 ) -> ConformanceReport:
-    """Run ``mode`` (replay, stateful, trace or all) of the suite on the registered model ``model_name``.
+    """Run ``mode`` (replay, stateful, trace or all) of the suite on the registered model ``model_name``
+    (with ``constants`` overridden, as ``pot check --const`` does).
 
     ``all`` runs replay and stateful, and trace validation when ``log_dir`` is given. Raises
     ``UsageError`` for what the caller must fix (unknown model or mode, trace without a log)."""
@@ -239,7 +243,9 @@ def run_mode(
     if mode == "trace":
         _run_trace(report, log_dir)
     else:
-        model = load_model(model_name)
+        model = load_model(model_name, constants)
+        if constants:
+            report.notes.append("constants: " + " ".join(f"{k}={v!r}" for k, v in constants.items()))
         try:
             if mode in ("replay", "all"):
                 _run_replay(model, report, budget_s, workers)
@@ -317,6 +323,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model", nargs="?", default=DEFAULT_MODEL, help=f"registered model (default {DEFAULT_MODEL})"
     )
     parser.add_argument("--mode", choices=MODES, default="all", help="which way to drive the implementation")
+    parser.add_argument(
+        "--const", action="append", default=[], metavar="NAME=VALUE", help="override a model constant"
+    )
     parser.add_argument("--log", type=Path, help="cluster directory whose event logs --mode trace validates")
     parser.add_argument("--mutants", action="store_true", help="also run the mutation catalogue")
     parser.add_argument("--seed", type=int, default=0, help="seed of the stateful mode (and the mutants)")
@@ -363,6 +372,10 @@ def conform_command(
     try:
         if args.mutants:
             _mutants_checkout()
+        try:
+            constants = parse_constants(args.const)
+        except ConstantUsageError as error:
+            raise UsageError(str(error)) from None
         report = run_mode(
             args.model,
             args.mode,
@@ -371,6 +384,7 @@ def conform_command(
             budget_s=args.budget,
             examples=args.examples,
             workers=args.workers,
+            constants=constants,
         )
         if args.mutants:
             run_mutant_catalogue(report, args.model, args.seed)

@@ -33,10 +33,18 @@ def test_replay_conforms_with_full_coverage(capsys: pytest.CaptureFixture[str]) 
     assert isinstance(report["steps"], int) and report["steps"] >= report["transitions_total"]
 
 
+def test_constants_are_overridden_as_pot_check_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """A richer fee than the model's default: the spec and the real ledger split it alike."""
+    status, report = run_json(capsys, "ledger-tiny", "--mode", "replay", "--const", "fee=3")
+    assert status == 0 and report["verdict"] == "ok"
+    assert report["transitions_covered"] == report["transitions_total"]
+    assert "constants: fee=3" in report["notes"]
+
+
 def test_divergence_exits_1_with_step_action_and_diff(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved: False)
+    monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved, upheld: False)
     status, report = run_json(capsys, "ledger-tiny", "--mode", "replay")
     assert status == 1 and report["verdict"] == "violation"
     divergences = report["divergences"]
@@ -58,6 +66,8 @@ def test_stateful_mode_reports_steps(capsys: pytest.CaptureFixture[str]) -> None
         (["no-such-model"], "unknown model"),
         (["default", "--mode", "trace"], "--log"),
         (["default", "--mode", "trace", "--log", "/no/such/dir"], "--log"),
+        (["ledger-tiny", "--const", "nosuch=3"], "has no constant nosuch"),
+        (["ledger-tiny", "--const", "fee"], "--const expects NAME=VALUE"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(

@@ -62,7 +62,7 @@ def test_commit_quorum_of_2f_is_caught_by_the_reaction_probe(monkeypatch: pytest
 @pytest.mark.slow
 def test_ledger_divergence_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Finalize that pays no validator its fee share is found by random scenarios and shrunk."""
-    monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved: False)
+    monkeypatch.setattr(impl_ledger, "_vote_proved_right", lambda vote, proved, upheld: False)
     model = MODELS["ledger-tiny"].instantiate()
     report = stateful_check(model, LedgerBridge(model), examples=30, steps=25, seed_value=0)
     assert report.divergence is not None
