@@ -141,17 +141,6 @@ COMBINED_MODELS = [
         checkpoint_interval=2,
         window=2,
     ),
-    pbft_model(
-        "pbft-deep",
-        "PBFT alone, deep: three requests at sequence numbers 1..3, views 0..2, window 2 and a "
-        "checkpoint every 2 requests, so requests span a stable checkpoint and two view changes; "
-        "out of reach exhaustively here (docs/model_checker.md gives its rate and an estimate)",
-        requests=3,
-        max_seq=3,
-        max_view=2,
-        checkpoint_interval=2,
-        window=2,
-    ),
 ]
 
 MODELS: dict[str, ModelSpec] = {

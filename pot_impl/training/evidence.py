@@ -12,7 +12,8 @@ defensively: sizes are bounded and every field is type-checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import msgpack
@@ -124,22 +125,29 @@ def _path(obj: dict[str, Any], key: str) -> tuple[bytes, ...]:
     return tuple(value)
 
 
-def committed_segment(claim: Claim, proof: ProofSource, index: int, checkpoints: bool = True) -> bytes:
-    """Segment ``index`` of a claim as its trainer committed it, in the evidence format: the claim,
-    the leaf and the previous leaf with their Merkle paths, and with ``checkpoints`` the checkpoints
-    around it. Without them it is the opening a trainer reveals its step digests with in a dispute;
-    with them, evidence that re-executes the segment (upheld only if the segment is wrong)."""
-    leaves = list(proof.leaves)
-    tree = MerkleTree(leaves)
-    previous = SegmentLeaf.decode(leaves[index - 1]) if index else None
+def segment_opening(claim: bytes, leaves: Sequence[bytes], tree: MerkleTree, index: int) -> FraudEvidence:
+    """Leaf ``index`` and the leaf before it, with their Merkle paths under the encoded ``claim``:
+    evidence about that segment still without its checkpoints."""
     return FraudEvidence(
         "segment",
-        claim.encode(),
+        claim,
         index,
         leaves[index],
         tuple(tree.inclusion_path(index)),
         leaves[index - 1] if index else None,
         tuple(tree.inclusion_path(index - 1)) if index else (),
-        None if previous is None or not checkpoints else proof.fetch(previous.checkpoint_digest),
-        proof.fetch(SegmentLeaf.decode(leaves[index]).checkpoint_digest) if checkpoints else None,
-    ).encode()
+    )
+
+
+def committed_segment(claim: Claim, proof: ProofSource, index: int, checkpoints: bool = True) -> bytes:
+    """Segment ``index`` of a claim as its trainer committed it, in the evidence format: the claim,
+    the leaf and the previous leaf with their Merkle paths, and with ``checkpoints`` the checkpoints
+    around it. Without them it is the opening a trainer reveals its step digests with in a dispute;
+    with them, evidence that re-executes the segment (upheld only if the segment is wrong)."""
+    leaves = proof.leaves
+    opening = segment_opening(claim.encode(), leaves, MerkleTree(list(leaves)), index)
+    if not checkpoints:
+        return opening.encode()
+    start = proof.fetch(SegmentLeaf.decode(leaves[index - 1]).checkpoint_digest) if index else None
+    end = proof.fetch(SegmentLeaf.decode(leaves[index]).checkpoint_digest)
+    return replace(opening, start=start, end=end).encode()

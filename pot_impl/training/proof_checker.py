@@ -102,7 +102,7 @@ class TrainingProofChecker:
         pinned = run_fingerprint(self.env, order.task.numerics)
         tolerance = None if claim.environment == pinned else self.tolerance
         try:
-            replayer = Reexecutor(order, prepare_task(order.task, self.catalog), self.env)
+            replayer = self._reexecutor(order)
             if proof.kind == "score":
                 return self._score_is_wrong(proof, claim, leaf, replayer, tolerance)
             return self._segment_is_wrong(proof, claim, leaf, replayer, tolerance)
@@ -191,13 +191,13 @@ class TrainingProofChecker:
         opened = self._open(task, proof_root, segment, opening)
         if opened is None:
             return None
-        agreed = self._committed_digest(opened, step)
-        claimed = self._committed_digest(opened, step + 1)
-        if agreed is None or claimed is None:
-            return None
         try:
+            replayer = self._reexecutor(opened.order)
+            agreed = self._committed_digest(opened, step, replayer)
+            claimed = self._committed_digest(opened, step + 1, replayer)
+            if agreed is None or claimed is None:
+                return None
             log = RoundingLog.decode(opened.leaf.rounding)
-            replayer = Reexecutor(opened.order, prepare_task(opened.order.task, self.catalog), self.env)
             first = segment * opened.order.task.segment_length
             return referee(replayer, opened.claim.environment, first + step, state, agreed, claimed, log)
         except (RefereeError, ValueError, TaskError) as exc:  # not bit-exact here, or a malformed log
@@ -230,9 +230,17 @@ class TrainingProofChecker:
             return None
         return _Opened(order, claim, leaf, evidence)
 
-    def _committed_digest(self, opened: _Opened, step: int) -> bytes | None:
+    def _reexecutor(self, order: TrainingOrder) -> Reexecutor:
+        """A re-executor of ``order`` in the pinned environment; raises TaskError where this
+        coordinator cannot resolve the order."""
+        return Reexecutor(order, prepare_task(order.task, self.catalog), self.env)
+
+    def _committed_digest(
+        self, opened: _Opened, step: int, replayer: Reexecutor | None = None
+    ) -> bytes | None:
         """The committed digest after ``step`` of the opened segment; after step 0, the segment's
-        start: the previous leaf's checkpoint (which the opening must include) or the initial state."""
+        start: the previous leaf's checkpoint (which the opening must include) or the initial state
+        (of ``replayer``, if the caller has one already)."""
         if step:
             try:
                 return opened.leaf.state_digest(step)
@@ -240,8 +248,7 @@ class TrainingProofChecker:
                 return None
         if opened.leaf.index == 0:
             try:
-                order = opened.order
-                replayer = Reexecutor(order, prepare_task(order.task, self.catalog), self.env)
+                replayer = replayer or self._reexecutor(opened.order)
             except TaskError:
                 return None
             return checkpoint_digest(replayer.initial)

@@ -28,7 +28,7 @@ from pot_impl.training.checkpoint import (
 from pot_impl.training.comparison import DEFAULT_TOLERANCE, Drift, Tolerance, score_matches
 from pot_impl.training.datasets import DatasetCatalog
 from pot_impl.training.environment import Environment, run_fingerprint
-from pot_impl.training.evidence import FraudEvidence
+from pot_impl.training.evidence import FraudEvidence, segment_opening
 from pot_impl.training.merkle import MerkleTree
 from pot_impl.training.reexecution import Reexecutor
 from pot_impl.training.reproducible import REPRODUCIBLE
@@ -167,15 +167,7 @@ class Validator:
         drifts: list[Drift],
     ) -> bool:
         """Judge one sampled segment (raising _Rejected); True when it matched bit for bit."""
-        evidence = FraudEvidence(
-            "segment",
-            claim.encode(),
-            index,
-            leaves[index],
-            tuple(tree.inclusion_path(index)),
-            leaves[index - 1] if index else None,
-            tuple(tree.inclusion_path(index - 1)) if index else (),
-        )
+        evidence = segment_opening(claim.encode(), leaves, tree, index)
         leaf = self._decode_leaf(leaves, index, evidence)
         start: Checkpoint = replayer.initial
         start_bytes = None
