@@ -126,6 +126,7 @@ class TrainingWorld:
         self._audits: dict[tuple[RunKey, tuple[int, ...]], ValidatorVerdict] = {}
         self._evidence: dict[tuple[RunKey, int], bytes] = {}
         self._forged_at: dict[RunKey, tuple[int, ...]] = {}
+        self._trajectories: dict[tuple[RunKey, int], list[bytes]] = {}
         self.auditor = Validator(SigningKey(b"\x00" * 32), 1, self.catalog, ENV)
         self.checker = MemoProofChecker(TrainingProofChecker(self.catalog, ENV))
 
@@ -221,9 +222,8 @@ class TrainingWorld:
             if not verdict.accepted and verdict.evidence is not None and verdict.evidence_segment == segment:
                 self._evidence[cache_key] = verdict.evidence
             else:
-                self._evidence[cache_key] = committed_segment(
-                    self.run(key).claim, self.run(key).server, segment
-                )
+                run = self.run(key)
+                self._evidence[cache_key] = committed_segment(run.claim, run.server, segment)
         return self._evidence[cache_key]
 
     def provable_segments(self, key: RunKey) -> frozenset[int]:
@@ -247,14 +247,18 @@ class TrainingWorld:
 
     def honest_trajectory(self, key: RunKey, segment: int) -> list[bytes]:
         """The digests after each step of ``segment`` that honest re-execution from its committed
-        start gives: what an honest challenger compares the revealed digests with."""
-        run = self.run(key)
-        order, prepared = self._orders[key.order]
-        replayer = Reexecutor(order, prepared, ENV)
-        leaf = SegmentLeaf.decode(run.server.leaves[segment])
-        first = segment * order.task.segment_length
-        log = RoundingLog.decode(leaf.rounding)
-        return trajectory(replayer, self._segment_start(run, replayer, segment), first, len(leaf.losses), log)
+        start gives: what an honest challenger compares the revealed digests with (cached: the
+        abstraction and every honest bisection ask for it)."""
+        if (key, segment) not in self._trajectories:
+            run = self.run(key)
+            order, prepared = self._orders[key.order]
+            replayer = Reexecutor(order, prepared, ENV)
+            leaf = SegmentLeaf.decode(run.server.leaves[segment])
+            first = segment * order.task.segment_length
+            start = self._segment_start(run, replayer, segment)
+            log = RoundingLog.decode(leaf.rounding)
+            self._trajectories[key, segment] = trajectory(replayer, start, first, len(leaf.losses), log)
+        return self._trajectories[key, segment]
 
     def forged_at(self, key: RunKey) -> tuple[int, ...]:
         """Per segment, the first committed step that is not an honest step from the committed
