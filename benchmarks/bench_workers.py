@@ -7,6 +7,15 @@ wall time is the figure); peak RSS of the master and of the largest worker. Coun
 identical for every worker count. With Ray installed, a local Ray instance runs the same search
 with as many actors as the largest worker count (Ray started before the clock), and its time is
 compared with the processes' at that count; the target is at most 1.3x.
+
+On a larger machine: ``--workers 1,2,4,8,16`` sets the worker counts (default 1, min(cpus, 2) and
+cpus), ``--model NAME[:KEY=VALUE...][@N,N...]`` (repeatable) replaces the configurations, the ``@``
+list running that model at those counts only, in that order (say ``pbft-window@16,8`` where one
+process would take too long); a speed-up is then over the smallest count run (``speedup_over``).
+``--no-ray`` skips Ray, ``--timeout S`` ends a run (its whole process group) after S seconds and
+records it as timed out, and ``--out PATH`` writes elsewhere; the file is rewritten after every run,
+so a run cut short keeps what it measured. ``benchmarks/results/workers_16_cores.json`` was
+measured so, on a 16-core machine (its ``notes`` give the command).
 """
 
 from __future__ import annotations
@@ -16,13 +25,18 @@ import importlib.util
 import json
 import os
 import resource
+import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_checker import RESULTS, environment, run_worker
 
 CONFIGURATIONS: tuple[tuple[str, dict[str, Any]], ...] = (("two-phase", {"RM": 7}), ("pbft", {}))
+
+Setup = tuple[str, int]
 
 
 def _worker(name: str, constants: dict[str, Any], workers: int, backend: str) -> None:
@@ -49,14 +63,103 @@ def _worker(name: str, constants: dict[str, Any], workers: int, backend: str) ->
     print(json.dumps(figures))
 
 
-def _run(name: str, constants: dict[str, Any], workers: int, backend: str) -> dict[str, Any]:
-    return run_worker("benchmarks.bench_workers", name, json.dumps(constants), str(workers), backend)
+def _run(
+    name: str, constants: dict[str, Any], workers: int, backend: str, timeout: float | None
+) -> dict[str, Any]:
+    args = (name, json.dumps(constants), str(workers), backend)
+    if timeout is None:
+        return run_worker("benchmarks.bench_workers", *args)
+    # Its own process group, so that a run past its time ends with its forked workers.
+    command = [sys.executable, "-m", "benchmarks.bench_workers", "--worker", *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return {"timed_out": True, "seconds": timeout}
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command, stdout)
+    figures: dict[str, Any] = json.loads(stdout)
+    return figures
+
+
+def _counts(text: str) -> list[int]:
+    return sorted({int(n) for n in text.split(",") if n.strip()})
+
+
+def _model(spec: str) -> tuple[str, dict[str, Any], list[int] | None]:
+    """``NAME[:KEY=VALUE...][@N,N...]``: the model, its constants, and its worker counts in order."""
+    spec, _, at = spec.partition("@")
+    name, _, assignments = spec.partition(":")
+    constants: dict[str, Any] = {}
+    for assignment in filter(None, assignments.split(":")):
+        key, _, value = assignment.partition("=")
+        constants[key] = json.loads(value) if value[:1].isdigit() or value[:1] in "[{-" else value
+    order = [int(n) for n in at.split(",") if n.strip()] if at else None
+    return name, constants, order
+
+
+def _rows(
+    name: str, constants: dict[str, Any], setups: list[Setup], runs: dict[Setup, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """One row per setup run so far (its best run), the speed-up over the fewest processes run."""
+    done = [setup for setup in setups if runs[setup] and not runs[setup][0].get("timed_out")]
+    best = {setup: min(runs[setup], key=lambda r: r["seconds"]) for setup in done}
+    if len({tuple(figures["counts"]) for figures in best.values()}) > 1:
+        raise SystemExit(f"{name}: counts differ between setups: {best}")
+    processes = sorted(n for backend, n in done if backend == "processes")
+    base = processes[0] if processes else None
+    rows = []
+    for backend, n in setups:
+        row: dict[str, Any] = {"model": name, "constants": constants, "backend": backend, "workers": n}
+        if (backend, n) not in best:
+            if runs[backend, n]:
+                rows.append({**row, **runs[backend, n][0]})
+            continue
+        figures = best[backend, n]
+        row.update(figures)
+        if backend == "ray" and ("processes", n) in best:
+            row["over_processes"] = figures["seconds"] / best["processes", n]["seconds"]
+        if base is not None:
+            row["speedup"] = best["processes", base]["seconds"] / figures["seconds"]
+            if base != 1:
+                row["speedup_over"] = base
+        rows.append(row)
+    return rows
+
+
+def _print(row: dict[str, Any]) -> None:
+    label = row["model"] + "".join(f" {k}={v}" for k, v in row["constants"].items())
+    start = f"{label:<16} {row['backend']:>9} {row['workers']:>7}"
+    if row.get("timed_out"):
+        print(f"{start} timed out after {row['seconds']:.0f} s")
+        return
+    speedup = f"{row['speedup']:>8.2f}x" if "speedup" in row else f"{'':>9}"
+    if "speedup_over" in row:
+        speedup += f" (over {row['speedup_over']})"
+    print(
+        f"{start} {row['counts'][0]:>9,} {row['seconds']:>8.2f} {speedup} {row['peak_rss_mb']:>7.0f} "
+        f"{row['worker_peak_rss_mb']:>9.0f}"
+        + (f"  {row['over_processes']:.2f}x the processes' time" if "over_processes" in row else "")
+    )
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs per configuration and worker count")
     parser.add_argument("--quick", action="store_true", help="TwoPhase only, one run each")
+    parser.add_argument("--workers", type=_counts, help="worker counts, say 1,2,4,8,16")
+    parser.add_argument(
+        "--model",
+        action="append",
+        type=_model,
+        metavar="NAME[:KEY=VALUE...][@N,N...]",
+        help="a configuration (repeatable; replaces the default ones), at the given worker counts",
+    )
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray comparison")
+    parser.add_argument("--timeout", type=float, help="seconds a run may take (default: no limit)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "workers.json", help="the JSON written")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -64,40 +167,38 @@ def main(argv: list[str]) -> int:
         _worker(name, json.loads(constants), int(workers), backend)
         return 0
     repeat = 1 if args.quick else args.repeat
-    counts = sorted({1, min(os.cpu_count() or 1, 2), os.cpu_count() or 1})
-    setups = [("processes", n) for n in counts]
-    if importlib.util.find_spec("ray") is not None:
-        setups.append(("ray", counts[-1]))
-    rows = []
+    cpus = os.cpu_count() or 1
+    counts = args.workers or sorted({1, min(cpus, 2), cpus})
+    ray = not args.no_ray and importlib.util.find_spec("ray") is not None
+    configurations: list[tuple[str, dict[str, Any], list[int] | None]] = args.model or [
+        (name, constants, None) for name, constants in (CONFIGURATIONS[:1] if args.quick else CONFIGURATIONS)
+    ]
+    rows: list[dict[str, Any]] = []
     print(f"pot check --workers N, safety only, best wall time of {repeat} interleaved runs")
     header = f"{'model':<16} {'backend':>9} {'workers':>7} {'distinct':>9} {'seconds':>8} {'speed-up':>9}"
-    print(f"{header} {'RSS MB':>7} {'worker MB':>9}")
-    for name, constants in CONFIGURATIONS[:1] if args.quick else CONFIGURATIONS:
-        runs: dict[tuple[str, int], list[dict[str, Any]]] = {setup: [] for setup in setups}
+    print(f"{header} {'RSS MB':>7} {'worker MB':>9}", flush=True)
+    for name, constants, order in configurations:
+        setups: list[Setup] = [("processes", n) for n in (order or counts)]
+        if ray:
+            setups.append(("ray", max(n for _, n in setups)))
+        runs: dict[Setup, list[dict[str, Any]]] = {setup: [] for setup in setups}
         for _ in range(repeat):
             for backend, n in setups:
-                runs[backend, n].append(_run(name, constants, n, backend))
-        best = {setup: min(runs[setup], key=lambda r: r["seconds"]) for setup in setups}
-        if len({tuple(figures["counts"]) for figures in best.values()}) != 1:
-            raise SystemExit(f"{name}: counts differ between setups: {best}")
-        label = name + "".join(f" {k}={v}" for k, v in constants.items())
-        one = best["processes", 1]["seconds"]
-        for backend, n in setups:
-            figures = best[backend, n]
-            speedup = one / figures["seconds"]
-            row = {"model": name, "constants": constants, "backend": backend, "workers": n, **figures}
-            if backend == "ray":
-                row["over_processes"] = figures["seconds"] / best["processes", n]["seconds"]
-            rows.append({**row, "speedup": speedup})
-            print(
-                f"{label:<16} {backend:>9} {n:>7} {figures['counts'][0]:>9,} {figures['seconds']:>8.2f} "
-                f"{speedup:>8.2f}x {figures['peak_rss_mb']:>7.0f} {figures['worker_peak_rss_mb']:>9.0f}"
-                + (f"  {row['over_processes']:.2f}x the processes' time" if backend == "ray" else "")
-            )
-    RESULTS.mkdir(exist_ok=True)
-    document = {"benchmark": "workers", "environment": environment(), "rows": rows}
-    (RESULTS / "workers.json").write_text(json.dumps(document, indent=2) + "\n")
-    print(f"written {RESULTS / 'workers.json'}")
+                if runs[backend, n] and runs[backend, n][0].get("timed_out"):
+                    continue
+                figures = _run(name, constants, n, backend, args.timeout)
+                runs[backend, n].append(figures)
+                print(f"  {name} {backend} {n}: {figures['seconds']:.2f} s", file=sys.stderr, flush=True)
+                partial = rows + _rows(name, constants, setups, runs)
+                document = {"benchmark": "workers", "environment": environment(), "rows": partial}
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(document, indent=2) + "\n")
+        config_rows = _rows(name, constants, setups, runs)
+        for row in config_rows:
+            _print(row)
+        sys.stdout.flush()
+        rows += config_rows
+    print(f"written {args.out}")
     return 0
 
 
