@@ -56,7 +56,16 @@ from conformance.checkout import build_extensions, copy_sources
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 GROUPS: dict[str, tuple[str, ...]] = {
-    "pbft": ("pot_impl/pbft/replica.py", "pot_impl/pbft/certificates.py", "pot_impl/pbft/quorums.py"),
+    "pbft": (
+        "pot_impl/pbft/replica.py",
+        "pot_impl/pbft/normal_case.py",
+        "pot_impl/pbft/checkpoints.py",
+        "pot_impl/pbft/view_change.py",
+        "pot_impl/pbft/state_transfer.py",
+        "pot_impl/pbft/outbox.py",
+        "pot_impl/pbft/certificates.py",
+        "pot_impl/pbft/quorums.py",
+    ),
     "ledger": ("pot_impl/ledger/ledger.py",),
     "training verification": ("pot_impl/training/validator.py",),
     "codec and auth": ("pot_impl/codec.py", "pot_impl/auth.py"),

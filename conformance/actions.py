@@ -5,7 +5,7 @@ node runs when it takes that step), the bridge's stimulus (what the conformance 
 make the implementation take it) and the trace events the step writes (what trace validation
 matches it with). The layers name PBFT steps differently on purpose: the spec after the message a
 replica sends (its ``Prepare`` is a backup sending PREPARE), the implementation after the message
-it receives (``Replica._accept_pre_prepare``). ``tests/conformance/test_actions.py`` fails when a
+it receives (``NormalCase.accept_pre_prepare``). ``tests/conformance/test_actions.py`` fails when a
 spec action, a handler, a stimulus or a trace event kind has no row, or a row names one that does
 not exist.
 """
@@ -83,40 +83,42 @@ class Row:
 
 PBFT: Mapping[PbftAction, Row] = {
     PbftAction.PRE_PREPARE: Row(
-        "Replica._propose_batches", "PbftBridge._pre_prepare", (EventKind.PRE_PREPARED,)
+        "NormalCase.propose_batches", "PbftBridge._pre_prepare", (EventKind.PRE_PREPARED,)
     ),
-    PbftAction.PREPARE: Row("Replica._accept_pre_prepare", "PbftBridge._prepare", (EventKind.PRE_PREPARED,)),
-    PbftAction.COMMIT: Row("Replica._check_prepared", "PbftBridge._commit", (EventKind.PREPARED,)),
+    PbftAction.PREPARE: Row(
+        "NormalCase.accept_pre_prepare", "PbftBridge._prepare", (EventKind.PRE_PREPARED,)
+    ),
+    PbftAction.COMMIT: Row("NormalCase.check_prepared", "PbftBridge._commit", (EventKind.PREPARED,)),
     PbftAction.EXECUTE: Row(
-        "Replica._execute_ready",
+        "NormalCase.execute_ready",
         "PbftBridge._execute",
         (EventKind.EXECUTED, EventKind.CHECKPOINT),
     ),
     PbftAction.STABLE_CHECKPOINT: Row(
-        "Replica._make_stable",
+        "Checkpoints.make_stable",
         "PbftBridge._stable_checkpoint",
         (EventKind.CHECKPOINT_STABLE, EventKind.STATE_TRANSFER),
     ),
     PbftAction.START_VIEW_CHANGE: Row(
-        "Replica._start_view_change", "PbftBridge._start_view_change", (EventKind.VIEW_CHANGE,)
+        "ViewChanges.start", "PbftBridge._start_view_change", (EventKind.VIEW_CHANGE,)
     ),
-    PbftAction.NEW_VIEW: Row("Replica._send_new_view", "PbftBridge._new_view", (EventKind.NEW_VIEW,)),
+    PbftAction.NEW_VIEW: Row("ViewChanges.send_new_view", "PbftBridge._new_view", (EventKind.NEW_VIEW,)),
     PbftAction.ACCEPT_NEW_VIEW: Row(
-        "Replica._install_new_view", "PbftBridge._accept_new_view", (EventKind.NEW_VIEW,)
+        "ViewChanges.install_new_view", "PbftBridge._accept_new_view", (EventKind.NEW_VIEW,)
     ),
     PbftAction.QUIESCENT: Row(None, "PbftBridge._quiescent"),
-    PbftAction.HONEST_PRE_PREPARE: Row("Replica._propose_batches", None, (EventKind.PRE_PREPARED,)),
-    PbftAction.HONEST_PREPARE: Row("Replica._accept_pre_prepare", None, (EventKind.PRE_PREPARED,)),
-    PbftAction.HONEST_COMMIT: Row("Replica._check_prepared", None, (EventKind.PREPARED,)),
-    PbftAction.HONEST_EXECUTE: Row("Replica._execute_ready", None, (EventKind.EXECUTED,)),
-    PbftAction.HONEST_STABLE_CHECKPOINT: Row("Replica._make_stable", None, (EventKind.CHECKPOINT_STABLE,)),
-    PbftAction.HONEST_NEW_VIEW: Row("Replica._send_new_view", None, (EventKind.NEW_VIEW,)),
-    PbftAction.HONEST_ACCEPT_NEW_VIEW: Row("Replica._install_new_view", None, (EventKind.NEW_VIEW,)),
-    PbftAction.JOIN_VIEW_CHANGE: Row("Replica._join_higher_view_change", None, (EventKind.VIEW_CHANGE,)),
-    PbftAction.CATCH_UP: Row("Replica._on_catch_up", None, (EventKind.CAUGHT_UP, EventKind.EXECUTED)),
+    PbftAction.HONEST_PRE_PREPARE: Row("NormalCase.propose_batches", None, (EventKind.PRE_PREPARED,)),
+    PbftAction.HONEST_PREPARE: Row("NormalCase.accept_pre_prepare", None, (EventKind.PRE_PREPARED,)),
+    PbftAction.HONEST_COMMIT: Row("NormalCase.check_prepared", None, (EventKind.PREPARED,)),
+    PbftAction.HONEST_EXECUTE: Row("NormalCase.execute_ready", None, (EventKind.EXECUTED,)),
+    PbftAction.HONEST_STABLE_CHECKPOINT: Row("Checkpoints.make_stable", None, (EventKind.CHECKPOINT_STABLE,)),
+    PbftAction.HONEST_NEW_VIEW: Row("ViewChanges.send_new_view", None, (EventKind.NEW_VIEW,)),
+    PbftAction.HONEST_ACCEPT_NEW_VIEW: Row("ViewChanges.install_new_view", None, (EventKind.NEW_VIEW,)),
+    PbftAction.JOIN_VIEW_CHANGE: Row("ViewChanges.join_higher_view_change", None, (EventKind.VIEW_CHANGE,)),
+    PbftAction.CATCH_UP: Row("StateTransfer.on_catch_up", None, (EventKind.CAUGHT_UP, EventKind.EXECUTED)),
     PbftAction.GST: Row(None, None),
 }
-"""PBFT: spec action -> implementation (``pot_impl/pbft/replica.py``), stimulus
+"""PBFT: spec action -> implementation (the replica's parts, ``pot_impl/pbft/``), stimulus
 (``conformance/bridge_pbft.py``), trace events (``conformance/trace/validate.py``)."""
 
 STATE_CHECKS: Mapping[EventKind, str] = {

@@ -74,8 +74,9 @@ from pot_impl.pbft.messages import (
     StateResponse,
     ViewChange,
 )
+from pot_impl.pbft.outbox import message_identity
 from pot_impl.pbft.quorums import commit_quorum, max_faulty
-from pot_impl.pbft.replica import Replica, message_identity
+from pot_impl.pbft.replica import Replica
 from pot_impl.sim.apps import RecordingApp
 from spec import pbft as sp
 

@@ -60,7 +60,8 @@ def _one(name: str, path: str, search: str, replace: str, bug: str) -> Mutant:
 
 
 QUORUMS = "pot_impl/pbft/quorums.py"
-REPLICA = "pot_impl/pbft/replica.py"
+NORMAL_CASE = "pot_impl/pbft/normal_case.py"
+VIEW_CHANGE = "pot_impl/pbft/view_change.py"
 CERTIFICATES = "pot_impl/pbft/certificates.py"
 LEDGER = "pot_impl/ledger/ledger.py"
 SAMPLING = "pot_impl/training/sampling.py"
@@ -75,7 +76,7 @@ CATALOGUE: tuple[Mutant, ...] = (
     ),
     Mutant(
         "duplicate-votes-counted",
-        REPLICA,
+        NORMAL_CASE,
         (
             Edit(
                 "        if not _first_vote(slot.prepares, prepare.replica):\n            return False\n"
@@ -102,11 +103,11 @@ CATALOGUE: tuple[Mutant, ...] = (
     ),
     _one(
         "two-pre-prepares-accepted",
-        REPLICA,
+        NORMAL_CASE,
         "        if slot.pre_prepare is not None:\n"
         "            if slot.pre_prepare.digest != pp.digest:\n"
-        '                self._reject(pp, "a different pre-prepare was accepted for this view and sequence'
-        ' number")\n'
+        '                self._out.reject(pp, "a different pre-prepare was accepted for this view and'
+        ' sequence number")\n'
         "            return\n",
         "        if slot.pre_prepare is not None and slot.pre_prepare.digest == pp.digest:\n"
         "            return\n",
@@ -115,19 +116,19 @@ CATALOGUE: tuple[Mutant, ...] = (
     ),
     _one(
         "view-not-checked",
-        REPLICA,
-        "        if message.view < self._view and not self._completes_left_view_commit(message):\n"
-        '            self._reject(message, f"stale view {message.view} < {self._view}")\n'
+        NORMAL_CASE,
+        "        if message.view < replica.view and not self._completes_left_view_commit(message):\n"
+        '            self._out.reject(message, f"stale view {message.view} < {replica.view}")\n'
         "            return\n",
         "",
         "agreement messages of an earlier view are processed in the current one (C&L 4.2: 'in view v')",
     ),
     _one(
         "watermarks-not-checked",
-        REPLICA,
-        "        if not self._in_window(message.seq):\n"
-        '            window = f"({self.low_watermark}, {self.high_watermark}]"\n'
-        '            self._reject(message, f"seq {message.seq} outside watermarks {window}")\n'
+        NORMAL_CASE,
+        "        if not replica.checkpoints.in_window(message.seq):\n"
+        '            window = f"({replica.low_watermark}, {replica.high_watermark}]"\n'
+        '            self._out.reject(message, f"seq {message.seq} outside watermarks {window}")\n'
         "            return\n",
         "",
         "agreement messages outside the watermarks h < n <= H are accepted (C&L 4.2, 4.3)",
@@ -151,11 +152,11 @@ CATALOGUE: tuple[Mutant, ...] = (
     ),
     _one(
         "p-holds-committed",
-        REPLICA,
-        "prepared = tuple(c for n, c in sorted(self._prepared_certificates.items()) if n > self._stable_seq)",
+        VIEW_CHANGE,
+        "prepared = tuple(c for n, c in sorted(certificates.items()) if n > stable_seq)",
         "prepared = tuple(\n"
-        "            c for n, c in sorted(self._prepared_certificates.items())"
-        " if n > self._stable_seq and n in self._committed\n        )",
+        "            c for n, c in sorted(certificates.items())"
+        " if n > stable_seq and n in replica.normal_case.committed\n        )",
         "VIEW-CHANGE's P holds the committed entries instead of the prepared ones (C&L 4.4)",
     ),
     _one(
@@ -167,11 +168,11 @@ CATALOGUE: tuple[Mutant, ...] = (
     ),
     _one(
         "reexecute-after-view-change",
-        REPLICA,
-        "        record = self._clients.get(request.client)\n"
+        NORMAL_CASE,
+        "        record = self.clients.get(request.client)\n"
         "        if record is not None and request.timestamp <= record.timestamp:\n"
         "            if request.timestamp == record.timestamp:\n"
-        "                self._reply(request.client, request.timestamp, record.result)\n"
+        "                self._out.reply(request.client, request.timestamp, record.result)\n"
         "            return False\n"
         "        result = self._app.execute(",
         "        result = self._app.execute(",
@@ -179,7 +180,7 @@ CATALOGUE: tuple[Mutant, ...] = (
     ),
     _one(
         "committed-without-prepared",
-        REPLICA,
+        NORMAL_CASE,
         "        if pp is None or not slot.prepared or slot.committed:\n",
         "        if pp is None or slot.committed:\n",
         "committed-local from 2f + 1 COMMITs without being prepared itself (C&L 4.2)",

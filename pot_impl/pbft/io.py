@@ -207,7 +207,7 @@ class ProtocolEvent:
 
     A ``received``/``sent`` event also identifies its message, so a trace
     validator can pair each receipt with the send it came from: ``seq`` and
-    ``digest`` are the message's (see ``pot_impl.pbft.replica.message_identity``: a batch
+    ``digest`` are the message's (see ``pot_impl.pbft.outbox.message_identity``: a batch
     digest for agreement messages, equal to the ``pre-prepared``/``committed``
     digest of the same (view, seq)), ``message_view`` the view it is for (-1 if
     it has none) and ``sender`` the replica that signed it (-1 for a client's).

@@ -11,15 +11,25 @@ from conformance import actions, bridge_ledger, bridge_pbft
 from conformance.trace.observed import EVENT_ROLES, Role, RunLogs
 from conformance.trace.validate import TraceValidator
 from pot_impl.ledger.ledger import Ledger
-from pot_impl.pbft.replica import Replica
+from pot_impl.pbft.checkpoints import Checkpoints
+from pot_impl.pbft.normal_case import NormalCase
+from pot_impl.pbft.state_transfer import StateTransfer
+from pot_impl.pbft.view_change import ViewChanges
 from spec.models import MODELS
 
 TABLES: dict[str, Mapping[actions.PbftAction, actions.Row] | Mapping[actions.LedgerAction, actions.Row]] = {
     "pbft": actions.PBFT,
     "ledger": actions.LEDGER,
 }
-OWNERS = {"Replica": Replica, "Ledger": Ledger, "PbftBridge": bridge_pbft.PbftBridge}
-OWNERS["LedgerBridge"] = bridge_ledger.LedgerBridge
+OWNERS: dict[str, type] = {
+    "NormalCase": NormalCase,
+    "Checkpoints": Checkpoints,
+    "ViewChanges": ViewChanges,
+    "StateTransfer": StateTransfer,
+    "Ledger": Ledger,
+    "PbftBridge": bridge_pbft.PbftBridge,
+    "LedgerBridge": bridge_ledger.LedgerBridge,
+}
 
 
 def protocol_actions() -> dict[str, set[str]]:

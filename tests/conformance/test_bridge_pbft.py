@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import pot_impl.pbft.normal_case as impl_normal_case
 import pot_impl.pbft.replica as impl_replica
 from conformance.adversaries.messages import mutants
 from conformance.bridge_core import BridgeError, Divergence
@@ -59,7 +60,7 @@ def test_wrong_prepare_quorum_diverges(
 ) -> None:
     """A replica that is prepared with one PREPARE too few sends its COMMIT when it accepts the
     PRE-PREPARE, a step the spec has not taken: the diff names that replica's commits."""
-    monkeypatch.setattr(impl_replica, "prepare_quorum", lambda n, f: 1)
+    monkeypatch.setattr(impl_normal_case, "prepare_quorum", lambda n, f: 1)
     bridge = PbftBridge(model)
     outcome = None
     for behaviour in _with_action(behaviours, "Prepare")[:20]:

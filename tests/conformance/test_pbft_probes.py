@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 import conformance.bridge_pbft as bridge_pbft
 import pot_impl.pbft.certificates as certificates
-import pot_impl.pbft.replica as impl_replica
+import pot_impl.pbft.normal_case as impl_normal_case
 from conformance.adversaries.messages import short_quorums
 from conformance.write_ahead import crash_points
 from model_checker.model import Model
 from pot_impl.auth import verify_message
 from pot_impl.pbft.io import Broadcast, CompactLog, Effect, Persist
 from pot_impl.pbft.messages import Checkpoint, NewView, Prepare, PrePrepare, Request
-from pot_impl.pbft.replica import Replica
+from pot_impl.pbft.outbox import Outbox
 from spec.models import MODELS
 from tests.conformance.pbft_driving import driven
 
@@ -132,7 +132,7 @@ def test_each_spec_request_is_a_batch_of_client_requests() -> None:
 def test_a_backup_that_skips_client_signatures_in_a_batch_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Byzantine primary's batch with one request's client signature flipped, re-signed."""
     monkeypatch.setattr(
-        impl_replica, "verify_message", lambda v, m: isinstance(m, Request) or verify_message(v, m)
+        impl_normal_case, "verify_message", lambda v, m: isinstance(m, Request) or verify_message(v, m)
     )
     bridge, state = driven(model("pbft-tiny"), EXECUTED_BY_ONE[:1])
     found = bridge.probe(state)
@@ -199,12 +199,12 @@ def _checkpoint_certificates_of_f_plus_1(patch: pytest.MonkeyPatch) -> None:
 
 
 def _sends_before_persisting(patch: pytest.MonkeyPatch) -> None:
-    drain = Replica._drain
+    drain = Outbox.drain
 
-    def sends_first(replica: Replica) -> list[Effect]:
-        return sorted(drain(replica), key=lambda effect: isinstance(effect, Persist | CompactLog))
+    def sends_first(outbox: Outbox) -> list[Effect]:
+        return sorted(drain(outbox), key=lambda effect: isinstance(effect, Persist | CompactLog))
 
-    patch.setattr(Replica, "_drain", sends_first)
+    patch.setattr(Outbox, "drain", sends_first)
 
 
 DEFECTS = {

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import pot_impl.pbft.replica as impl_replica
+import pot_impl.pbft.normal_case as impl_normal_case
 from conformance.bridge_core import FieldDiff, Unrealizable, state_diff
 from conformance.bridge_ledger import LedgerBridge
 from conformance.bridge_pbft import PbftBridge
@@ -141,7 +141,7 @@ def test_walk_budget_leaves_coverage_partial(tiny: Model[Any]) -> None:
 
 def test_walk_divergence_names_a_replayable_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     """A replica prepared one PREPARE early diverges; the reported trace is a spec behaviour."""
-    monkeypatch.setattr(impl_replica, "prepare_quorum", lambda n, f: 1)
+    monkeypatch.setattr(impl_normal_case, "prepare_quorum", lambda n, f: 1)
     model = MODELS["pbft-tiny"].instantiate()
     report = walk(model, PbftBridge(model))
     (divergence,) = report.divergences
@@ -155,7 +155,7 @@ def test_walk_divergence_names_a_replayable_trace(monkeypatch: pytest.MonkeyPatc
 
 def test_walk_probes_catch_a_commit_quorum_of_2f(monkeypatch: pytest.MonkeyPatch) -> None:
     """The walk's probes (in a share of the tree's leaves) find a replica executing on 2f COMMITs."""
-    monkeypatch.setattr(impl_replica, "commit_quorum", lambda n, f: 2 * ((n - 1) // 3))
+    monkeypatch.setattr(impl_normal_case, "commit_quorum", lambda n, f: 2 * ((n - 1) // 3))
     model = MODELS["pbft-tiny"].instantiate()
     report = walk(model, PbftBridge(model))
     (divergence,) = report.divergences

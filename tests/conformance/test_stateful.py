@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import pot_impl.ledger.ledger as impl_ledger
-import pot_impl.pbft.replica as impl_replica
+import pot_impl.pbft.normal_case as impl_normal_case
 from conformance.bridge_ledger import LedgerBridge
 from conformance.bridge_pbft import PbftBridge
 from conformance.stateful import enabled, stateful_check
@@ -37,7 +37,7 @@ def test_same_seed_same_scenarios() -> None:
 def test_divergence_shrinks_to_a_printed_spec_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     """With a prepare quorum one short, hypothesis finds and shrinks a scenario; the failure prints
     the numbered spec trace and the differing fields."""
-    monkeypatch.setattr(impl_replica, "prepare_quorum", lambda n, f: 2 * ((n - 1) // 3) - 1)
+    monkeypatch.setattr(impl_normal_case, "prepare_quorum", lambda n, f: 2 * ((n - 1) // 3) - 1)
     model = MODELS["pbft-tiny"].instantiate()
     report = stateful_check(model, PbftBridge(model), examples=40, steps=30, seed_value=3)
     assert report.divergence is not None
@@ -51,7 +51,7 @@ def test_divergence_shrinks_to_a_printed_spec_trace(monkeypatch: pytest.MonkeyPa
 def test_commit_quorum_of_2f_is_caught_by_the_reaction_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Committing on 2f COMMITs only shows when a replica hears more than the spec step needs: the
     probe delivers every message of its view and finds it executing where the spec cannot."""
-    monkeypatch.setattr(impl_replica, "commit_quorum", lambda n, f: 2 * ((n - 1) // 3))
+    monkeypatch.setattr(impl_normal_case, "commit_quorum", lambda n, f: 2 * ((n - 1) // 3))
     model = MODELS["pbft-tiny"].instantiate()
     report = stateful_check(model, PbftBridge(model), examples=20, steps=20, seed_value=0)
     assert report.divergence is not None

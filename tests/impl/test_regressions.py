@@ -1,7 +1,7 @@
 """Regressions found by conformance trace validation, reproduced with ``pot_impl`` alone.
 
 New primary proposing before installing O (CHANGELOG.md, fixed finding 1): on
-entering a view, adopting the checkpoint min-s made it stable, and ``_make_stable`` let the new
+entering a view, adopting the checkpoint min-s made it stable, and ``Checkpoints.make_stable`` let the new
 primary propose a fresh batch at min-s + 1 before O's pre-prepares were installed; O then
 re-proposed that seq with the batch prepared in the old view, so the primary pre-prepared two
 batches at one (view, seq). C&L 4.4 has the new primary install O first and assign fresh
