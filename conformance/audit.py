@@ -40,7 +40,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -393,14 +393,55 @@ class TestsResult:
 
 
 def select_tests(root: Path, changed: Iterable[str]) -> list[str]:
-    """Test files (relative to ``root``) that import a changed module, or are changed themselves."""
+    """Test files (relative to ``root``) that import a changed module or are changed themselves.
+
+    Imports are followed through the tests' own helpers and through the changed module's package
+    (a test that drives the replica through its harness runs when one of the replica's parts
+    changes), not through other layers: a test of the audit or the report reaches every module
+    of ``pot_impl`` through the bridges without judging any of them."""
     modules = {_module_of(path) for path in changed if path.endswith(".py")}
+    through = {"tests"} | {module.partition(".")[0] for module in modules}
+    graph = _import_graph(root)
     selected = []
     for test in sorted((root / "tests").rglob("test_*.py")):
         relative = test.relative_to(root).as_posix()
-        if relative in changed or modules & _imports(test):
+        if relative in changed or modules & _reachable(graph, _module_of(relative), through):
             selected.append(relative)
     return selected
+
+
+def _import_graph(root: Path) -> dict[str, set[str]]:
+    """Each module of the repository's top-level packages, with the repository modules it imports
+    (importing ``a.b.c`` runs ``a`` and ``a.b`` first)."""
+    files = {
+        _module_of(path.relative_to(root).as_posix()): path
+        for package in sorted(root.iterdir())
+        if (package / "__init__.py").is_file()
+        for path in package.rglob("*.py")
+    }
+    return {module: _with_packages(_imports(path)) & files.keys() for module, path in files.items()}
+
+
+def _with_packages(modules: set[str]) -> set[str]:
+    """``modules`` and every package that holds one of them."""
+    found = set(modules)
+    for name in modules:
+        parts = name.split(".")
+        found.update(".".join(parts[:end]) for end in range(1, len(parts)))
+    return found
+
+
+def _reachable(graph: Mapping[str, set[str]], start: str, through: set[str]) -> set[str]:
+    """The modules ``start`` imports, directly or through modules of the packages ``through``."""
+    seen: set[str] = set()
+    waiting = [start]
+    while waiting:
+        for module in graph.get(waiting.pop(), ()):
+            if module not in seen:
+                seen.add(module)
+                if module.partition(".")[0] in through:
+                    waiting.append(module)
+    return seen
 
 
 def _module_of(path: str) -> str:

@@ -8,7 +8,9 @@ documents no other test reads: error documents, `pot models`, `pot prove`.
 from __future__ import annotations
 
 import json
+import subprocess
 from importlib import metadata, resources
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -80,8 +82,17 @@ def test_pot_schema_prints_the_shipped_schema(command: str, capsys: pytest.Captu
     ],
 )
 def test_errors_with_json_are_error_documents_and_one_line_on_stderr(
-    argv: list[str], command: str, says: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    command: str,
+    says: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # In a repository of its own: the audit judges the one it runs in, and this checkout need not be
+    # one (the audit runs these tests in an extracted tree).
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
     status, out, err = run(capsys, *argv, "--json")
     document = assert_schema(json.loads(out), command)
     assert status == 2 and document["verdict"] == "error" and says in document["error"]
