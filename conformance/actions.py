@@ -45,7 +45,7 @@ class PbftAction(enum.StrEnum):
 
 
 class LedgerAction(enum.StrEnum):
-    """The ledger spec's actions (``spec/ledger_actions.py``)."""
+    """The ledger spec's actions (``spec/ledger/participants.py``)."""
 
     TICK = "Tick"
     REGISTER_TRAINER = "RegisterTrainer"

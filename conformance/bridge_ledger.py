@@ -1,4 +1,4 @@
-"""The ledger bridge: spec/ledger.py's actions as transactions on the real ``pot_impl`` ledger.
+"""The ledger bridge: the ledger spec's actions as transactions on the real ``pot_impl`` ledger.
 
 One stimulus per spec action (named in ``conformance.actions.LEDGER``, with the ledger handler
 that takes the step) builds the signed participant's transaction; ``abstract`` maps the real ledger (plus the
@@ -43,8 +43,8 @@ from pot_impl.ledger.transactions import Transaction
 from pot_impl.training.task import encode_task
 from spec import ledger as sl
 from spec.dispute import Dispute, Outcome, Supplied
-from spec.ledger_actions import forgeries
-from spec.ledger_models import STAKE, Cast
+from spec.ledger.model import STAKE, Cast
+from spec.ledger.participants import forgeries
 from spec.quorum import validation_quorum
 
 UNKNOWN_PROOF = -99
@@ -196,7 +196,7 @@ class LedgerBridge:
 
     def _forged_challenges(self, state: sl.LedgerState) -> list[Label]:
         """A challenge of every segment of every ACCEPT with evidence about every other segment and
-        claim on the ledger (``spec.ledger_actions.forgeries``)."""
+        claim on the ledger (``spec.ledger.participants.forgeries``)."""
         return [
             Label(
                 "ForgedChallenge",

@@ -45,7 +45,7 @@ from spec.ledger import (
     genesis,
     total_value,
 )
-from spec.ledger_properties import Honesty, LedgerPredicate, ledger_invariants
+from spec.ledger.properties import Honesty, LedgerPredicate, ledger_invariants
 
 CLIENT, TRAINER, HONEST_VALIDATOR, BYZANTINE_VALIDATOR = 0, 1, 2, 3
 """Accounts of the training round the combined models replicate."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from model_checker.model import Model, ModelSpec
 from spec import combined, pbft
-from spec.ledger_models import LEDGER_MODELS
+from spec.ledger.model import LEDGER_MODELS
 from spec.pbft import PbftConfig
 
 PBFT_BASE: Mapping[str, Any] = PbftConfig(checkpoint_interval=1, window=1).constants()

@@ -15,7 +15,7 @@ from model_checker.graph import Behaviour
 from model_checker.model import Label, Model
 from pot_impl.training.task import committed_order, decode_task
 from spec import ledger as sl
-from spec.ledger_models import Cast
+from spec.ledger.model import Cast
 from spec.models import MODELS
 
 

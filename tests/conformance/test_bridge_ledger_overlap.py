@@ -23,8 +23,8 @@ from model_checker.graph import Behaviour
 from model_checker.model import Label, Model
 from pot_impl.ledger.records import ClaimRecord, OrderRecord
 from spec import ledger as sl
-from spec.ledger_actions import forgeries
-from spec.ledger_models import Cast
+from spec.ledger.model import Cast
+from spec.ledger.participants import forgeries
 from spec.models import MODELS
 
 State = sl.LedgerState

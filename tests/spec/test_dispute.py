@@ -32,8 +32,8 @@ from spec.ledger import (
     genesis,
     total_value,
 )
-from spec.ledger_models import LEDGER_MODELS, LedgerModelConfig
-from spec.ledger_properties import no_double_payment, value_conserved
+from spec.ledger.model import LEDGER_MODELS, LedgerModelConfig
+from spec.ledger.properties import no_double_payment, value_conserved
 from tests.spec.test_ledger import (
     CHALLENGER,
     DEADLINE,

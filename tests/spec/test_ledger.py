@@ -30,7 +30,7 @@ from spec.ledger import (
     genesis,
     total_value,
 )
-from spec.ledger_properties import (
+from spec.ledger.properties import (
     Honesty,
     ledger_invariants,
     no_double_payment,

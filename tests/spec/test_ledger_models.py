@@ -13,8 +13,8 @@ from model_checker.checker import CheckResult, PropertyResult, check
 from model_checker.model import Model, SpecError
 from model_checker.trace import Trace
 from spec.ledger import NO_SEGMENT, ChallengeRecord, ClaimRecord, LedgerBug, LedgerState, OrderStatus
-from spec.ledger_models import CONSTANT_DOCS, LEDGER_MODELS, Cast, LedgerModelConfig
-from spec.ledger_properties import some_order_open
+from spec.ledger.model import CONSTANT_DOCS, LEDGER_MODELS, Cast, LedgerModelConfig
+from spec.ledger.properties import some_order_open
 
 LIVENESS = "EveryOrderEventuallyFinalized"
 

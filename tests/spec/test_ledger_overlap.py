@@ -21,7 +21,7 @@ from spec.ledger import (
     apply,
     genesis,
 )
-from spec.ledger_models import LEDGER_MODELS, Cast, LedgerModelConfig
+from spec.ledger.model import LEDGER_MODELS, Cast, LedgerModelConfig
 from tests.spec.test_ledger_models import violated
 
 

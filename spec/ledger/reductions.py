@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable, Iterable
 from itertools import permutations
 from typing import Any
 
-from spec.ledger import NO_SEGMENT, LedgerState
+from spec.ledger.state import NO_SEGMENT, LedgerState
 
 
 def ledger_symmetry(

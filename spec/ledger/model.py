@@ -1,9 +1,9 @@
 """The ledger checked on its own: every order in which PBFT could commit what participants submit.
 
 The layer is cut as PBFT's (docs/spec.md, "Layout"): state and transactions in
-``spec.ledger``, the model constants in ``spec.ledger_config``, the
-participants' actions in ``spec.ledger_actions``, properties in
-``spec.ledger_properties``, symmetry in ``spec.ledger_reductions``; this
+``spec.ledger``, the model constants in ``spec.ledger.config``, the
+participants' actions in ``spec.ledger.participants``, properties in
+``spec.ledger.properties``, symmetry in ``spec.ledger.reductions``; this
 module assembles the ``Model`` of a config and names the ledger's models.
 """
 
@@ -14,11 +14,10 @@ from functools import partial
 from typing import Any
 
 from model_checker.model import ConstantError, Model, ModelSpec, leads_to, weak_fairness
-from spec import ledger_actions
-from spec.ledger import LedgerParams, LedgerState, genesis, total_value
-from spec.ledger_actions import LedgerParticipants
-from spec.ledger_config import CONSTANT_DOCS, STAKE, Cast, LedgerModelConfig
-from spec.ledger_properties import (
+from spec.ledger import participants
+from spec.ledger.config import CONSTANT_DOCS, STAKE, Cast, LedgerModelConfig
+from spec.ledger.participants import LedgerParticipants
+from spec.ledger.properties import (
     Honesty,
     ledger_invariants,
     no_dispute_open,
@@ -26,7 +25,9 @@ from spec.ledger_properties import (
     some_dispute_open,
     some_order_open,
 )
-from spec.ledger_reductions import ledger_symmetry
+from spec.ledger.protocol import total_value
+from spec.ledger.reductions import ledger_symmetry
+from spec.ledger.state import LedgerParams, LedgerState, genesis
 
 __all__ = [
     "CONSTANT_DOCS",
@@ -103,7 +104,7 @@ def ledger_model(config: LedgerModelConfig, name: str = "ledger") -> Model[Ledge
         if config.symmetry
         else None,
         constants=config.constants(),
-        doc=ledger_actions.__doc__ or "",
+        doc=participants.__doc__ or "",
     )
 
 

@@ -1,15 +1,31 @@
 """The constants of a ledger model: one frozen ``LedgerModelConfig`` whose every field is a model
-constant (``Model.constants`` is ``config.constants()``, documented in ``CONSTANT_DOCS``), and the
-``Cast`` of accounts its participant counts describe."""
+constant (``Model.constants`` is ``config.constants()``, documented in ``CONSTANT_DOCS``), the
+``Cast`` of accounts its participant counts describe, and the planted bugs (``LedgerBug``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from enum import IntEnum
 from typing import Any
 
 from model_checker.model import ConstantError
-from spec.ledger import LedgerBug
+
+
+class LedgerBug(IntEnum):
+    """Planted protocol bugs (spec variants that the checker must catch); NONE is the protocol."""
+
+    NONE = 0
+    FINALIZE_IGNORES_CHALLENGES = 1
+    SLASH_ON_UNPROVED_CHALLENGE = 2
+    PAY_BEFORE_DEADLINE = 3
+    FINALIZE_TWICE = 4
+    FINALIZE_NEEDS_ALL_VOTES = 5
+    CHALLENGE_ACCEPTS_FOREIGN_EVIDENCE = 6
+    REFEREE_TRUSTS_SUPPLIED_STATE = 7
+    MIDPOINT_OFF_BY_ONE = 8
+    DEADLINE_NOT_ENFORCED = 9
+
 
 STAKE = 1
 """Stake every trainer and validator registers with (the minimum)."""

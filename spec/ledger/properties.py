@@ -14,10 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from spec.dispute import Outcome, max_moves
-from spec.ledger import (
-    ClaimRecord,
-    LedgerState,
-    OrderStatus,
+from spec.ledger.protocol import (
     claim_rank,
     find_claim,
     has_quorum,
@@ -27,6 +24,7 @@ from spec.ledger import (
     total_value,
     votes_on,
 )
+from spec.ledger.state import ClaimRecord, LedgerState, OrderStatus
 
 LedgerPredicate = Callable[[LedgerState], bool]
 

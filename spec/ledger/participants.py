@@ -31,33 +31,28 @@ from typing import Any
 
 from model_checker.model import Action
 from spec.dispute import Dispute, Mover, Outcome, Supplied, honest_digest, max_moves, midpoint
-from spec.ledger import (
-    NO_SEGMENT,
+from spec.ledger.config import STAKE, Cast, LedgerBug, LedgerModelConfig
+from spec.ledger.properties import no_order_open
+from spec.ledger.protocol import (
     Bisect,
     Challenge,
     Claim,
-    ClaimRecord,
     Finalize,
-    LedgerBug,
-    LedgerState,
     Order,
     Reason,
     Register,
     Reveal,
-    Role,
     Supply,
     Tick,
     Timeout,
     Tx,
     Validate,
-    Verdict,
     apply,
     challenges_open,
     claims_open,
     find_claim,
 )
-from spec.ledger_config import STAKE, Cast, LedgerModelConfig
-from spec.ledger_properties import no_order_open
+from spec.ledger.state import NO_SEGMENT, ClaimRecord, LedgerState, Role, Verdict
 
 Steps = Iterator[tuple[tuple[Any, ...], LedgerState]]
 """An action's successors: (parameter values, state)."""
