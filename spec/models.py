@@ -78,6 +78,30 @@ PBFT_MODELS = [
         checkpoint_interval=2,
     ),
     pbft_model(
+        "pbft-live-checkpoint",
+        "PBFT liveness across stable checkpoints: pbft-live with a checkpoint after each request "
+        "(K = 1), so checkpoints become stable and a replica behind adopts the certified state",
+        liveness=True,
+        requests=1,
+        max_seq=1,
+        checkpoint_interval=1,
+    ),
+    pbft_model(
+        "pbft-live-window",
+        "PBFT liveness when the window is full: n = 2 honest replicas (f = 0), two requests, a window "
+        "of one sequence number and a checkpoint after each, a view change before GST: the second "
+        "request is ordered only once the first one's checkpoint is stable",
+        liveness=True,
+        replicas=2,
+        faulty=0,
+        byzantine=frozenset(),
+        requests=2,
+        max_seq=2,
+        window=1,
+        checkpoint_interval=1,
+        delay_level=0,
+    ),
+    pbft_model(
         "pbft-live-gap",
         "PBFT liveness, for NEW-VIEW's null fill: n = 2 honest replicas (f = 0), two requests, "
         "sequence numbers 1..3 in one window, a view change before GST: a PRE-PREPARE lost before "
@@ -112,7 +136,13 @@ PBFT_MODELS = [
     ),
 ]
 
-DEFAULT_COMPANIONS = ("pbft-live", "pbft-live-gap", "ledger")
+DEFAULT_COMPANIONS = (
+    "pbft-live",
+    "pbft-live-gap",
+    "pbft-live-checkpoint",
+    "pbft-live-window",
+    "ledger",
+)
 """Where `default`'s temporal properties are checked (`pot check default` runs them too).
 
 Partial synchrony (GST, timers, catching up) would multiply `default`'s

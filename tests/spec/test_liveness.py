@@ -4,11 +4,12 @@ liveness bug yields a lasso, and removing a fairness assumption makes a property
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 
 from model_checker.checker import CheckResult, check
-from model_checker.model import Model
+from model_checker.model import Action, Model
 from spec.models import MODELS
 from spec.pbft import State
 
@@ -105,6 +106,39 @@ def test_a_lagging_replica_catches_up_only_by_fetching_certificates() -> None:
     last = found.counterexample.steps[-1].state
     executed = [len(last.replicas[i].executed) for i in (1, 2, 3)]
     assert sorted(executed) == [0, 1, 1]  # two replicas served the client, one never caught up
+
+
+def test_checkpoints_become_stable_and_a_replica_behind_adopts_the_certified_state() -> None:
+    """`pbft-live-checkpoint`: every property holds under fairness while checkpoints become
+    stable, and some replica catches up by adopting a certified checkpoint it had not executed to
+    (a step the ``Adopt`` probe copies out of StableCheckpoint; reachable states are unchanged)."""
+    model = MODELS["pbft-live-checkpoint"].instantiate()
+    result = live_check(model)
+    assert result.verdict == "ok" and set(statuses(result).values()) == {"holds"}
+    (stable,) = [action for action in model.actions if action.name == "StableCheckpoint"]
+
+    def adopt(s: State) -> Iterator[tuple[tuple[int, int], State]]:
+        for (replica, seq), after in stable.step(s):
+            if len(s.replicas[replica].executed) < seq:
+                yield (replica, seq), after
+
+    probe = dataclasses.replace(model, actions=(*model.actions, Action("Adopt", adopt, stable.params)))
+    explored = check(probe, liveness=False)
+    adopted = {c.name: c.generated for c in explored.coverage}["Adopt"]
+    assert adopted > 0 and explored.distinct_states == result.distinct_states
+
+
+def test_a_request_beyond_the_window_waits_for_a_stable_checkpoint() -> None:
+    """`pbft-live-window`: the second request's sequence number is outside the window until the
+    first one's checkpoint is stable. Every property holds under fairness; without fairness for
+    honest checkpoints the second request may wait for ever."""
+    model = MODELS["pbft-live-window"].instantiate()
+    result = live_check(model)
+    assert result.verdict == "ok" and set(statuses(result).values()) == {"holds"}
+    unfair = dataclasses.replace(
+        model, fairness=tuple(f for f in model.fairness if f.action != "HonestStableCheckpoint")
+    )
+    assert_lasso(live_check(unfair), "RequestsExecutedByAll", unfair)
 
 
 def test_no_null_fill_leaves_a_gap_that_blocks_execution_forever() -> None:
