@@ -169,6 +169,30 @@ class ActionFailure(SpecError):
         self.trace = trace
 
 
+@dataclass(frozen=True)
+class Judged:
+    """Per state of a batch: each invariant's value, each temporal predicate's, and the constraint's."""
+
+    invariants: list[npt.NDArray[np.bool_]]
+    predicates: list[npt.NDArray[np.bool_]]
+    constraint: npt.NDArray[np.bool_] | None
+
+    @staticmethod
+    def concatenate(parts: list[Judged | None]) -> Judged | None:
+        """The judgements of consecutive batches as one (None if any batch has none)."""
+        if not parts or any(part is None for part in parts):
+            return None
+        judged = [part for part in parts if part is not None]
+        first = judged[0]
+        return Judged(
+            [np.concatenate([part.invariants[i] for part in judged]) for i in range(len(first.invariants))],
+            [np.concatenate([part.predicates[i] for part in judged]) for i in range(len(first.predicates))],
+            None
+            if first.constraint is None
+            else np.concatenate([part.constraint for part in judged if part.constraint is not None]),
+        )
+
+
 class Explorer(Generic[S]):
     """One breadth-first search of a model; ``run`` does the work."""
 
@@ -413,14 +437,14 @@ class Explorer(Generic[S]):
         With workers, the ``upcoming`` chunk of the same level is handed to them as soon as this
         one's new states are fetched, so they generate while the master checks invariants.
         """
-        fetch: Callable[[list[int]], list[S]]
+        fetch: Callable[[list[int]], tuple[list[S], Judged | None]]
         if self._workers is None and self.workers > 1 and len(chunk) >= PARALLEL_MIN_STATES:
             self._workers = self._pool()
         recording = self.graph is not None
         label_ids: npt.NDArray[np.int32] | None = None
         if self._workers is None or len(chunk) < PARALLEL_MIN_STATES:
             pairs, successors, per_action, fps = self._generate(chunk, chunk_ids)
-            fetch = functools.partial(_pick, successors)
+            fetch = functools.partial(_pick_unjudged, successors)
             if recording:
                 label_ids = self._label_ids(pairs, per_action)
         else:
@@ -451,7 +475,7 @@ class Explorer(Generic[S]):
         new_action = np.searchsorted(ends_array, new_first, side="right") % n_actions
         for action_index, count in enumerate(np.bincount(new_action, minlength=n_actions).tolist()):
             self.coverage[action_index].new += count
-        new_states = fetch(new_first.tolist())
+        new_states, judged = fetch(new_first.tolist())
         if self._workers is not None and upcoming is not None and len(upcoming[0]) >= PARALLEL_MIN_STATES:
             self._workers.submit(*upcoming)
         if recording:  # ids of the distinct successors; -1 for those a bound dropped
@@ -459,7 +483,7 @@ class Explorer(Generic[S]):
             known_positions = np.flatnonzero(~fresh)
             unique_ids[known_positions] = self.visited.ids_of(uniq[known_positions])
             first_new_id = len(self.visited)
-        states, ids = self._admit(new_states, parents, fps[new_first])
+        states, ids = self._admit(new_states, parents, fps[new_first], judged)
         if recording:
             admitted = fresh_positions[by_discovery][: len(new_first)]
             unique_ids[admitted] = np.arange(first_new_id, first_new_id + len(admitted), dtype=np.int32)
@@ -508,9 +532,14 @@ class Explorer(Generic[S]):
         return pairs, successors, per_action, self._fingerprints(successors)
 
     def _admit(
-        self, candidates: list[S], parents: npt.NDArray[np.int32], fps: npt.NDArray[np.int64] | None
+        self,
+        candidates: list[S],
+        parents: npt.NDArray[np.int32],
+        fps: npt.NDArray[np.int64] | None,
+        judged: Judged | None = None,
     ) -> tuple[list[S], npt.NDArray[np.int32]]:
-        """Add new states to the table, check them; returns those to expand next, with ids."""
+        """Add new states to the table, check them; returns those to expand next, with ids.
+        ``judged``: what ``judge`` gave for ``candidates`` in a worker, so the master need not."""
         if fps is None:  # initial states: deduplicate among themselves
             all_fps = self._fingerprints(candidates)
             first = np.sort(unique_first(all_fps)[1])
@@ -525,18 +554,48 @@ class Explorer(Generic[S]):
                 self._bounded = True
         id_range = self.visited.add(fps, parents)
         ids = np.arange(id_range.start, id_range.stop, dtype=np.int32)
-        for name, invariant in self.invariants:
+        for index, (name, invariant) in enumerate(self.invariants):
             if name in self._violated:
                 continue
-            holds = self._evaluate(f"invariant {name}", invariant, candidates, ids)
+            holds = (
+                judged.invariants[index]
+                if judged is not None
+                else self._evaluate(f"invariant {name}", invariant, candidates, ids)
+            )
             if not holds.all():
                 self._violate(name, "invariant", int(ids[np.argmin(holds)]))
-        for predicate, values in zip(self.predicates, self.predicate_values, strict=True):
-            values.extend(self._evaluate("a temporal property's predicate", predicate, candidates, ids))
+        for index, (predicate, values) in enumerate(zip(self.predicates, self.predicate_values, strict=True)):
+            values.extend(
+                judged.predicates[index]
+                if judged is not None
+                else self._evaluate("a temporal property's predicate", predicate, candidates, ids)
+            )
         if self.model.constraint is None:
             return candidates, ids
-        keep = self._evaluate("the state constraint", self.model.constraint, candidates, ids)
+        keep = (
+            judged.constraint
+            if judged is not None and judged.constraint is not None
+            else self._evaluate("the state constraint", self.model.constraint, candidates, ids)
+        )
         return list(compress(candidates, keep.tolist())), ids[keep]
+
+    def judge(self, states: list[S]) -> Judged | None:
+        """Every invariant, temporal predicate and the state constraint on ``states``: a worker
+        runs this on the new states the master fetches from it, so that the master only
+        deduplicates. None if one raised: the master then evaluates them itself, to name the state."""
+
+        def values(predicate: Predicate[S]) -> npt.NDArray[np.bool_]:
+            return np.fromiter(map(predicate, states), dtype=np.bool_, count=len(states))
+
+        constraint = self.model.constraint
+        try:
+            return Judged(
+                [values(invariant) for _, invariant in self.invariants],
+                [values(predicate) for predicate in self.predicates],
+                None if constraint is None else values(constraint),
+            )
+        except Exception:
+            return None
 
     def _evaluate(
         self, what: str, predicate: Predicate[S], states: list[S], ids: npt.NDArray[np.int32]
@@ -690,8 +749,8 @@ class WorkerPool(Generic[S]):
         """Each worker's reply to its last ``start``, in part order."""
         raise NotImplementedError
 
-    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, list[S]]:
-        """The successors at the given local indices, from each asked worker."""
+    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, tuple[list[S], Judged | None]]:
+        """The successors at the given local indices, from each asked worker, with its ``judge`` of them."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -709,7 +768,7 @@ class WorkerPool(Generic[S]):
     ) -> tuple[
         npt.NDArray[np.int64],
         npt.NDArray[np.int64],
-        Callable[[list[int]], list[S]],
+        Callable[[list[int]], tuple[list[S], Judged | None]],
         npt.NDArray[np.int32] | None,
     ]:
         """Per-action counts and fingerprints of the chunk's successors, a fetch of some by index (the
@@ -732,16 +791,19 @@ class WorkerPool(Generic[S]):
             label_ids = np.concatenate([self._interned(part, reply[3]) for part, reply in enumerate(replies)])
         offsets = np.cumsum([0] + [len(reply[2]) for reply in replies])
 
-        def fetch(indices: list[int]) -> list[S]:
+        def fetch(indices: list[int]) -> tuple[list[S], Judged | None]:
+            """The successors at ``indices`` (ascending, so the parts' answers concatenate in order)."""
             where = np.searchsorted(offsets, indices, side="right") - 1
+            assert (np.diff(where) >= 0).all(), "fetched out of chunk order"
             wanted = np.asarray(indices, dtype=np.int64)
             asked = {
                 part: (wanted[where == part] - offsets[part]).tolist()
                 for part in range(self.parts)
                 if (where == part).any()
             }
-            got = {part: iter(states) for part, states in self.fetch_parts(asked).items()}
-            return [next(got[int(part)]) for part in where.tolist()]
+            got = self.fetch_parts(asked)
+            states = [state for part in sorted(got) for state in got[part][0]]
+            return states, Judged.concatenate([got[part][1] for part in sorted(got)])
 
         return counts.reshape(len(chunk), self.actions), fps, fetch, label_ids
 
@@ -780,6 +842,14 @@ def generate_part(explorer: Explorer[S], chunk: list[S], chunk_ids: Any) -> tupl
     return ("ok", counts.ravel(), fps, labels), successors
 
 
+def fetch_part(
+    explorer: Explorer[S], successors: list[S], indices: list[int]
+) -> tuple[list[S], Judged | None]:
+    """A worker's answer to a fetch: the successors asked for, and its ``judge`` of them."""
+    states = [successors[j] for j in indices]
+    return states, explorer.judge(states)
+
+
 class _Processes(WorkerPool[S]):
     """Forked worker processes: they hold the model (closures included) without pickling it."""
 
@@ -803,7 +873,7 @@ class _Processes(WorkerPool[S]):
     def replies(self) -> list[GenerateReply]:
         return [connection.recv() for connection in self.connections]
 
-    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, list[S]]:
+    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, tuple[list[S], Judged | None]]:
         for part, local in asked.items():
             self.connections[part].send(("fetch", local))
         return {part: self.connections[part].recv() for part in asked}
@@ -818,8 +888,8 @@ class _Processes(WorkerPool[S]):
                 process.kill()
 
 
-def _pick(items: list[S], indices: list[int]) -> list[S]:
-    return [items[j] for j in indices]
+def _pick_unjudged(items: list[S], indices: list[int]) -> tuple[list[S], Judged | None]:
+    return [items[j] for j in indices], None
 
 
 def _serve(explorer: Explorer[Any], connection: Connection) -> None:
@@ -830,7 +900,7 @@ def _serve(explorer: Explorer[Any], connection: Connection) -> None:
         if request[0] == "stop":
             return
         if request[0] == "fetch":
-            connection.send([successors[j] for j in request[1]])
+            connection.send(fetch_part(explorer, successors, request[1]))
             continue
         reply, successors = generate_part(explorer, request[1], request[2])
         connection.send(reply)

@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
-from model_checker.engine import Explorer, GenerateReply, WorkerPool, generate_part
-from model_checker.model import Model, S, SpecError
+from model_checker.engine import Explorer, GenerateReply, Judged, WorkerPool, fetch_part, generate_part
+from model_checker.model import Model, Predicate, S, SpecError
 
 LOCAL = "local"
 """``--ray local`` starts a Ray instance on this machine; anything else is an address
@@ -29,16 +29,20 @@ LOCAL = "local"
 class _Generator:
     """A Ray actor: one worker's part of each chunk."""
 
-    def __init__(self, model: Model[Any], record_graph: bool) -> None:
-        self.explorer: Explorer[Any] = Explorer(model, record_graph=record_graph)
+    def __init__(
+        self, model: Model[Any], record_graph: bool, invariants: list[str], predicates: list[Predicate[Any]]
+    ) -> None:
+        self.explorer: Explorer[Any] = Explorer(
+            model, record_graph=record_graph, invariants=invariants, predicates=predicates
+        )
         self.successors: list[Any] = []
 
     def generate(self, chunk: list[Any], chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
         reply, self.successors = generate_part(self.explorer, chunk, chunk_ids)
         return reply
 
-    def fetch(self, indices: list[int]) -> list[Any]:
-        return [self.successors[j] for j in indices]
+    def fetch(self, indices: list[int]) -> tuple[list[Any], Judged | None]:
+        return fetch_part(self.explorer, self.successors, indices)
 
 
 _RemoteGenerator = ray.remote(num_cpus=1)(_Generator)
@@ -72,7 +76,10 @@ class RayPool(WorkerPool[S]):
         connect(address, workers)
         model = ray.put(explorer.model)
         recording = labels is not None
-        self.actors: list[Any] = [_RemoteGenerator.remote(model, recording) for _ in range(workers)]
+        invariants = [name for name, _ in explorer.invariants]
+        self.actors: list[Any] = [
+            _RemoteGenerator.remote(model, recording, invariants, explorer.predicates) for _ in range(workers)
+        ]
         """Actor handles (Ray's stubs do not type their remote methods)."""
         self.pending: list[Any] = [None] * workers
 
@@ -83,10 +90,12 @@ class RayPool(WorkerPool[S]):
         replies: list[GenerateReply] = ray.get(self.pending)
         return replies
 
-    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, list[S]]:
+    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, tuple[list[S], Judged | None]]:
         parts = list(asked)
-        states: list[list[S]] = ray.get([self.actors[part].fetch.remote(asked[part]) for part in parts])
-        return dict(zip(parts, states, strict=True))
+        answers: list[tuple[list[S], Judged | None]] = ray.get(
+            [self.actors[part].fetch.remote(asked[part]) for part in parts]
+        )
+        return dict(zip(parts, answers, strict=True))
 
     def close(self) -> None:
         for actor in self.actors:

@@ -61,6 +61,26 @@ def test_an_action_failing_in_a_worker_names_action_state_and_trace() -> None:
     assert info.value.state in (2, 3) and info.value.trace is not None
 
 
+def _count_up(state: int) -> Iterator[tuple[tuple[()], int]]:
+    if state < 6:
+        yield (), state + 1
+
+
+def test_an_invariant_failing_in_a_worker_names_the_state_and_its_trace() -> None:
+    """Workers check invariants on the new states the master fetches; one that raises there is
+    checked again by the master, which names the state as the one-process search does."""
+    model = Model(
+        name="m",
+        init=lambda: iter([0]),
+        actions=(Action("Up", _count_up),),
+        invariants={"Finite": lambda s: 12 // (4 - s) >= 0},
+    )
+    with pytest.raises(ActionFailure, match=r"invariant Finite raised ZeroDivisionError") as info:
+        check(model, workers=2)
+    assert info.value.state == 4 and info.value.trace is not None
+    assert len(info.value.trace) == 5
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_the_state_graph_is_recorded_in_parallel_edge_for_edge(workers: int) -> None:
     """Workers label the edges in tables of their own; the master's ids are the one-process ones."""
