@@ -108,6 +108,15 @@ def test_client_requests_are_deduplicated_by_timestamp() -> None:
     assert {(r.replica, r.timestamp) for r in cluster.replies} == {(r, 5) for r in range(4)}
 
 
+def test_pending_requests_are_held_up_to_max_pending_requests_and_not_one_more() -> None:
+    cluster = Cluster.build(4, **SMALL, max_pending_requests=3)
+    backup = cluster.replicas[1]
+    for client in ("a", "b", "c", "d"):
+        cluster.submit(signed_request(client, 1), to=[1])
+    assert [r.client for r in backup.pending_requests] == ["a", "b", "c"]
+    assert cluster.rejections(1) == ["too many pending requests"]
+
+
 def test_a_request_ordered_twice_executes_once() -> None:
     cluster = Cluster.build(4, **SMALL)
     request = signed_request("alice", 1, b"once")
@@ -309,6 +318,19 @@ def test_checkpoint_becomes_stable_at_2f_plus_1_not_f_plus_1_and_garbage_collect
     cluster.deliver(1, signed(Checkpoint(2, digest, 0)))
     assert replica.stable_checkpoint == 2 and replica.high_watermark == 6
     assert not replica.log and not replica.committed and len(replica.stable_proof) == 3
+
+
+def test_a_byzantine_replicas_far_future_checkpoints_hold_a_bounded_number_of_entries() -> None:
+    """Each sender keeps votes for at most 2L/K + 2 sequence numbers; older ones go, and no empty
+    entry is left behind for a sequence number nobody else voted for."""
+    cluster = Cluster.build(4, **SMALL)
+    replica = cluster.replicas[1]
+    interval, window = cluster.config.checkpoint_interval, cluster.config.watermark_window
+    for k in range(1, 201):
+        cluster.deliver(1, signed(Checkpoint(k * interval, bytes([k % 256]) * 32, 3)))
+    limit = 2 * window // interval + 2
+    assert len(replica.checkpoint_votes) == limit
+    assert all(votes.keys() == {3} for votes in replica.checkpoint_votes.values())
 
 
 # ---------------------------------------------------------------- view change
