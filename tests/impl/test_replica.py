@@ -571,6 +571,18 @@ def test_recovery_in_the_middle_of_a_view_change_resumes_it_without_a_different_
     assert resent and set(resent) == {original}  # the very message sent before the crash
 
 
+def test_a_replica_restarted_holding_f_plus_1_higher_view_changes_joins_at_once() -> None:
+    """A crash between storing the f + 1-th higher VIEW-CHANGE and storing its own (the records of
+    one step are written one by one) leaves that joining to recovery, not to a timer."""
+    cluster = Cluster.build(4, **SMALL)
+    records = [_view_change(1, 2), _view_change(1, 3)]
+    restarted = cluster.add(0)
+    cluster.absorb(0, restarted.recover(records))
+    assert restarted.view == 1 and not restarted.view_active
+    sent = {(to, m.replica) for to, m in cluster.queue if isinstance(m, ViewChange) and m.new_view == 1}
+    assert sent == {(1, 0), (2, 0), (3, 0)}  # its own VIEW-CHANGE, to every other replica
+
+
 # ---------------------------------------------------------------- host contract and client
 
 
