@@ -353,6 +353,19 @@ def test_view_change_replaces_a_silent_primary_and_executes_pending_requests() -
     assert cluster.events_of(1, EventKind.NEW_VIEW)
 
 
+def test_a_backup_relays_its_pending_requests_to_the_new_primary() -> None:
+    """The client reached only replica 2, which relayed the request to the silent primary 0; once
+    view 1 is installed replica 2 relays it to primary 1, so it executes in view 1."""
+    cluster = Cluster.build(4, **SMALL)
+    cluster.submit(signed_request("a", 1, b"relayed"), to=[2])
+    cluster.run(down=frozenset({0}))
+    for r in (1, 2, 3):
+        cluster.absorb(r, cluster.replicas[r].fire(Timer(TimerKind.VIEW_CHANGE, 0)))
+    cluster.run(down=frozenset({0}))
+    for r in (1, 2, 3):
+        assert cluster.replicas[r].view == 1 and executed_ops(cluster, r) == [b"relayed"]
+
+
 def test_messages_of_an_old_view_are_rejected_after_a_view_change() -> None:
     cluster = Cluster.build(4, **SMALL)
     _silence_primary_and_time_out(cluster, signed_request("a", 1, b"stuck"))
