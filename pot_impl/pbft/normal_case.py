@@ -74,7 +74,7 @@ class NormalCase:
         self.prepared_certificates: dict[int, PreparedCertificate] = {}
         self.committed: dict[int, CommittedCertificate] = {}
         self.fetched: set[int] = set()
-        """Sequence numbers committed on a certificate a peer sent (``StateTransfer.on_catch_up``)."""
+        """Sequence numbers committed on a certificate a peer sent (``commit_fetched``)."""
         self.last_executed = 0
         self.next_seq = 1
         self.clients: dict[str, ClientRecord] = {}
@@ -359,6 +359,15 @@ class NormalCase:
         if seq > self._replica.stable_checkpoint and seq not in self.committed:
             self.committed[seq] = certificate
             self.execute_ready()
+
+    def commit_fetched(self, certificate: CommittedCertificate) -> None:
+        """Commit a batch a peer proved committed (``StateTransfer.on_catch_up``); it is persisted like
+        the certificates assembled here, so a restart executes it again."""
+        seq = certificate.pre_prepare.seq
+        self.committed[seq] = certificate
+        self.fetched.add(seq)
+        self._out.persist(certificate)
+        self.execute_ready()
 
     # ------------------------------------------------------------ execution
 

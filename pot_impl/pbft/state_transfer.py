@@ -155,7 +155,4 @@ class StateTransfer:
         if not valid_committed_certificate(self._config, self._verifier, certificate):
             self._out.reject(catch_up, "invalid committed certificate")
             return
-        normal_case.committed[pp.seq] = certificate
-        normal_case.fetched.add(pp.seq)
-        self._out.persist(certificate)
-        normal_case.execute_ready()
+        normal_case.commit_fetched(certificate)
