@@ -23,6 +23,7 @@ import platform
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,12 +142,27 @@ def _worker(name: str, constants: dict[str, Any], liveness: bool) -> None:
     print(json.dumps(report))
 
 
-def run_worker(module: str, *args: str) -> dict[str, Any]:
-    """Run ``python -m module --worker ARGS`` in a fresh process; the JSON object it printed."""
-    done = subprocess.run(
-        [sys.executable, "-m", module, "--worker", *args], capture_output=True, text=True, check=True
+def run_worker(module: str, *args: str, timeout: float | None = None) -> dict[str, Any]:
+    """Run ``python -m module --worker ARGS`` in a fresh process; the JSON object it printed. A run
+    past ``timeout`` seconds is killed with its process group (forked workers included) and reported
+    as ``{"timed_out": True, "seconds": timeout}``."""
+    command = [sys.executable, "-m", module, "--worker", *args]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=timeout is not None,
     )
-    figures: dict[str, Any] = json.loads(done.stdout)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return {"timed_out": True, "seconds": timeout}
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command, stdout, stderr)
+    figures: dict[str, Any] = json.loads(stdout)
     return figures
 
 

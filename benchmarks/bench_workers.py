@@ -25,8 +25,6 @@ import importlib.util
 import json
 import os
 import resource
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,21 +65,7 @@ def _run(
     name: str, constants: dict[str, Any], workers: int, backend: str, timeout: float | None
 ) -> dict[str, Any]:
     args = (name, json.dumps(constants), str(workers), backend)
-    if timeout is None:
-        return run_worker("benchmarks.bench_workers", *args)
-    # Its own process group, so that a run past its time ends with its forked workers.
-    command = [sys.executable, "-m", "benchmarks.bench_workers", "--worker", *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stdout, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return {"timed_out": True, "seconds": timeout}
-    if process.returncode:
-        raise subprocess.CalledProcessError(process.returncode, command, stdout)
-    figures: dict[str, Any] = json.loads(stdout)
-    return figures
+    return run_worker("benchmarks.bench_workers", *args, timeout=timeout)
 
 
 def _counts(text: str) -> list[int]:
