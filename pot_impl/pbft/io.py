@@ -116,7 +116,9 @@ class CancelTimer:
 
 @dataclass(frozen=True)
 class ReplyToClient:
-    """Deliver ``reply`` to client ``client``."""
+    """Deliver ``reply`` to client ``client``. The reply is unsigned: whoever delivers it
+    authenticates it on the way (the runtime signs each frame of replies to a connection once, as
+    Castro and Liskov authenticate replies on the client's channel rather than one by one)."""
 
     client: str
     reply: Reply

@@ -48,7 +48,7 @@ from pot_impl.pbft.messages import (
 if TYPE_CHECKING:
     from pot_impl.pbft.replica import Replica
 
-M = TypeVar("M", bound=ReplicaMessage | Reply)
+M = TypeVar("M", bound=ReplicaMessage)
 
 
 class Outbox:
@@ -125,7 +125,7 @@ class Outbox:
 
     def reply(self, client: str, timestamp: int, result: bytes) -> None:
         if not self.replaying:
-            reply = self.sign(Reply(self._replica.view, timestamp, client, self._id, result))
+            reply = Reply(self._replica.view, timestamp, client, self._id, result)
             self._effects.append(ReplyToClient(client, reply))
 
     def set_timer(self, timer: Timer, delay_ms: int) -> None:

@@ -34,7 +34,9 @@ from pot_impl.runtime.transport import (
     FrameKind,
     frame,
     make_hello,
+    open_replies,
     pack_control,
+    replies_signed,
     split_frame,
     unpack_control,
 )
@@ -97,7 +99,6 @@ class ClientSession:
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._status_waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.view = 0
-        self.replies_verified = 0
 
     async def connect(
         self,
@@ -218,8 +219,8 @@ class ClientSession:
             if parts is None:
                 continue
             kind, body = parts
-            if kind is FrameKind.MESSAGE:
-                self._on_reply(replica, body)
+            if kind is FrameKind.REPLIES:
+                self.receive_replies(replica, body)
             elif kind is FrameKind.STATUS:
                 waiter = self._status_waiters.pop(replica, None)
                 if waiter is not None and not waiter.done():
@@ -228,16 +229,28 @@ class ClientSession:
                     except ValueError as exc:
                         waiter.set_exception(exc)
 
-    def _on_reply(self, replica: int, body: bytes) -> None:
+    def receive_replies(self, replica: int, body: bytes) -> None:
+        """Count the replies of one REPLIES frame towards their requests' quorums. The frame's one
+        signature is checked only if a reply in it is still awaited: most frames of a batch
+        arrive after f + 1 others have already decided every request in them."""
         try:
-            reply = codec.decode(body, Reply)
-        except codec.DecodeError:
+            sender, encoded = open_replies(body, self.config.transport.max_frame_bytes)
+            replies = [codec.decode(reply, Reply) for reply in encoded]
+        except (ValueError, codec.DecodeError):
             return
-        pending = self._pending.get((reply.client, reply.timestamp))
-        if pending is None or pending.future.done() or reply.replica != replica:
-            return
-        self.replies_verified += 1
-        if not self.verifier.check(replica_principal(replica), codec.signing_payload(reply), reply.signature):
+        awaited = [
+            (reply, pending)
+            for reply in replies
+            if reply.replica == sender == replica
+            and (pending := self._pending.get((reply.client, reply.timestamp))) is not None
+            and not pending.future.done()
+        ]
+        if awaited and replies_signed(body, replica_principal(replica), self.verifier.check):
+            for reply, pending in awaited:
+                self._vote(replica, reply, pending)
+
+    def _vote(self, replica: int, reply: Reply, pending: _Pending) -> None:
+        if pending.future.done():
             return
         voters = pending.votes[(reply.result, reply.timestamp)]
         voters.add(replica)

@@ -85,6 +85,7 @@ from pot_impl.runtime.transport import (
     check_hello,
     frame,
     make_hello,
+    make_replies,
     pack_control,
     split_frame,
     unpack_control,
@@ -539,7 +540,7 @@ class Node:
         has been checked, so nobody obtains refusals for another client's requests); sending
         such requests still counts against the connection's abuse allowance."""
         self.counters.requests_refused += 1
-        connection.send(frame(FrameKind.MESSAGE, codec.encode(self.host.refusal(request, REQUEST_TOO_LARGE))))
+        self._send_replies(connection, [codec.encode(self.host.refusal(request, REQUEST_TOO_LARGE))])
         limit = self.config.protocol.max_request_bytes
         connection.report_abuse(f"request of {size} bytes refused: over protocol.max_request_bytes ({limit})")
 
@@ -656,6 +657,7 @@ class Node:
 
     def _send(self, outgoing: Sequence[Outgoing]) -> None:
         encoded: dict[int, bytes] = {}
+        replies: dict[Connection, list[bytes]] = {}
 
         def wire(message: Any) -> bytes:
             key = id(message)
@@ -679,9 +681,17 @@ class Node:
                         target.send(frame(FrameKind.MESSAGE, effect.data))
                     self.counters.frames_out += 1
             else:
+                reply = codec.encode(effect.reply)
                 for connection in self._routes.connections(effect.client):
-                    connection.send(wire(effect.reply))
-                    self.counters.frames_out += 1
+                    replies.setdefault(connection, []).append(reply)
+        for connection, encoded_replies in replies.items():
+            self._send_replies(connection, encoded_replies)
+
+    def _send_replies(self, connection: Connection, replies: Sequence[bytes]) -> None:
+        """Send ``replies`` to ``connection`` under one signature per frame."""
+        for body in make_replies(self.id, replies, self.signer.sign):
+            connection.send(frame(FrameKind.REPLIES, body))
+            self.counters.frames_out += 1
 
     def _arm(self, timer: Timer, delay_ms: int) -> None:
         previous = self._timers.pop(timer, None)

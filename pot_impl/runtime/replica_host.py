@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from pot_impl.auth import Signer, Verifier, sign_message
+from pot_impl.auth import Signer, Verifier
 from pot_impl.ledger.ledger import Ledger
 from pot_impl.pbft.certificates import state_digest
 from pot_impl.pbft.io import DurableRecord, Effect, Input
@@ -23,10 +23,9 @@ from pot_impl.runtime.ledger_app import build_ledger, ledger_summary, refusal_re
 class ReplicaHost:
     """A replica and the ledger it replicates."""
 
-    def __init__(self, replica: Replica, ledger: Ledger, signer: Signer) -> None:
+    def __init__(self, replica: Replica, ledger: Ledger) -> None:
         self.replica = replica
         self.ledger = ledger
-        self.signer = signer
         self._ledger_status: tuple[int, dict[str, Any]] = (-1, {})
         self._stable_digest: tuple[int, str] = (-1, "")
 
@@ -43,11 +42,10 @@ class ReplicaHost:
         return self.replica.view
 
     def refusal(self, request: Request, reason: str) -> Reply:
-        """A signed reply refusing ``request`` unordered: every replica refuses it with the same
-        result, so its client gets f + 1 matching refusals."""
+        """A reply (unsigned, as the replica's own) refusing ``request`` unordered: every replica
+        refuses it with the same result, so its client gets f + 1 matching refusals."""
         replica = self.replica
-        reply = Reply(replica.view, request.timestamp, request.client, replica.id, refusal_result(reason))
-        return sign_message(self.signer, reply)
+        return Reply(replica.view, request.timestamp, request.client, replica.id, refusal_result(reason))
 
     def status(self, clients: Sequence[str] = ()) -> dict[str, Any]:
         replica = self.replica
@@ -93,4 +91,4 @@ class ReplicaHost:
 
 def build_replica(replica_id: int, config: Config, signer: Signer, verifier: Verifier) -> ReplicaHost:
     ledger = build_ledger(config.ledger.params, dict(config.ledger.genesis))
-    return ReplicaHost(Replica(replica_id, config.protocol, signer, verifier, ledger), ledger, signer)
+    return ReplicaHost(Replica(replica_id, config.protocol, signer, verifier, ledger), ledger)

@@ -15,6 +15,10 @@ frames (hello, status) never need to be told apart by guessing:
   subscribe to one client: replies are public and signed, so a subscriber can
   eavesdrop but cannot divert them.
 * ``STATUS_REQUEST`` / ``STATUS``: read-only introspection for ``pot status``.
+* ``REPLIES``: a replica's replies to one connection, encoded unsigned, under one signature
+  (``make_replies`` / ``check_replies``). A batch executes a reply to every request in it, so a
+  signature per reply would cost each replica one Ed25519 signature per transaction and the
+  client one check per reply; one per frame costs one per batch.
 """
 
 from __future__ import annotations
@@ -22,22 +26,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import hashlib
 import logging
 import socket
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgpack
 
 from pot_impl.auth import Principal
+from pot_impl.runtime.crypto import SIGNATURE_BYTES
 from pot_impl.runtime.framing import AbuseCounter, DecodeResult, FrameDecoder, encode_frame
 
 log = logging.getLogger(__name__)
 
 HELLO_DOMAIN = b"pot-runtime/v1/hello\x00"
 HELLO_MAX_SKEW_S = 300.0
+REPLIES_DOMAIN = b"pot-runtime/v1/replies\x00"
+REPLIES_FRAME_BYTES = 1 << 20
+"""A replica's replies to one connection start a new frame past this many encoded bytes."""
+
+Verify = Callable[[Principal, bytes, bytes], bool]
+"""Checks a principal's signature over a payload (``Ed25519Verifier.check``)."""
 WRITE_BUFFER_LIMIT = 32 * 1024 * 1024
 
 
@@ -47,6 +59,7 @@ class FrameKind(enum.IntEnum):
     STATUS_REQUEST = 2
     STATUS = 3
     SUBSCRIBE = 4
+    REPLIES = 5
 
 
 def frame(kind: FrameKind, body: bytes) -> bytes:
@@ -83,9 +96,7 @@ def make_hello(principal: Principal, receiver: int, sign: Callable[[bytes], byte
     return pack_control([principal, receiver, now, sign(hello_payload(principal, receiver, now))])
 
 
-def check_hello(
-    body: bytes, receiver: int, verify: Callable[[Principal, bytes, bytes], bool], max_bytes: int
-) -> Principal:
+def check_hello(body: bytes, receiver: int, verify: Verify, max_bytes: int) -> Principal:
     """The authenticated principal of a hello frame; raises ValueError saying why it is refused."""
     fields = unpack_control(body, max_bytes)
     if not (isinstance(fields, list) and len(fields) == 4):
@@ -100,6 +111,44 @@ def check_hello(
     if not verify(principal, hello_payload(principal, receiver, timestamp), signature):
         raise ValueError(f"hello signature of {principal} does not verify")
     return principal
+
+
+def _replies_payload(packed: bytes) -> bytes:
+    return REPLIES_DOMAIN + hashlib.sha256(packed).digest()
+
+
+def make_replies(replica: int, replies: Sequence[bytes], sign: Callable[[bytes], bytes]) -> list[bytes]:
+    """REPLIES frame bodies carrying ``replies`` (encoded, unsigned) from ``replica``: each is its
+    signature over the domain and a digest of the rest, then ``[replica, [reply, ...]]``."""
+    bodies: list[bytes] = []
+    start, size = 0, 0
+    for end, reply in enumerate(replies, 1):
+        size += len(reply)
+        if size >= REPLIES_FRAME_BYTES or end == len(replies):
+            packed = pack_control([replica, list(replies[start:end])])
+            bodies.append(sign(_replies_payload(packed)) + packed)
+            start, size = end, 0
+    return bodies
+
+
+def open_replies(body: bytes, max_bytes: int) -> tuple[int, list[bytes]]:
+    """The sender and the encoded replies of a REPLIES frame body, before its signature is checked
+    (a client checks it only if one of the replies still matters); raises ValueError if malformed."""
+    fields = unpack_control(body[SIGNATURE_BYTES:], max_bytes)
+    if not (
+        isinstance(fields, list)
+        and len(fields) == 2
+        and isinstance(fields[0], int)
+        and isinstance(fields[1], list)
+        and all(isinstance(reply, bytes) for reply in fields[1])
+    ):
+        raise ValueError("replies must be [replica, [reply, ...]]")
+    return fields[0], fields[1]
+
+
+def replies_signed(body: bytes, principal: Principal, verify: Verify) -> bool:
+    """True iff the REPLIES frame body carries ``principal``'s signature over its replies."""
+    return verify(principal, _replies_payload(body[SIGNATURE_BYTES:]), body[:SIGNATURE_BYTES])
 
 
 class Connection(asyncio.Protocol):

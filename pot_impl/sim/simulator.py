@@ -338,7 +338,8 @@ class Simulation:
             elif isinstance(output, RawSend):
                 self._transmit("replica-frame", output.replica, output.data, replica)
             elif isinstance(output, ReplyToClient):
-                self._transmit("client-reply", output.client, codec.encode(output.reply), None)
+                reply = self.keys.sign_as_sender(output.reply)
+                self._transmit("client-reply", output.client, codec.encode(reply), None)
 
     # ------------------------------------------------------------ clients
 
