@@ -8,7 +8,7 @@ it, the client table and the requests waiting to be ordered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -82,6 +82,9 @@ class NormalCase:
         self._pending_bytes: dict[tuple[str, int], int] = {}
         self._pending_total = 0
         self._proposed: set[tuple[str, int]] = set()
+        self._unproposed: dict[tuple[str, int], None] = {}
+        """The keys of ``pending`` not in ``_proposed``, in arrival order: the primary proposes on
+        every request's arrival, so finding them must not cost a scan of everything pending."""
         self._executing = False
 
     def log(self, view: int) -> dict[int, LogEntry]:
@@ -134,6 +137,8 @@ class NormalCase:
             self._out.reject(request, "pending requests would exceed max_pending_bytes")
             return
         self.pending[key] = request
+        if key not in self._proposed:
+            self._unproposed[key] = None
         self._pending_bytes[key] = size
         self._pending_total += size
         self._out.event(EventKind.REQUEST, message="Request")
@@ -162,29 +167,32 @@ class NormalCase:
         replica = self._replica
         if replica.state_transfer.target is not None:
             return
-        while True:
-            waiting = [key for key in self.pending if key not in self._proposed]
-            if not waiting or self.next_seq > replica.high_watermark:
-                break
-            batch = tuple(self.pending[key] for key in self._fill_batch(waiting))
-            if len(batch) == len(waiting) < self._config.batch_size and not flush:
+        while self._unproposed and self.next_seq <= replica.high_watermark:
+            keys = self._fill_batch()
+            if len(keys) == len(self._unproposed) < self._config.batch_size and not flush:
                 self._out.set_timer(Timer(TimerKind.BATCH, replica.view), self._config.batch_timeout_ms)
                 break
-            self._proposed.update((r.client, r.timestamp) for r in batch)
+            batch = tuple(self.pending[key] for key in keys)
+            self._mark_proposed(keys)
             seq = self.next_seq
             self.next_seq += 1
             pp = self._out.sign(PrePrepare(replica.view, seq, codec.batch_digest(batch), batch, replica.id))
             self._out.broadcast(pp)
             self.accept_pre_prepare(pp)
 
-    def _fill_batch(self, waiting: list[tuple[str, int]]) -> list[tuple[str, int]]:
-        """Up to ``batch_size`` of ``waiting``, in order, within ``max_batch_bytes``. A request too
+    def _mark_proposed(self, keys: Iterable[tuple[str, int]]) -> None:
+        for key in keys:
+            self._proposed.add(key)
+            self._unproposed.pop(key, None)
+
+    def _fill_batch(self) -> list[tuple[str, int]]:
+        """Up to ``batch_size`` unproposed requests, in order, within ``max_batch_bytes``. A request too
         large for the room left is passed over for later ones that fit, so large requests do not
         hold small ones back; the oldest is always taken (it fits: every pending request is within
         ``max_request_bytes``), so none waits for ever."""
         chosen: list[tuple[str, int]] = []
         total = 0
-        for key in waiting:
+        for key in self._unproposed:
             size = self._pending_bytes[key]
             if total + size <= self._config.max_batch_bytes:
                 chosen.append(key)
@@ -270,7 +278,7 @@ class NormalCase:
             self._out.persist(pp)
         if pp.replica == own_id:
             self.next_seq = max(self.next_seq, pp.seq + 1)
-            self._proposed.update((r.client, r.timestamp) for r in pp.batch)
+            self._mark_proposed((r.client, r.timestamp) for r in pp.batch)
         self._out.event(EventKind.PRE_PREPARED, seq=pp.seq, digest=pp.digest)
         if pp.replica != own_id:
             prepare = self._out.sign(Prepare(pp.view, pp.seq, pp.digest, own_id))
@@ -402,6 +410,7 @@ class NormalCase:
         self.pending.pop(key, None)
         self._pending_total -= self._pending_bytes.pop(key, 0)
         self._proposed.discard(key)
+        self._unproposed.pop(key, None)
         record = self.clients.get(request.client)
         if record is not None and request.timestamp <= record.timestamp:
             if request.timestamp == record.timestamp:
@@ -423,6 +432,7 @@ class NormalCase:
         self._app.restore(state.app_state)
         self.clients = {record.client: record for record in state.clients}
         self.pending = {key: r for key, r in self.pending.items() if not self.already_executed(r)}
+        self._unproposed = {key: None for key in self._unproposed if key in self.pending}
         self._pending_bytes = {key: self._pending_bytes[key] for key in self.pending}
         self._pending_total = sum(self._pending_bytes.values())
         self.last_executed = max(self.last_executed, seq)
@@ -445,6 +455,7 @@ class NormalCase:
             if slot_view >= view or (slot.prepared and not slot.committed and seq > self.last_executed)
         }
         self._proposed = set()
+        self._unproposed = dict.fromkeys(self.pending)
 
 
 def _first_vote(votes: Mapping[bytes, Mapping[int, object]], sender: int) -> bool:
