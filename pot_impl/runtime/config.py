@@ -99,9 +99,12 @@ class TransportSettings:
     larger), and a peer's first frame, its hello, by a few kilobytes. The connection defaults
     hold within the common limit of 1024 open files: 512 inbound connections, plus the peer
     links, the store and the logs. A subscription costs about 400 bytes, so 131,072 are
-    about 50 MB."""
+    about 50 MB. A replica's message larger than a frame (a state transfer of a large ledger)
+    travels in fragments, up to ``max_message_bytes`` in all, which is also what a replica may
+    hold per peer while putting one together."""
 
     max_frame_bytes: int = codec.MAX_FRAME_BYTES
+    max_message_bytes: int = 256 * 1024 * 1024
     max_client_frame_bytes: int = 256 * 1024
     abuse_limit: int = 8
     send_queue_frames: int = 10_000
@@ -287,6 +290,11 @@ def _transport(table: _Table) -> TransportSettings:
         **{f.name: table.number(f.name, getattr(defaults, f.name)) for f in fields(TransportSettings)}
     )
     table.finish()
+    if settings.max_message_bytes < settings.max_frame_bytes:
+        raise ConfigError(
+            f"{table.name('max_message_bytes')}: must be at least max_frame_bytes "
+            f"({settings.max_frame_bytes}), got {settings.max_message_bytes}"
+        )
     return settings
 
 

@@ -59,6 +59,7 @@ from pot_impl.pbft.io import (
     TimerFired,
 )
 from pot_impl.pbft.messages import (
+    SIGNED_TYPES,
     Fetch,
     Message,
     NewView,
@@ -73,6 +74,7 @@ from pot_impl.runtime.admission import InboundConnections, Reports, from_replica
 from pot_impl.runtime.config import Config, ConfigError, NodeSettings
 from pot_impl.runtime.crypto import Ed25519Signer, Ed25519Verifier, read_key_pair
 from pot_impl.runtime.events import EventLog
+from pot_impl.runtime.fragments import FRAGMENT_OVERHEAD, Reassembly, fragment
 from pot_impl.runtime.ledger_app import REQUEST_TOO_LARGE
 from pot_impl.runtime.limits import TokenBuckets
 from pot_impl.runtime.replica_host import ReplicaHost, build_replica
@@ -145,6 +147,8 @@ class NodeCounters:
     messages_out: int = 0
     frames_out: int = 0
     pool_verifications: int = 0
+    messages_fragmented: int = 0
+    messages_reassembled: int = 0
     store_commits: int = 0
     steps: int = 0
 
@@ -240,6 +244,10 @@ class Node:
         self._timer_generation = 0
         self._checked = CheckedMessages(VERIFIED_CACHE_ENTRIES, VERIFIED_CACHE_BYTES)
         self._state_requests: dict[tuple[type, int], float] = {}
+        self._reassembly: dict[Connection, Reassembly] = {}
+        # a replica's message may be larger than a frame (fragments.py), and so may one field of it
+        largest = transport.max_message_bytes
+        self._replica_limits = codec.Limits(total=largest, field=largest)
         self._routes = ReplyRoutes(
             transport.max_subscriptions_per_connection,
             transport.max_subscriptions_per_key,
@@ -361,6 +369,8 @@ class Node:
             kind, body = parts
             if kind is FrameKind.MESSAGE and connection.principal is not None:
                 self._inbox.append(_Arrived(connection, body))
+            elif kind is FrameKind.FRAGMENT and from_replica(connection):
+                self._reassemble(connection, body)
             elif kind is FrameKind.HELLO and connection.principal is None:
                 self._accept_hello(connection, body)
             elif kind is FrameKind.STATUS_REQUEST:
@@ -373,6 +383,19 @@ class Node:
                 connection.report_abuse(f"{kind.name} frame not expected now")
         if self._inbox:
             self._wake.set()
+
+    def _reassemble(self, connection: Connection, body: bytes) -> None:
+        reassembly = self._reassembly.get(connection)
+        if reassembly is None:
+            reassembly = self._reassembly[connection] = Reassembly(self.config.transport.max_message_bytes)
+        try:
+            payload = reassembly.add(body)
+        except ValueError as exc:
+            connection.report_abuse(f"fragment refused: {exc}")
+            return
+        if payload is not None:
+            self.counters.messages_reassembled += 1
+            self._inbox.append(_Arrived(connection, payload))
 
     def _control_allowed(self, connection: Connection, kind: FrameKind) -> bool:
         """Status requests and subscriptions cost the node work and memory: only after a hello,
@@ -443,6 +466,7 @@ class Node:
             self._reports.report("connection-closed", connection, "abuse limit reached")
         self._routes.forget(connection)
         self._inbound.forget(connection)
+        self._reassembly.pop(connection, None)
 
     # ------------------------------------------------------------ the pump
 
@@ -480,8 +504,9 @@ class Node:
                     del self._timers[item.timer]
                     ready[index] = TimerFired(item.timer)
                 continue
+            limits = self._replica_limits if from_replica(item.connection) else codec.NETWORK_LIMITS
             try:
-                message = codec.decode_message(item.payload)
+                message = codec.decode(item.payload, SIGNED_TYPES, limits)
             except codec.DecodeError as exc:
                 item.connection.report_abuse(f"malformed message: {exc}")
                 continue
@@ -656,36 +681,45 @@ class Node:
         return records, self.counters.records_skipped
 
     def _send(self, outgoing: Sequence[Outgoing]) -> None:
-        encoded: dict[int, bytes] = {}
+        encoded: dict[int, list[bytes]] = {}
         replies: dict[Connection, list[bytes]] = {}
 
-        def wire(message: Any) -> bytes:
+        def wire(message: Any) -> list[bytes]:
             key = id(message)
             if key not in encoded:
-                encoded[key] = frame(FrameKind.MESSAGE, codec.encode(message))
+                encoded[key] = self._frames(codec.encode(message))
             return encoded[key]
 
         for effect in outgoing:
             self.counters.messages_out += 1
             if isinstance(effect, Broadcast):
-                data = wire(effect.message)
                 for link in self._links.values():
-                    link.send(data)
-                    self.counters.frames_out += 1
+                    self._send_frames(link, wire(effect.message))
             elif isinstance(effect, SendTo | RawSend):
                 target = self._links.get(effect.replica)
                 if target is not None:
-                    if isinstance(effect, SendTo):
-                        target.send(wire(effect.message))
-                    else:
-                        target.send(frame(FrameKind.MESSAGE, effect.data))
-                    self.counters.frames_out += 1
+                    data = wire(effect.message) if isinstance(effect, SendTo) else self._frames(effect.data)
+                    self._send_frames(target, data)
             else:
                 reply = codec.encode(effect.reply)
                 for connection in self._routes.connections(effect.client):
                     replies.setdefault(connection, []).append(reply)
         for connection, encoded_replies in replies.items():
             self._send_replies(connection, encoded_replies)
+
+    def _frames(self, message: bytes) -> list[bytes]:
+        """The frames that carry an encoded message to a replica: one, or its fragments if it is
+        larger than a frame."""
+        limit = self.config.transport.max_frame_bytes - 1
+        if len(message) <= limit:
+            return [frame(FrameKind.MESSAGE, message)]
+        self.counters.messages_fragmented += 1
+        return [frame(FrameKind.FRAGMENT, body) for body in fragment(message, limit - FRAGMENT_OVERHEAD)]
+
+    def _send_frames(self, link: PeerLink, frames: list[bytes]) -> None:
+        for data in frames:
+            link.send(data)
+        self.counters.frames_out += len(frames)
 
     def _send_replies(self, connection: Connection, replies: Sequence[bytes]) -> None:
         """Send ``replies`` to ``connection`` under one signature per frame."""

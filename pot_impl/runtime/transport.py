@@ -15,6 +15,7 @@ frames (hello, status) never need to be told apart by guessing:
   subscribe to one client: replies are public and signed, so a subscriber can
   eavesdrop but cannot divert them.
 * ``STATUS_REQUEST`` / ``STATUS``: read-only introspection for ``pot status``.
+* ``FRAGMENT``: part of a replica's message too large for one frame (``fragments.py``).
 * ``REPLIES``: a replica's replies to one connection, encoded unsigned, under one signature
   (``make_replies`` / ``check_replies``). A batch executes a reply to every request in it, so a
   signature per reply would cost each replica one Ed25519 signature per transaction and the
@@ -60,6 +61,7 @@ class FrameKind(enum.IntEnum):
     STATUS = 3
     SUBSCRIBE = 4
     REPLIES = 5
+    FRAGMENT = 6
 
 
 def frame(kind: FrameKind, body: bytes) -> bytes:

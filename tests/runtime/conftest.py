@@ -67,7 +67,8 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
     clusters: list[LocalCluster] = []
 
     def make(n: int = 4, **options: Any) -> LocalCluster:
-        cluster = LocalCluster(tmp_path / f"cluster{len(clusters)}", n, protocol=FAST_PROTOCOL, **options)
+        options = {"protocol": FAST_PROTOCOL, **options}
+        cluster = LocalCluster(tmp_path / f"cluster{len(clusters)}", n, **options)
         cluster.create()
         clusters.append(cluster)
         cluster.start()

@@ -14,11 +14,11 @@ from pathlib import Path
 from pot_impl import codec
 from pot_impl.ledger.transactions import Receipt
 from pot_impl.runtime.cluster import LocalCluster
-from pot_impl.runtime.config import Config
+from pot_impl.runtime.config import Config, TransportSettings
 from pot_impl.runtime.events import read_events
 from pot_impl.runtime.faults import LinkPolicy
 from pot_impl.runtime.load import LoadResult
-from tests.runtime.conftest import converged, statuses, submit, wait_until
+from tests.runtime.conftest import FAST_PROTOCOL, converged, statuses, submit, wait_until
 
 MakeCluster = Callable[..., LocalCluster]
 
@@ -175,3 +175,23 @@ def test_silent_backup_does_not_stop_the_others(make_cluster: MakeCluster) -> No
     assert_all_accepted(result, 20, config)
     assert all(3 not in outcome.replicas for outcome in result.outcomes)
     assert_converged(cluster, [0, 1, 2], committed_height(result))
+
+
+def test_a_replica_cut_off_fetches_a_state_larger_than_a_frame(make_cluster: MakeCluster) -> None:
+    """The state a lagging replica fetches outgrows the frame limit; it travels in fragments."""
+    frame_bytes = 48 * 1024
+    protocol = {**FAST_PROTOCOL, "watermark_window": 2, "checkpoint_interval": 2}
+    transport = TransportSettings(max_frame_bytes=frame_bytes)
+    cluster = make_cluster(4, proxied=True, protocol=protocol, transport=transport)
+    config = config_of(cluster)
+    assert cluster.network is not None
+    cluster.network.partition(3)
+    cut_off = submit(config, 600, clients=600, timeout_s=60.0)
+    assert_all_accepted(cut_off, 600, config)
+    cluster.network.heal()
+    healed = submit(config, 16)
+    assert_all_accepted(healed, 16, config)
+    assert_converged(cluster, [0, 1, 2, 3], committed_height(healed))
+    reports = statuses(config)
+    lagging = reports[3]
+    assert isinstance(lagging, dict) and lagging["counters"]["messages_reassembled"] >= 1

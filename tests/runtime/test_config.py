@@ -70,6 +70,7 @@ def test_render_then_load_round_trips(tmp_path: Path) -> None:
         (lambda d: d["protocol"].update(batch_timeout_ms=-1), "protocol.batch_timeout_ms"),
         (lambda d: d["transport"].update(max_frame_bytes=True), "transport.max_frame_bytes"),
         (lambda d: d["transport"].update(colour="red"), "transport.colour"),
+        (lambda d: d["transport"].update(max_message_bytes=1024), "transport.max_message_bytes"),
         (lambda d: d["node"].update(id=9), "node.id"),
         (lambda d: d["node"].update(sync="sometimes"), "node.sync"),
         (lambda d: d["node"].update(listen="127.0.0.1:0"), "node.listen"),

@@ -11,11 +11,10 @@ During each attack the cluster keeps committing, nothing it should refuse is acc
 replica stays under ``RSS_BOUND_MB``, and afterwards each replica is killed, restarted and catches
 up (one of them from a store holding an unreadable record and one larger than any frame).
 
-Throughput under attack is asserted to be at least ``MIN_THROUGHPUT_RATIO`` of the same load
-without it, and the ratio is attached to the test report (``record_property``). The goal is half;
-on this shared 2-core machine the cluster gets about one core and the ratio swings with the other
-jobs (0.6 to 1.2 over five runs), so the floor asserted is lower: it still catches a node that
-an attack stalls, which takes the ratio to nearly nothing."""
+Throughput under attack is asserted to be at least half (``MIN_THROUGHPUT_RATIO``) of the same
+load without it, and the ratio is attached to the test report (``record_property``): 0.91 to 1.04
+in two runs of the four attacks on this 2-core machine (0.6 to 1.2 in five earlier runs, under
+other jobs' load). A node that an attack stalls takes the ratio to nearly nothing."""
 
 from __future__ import annotations
 
@@ -55,7 +54,7 @@ TRANSPORT = TransportSettings(
 ATTACKER_ADDRESSES = [f"127.0.0.{host}" for host in range(2, 10)]
 LOAD_S = 2.5
 LOAD_CLIENTS = 16
-MIN_THROUGHPUT_RATIO = 0.25
+MIN_THROUGHPUT_RATIO = 0.5
 RSS_BOUND_MB = 300
 ROUNDS_PER_S = 20
 RecordProperty = Callable[[str, object], None]
