@@ -30,6 +30,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ TARGET_TX_S = {4: 3000.0, 16: 500.0}
 BEFORE_REPLY_FRAMES = {4: {"tx_s": 2068.0, "cpu_ms_per_tx": 0.86}, 16: {"tx_s": 400.0, "cpu_ms_per_tx": 4.74}}
 """This benchmark (``--quick``) at dff021f, the last revision that signed every reply on its own,
 on this machine on 2026-12-04 (load average 0.7 before)."""
+LOAD_ACCOUNTS = 8192
+"""Funded accounts of the load generator: replicas order only requests of accounts the ledger
+knows, and the open-loop runs need one per request in flight."""
 PYNACL_US = {"sign": (24.0, 31.0), "verify": (63.0, 72.0)}
 
 
@@ -108,11 +112,22 @@ def own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def load(
+    cluster: LocalCluster, clients: int, seconds: float, **options: Any
+) -> Coroutine[Any, Any, LoadResult]:
+    """``seconds`` of registrations from ``clients`` of the cluster's funded load accounts."""
+    assert cluster.config is not None
+    identity = cluster.client_identity()
+    return run_load(
+        cluster.config, register_operation, identity=identity, clients=clients, duration_s=seconds, **options
+    )
+
+
 async def saturate(cluster: LocalCluster, config: Config, clients: int, seconds: float) -> dict[str, Any]:
     """Closed-loop load; throughput, per-batch costs and CPU per transaction over the window."""
     before = totals(await cluster_status(config))
     replicas_cpu, client_cpu = replica_cpu_s(cluster), own_cpu_s()
-    result = await run_load(config, register_operation, clients=clients, duration_s=seconds, timeout_s=30.0)
+    result = await load(cluster, clients, seconds, timeout_s=30.0)
     replicas_cpu, client_cpu = replica_cpu_s(cluster) - replicas_cpu, own_cpu_s() - client_cpu
     after = totals(await cluster_status(config))
     batches = max(1.0, after["executed"] - before["executed"])
@@ -145,12 +160,11 @@ def latency_summary(result: LoadResult, rate: float) -> dict[str, Any]:
     }
 
 
-async def latency_at(config: Config, rate: float, seconds: float) -> dict[str, Any]:
-    """Open-loop load at ``rate``; enough logical clients that none is needed while busy."""
-    pool = int(rate * 3) + 16
-    result = await run_load(
-        config, register_operation, clients=pool, duration_s=seconds, rate_per_s=rate, timeout_s=30.0
-    )
+async def latency_at(cluster: LocalCluster, rate: float, seconds: float) -> dict[str, Any]:
+    """Open-loop load at ``rate``; enough logical clients that none is needed while busy (three
+    seconds' worth, within the funded accounts; a request finding none idle counts as not served)."""
+    pool = min(int(rate * 3) + 16, LOAD_ACCOUNTS)
+    result = await load(cluster, pool, seconds, rate_per_s=rate, timeout_s=30.0)
     return latency_summary(result, rate)
 
 
@@ -158,13 +172,11 @@ async def resume_after_primary_kill(cluster: LocalCluster, config: Config, secon
     """SIGKILL the primary under closed-loop load; time until a request is accepted in a later view."""
     before = totals(await cluster_status(config))
     primary = config.protocol.primary(int(before["view"]))
-    load = asyncio.create_task(
-        run_load(config, register_operation, clients=64, duration_s=seconds, timeout_s=30.0, retry_s=0.5)
-    )
+    running = asyncio.create_task(load(cluster, 64, seconds, timeout_s=30.0, retry_s=0.5))
     await asyncio.sleep(1.0)
     killed_at = time.perf_counter()
     cluster.kill(primary)
-    result = await load
+    result = await running
     resumed = [o.finished_at for o in result.outcomes if o.view > before["view"]]
     return {
         "killed_replica": primary,
@@ -176,16 +188,16 @@ async def resume_after_primary_kill(cluster: LocalCluster, config: Config, secon
 
 
 async def measure_n(n: int, seconds: float, clients: int, directory: Path) -> dict[str, Any]:
-    cluster = LocalCluster(directory / f"n{n}", n)
+    cluster = LocalCluster(directory / f"n{n}", n, load_accounts=LOAD_ACCOUNTS)
     config = cluster.create()
     cluster.start(timeout_s=60.0)
     try:
-        await run_load(config, register_operation, clients=32, duration_s=1.0)  # warm-up
+        await load(cluster, 32, 1.0)  # warm-up
         healthy = await saturate(cluster, config, clients, seconds)
-        healthy_latency = await latency_at(config, 0.8 * healthy["tx_per_s"], seconds * 0.75)
+        healthy_latency = await latency_at(cluster, 0.8 * healthy["tx_per_s"], seconds * 0.75)
         resume = await resume_after_primary_kill(cluster, config, seconds=max(6.0, seconds))
         crashed = await saturate(cluster, config, clients, seconds * 0.75)
-        crashed_latency = await latency_at(config, 0.8 * crashed["tx_per_s"], seconds * 0.75)
+        crashed_latency = await latency_at(cluster, 0.8 * crashed["tx_per_s"], seconds * 0.75)
     finally:
         cluster.stop()
     return {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pot_impl import codec
-from pot_impl.auth import client_principal, sign_message
+from pot_impl.auth import client_principal
 from pot_impl.ledger.transactions import Claim, Order, Receipt, Register, Role
 from pot_impl.pbft.messages import Request
 from pot_impl.runtime.client import ClientSession
@@ -53,10 +53,12 @@ class ScenarioRun:
     """Receipt reasons of the scenario's own ledger transactions (the training scenario's)."""
 
 
-def _load(config: Config, requests: int, clients: int = 4) -> LoadResult:
+def _load(cluster: LocalCluster, requests: int, clients: int = 4) -> LoadResult:
+    assert cluster.config is not None
     load = run_load(
-        config,
+        cluster.config,
         register_operation,
+        identity=cluster.client_identity(),
         clients=clients,
         requests=requests,
         timeout_s=SUBMIT_TIMEOUT_S,
@@ -72,12 +74,14 @@ class _Driver:
         assert cluster.config is not None
         self.cluster = cluster
         self.config = cluster.config
+        self.victim = client_id(cluster.client_identity().public)
+        """A funded account whose name hostile clients forge requests in."""
         self.accepted = 0
         self.timeouts = 0
         self.receipts: list[str] = []
 
     def load(self, requests: int, clients: int = 4) -> None:
-        result = _load(self.config, requests, clients)
+        result = _load(self.cluster, requests, clients)
         self.accepted += len(result.outcomes)
         self.timeouts += result.timeouts
 
@@ -94,30 +98,32 @@ def _crash_restart(driver: _Driver) -> None:
     driver.load(6)
 
 
-def hostile_frames(replica: int) -> list[bytes]:
+def hostile_frames(replica: int, victim: str) -> list[bytes]:
     """Frames a hostile client sends to ``replica``: an unknown kind, malformed msgpack, a second
-    HELLO, garbage, a request with a zeroed signature and one whose signature is of other content."""
+    HELLO, garbage, and requests in the name of ``victim`` (a funded account, so the replica checks
+    their signatures): one with a zeroed signature and one the attacker signed with its own key."""
     pair = KeyPair.generate()
     me = client_id(pair.public)
     signer = Ed25519Signer(client_principal(me), pair)
-    good = sign_message(signer, Request(me, 1, b"not a transaction"))
+    forged = Request(victim, 1, b"not a transaction")
+    own_signature = signer.sign(codec.signing_payload(forged))
     return [
         encode_frame(b"\x7fno such frame kind"),
         frame(FrameKind.HELLO, b"\xc1 not msgpack"),
         frame(FrameKind.HELLO, make_hello(client_principal(me), replica, signer.sign)),
         frame(FrameKind.MESSAGE, b"\x93\x01garbage"),
-        frame(FrameKind.MESSAGE, codec.encode(dataclasses.replace(good, signature=bytes(64)))),
-        frame(FrameKind.MESSAGE, codec.encode(dataclasses.replace(good, timestamp=2))),  # signature of t=1
+        frame(FrameKind.MESSAGE, codec.encode(dataclasses.replace(forged, signature=bytes(64)))),
+        frame(FrameKind.MESSAGE, codec.encode(dataclasses.replace(forged, signature=own_signature))),
         frame(FrameKind.HELLO, make_hello(client_principal(me), replica, signer.sign)),  # a second hello
     ]
 
 
-def attack(config: Config, replica: int) -> None:
+def attack(config: Config, replica: int, victim: str) -> None:
     """Send ``hostile_frames`` and then unknown frames up to the abuse limit, which closes the
     connection; returns once the replica has closed it."""
     address = config.replica(replica).address
     with socket.create_connection((address.host, address.port), timeout=5) as sock:
-        for data in hostile_frames(replica):
+        for data in hostile_frames(replica, victim):
             sock.sendall(data)
         sock.sendall(encode_frame(b"\x7f") * config.transport.abuse_limit)
         try:
@@ -134,13 +140,13 @@ def _hostile(driver: _Driver) -> None:
     network = driver.cluster.network
     assert network is not None
     driver.load(8)
-    attack(driver.config, 1)
+    attack(driver.config, 1, driver.victim)
     driver.cluster.kill(0)
-    attack(driver.config, 2)
+    attack(driver.config, 2, driver.victim)
     driver.load(6)
     driver.cluster.restart(0)
     network.partition(3)
-    attack(driver.config, 0)
+    attack(driver.config, 0, driver.victim)
     driver.load(16, clients=2)
     network.heal()
     driver.load(8, clients=2)

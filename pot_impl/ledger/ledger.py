@@ -190,6 +190,11 @@ class Ledger:
         """Accounts ever slashed."""
         return frozenset(self._slashed)
 
+    def has_account(self, account: str) -> bool:
+        """True iff ``account`` exists. Accounts exist from genesis on and no transaction creates
+        one, so every transaction of a sender without one is refused (``unknown-account``)."""
+        return account in self._accounts
+
     def balance(self, account: str) -> int:
         record = self._accounts.get(account)
         return record.balance if record else 0

@@ -40,12 +40,14 @@ from pot_impl.runtime.config import (
     protocol_config,
     render_config,
 )
-from pot_impl.runtime.crypto import KeyPair, client_id, write_key_pair
+from pot_impl.runtime.crypto import KeyPair, client_id, read_key_pair, write_key_pair
 from pot_impl.runtime.faults import FaultNetwork
+from pot_impl.runtime.load import load_keys
 
 LOOPBACK = "127.0.0.1"
 GENESIS_BALANCE = 1_000_000
-"""What the generated client key owns at genesis, so it can register, stake and post orders."""
+"""What the generated client key, and each account derived from it for load generation, owns at
+genesis, so it can register, stake and post orders."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -83,6 +85,7 @@ class LocalCluster:
         proxied: bool = False,
         fault_seed: int = 0,
         ledger: LedgerSettings | None = None,
+        load_accounts: int = 1024,
     ) -> None:
         self.directory = directory.resolve()
         self.n = n
@@ -94,6 +97,9 @@ class LocalCluster:
         self.fault_seed = fault_seed
         self.ledger = ledger or LedgerSettings()
         """Ledger parameters and genesis accounts; the generated client key is funded on top."""
+        self.load_accounts = load_accounts
+        """Accounts derived from the client key (``load.load_keys``) funded at genesis: the most
+        logical clients a load generator holding that key can run."""
         self.network: FaultNetwork | None = None
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self.config: Config | None = None
@@ -108,6 +114,10 @@ class LocalCluster:
     @property
     def client_key_path(self) -> Path:
         return self.directory / "keys" / "client.key"
+
+    def client_identity(self) -> KeyPair:
+        """The generated client's key pair (funded, and the root of the load accounts)."""
+        return read_key_pair(self.client_key_path)
 
     def node_config_path(self, replica: int) -> Path:
         return self.directory / f"node{replica}.toml"
@@ -136,9 +146,9 @@ class LocalCluster:
             for replica in range(self.n)
         }
         replicas = tuple(ReplicaEntry(i, published[i], pairs[i].public) for i in range(self.n))
-        ledger = replace(
-            self.ledger, genesis=((client_id(client.public), GENESIS_BALANCE), *self.ledger.genesis)
-        )
+        funded = [client, *load_keys(client, self.load_accounts)]
+        genesis = tuple((client_id(pair.public), GENESIS_BALANCE) for pair in funded)
+        ledger = replace(self.ledger, genesis=(*genesis, *self.ledger.genesis))
         config = Config(replicas, self.protocol, self.transport, ledger)
         self.cluster_config_path.write_text(render_config(config, self.directory))
         for replica in range(self.n):

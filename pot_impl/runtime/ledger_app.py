@@ -14,13 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from pot_impl import codec
-from pot_impl.ledger.ledger import Ledger
+from pot_impl.ledger.ledger import Ledger, Reason
 from pot_impl.ledger.proofs import ProofChecker, StepRuling
 from pot_impl.ledger.records import DisputeOutcome, LedgerParams, OrderStatus
 from pot_impl.ledger.transactions import Receipt
 
 REQUEST_TOO_LARGE = "request-too-large"
 """The reason of the receipt a replica answers an oversized request with (it is never ordered)."""
+UNKNOWN_ACCOUNT = Reason.UNKNOWN_ACCOUNT.value
+"""The reason of the receipt a replica answers a request from a sender without an account with
+(it is never ordered: the ledger would refuse it for that reason whatever came before it)."""
 
 
 class LazyTrainingProofChecker:

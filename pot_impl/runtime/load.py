@@ -6,11 +6,16 @@ rule); concurrency comes from many logical clients multiplexed on one
 schedule (open loop, for latency at a chosen load); without it every client
 submits again as soon as its previous request completes (closed loop, for
 saturation throughput).
+
+Replicas order only requests of senders the ledger has an account for, so the logical clients
+are accounts derived from the load generator's own key (``load_keys``), which a cluster funds
+at genesis (``LocalCluster(load_accounts=...)``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +26,17 @@ from pot_impl.ledger.transactions import Register, Role
 from pot_impl.runtime.client import ClientSession, LogicalClient, Outcome, SubmitTimeout
 from pot_impl.runtime.config import Config
 from pot_impl.runtime.crypto import KeyPair
+
+LOAD_KEY_DOMAIN = b"pot-load/v1/key\x00"
+
+
+def load_keys(identity: KeyPair, count: int) -> list[KeyPair]:
+    """``count`` key pairs derived from ``identity``'s secret seed: whoever holds it can sign as
+    them, and a cluster can fund them at genesis knowing only the derivation."""
+    return [
+        KeyPair.from_seed(hashlib.sha256(LOAD_KEY_DOMAIN + identity.seed + index.to_bytes(4, "big")).digest())
+        for index in range(count)
+    ]
 
 
 def register_operation(client: LogicalClient, index: int) -> bytes:
@@ -50,6 +66,7 @@ async def run_load(
     config: Config,
     operation: Callable[[LogicalClient, int], bytes],
     *,
+    identity: KeyPair,
     clients: int,
     duration_s: float | None = None,
     requests: int | None = None,
@@ -57,11 +74,12 @@ async def run_load(
     timeout_s: float = 10.0,
     retry_s: float = 1.0,
 ) -> LoadResult:
-    """Submit until ``duration_s`` has passed or ``requests`` have been started."""
+    """Submit until ``duration_s`` has passed or ``requests`` have been started, as ``clients``
+    accounts derived from ``identity`` (``load_keys``)."""
     if (duration_s is None) == (requests is None):
         raise ValueError("give exactly one of duration_s and requests")
-    session = ClientSession(config, KeyPair.generate(), retry_s=retry_s)
-    logical = [LogicalClient(KeyPair.generate()) for _ in range(clients)]
+    session = ClientSession(config, identity, retry_s=retry_s)
+    logical = [LogicalClient(pair) for pair in load_keys(identity, clients)]
     await session.connect(clients=logical)
     result = LoadResult()
     started = time.perf_counter()

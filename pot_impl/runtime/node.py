@@ -75,7 +75,7 @@ from pot_impl.runtime.config import Config, ConfigError, NodeSettings
 from pot_impl.runtime.crypto import Ed25519Signer, Ed25519Verifier, read_key_pair
 from pot_impl.runtime.events import EventLog
 from pot_impl.runtime.fragments import FRAGMENT_OVERHEAD, Reassembly, fragment
-from pot_impl.runtime.ledger_app import REQUEST_TOO_LARGE
+from pot_impl.runtime.ledger_app import REQUEST_TOO_LARGE, UNKNOWN_ACCOUNT
 from pot_impl.runtime.limits import TokenBuckets
 from pot_impl.runtime.replica_host import ReplicaHost, build_replica
 from pot_impl.runtime.store import Store, WriteBatch, int_key
@@ -107,6 +107,9 @@ CONTROL_KEYS = 10_000
 STATUS_ANSWERS_PER_S = 100
 """Status answers per second for all principals together: keys cost nothing to make, so the
 per-key limit alone would not bound a flood from fresh keys."""
+REFUSALS_PER_S = 100
+"""Signed refusals of requests from senders without an account, per second in all; beyond it such
+requests are dropped and counted (each refusal costs a signature, and such keys cost nothing)."""
 COMPACT_LOG_BYTES = 64 * 1024 * 1024
 """Log bytes written since the last compaction after which the node compacts (or twice what the
 last compaction wrote, if more): the store stays bounded when no checkpoint becomes stable."""
@@ -142,6 +145,7 @@ class NodeCounters:
     frames_in: int = 0
     frames_dropped: int = 0
     requests_refused: int = 0
+    requests_unknown_sender: int = 0
     records_skipped: int = 0
     log_compactions: int = 0
     messages_out: int = 0
@@ -256,6 +260,7 @@ class Node:
         rate = transport.control_frames_per_s
         self._control = TokenBuckets(rate, 2 * rate, CONTROL_KEYS)
         self._status_answers = TokenBuckets(STATUS_ANSWERS_PER_S, STATUS_ANSWERS_PER_S, 1)
+        self._refusals = TokenBuckets(REFUSALS_PER_S, REFUSALS_PER_S, 1)
         # a client frame holds one request (plus the kind byte) or a control frame
         request_frame = config.protocol.max_request_bytes + 1
         self._client_frame_bytes = max(transport.max_client_frame_bytes, request_frame)
@@ -510,6 +515,9 @@ class Node:
             except codec.DecodeError as exc:
                 item.connection.report_abuse(f"malformed message: {exc}")
                 continue
+            if isinstance(message, Request) and not self.host.admits(message.client):
+                self._refuse_unknown_sender(item.connection, message)
+                continue
             unchecked = [part for part in signed_parts(message) if part not in self._checked]
             decoded.append((index, item.connection, message, unchecked))
         parts = [part for *_, unchecked in decoded for part in unchecked]
@@ -568,6 +576,16 @@ class Node:
         self._send_replies(connection, [codec.encode(self.host.refusal(request, REQUEST_TOO_LARGE))])
         limit = self.config.protocol.max_request_bytes
         connection.report_abuse(f"request of {size} bytes refused: over protocol.max_request_bytes ({limit})")
+
+    def _refuse_unknown_sender(self, connection: Connection, request: Request) -> None:
+        """A request from a sender the ledger has no account for is never ordered (``admits``), nor
+        its signature checked: a client is told so in a refusal (signed, at most ``REFUSALS_PER_S``
+        a second in all, since such keys cost nothing to make); a replica's relay is dropped."""
+        self.counters.requests_unknown_sender += 1
+        if from_replica(connection) or not self._refusals.allow(None, time.monotonic()):
+            self._dropped(connection, f"request from {request.client[:16]}..., which has no account")
+            return
+        self._send_replies(connection, [codec.encode(self.host.refusal(request, UNKNOWN_ACCOUNT))])
 
     def _state_request_allowed(self, request: StateRequest | Fetch) -> bool:
         """Each answer ships a whole snapshot (or, to a fetch, up to a watermark window of committed

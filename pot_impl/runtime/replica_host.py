@@ -41,6 +41,13 @@ class ReplicaHost:
     def view(self) -> int:
         return self.replica.view
 
+    def admits(self, client: str) -> bool:
+        """Whether a request of ``client`` may be ordered: only if the ledger knows its account.
+        No transaction creates an account, so the ledger refuses every transaction of a sender
+        without one, whatever is ordered before it; ordering them would let keys made for the
+        purpose spend the cluster's capacity for nothing."""
+        return self.ledger.has_account(client)
+
     def refusal(self, request: Request, reason: str) -> Reply:
         """A reply (unsigned, as the replica's own) refusing ``request`` unordered: every replica
         refuses it with the same result, so its client gets f + 1 matching refusals."""

@@ -25,9 +25,17 @@ FAST_PROTOCOL = {
 """Short timeouts and frequent checkpoints, so faults are detected and logs compacted within a test."""
 
 
-def submit(config: Config, requests: int, clients: int = 4, timeout_s: float = 20.0) -> LoadResult:
+def submit(cluster: LocalCluster, requests: int, clients: int = 4, timeout_s: float = 20.0) -> LoadResult:
+    """``requests`` closed-loop requests from ``clients`` of the cluster's funded load accounts."""
+    assert cluster.config is not None
     load = run_load(
-        config, register_operation, clients=clients, requests=requests, timeout_s=timeout_s, retry_s=0.5
+        cluster.config,
+        register_operation,
+        identity=cluster.client_identity(),
+        clients=clients,
+        requests=requests,
+        timeout_s=timeout_s,
+        retry_s=0.5,
     )
     return asyncio.run(load)
 

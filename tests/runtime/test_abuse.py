@@ -47,7 +47,7 @@ def test_bad_frames_are_dropped_and_logged_and_abuse_closes_the_connection(make_
     assert cluster.config is not None
     limit = cluster.config.transport.abuse_limit
     with connect(cluster, 0) as sock:
-        for data in hostile_frames(0):
+        for data in hostile_frames(0, client_id(cluster.client_identity().public)):
             sock.sendall(data)
         wait_until(lambda: "bad signature" in dropped_reasons(cluster), 10, "the hostile frames are logged")
         sock.sendall(encode_frame(b"\x7f") * limit)
@@ -59,7 +59,7 @@ def test_bad_frames_are_dropped_and_logged_and_abuse_closes_the_connection(make_
         wait_until(lambda: "oversized" in dropped_reasons(cluster), 10, "the oversized frame is logged")
 
     # the node is alive, still serves clients, and logged what it dropped and why
-    result = submit(cluster.config, 4)
+    result = submit(cluster, 4)
     assert result.timeouts == 0 and len(result.outcomes) == 4
     report = statuses(cluster.config)[0]
     assert isinstance(report, dict) and report["counters"]["frames_dropped"] >= limit

@@ -68,7 +68,7 @@ def assert_converged(
     def settled() -> bool:
         if converged(config, replicas, at_least):
             return True
-        assert_all_accepted(submit(config, 4, clients=4), 4, config)
+        assert_all_accepted(submit(cluster, 4, clients=4), 4, config)
         return False
 
     wait_until(settled, timeout_s, f"replicas {replicas} converge")
@@ -96,7 +96,7 @@ def assert_message_events_name_their_batches(cluster: LocalCluster, replicas: li
 def test_requests_commit_everywhere_with_identical_ledgers(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(4)
     config = config_of(cluster)
-    result = submit(config, 40, clients=8)
+    result = submit(cluster, 40, clients=8)
     assert_all_accepted(result, 40, config)
     assert_converged(cluster, [0, 1, 2, 3], committed_height(result))
     assert_message_events_name_their_batches(cluster, [0, 1, 2, 3])
@@ -107,15 +107,15 @@ def test_requests_commit_everywhere_with_identical_ledgers(make_cluster: MakeClu
 def test_kill9_of_primary_and_backup_loses_no_committed_request(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(4)
     config = config_of(cluster)
-    before = submit(config, 24)
+    before = submit(cluster, 24)
     assert_all_accepted(before, 24, config)
     cluster.kill(0)  # SIGKILL the primary: the others must change view and go on
-    during = submit(config, 16)
+    during = submit(cluster, 16)
     assert_all_accepted(during, 16, config)
     cluster.restart(0)
     cluster.kill(2)  # and a backup, while the old primary recovers from its SQLite log
     cluster.restart(2)
-    after = submit(config, 16)
+    after = submit(cluster, 16)
     assert_all_accepted(after, 16, config)
     height = max(committed_height(r) for r in (before, during, after))
     assert_converged(cluster, [0, 1, 2, 3], height)
@@ -128,12 +128,12 @@ def test_partitioned_replica_catches_up_after_healing(make_cluster: MakeCluster)
     config = config_of(cluster)
     assert cluster.network is not None
     cluster.network.partition(3)
-    cut_off = submit(config, 40, clients=8)
+    cut_off = submit(cluster, 40, clients=8)
     assert_all_accepted(cut_off, 40, config)
     stuck = statuses(config)[3]
     assert isinstance(stuck, dict) and stuck["last_executed"] == 0
     cluster.network.heal()
-    healed = submit(config, 16)
+    healed = submit(cluster, 16)
     assert_all_accepted(healed, 16, config)
     assert_converged(cluster, [0, 1, 2, 3], committed_height(healed))
 
@@ -143,7 +143,7 @@ def test_progress_through_lossy_duplicating_reordering_links(make_cluster: MakeC
     config = config_of(cluster)
     assert cluster.network is not None
     cluster.network.set_all(LinkPolicy(drop=0.02, duplicate=0.1, delay_s=0.001, jitter_s=0.01))
-    result = submit(config, 30, clients=6)
+    result = submit(cluster, 30, clients=6)
     assert_all_accepted(result, 30, config)
     stats = cluster.network.stats.values()
     assert sum(s.duplicated for s in stats) > 0 and sum(s.forwarded for s in stats) > 0
@@ -154,7 +154,7 @@ def test_progress_through_lossy_duplicating_reordering_links(make_cluster: MakeC
 def test_equivocating_primary_is_replaced_and_honest_replicas_agree(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(4, byzantine={0: "equivocate"})
     config = config_of(cluster)
-    result = submit(config, 20, clients=4)
+    result = submit(cluster, 20, clients=4)
     assert_all_accepted(result, 20, config)
     assert_converged(cluster, [1, 2, 3], committed_height(result))
     honest = [statuses(config)[r] for r in (1, 2, 3)]
@@ -171,7 +171,7 @@ def test_equivocating_primary_is_replaced_and_honest_replicas_agree(make_cluster
 def test_silent_backup_does_not_stop_the_others(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(4, byzantine={3: "silent"})
     config = config_of(cluster)
-    result = submit(config, 20)
+    result = submit(cluster, 20)
     assert_all_accepted(result, 20, config)
     assert all(3 not in outcome.replicas for outcome in result.outcomes)
     assert_converged(cluster, [0, 1, 2], committed_height(result))
@@ -186,10 +186,10 @@ def test_a_replica_cut_off_fetches_a_state_larger_than_a_frame(make_cluster: Mak
     config = config_of(cluster)
     assert cluster.network is not None
     cluster.network.partition(3)
-    cut_off = submit(config, 600, clients=600, timeout_s=60.0)
+    cut_off = submit(cluster, 600, clients=600, timeout_s=60.0)
     assert_all_accepted(cut_off, 600, config)
     cluster.network.heal()
-    healed = submit(config, 16)
+    healed = submit(cluster, 16)
     assert_all_accepted(healed, 16, config)
     assert_converged(cluster, [0, 1, 2, 3], committed_height(healed))
     reports = statuses(config)

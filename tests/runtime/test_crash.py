@@ -35,7 +35,13 @@ class BackgroundLoad:
         self.result: LoadResult | None = None
         config = config_of(cluster)
         load = run_load(
-            config, register_operation, clients=clients, duration_s=duration_s, timeout_s=30.0, retry_s=0.5
+            config,
+            register_operation,
+            identity=cluster.client_identity(),
+            clients=clients,
+            duration_s=duration_s,
+            timeout_s=30.0,
+            retry_s=0.5,
         )
         self._thread = threading.Thread(target=lambda: setattr(self, "result", asyncio.run(load)))
 

@@ -32,7 +32,7 @@ from pot_impl.ledger.transactions import (
     Verdict,
 )
 from pot_impl.runtime.client import ClientSession, LogicalClient
-from pot_impl.runtime.cluster import GENESIS_BALANCE, LocalCluster
+from pot_impl.runtime.cluster import LocalCluster
 from pot_impl.runtime.config import LedgerSettings
 from pot_impl.runtime.crypto import KeyPair, client_id, read_key_pair
 from pot_impl.training.environment import Environment
@@ -152,7 +152,8 @@ def test_a_skipped_step_is_proved_on_a_live_cluster_and_the_cheater_slashed(
     funded = tuple((client_id(pair.public), 100) for pair in keys.values())
     cluster = make_cluster(ledger=LedgerSettings(PARAMS, funded))
     keys["client"] = read_key_pair(cluster.client_key_path)
-    genesis = {client_id(keys["client"].public): GENESIS_BALANCE, **dict(funded)}
+    assert cluster.config is not None
+    genesis = dict(cluster.config.ledger.genesis)  # the cluster funds its client and load accounts too
     mirror = run_game(cluster, keys, genesis)
 
     trainer, validator = (client_id(keys[name].public) for name in ("trainer", "validator"))
