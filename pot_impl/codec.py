@@ -20,7 +20,7 @@ import enum
 import hashlib
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -174,6 +174,29 @@ def _pack(value: Any) -> bytes:
 def encode(obj: object) -> bytes:
     """The canonical bytes of a wire object."""
     return _pack(_SCHEMA.encode_object(obj))
+
+
+def encode_array(items: Sequence[bytes]) -> bytes:
+    """The canonical bytes of an array whose items are given encoded (a msgpack array is its
+    header followed by its items), so a caller may keep the encodings of items that do not change."""
+    count = len(items)
+    if count < 16:
+        header = bytes((0x90 | count,))
+    elif count < 1 << 16:
+        header = b"\xdc" + count.to_bytes(2, "big")
+    else:
+        header = b"\xdd" + count.to_bytes(4, "big")
+    return header + b"".join(items)
+
+
+def encode_fields(cls: type, values: Mapping[str, object], encoded: Mapping[str, bytes]) -> bytes:
+    """``encode(cls(**values, **decoded))``, taking the fields in ``encoded`` as given already
+    encoded (they are not checked again)."""
+    parts = [_pack(cls.TAG)]  # type: ignore[attr-defined]
+    for field in _SCHEMA.fields[cls]:
+        given = encoded.get(field.name)
+        parts.append(_pack(field.encode(values[field.name])) if given is None else given)
+    return encode_array(parts)
 
 
 @dataclass(frozen=True)

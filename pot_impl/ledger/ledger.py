@@ -27,8 +27,10 @@ import dataclasses
 import enum
 import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 from pot_impl import codec
+from pot_impl.encoded import EncodedRecords
 from pot_impl.ledger.proofs import ProofChecker, StepRuling
 from pot_impl.ledger.records import (
     AccountRecord,
@@ -146,13 +148,15 @@ class Ledger:
     def _load(self, snapshot: LedgerSnapshot) -> None:
         self.params = snapshot.params
         self._height = snapshot.height
-        self._accounts = {a.account: a for a in snapshot.accounts}
-        self._orders = {o.order_id: o for o in snapshot.orders}
-        self._claims = {(c.order_id, c.trainer): c for c in snapshot.claims}
-        self._votes = {(v.order_id, v.trainer, v.validator): v for v in snapshot.votes}
-        self._challenges = {(c.order_id, c.trainer, c.validator, c.segment): c for c in snapshot.challenges}
+        self._accounts = EncodedRecords((a.account, a) for a in snapshot.accounts)
+        self._orders = EncodedRecords((o.order_id, o) for o in snapshot.orders)
+        self._claims = EncodedRecords(((c.order_id, c.trainer), c) for c in snapshot.claims)
+        self._votes = EncodedRecords(((v.order_id, v.trainer, v.validator), v) for v in snapshot.votes)
+        self._challenges = EncodedRecords(
+            ((c.order_id, c.trainer, c.validator, c.segment), c) for c in snapshot.challenges
+        )
         self._slashed = set(snapshot.slashed)
-        self._disputes = {_dispute_key(d): d for d in snapshot.disputes}
+        self._disputes = EncodedRecords((_dispute_key(d), d) for d in snapshot.disputes)
 
     # ------------------------------------------------------------ inspection
 
@@ -229,7 +233,17 @@ class Ledger:
     # ------------------------------------------------------------ Application
 
     def snapshot(self) -> bytes:
-        return codec.encode(self.state())
+        """``codec.encode(self.state())``, from the tables' kept encodings (``EncodedRecords``)."""
+        tables: dict[str, EncodedRecords[Any, Any]] = {
+            "accounts": self._accounts,
+            "orders": self._orders,
+            "claims": self._claims,
+            "votes": self._votes,
+            "challenges": self._challenges,
+            "disputes": self._disputes,
+        }
+        values = {"params": self.params, "height": self._height, "slashed": tuple(sorted(self._slashed))}
+        return codec.encode_fields(LedgerSnapshot, values, {name: t.encoded() for name, t in tables.items()})
 
     def restore(self, snapshot: bytes) -> None:
         self._load(codec.decode_unlimited(snapshot, LedgerSnapshot))

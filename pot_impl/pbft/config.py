@@ -17,7 +17,9 @@ class ReplicaConfig:
     Durations are milliseconds (ticks in the simulator). ``max_request_bytes`` bounds
     one encoded request and ``max_batch_bytes`` the encoded requests of one batch: every
     message that carries batches is then bounded too (``new_view_bytes_bound``).
-    ``max_pending_requests`` and ``max_pending_bytes`` bound the requests held unexecuted.
+    ``max_pending_requests`` and ``max_pending_bytes`` bound the requests held unexecuted, and
+    ``max_pending_per_client`` those of one client (a client has one request outstanding; more
+    would let one account fill the others' share).
     """
 
     n: int
@@ -29,6 +31,7 @@ class ReplicaConfig:
     state_transfer_timeout_ms: int = 200
     max_pending_requests: int = 10_000
     max_pending_bytes: int = 64 * 1024 * 1024
+    max_pending_per_client: int = 16
     max_request_bytes: int = 64 * 1024
     max_batch_bytes: int = 256 * 1024
 
@@ -41,6 +44,8 @@ class ReplicaConfig:
             raise ValueError("watermark_window must be a multiple of checkpoint_interval")
         if self.batch_size < 1 or self.batch_timeout_ms < 0 or self.view_change_timeout_ms < 1:
             raise ValueError("batch_size and view_change_timeout_ms must be positive")
+        if self.max_pending_per_client < 1:
+            raise ValueError("max_pending_per_client must be positive")
         if not 1 <= self.max_request_bytes <= min(self.max_batch_bytes, self.max_pending_bytes):
             raise ValueError("need 1 <= max_request_bytes <= max_batch_bytes and max_pending_bytes")
 

@@ -8,12 +8,14 @@ it, the client table and the requests waiting to be ordered.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pot_impl import codec
 from pot_impl.auth import Verifier, verify_message
+from pot_impl.encoded import EncodedRecords
 from pot_impl.pbft.app import Application
 from pot_impl.pbft.certificates import valid_pre_prepare_body
 from pot_impl.pbft.io import EventKind, Timer, TimerKind
@@ -77,10 +79,11 @@ class NormalCase:
         """Sequence numbers committed on a certificate a peer sent (``commit_fetched``)."""
         self.last_executed = 0
         self.next_seq = 1
-        self.clients: dict[str, ClientRecord] = {}
+        self.clients: EncodedRecords[str, ClientRecord] = EncodedRecords()
         self.pending: dict[tuple[str, int], Request] = {}
         self._pending_bytes: dict[tuple[str, int], int] = {}
         self._pending_total = 0
+        self._pending_by_client: Counter[str] = Counter()
         self._proposed: set[tuple[str, int]] = set()
         self._unproposed: dict[tuple[str, int], None] = {}
         """The keys of ``pending`` not in ``_proposed``, in arrival order: the primary proposes on
@@ -133,6 +136,9 @@ class NormalCase:
         if len(self.pending) >= self._config.max_pending_requests:
             self._out.reject(request, "too many pending requests")
             return
+        if self._pending_by_client[request.client] >= self._config.max_pending_per_client:
+            self._out.reject(request, "too many pending requests of this client")
+            return
         if self._pending_total + size > self._config.max_pending_bytes:
             self._out.reject(request, "pending requests would exceed max_pending_bytes")
             return
@@ -141,6 +147,7 @@ class NormalCase:
             self._unproposed[key] = None
         self._pending_bytes[key] = size
         self._pending_total += size
+        self._pending_by_client[request.client] += 1
         self._out.event(EventKind.REQUEST, message="Request")
         replica = self._replica
         if replica.is_primary and replica.view_active:
@@ -407,7 +414,10 @@ class NormalCase:
     def _execute_request(self, request: Request, seq: int) -> bool:
         """Execute once per (client, timestamp); a request ordered again is answered from the table."""
         key = (request.client, request.timestamp)
-        self.pending.pop(key, None)
+        if self.pending.pop(key, None) is not None:
+            self._pending_by_client[request.client] -= 1
+            if not self._pending_by_client[request.client]:
+                del self._pending_by_client[request.client]
         self._pending_total -= self._pending_bytes.pop(key, 0)
         self._proposed.discard(key)
         self._unproposed.pop(key, None)
@@ -422,19 +432,23 @@ class NormalCase:
         return True
 
     def encode_service_state(self) -> bytes:
-        clients = tuple(self.clients[c] for c in sorted(self.clients))
-        return codec.encode(ServiceState(self._app.snapshot(), clients))
+        """``codec.encode(ServiceState(app snapshot, clients in order))``, the client table from
+        its kept encodings."""
+        return codec.encode_fields(
+            ServiceState, {"app_state": self._app.snapshot()}, {"clients": self.clients.encoded()}
+        )
 
     def restore_service_state(self, seq: int, snapshot: bytes) -> None:
         """Adopt a certified snapshot taken at ``seq``: the application, the client table, and
         execution advanced to it; requests it already executed no longer wait."""
         state = codec.decode_unlimited(snapshot, ServiceState)
         self._app.restore(state.app_state)
-        self.clients = {record.client: record for record in state.clients}
+        self.clients = EncodedRecords((record.client, record) for record in state.clients)
         self.pending = {key: r for key, r in self.pending.items() if not self.already_executed(r)}
         self._unproposed = {key: None for key in self._unproposed if key in self.pending}
         self._pending_bytes = {key: self._pending_bytes[key] for key in self.pending}
         self._pending_total = sum(self._pending_bytes.values())
+        self._pending_by_client = Counter(client for client, _ in self.pending)
         self.last_executed = max(self.last_executed, seq)
 
     # ------------------------------------------------------------ garbage collection and views

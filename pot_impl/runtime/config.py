@@ -57,6 +57,7 @@ PROTOCOL_DEFAULTS: dict[str, int] = {
     "state_transfer_timeout_ms": 1000,
     "max_pending_requests": 20_000,
     "max_pending_bytes": 64 * 1024 * 1024,
+    "max_pending_per_client": 16,
 }
 """Defaults for a real network; the core's own defaults are tuned for simulated ticks."""
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pot_impl import codec
+from pot_impl.encoded import EncodedRecords
 from pot_impl.ledger.ledger import Ledger, Reason
-from pot_impl.ledger.records import CommittedOrder, LedgerParams, OrderStatus
+from pot_impl.ledger.records import AccountRecord, CommittedOrder, LedgerParams, OrderStatus
 from pot_impl.ledger.standin import StandInProofChecker, derive_sample, fraud_evidence, seed_signature
 from pot_impl.ledger.transactions import (
     NO_SEGMENT,
@@ -382,6 +384,27 @@ def test_no_order_is_paid_twice(log: list[tuple[str, Transaction, int]]) -> None
             assert ledger.orders[tx.order_id].escrow == 0
     assert all(count == 1 for count in settlements.values())
     assert all((o.status != OrderStatus.OPEN) == (o.order_id in settlements) for o in ledger.orders.values())
+
+
+@settings(max_examples=100, deadline=None)
+@given(logs)
+def test_the_snapshot_from_kept_encodings_is_the_canonical_encoding_after_every_step(
+    log: list[tuple[str, Transaction, int]],
+) -> None:
+    def check(ledger: Ledger, _: object) -> None:
+        assert ledger.snapshot() == codec.encode(ledger.state())
+
+    restored = fresh()
+    restored.restore(run(log, check).snapshot())
+    assert restored.snapshot() == codec.encode(restored.state())
+
+
+def test_ledger_tables_change_by_assignment_only() -> None:
+    table = EncodedRecords([(1, AccountRecord("a", 1, 0, 0, b""))])
+    with pytest.raises(TypeError):
+        table.pop(1)
+    with pytest.raises(TypeError):
+        table.update({2: AccountRecord("b", 1, 0, 0, b"")})
 
 
 @settings(max_examples=100, deadline=None)

@@ -22,6 +22,7 @@ from pot_impl.pbft.messages import (
     ReplicaMessage,
     Reply,
     Request,
+    ServiceState,
     StateRequest,
     StateResponse,
     ViewChange,
@@ -115,6 +116,46 @@ def test_pending_requests_are_held_up_to_max_pending_requests_and_not_one_more()
         cluster.submit(signed_request(client, 1), to=[1])
     assert [r.client for r in backup.pending_requests] == ["a", "b", "c"]
     assert cluster.rejections(1) == ["too many pending requests"]
+
+
+def test_one_client_holds_at_most_max_pending_per_client_and_the_others_are_not_held_back() -> None:
+    cluster = Cluster.build(4, **SMALL, max_pending_per_client=2)
+    backup = cluster.replicas[1]
+    for timestamp in (1, 2, 3):
+        cluster.submit(signed_request("flood", timestamp), to=[1])
+    cluster.submit(signed_request("other", 1), to=[1])
+    assert [(r.client, r.timestamp) for r in backup.pending_requests] == [
+        ("flood", 1),
+        ("flood", 2),
+        ("other", 1),
+    ]
+    assert cluster.rejections(1) == ["too many pending requests of this client"]
+
+
+def test_a_clients_executed_requests_free_its_pending_share() -> None:
+    cluster = Cluster.build(4, **SMALL, max_pending_per_client=1)
+    cluster.submit(signed_request("alice", 1))
+    cluster.run()
+    cluster.submit(signed_request("alice", 2))
+    cluster.run()
+    assert {(r.replica, r.timestamp) for r in cluster.replies} >= {(r, 2) for r in range(4)}
+    assert all("too many pending" not in reason for r in range(4) for reason in cluster.rejections(r))
+
+
+def test_the_service_state_from_the_kept_client_encodings_is_its_canonical_encoding() -> None:
+    cluster = Cluster.build(4, **SMALL)
+    for timestamp in (1, 2):
+        for client in ("carol", "alice", "bob", *(f"c{i}" for i in range(20))):
+            cluster.submit(signed_request(client, timestamp, client.encode()))
+            cluster.run()
+        cluster.flush_batches()
+        cluster.run()
+        for replica in cluster.replicas:
+            part = replica.normal_case
+            table = tuple(replica.clients[c] for c in sorted(replica.clients))
+            assert len(table) == 23 and {r.timestamp for r in table} == {timestamp}
+            plain = codec.encode(ServiceState(cluster.apps[replica.id].snapshot(), table))
+            assert part.encode_service_state() == plain
 
 
 def test_a_request_ordered_twice_executes_once() -> None:
