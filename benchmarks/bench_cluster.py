@@ -30,7 +30,6 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from pot_impl.runtime.client import cluster_status
 from pot_impl.runtime.cluster import LocalCluster
 from pot_impl.runtime.config import Config
 from pot_impl.runtime.crypto import KeyPair, PublicKeyCache
-from pot_impl.runtime.load import LoadResult, register_operation, run_load
+from pot_impl.runtime.load import LoadResult
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -118,22 +117,11 @@ def own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def load(
-    cluster: LocalCluster, clients: int, seconds: float, **options: Any
-) -> Coroutine[Any, Any, LoadResult]:
-    """``seconds`` of registrations from ``clients`` of the cluster's funded load accounts."""
-    assert cluster.config is not None
-    identity = cluster.client_identity()
-    return run_load(
-        cluster.config, register_operation, identity=identity, clients=clients, duration_s=seconds, **options
-    )
-
-
 async def saturate(cluster: LocalCluster, config: Config, clients: int, seconds: float) -> dict[str, Any]:
     """Closed-loop load; throughput, per-batch costs and CPU per transaction over the window."""
     before = totals(await cluster_status(config))
     replicas_cpu, client_cpu = replica_cpu_s(cluster), own_cpu_s()
-    result = await load(cluster, clients, seconds, timeout_s=30.0)
+    result = await cluster.load(clients, duration_s=seconds, timeout_s=30.0)
     replicas_cpu, client_cpu = replica_cpu_s(cluster) - replicas_cpu, own_cpu_s() - client_cpu
     after = totals(await cluster_status(config))
     batches = max(1.0, after["executed"] - before["executed"])
@@ -170,7 +158,7 @@ async def latency_at(cluster: LocalCluster, rate: float, seconds: float) -> dict
     """Open-loop load at ``rate``; enough logical clients that none is needed while busy (three
     seconds' worth, within the funded accounts; a request finding none idle counts as not served)."""
     pool = min(int(rate * 3) + 16, LOAD_ACCOUNTS)
-    result = await load(cluster, pool, seconds, rate_per_s=rate, timeout_s=30.0)
+    result = await cluster.load(pool, duration_s=seconds, rate_per_s=rate, timeout_s=30.0)
     return latency_summary(result, rate)
 
 
@@ -178,7 +166,7 @@ async def resume_after_primary_kill(cluster: LocalCluster, config: Config, secon
     """SIGKILL the primary under closed-loop load; time until a request is accepted in a later view."""
     before = totals(await cluster_status(config))
     primary = config.protocol.primary(int(before["view"]))
-    running = asyncio.create_task(load(cluster, 64, seconds, timeout_s=30.0, retry_s=0.5))
+    running = asyncio.create_task(cluster.load(64, duration_s=seconds, timeout_s=30.0, retry_s=0.5))
     await asyncio.sleep(1.0)
     killed_at = time.perf_counter()
     cluster.kill(primary)
@@ -198,7 +186,7 @@ async def measure_n(n: int, seconds: float, clients: int, directory: Path) -> di
     config = cluster.create()
     cluster.start(timeout_s=60.0)
     try:
-        await load(cluster, 32, 1.0)  # warm-up
+        await cluster.load(32, duration_s=1.0)  # warm-up
         healthy = await saturate(cluster, config, clients, seconds)
         healthy_latency = await latency_at(cluster, 0.8 * healthy["tx_per_s"], seconds * 0.75)
         resume = await resume_after_primary_kill(cluster, config, seconds=max(6.0, seconds))

@@ -26,7 +26,7 @@ from pot_impl.runtime.config import Config
 from pot_impl.runtime.crypto import Ed25519Signer, KeyPair, client_id, read_key_pair
 from pot_impl.runtime.faults import LinkPolicy
 from pot_impl.runtime.framing import encode_frame
-from pot_impl.runtime.load import LoadResult, register_operation, run_load
+from pot_impl.runtime.load import LoadResult
 from pot_impl.runtime.transport import FrameKind, frame, make_hello
 
 PROTOCOL = {
@@ -54,17 +54,7 @@ class ScenarioRun:
 
 
 def _load(cluster: LocalCluster, requests: int, clients: int = 4) -> LoadResult:
-    assert cluster.config is not None
-    load = run_load(
-        cluster.config,
-        register_operation,
-        identity=cluster.client_identity(),
-        clients=clients,
-        requests=requests,
-        timeout_s=SUBMIT_TIMEOUT_S,
-        retry_s=0.5,
-    )
-    return asyncio.run(load)
+    return asyncio.run(cluster.load(clients, requests=requests, timeout_s=SUBMIT_TIMEOUT_S, retry_s=0.5))
 
 
 class _Driver:

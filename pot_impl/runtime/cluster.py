@@ -26,8 +26,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pot_impl.runtime.config import (
     Address,
@@ -42,7 +44,7 @@ from pot_impl.runtime.config import (
 )
 from pot_impl.runtime.crypto import KeyPair, client_id, read_key_pair, write_key_pair
 from pot_impl.runtime.faults import FaultNetwork
-from pot_impl.runtime.load import load_keys
+from pot_impl.runtime.load import LoadResult, load_keys, register_operation, run_load
 
 LOOPBACK = "127.0.0.1"
 GENESIS_BALANCE = 1_000_000
@@ -118,6 +120,13 @@ class LocalCluster:
     def client_identity(self) -> KeyPair:
         """The generated client's key pair (funded, and the root of the load accounts)."""
         return read_key_pair(self.client_key_path)
+
+    def load(self, clients: int, **options: Any) -> Coroutine[Any, Any, LoadResult]:
+        """``load.run_load`` of registrations against this cluster from ``clients`` of its funded
+        load accounts (``options``: ``requests`` or ``duration_s``, and the rest of ``run_load``'s)."""
+        assert self.config is not None, "create() first"
+        identity = self.client_identity()
+        return run_load(self.config, register_operation, identity=identity, clients=clients, **options)
 
     def node_config_path(self, replica: int) -> Path:
         return self.directory / f"node{replica}.toml"

@@ -310,9 +310,9 @@ class ReplyRoutes:
 class PeerLink:
     """The outbound connection to one replica: reconnects with backoff, buffers while down.
 
-    Frames queued while the link is down are bounded (oldest dropped first):
-    PBFT tolerates message loss, and an unbounded queue to a dead peer would
-    exhaust memory.
+    Frames queued while the link is down are bounded in number and, like a live connection's
+    write buffer, in bytes (oldest dropped first): PBFT tolerates message loss, and an unbounded
+    queue to a dead peer would exhaust memory (a fragment alone may be 16 MiB).
     """
 
     def __init__(
@@ -328,7 +328,9 @@ class PeerLink:
         self.host = host
         self.port = port
         self._hello = hello
-        self._queue: deque[bytes] = deque(maxlen=queue_frames)
+        self._queue: deque[bytes] = deque()
+        self._queue_frames = queue_frames
+        self._queued_bytes = 0
         self._make_connection = make_connection
         self._connection: Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -346,9 +348,11 @@ class PeerLink:
             else:
                 self.dropped += 1
             return
-        if len(self._queue) == self._queue.maxlen:
-            self.dropped += 1
         self._queue.append(data)
+        self._queued_bytes += len(data)
+        while len(self._queue) > self._queue_frames or self._queued_bytes > WRITE_BUFFER_LIMIT:
+            self._queued_bytes -= len(self._queue.popleft())
+            self.dropped += 1
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -364,6 +368,7 @@ class PeerLink:
             connection.send(frame(FrameKind.HELLO, self._hello()))
             while self._queue:
                 connection.send(self._queue.popleft())
+            self._queued_bytes = 0
             self._connection = connection
             await connection.wait_closed()
             self._connection = None

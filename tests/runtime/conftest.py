@@ -13,7 +13,7 @@ import pytest
 from pot_impl.runtime.client import cluster_status
 from pot_impl.runtime.cluster import LocalCluster
 from pot_impl.runtime.config import Config
-from pot_impl.runtime.load import LoadResult, register_operation, run_load
+from pot_impl.runtime.load import LoadResult
 
 FAST_PROTOCOL = {
     "checkpoint_interval": 4,
@@ -27,17 +27,7 @@ FAST_PROTOCOL = {
 
 def submit(cluster: LocalCluster, requests: int, clients: int = 4, timeout_s: float = 20.0) -> LoadResult:
     """``requests`` closed-loop requests from ``clients`` of the cluster's funded load accounts."""
-    assert cluster.config is not None
-    load = run_load(
-        cluster.config,
-        register_operation,
-        identity=cluster.client_identity(),
-        clients=clients,
-        requests=requests,
-        timeout_s=timeout_s,
-        retry_s=0.5,
-    )
-    return asyncio.run(load)
+    return asyncio.run(cluster.load(clients, requests=requests, timeout_s=timeout_s, retry_s=0.5))
 
 
 def statuses(config: Config) -> dict[int, dict[str, Any] | str]:

@@ -21,7 +21,7 @@ import pytest
 
 from pot_impl.runtime.client import cluster_status
 from pot_impl.runtime.cluster import LocalCluster
-from pot_impl.runtime.load import LoadResult, register_operation, run_load
+from pot_impl.runtime.load import LoadResult
 from tests.runtime.conftest import statuses, wait_until
 from tests.runtime.test_cluster import assert_converged, committed_height, config_of
 
@@ -33,16 +33,7 @@ class BackgroundLoad:
 
     def __init__(self, cluster: LocalCluster, clients: int, duration_s: float) -> None:
         self.result: LoadResult | None = None
-        config = config_of(cluster)
-        load = run_load(
-            config,
-            register_operation,
-            identity=cluster.client_identity(),
-            clients=clients,
-            duration_s=duration_s,
-            timeout_s=30.0,
-            retry_s=0.5,
-        )
+        load = cluster.load(clients, duration_s=duration_s, timeout_s=30.0, retry_s=0.5)
         self._thread = threading.Thread(target=lambda: setattr(self, "result", asyncio.run(load)))
 
     def __enter__(self) -> BackgroundLoad:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pot_impl.runtime.fragments import Reassembly, fragment
-from pot_impl.runtime.transport import pack_control
+from pot_impl.runtime.transport import Connection, PeerLink, pack_control
 
 LIMIT = 1 << 16
 
@@ -81,3 +81,17 @@ def test_chunks_that_do_not_match_their_digest_are_refused() -> None:
 def test_malformed_fragments_are_refused(fields: list[object]) -> None:
     with pytest.raises(ValueError):
         Reassembly(LIMIT).add(pack_control(fields))
+
+
+def test_what_waits_for_a_dead_peer_is_bounded_in_bytes_as_well_as_frames() -> None:
+    def never() -> Connection:
+        raise AssertionError("the link is not started")
+
+    link = PeerLink(1, "127.0.0.1", 9, hello=lambda: b"", queue_frames=100, make_connection=never)
+    fragment_frame = b"f" * (12 << 20)
+    for _ in range(5):
+        link.send(fragment_frame)
+    assert link.dropped == 3  # 36 MiB would exceed a live connection's write buffer: oldest dropped
+    for _ in range(150):
+        link.send(b"small")
+    assert link.dropped == 3 + 2 + 50

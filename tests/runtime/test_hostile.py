@@ -43,7 +43,7 @@ from pot_impl.runtime.config import Address, Config, TransportSettings
 from pot_impl.runtime.crypto import Ed25519Signer, KeyPair, client_id
 from pot_impl.runtime.events import read_events
 from pot_impl.runtime.ledger_app import REQUEST_TOO_LARGE, UNKNOWN_ACCOUNT
-from pot_impl.runtime.load import load_keys, register_operation, run_load
+from pot_impl.runtime.load import load_keys
 from pot_impl.runtime.store import int_key
 from pot_impl.runtime.transport import FrameKind, frame, make_hello, pack_control
 from tests.runtime.conftest import FAST_PROTOCOL, converged, statuses, submit, wait_until
@@ -82,15 +82,7 @@ def config_of(cluster: LocalCluster) -> Config:
 
 def throughput(cluster: LocalCluster) -> float:
     """Committed transactions per second of a closed-loop load of ``LOAD_CLIENTS`` for ``LOAD_S``."""
-    load = run_load(
-        config_of(cluster),
-        register_operation,
-        identity=cluster.client_identity(),
-        clients=LOAD_CLIENTS,
-        duration_s=LOAD_S,
-        retry_s=0.5,
-    )
-    return asyncio.run(load).throughput
+    return asyncio.run(cluster.load(LOAD_CLIENTS, duration_s=LOAD_S, retry_s=0.5)).throughput
 
 
 def funded_seeds(cluster: LocalCluster, count: int) -> list[bytes]:
