@@ -111,6 +111,7 @@ def test_judging_commands_act_on_the_checkout_of_the_current_directory(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the project's 300 s would stop the run it allows an hour
 def test_the_whole_mutant_catalogue_from_the_wheel_in_a_clone(installed: Installed, tmp_path: Path) -> None:
     """`pot conform --mutants` as the README gives it, from the wheel, on a clone (minutes)."""
     clone = tmp_path / "clone"
