@@ -44,7 +44,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PROTOTYPE_TX_S = {4: (1300.0, 1700.0), 16: (190.0, 230.0)}
 """Minimal normal-case-only Python PBFT prototype on this machine class (ANCHORS.md)."""
 TARGET_TX_S = {4: 3000.0, 16: 500.0}
-"""Throughput targets of issue #14, with view change and checkpoints enabled."""
+"""Throughput targets on this 2-core machine, with view change, checkpoints and every admission
+limit enabled."""
 BEFORE_REPLY_FRAMES = {
     16.3: {4: {"tx_s": 2068.0, "cpu_ms_per_tx": 0.86}, 16: {"tx_s": 400.0, "cpu_ms_per_tx": 4.74}},
     18.7: {4: {"tx_s": 1863.0, "cpu_ms_per_tx": 0.99}, 16: {"tx_s": 405.0, "cpu_ms_per_tx": 4.69}},

@@ -190,8 +190,8 @@ def encode_array(items: Sequence[bytes]) -> bytes:
 
 
 def encode_fields(cls: type, values: Mapping[str, object], encoded: Mapping[str, bytes]) -> bytes:
-    """``encode(cls(**values, **decoded))``, taking the fields in ``encoded`` as given already
-    encoded (they are not checked again)."""
+    """``encode(cls(**fields))`` for fields given partly as values and partly already encoded
+    (``encoded``, taken as they are and not checked again)."""
     parts = [_pack(cls.TAG)]  # type: ignore[attr-defined]
     for field in _SCHEMA.fields[cls]:
         given = encoded.get(field.name)

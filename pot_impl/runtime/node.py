@@ -573,7 +573,7 @@ class Node:
         has been checked, so nobody obtains refusals for another client's requests); sending
         such requests still counts against the connection's abuse allowance."""
         self.counters.requests_refused += 1
-        self._send_replies(connection, [codec.encode(self.host.refusal(request, REQUEST_TOO_LARGE))])
+        self._send_refusal(connection, request, REQUEST_TOO_LARGE)
         limit = self.config.protocol.max_request_bytes
         connection.report_abuse(f"request of {size} bytes refused: over protocol.max_request_bytes ({limit})")
 
@@ -585,7 +585,11 @@ class Node:
         if from_replica(connection) or not self._refusals.allow(None, time.monotonic()):
             self._dropped(connection, f"request from {request.client[:16]}..., which has no account")
             return
-        self._send_replies(connection, [codec.encode(self.host.refusal(request, UNKNOWN_ACCOUNT))])
+        self._send_refusal(connection, request, UNKNOWN_ACCOUNT)
+
+    def _send_refusal(self, connection: Connection, request: Request, reason: str) -> None:
+        """Tell ``request``'s client it is not ordered, and why, in a reply of its own."""
+        self._send_replies(connection, [codec.encode(self.host.refusal(request, reason))])
 
     def _state_request_allowed(self, request: StateRequest | Fetch) -> bool:
         """Each answer ships a whole snapshot (or, to a fetch, up to a watermark window of committed

@@ -17,9 +17,10 @@ frames (hello, status) never need to be told apart by guessing:
 * ``STATUS_REQUEST`` / ``STATUS``: read-only introspection for ``pot status``.
 * ``FRAGMENT``: part of a replica's message too large for one frame (``fragments.py``).
 * ``REPLIES``: a replica's replies to one connection, encoded unsigned, under one signature
-  (``make_replies`` / ``check_replies``). A batch executes a reply to every request in it, so a
-  signature per reply would cost each replica one Ed25519 signature per transaction and the
-  client one check per reply; one per frame costs one per batch.
+  (``make_replies``; ``open_replies`` and ``replies_signed`` on receipt). A batch executes a
+  reply to every request in it, so a signature per reply would cost each replica one Ed25519
+  signature per transaction and the client one check per reply; one per frame costs one per
+  batch.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ HELLO_MAX_SKEW_S = 300.0
 REPLIES_DOMAIN = b"pot-runtime/v1/replies\x00"
 REPLIES_FRAME_BYTES = 1 << 20
 """A replica's replies to one connection start a new frame past this many encoded bytes."""
+WRITE_BUFFER_LIMIT = 32 * 1024 * 1024
 
 Verify = Callable[[Principal, bytes, bytes], bool]
 """Checks a principal's signature over a payload (``Ed25519Verifier.check``)."""
-WRITE_BUFFER_LIMIT = 32 * 1024 * 1024
 
 
 class FrameKind(enum.IntEnum):
