@@ -56,6 +56,7 @@ def copy_sources(source: Path, destination: Path) -> Path:
 
 EXTENSIONS = (
     ("model_checker._fingerprint", "model_checker/_fingerprint.c", ("-O3",)),
+    ("model_checker._visited", "model_checker/_visited.c", ("-O3",)),
     ("pot_impl.training._rounding", "pot_impl/training/_rounding.c", ("-O3", "-ffp-contract=off")),
 )
 """The compiled parts of a tree, as pyproject.toml declares them: module, source, compiler flags."""

@@ -204,7 +204,8 @@ def check(
         graph_bytes = liveness_stats.pop("graph_bytes", 0)
         stats.update(liveness_stats)
     visited = exploration.visited
-    memory = Memory(
+    collisions = collision_estimates(len(visited), exploration.generated, visited.fps_by_id.view)
+    memory = Memory(  # measured last, so the peak includes the estimates' sorted copy
         start_rss=start_rss,
         peak_rss=peak_rss(),
         visited_table=visited.nbytes,
@@ -222,7 +223,7 @@ def check(
         depth=exploration.depth,
         seconds=seconds,
         memory=memory,
-        collisions=collision_estimates(len(visited), exploration.generated, visited.fps_by_id.view),
+        collisions=collisions,
         properties=tuple(results),
         coverage=tuple(exploration.coverage),
         incomplete_reason=_incomplete_reason(exploration, max_depth, max_states),

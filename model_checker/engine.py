@@ -4,7 +4,7 @@ The search is level-synchronous and vectorised where Python allows it. For a
 chunk of the frontier the only per-state Python work is calling each action's
 ``step``; successors are fingerprinted by the compiled walker of
 ``model_checker.fingerprint`` into an int64 array, and the whole chunk is
-deduplicated against the visited table with a sort and ``np.searchsorted``.
+deduplicated against the visited table's fingerprint set in one compiled pass.
 New states get ids in BFS order (first occurrence in the chunk, i.e. by
 parent then action order), so the parent links give shortest traces.
 
@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from model_checker import checkpoint
-from model_checker.arrays import unique, unique_first
+from model_checker.arrays import unique
 from model_checker.fingerprint import fingerprint as fingerprint_value
 from model_checker.frontier import Frontier
 from model_checker.model import Action, Label, Model, Predicate, S, SpecError, check_plain
@@ -46,6 +46,11 @@ CHUNK_STATES = 16_384
 PARALLEL_MIN_STATES = 2_048
 """Chunks smaller than this are expanded by the master: below it, sending states to the workers
 and back costs more than it saves (and small models never start a worker)."""
+
+SLICE_STATES = 256
+"""States a worker expands between two looks for the master's fetch of the previous chunk's new
+states, and the master between two reads of the workers' answers: each generates its part of the
+next chunk meanwhile, and waits at most a slice for the other."""
 
 _SAMPLES_PER_CHUNK = 16
 """Evenly spaced successors per chunk whose shape and plainness are verified, besides each
@@ -243,7 +248,7 @@ class Explorer(Generic[S]):
         self.predicates = list(predicates)
         self.progress = progress
         self.key = fingerprint_key(model)
-        self.visited = VisitedTable()
+        self.visited = VisitedTable(with_ids=record_graph)
         self.violations: list[Violation] = []
         self._violated: set[str] = set()
         self.coverage = [ActionCoverage(action.name) for action in model.actions]
@@ -286,7 +291,11 @@ class Explorer(Generic[S]):
         resumed = self._resumed()
         if resumed is None:
             initial = self._initial_states()
-            states, ids = self._admit(initial, np.full(len(initial), -1, dtype=np.int32), None)
+            fps = self._fingerprints(initial)
+            first, _, dropped = self.visited.insert_new(fps, self.max_states)
+            self._bounded |= dropped
+            no_parents = np.full(len(first), -1, dtype=np.int32)
+            states, ids = self._admit([initial[j] for j in first.tolist()], no_parents, fps[first])
             initial_ids = ids.tolist()
             frontier: Frontier[S] = Frontier(self.memory_budget)
             frontier.append(states, ids)
@@ -435,7 +444,8 @@ class Explorer(Generic[S]):
 
         When ``probing``, new successors are not added; finding any marks the search bounded.
         With workers, the ``upcoming`` chunk of the same level is handed to them as soon as this
-        one's new states are fetched, so they generate while the master checks invariants.
+        one's successors are counted: they generate it while the master deduplicates this one,
+        and answer its fetch between slices.
         """
         fetch: Callable[[list[int]], tuple[list[S], Judged | None]]
         if self._workers is None and self.workers > 1 and len(chunk) >= PARALLEL_MIN_STATES:
@@ -449,6 +459,8 @@ class Explorer(Generic[S]):
                 label_ids = self._label_ids(pairs, per_action)
         else:
             per_action, fps, fetch, label_ids = self._workers.generate(chunk, chunk_ids)
+        if self._workers is not None and upcoming is not None and len(upcoming[0]) >= PARALLEL_MIN_STATES:
+            self._workers.submit(*upcoming)
         n_actions = len(self.model.actions)
         ends_array = np.cumsum(per_action.ravel())
         self._count_coverage(per_action)
@@ -460,67 +472,60 @@ class Explorer(Generic[S]):
         if self.expanded is not None:
             self.expanded.extend(np.ones(len(chunk), dtype=np.bool_))
 
-        uniq, first, inverse = unique_first(fps)
-        fresh = ~self.visited.contains(uniq)
-        fresh_positions = np.flatnonzero(fresh)
-        by_discovery = np.argsort(first[fresh_positions], kind="stable")
-        new_first = first[fresh_positions][by_discovery]
         room = 0 if probing else None
         if self.max_states is not None and not probing:
             room = max(self.max_states - len(self.visited), 0)
-        if room is not None and len(new_first) > room:
-            new_first = new_first[:room]
-            self._bounded = True
+        new_first, successor_ids, dropped = self.visited.insert_new(fps, room, with_ids=recording)
+        self._bounded |= dropped
         parents = chunk_ids[np.searchsorted(state_ends, new_first, side="right")]
         new_action = np.searchsorted(ends_array, new_first, side="right") % n_actions
         for action_index, count in enumerate(np.bincount(new_action, minlength=n_actions).tolist()):
             self.coverage[action_index].new += count
         new_states, judged = fetch(new_first.tolist())
-        if self._workers is not None and upcoming is not None and len(upcoming[0]) >= PARALLEL_MIN_STATES:
-            self._workers.submit(*upcoming)
-        if recording:  # ids of the distinct successors; -1 for those a bound dropped
-            unique_ids = np.full(len(uniq), -1, dtype=np.int32)
-            known_positions = np.flatnonzero(~fresh)
-            unique_ids[known_positions] = self.visited.ids_of(uniq[known_positions])
-            first_new_id = len(self.visited)
         states, ids = self._admit(new_states, parents, fps[new_first], judged)
-        if recording:
-            admitted = fresh_positions[by_discovery][: len(new_first)]
-            unique_ids[admitted] = np.arange(first_new_id, first_new_id + len(admitted), dtype=np.int32)
-            assert label_ids is not None
-            self._record_edges(label_ids, unique_ids[inverse], per_action)
+        if recording:  # successor_ids: -1 for those a bound dropped
+            assert label_ids is not None and successor_ids is not None
+            self._record_edges(label_ids, successor_ids, per_action)
         return states, ids
 
     def _pool(self) -> WorkerPool[S]:
+        """The master and ``workers - 1`` workers: the master generates a part of each chunk too."""
         if self.ray is None:
-            return _Processes(self, self.workers)
+            return _Processes(self, self.workers - 1)
         from model_checker.ray_pool import RayPool  # Ray is an optional extra
 
-        return RayPool(self, self.ray, self.workers)
+        return RayPool(self, self.ray, self.workers - 1)
 
     def _generate(
-        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
+        self,
+        chunk: list[S],
+        chunk_ids: npt.NDArray[np.int32],
+        between: Callable[[], None] | None = None,
     ) -> tuple[list[tuple[tuple[Any, ...], S]], list[S], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Every successor of ``chunk``: the yielded ``(values, state)`` pairs, the states, how many each
         (state, action) yielded (``len(chunk)`` rows), and the fingerprints. Touches no counter, so a
-        worker process can run it on its copy of the explorer."""
+        worker process can run it on its copy of the explorer; it calls ``between`` every
+        ``SLICE_STATES`` states (a worker answers the master there)."""
         steps = [action.step for action in self.model.actions]
         pairs: list[tuple[tuple[Any, ...], S]] = []
         ends = array("q")
         extend, mark, size = pairs.extend, ends.append, pairs.__len__
-        try:
-            for state in chunk:
-                for step in steps:
-                    extend(step(state))
-                    mark(size())
-        except Exception as exc:
-            position, action_index = divmod(len(ends), len(steps))
-            action = self.model.actions[action_index]
-            raise ActionFailure(
-                f"action {label_at_failure(action, exc)} raised {type(exc).__name__}: {exc}",
-                chunk[position],
-                int(chunk_ids[position]),
-            ) from exc
+        for low in range(0, len(chunk), SLICE_STATES):
+            if low and between is not None:
+                between()
+            try:
+                for state in chunk[low : low + SLICE_STATES]:
+                    for step in steps:
+                        extend(step(state))
+                        mark(size())
+            except Exception as exc:
+                position, action_index = divmod(len(ends), len(steps))
+                action = self.model.actions[action_index]
+                raise ActionFailure(
+                    f"action {label_at_failure(action, exc)} raised {type(exc).__name__}: {exc}",
+                    chunk[position],
+                    int(chunk_ids[position]),
+                ) from exc
         ends_array = np.frombuffer(ends, dtype=np.int64)
         per_action = np.diff(ends_array, prepend=np.int64(0)).astype(np.int64).reshape(len(chunk), len(steps))
         self._verify_sample(pairs, per_action, chunk, chunk_ids)
@@ -535,24 +540,13 @@ class Explorer(Generic[S]):
         self,
         candidates: list[S],
         parents: npt.NDArray[np.int32],
-        fps: npt.NDArray[np.int64] | None,
+        fps: npt.NDArray[np.int64],
         judged: Judged | None = None,
     ) -> tuple[list[S], npt.NDArray[np.int32]]:
-        """Add new states to the table, check them; returns those to expand next, with ids.
-        ``judged``: what ``judge`` gave for ``candidates`` in a worker, so the master need not."""
-        if fps is None:  # initial states: deduplicate among themselves
-            all_fps = self._fingerprints(candidates)
-            first = np.sort(unique_first(all_fps)[1])
-            candidates = [candidates[j] for j in first.tolist()]
-            fps, parents = all_fps[first], parents[first]
-            if self.max_states is not None and len(candidates) > self.max_states:
-                candidates, fps, parents = (
-                    candidates[: self.max_states],
-                    fps[: self.max_states],
-                    parents[: self.max_states],
-                )
-                self._bounded = True
-        id_range = self.visited.add(fps, parents)
+        """Record the states ``visited.insert_new`` just entered, check them; returns those to expand
+        next, with ids. ``judged``: what ``judge`` gave for ``candidates`` in a worker, so the master
+        need not."""
+        id_range = self.visited.record(fps, parents)
         ids = np.arange(id_range.start, id_range.stop, dtype=np.int32)
         for index, (name, invariant) in enumerate(self.invariants):
             if name in self._violated:
@@ -721,36 +715,61 @@ class Explorer(Generic[S]):
 
 
 class WorkerPool(Generic[S]):
-    """Workers that generate successors in parallel, level by level; subclasses say how they run.
+    """The master and ``helpers`` workers generating successors together, chunk by chunk; subclasses
+    say how the workers run.
 
-    The master sends each worker a contiguous part of a chunk; each returns the per-action
-    counts and fingerprints of its successors and keeps the successors themselves until the
-    master, having deduplicated the whole chunk in order, fetches the new ones. Ids, counts and
-    traces are those of the one-process search: the parts are concatenated in chunk order.
+    A chunk is cut into consecutive parts: the first is the master's own, then one per worker. Each
+    worker returns the per-action counts and fingerprints of its successors and keeps the
+    successors themselves until the master, having deduplicated the whole chunk in order, fetches
+    the new ones. Ids, counts and traces are those of the one-process search: the parts are
+    concatenated in chunk order. The next chunk is submitted before that fetch, so the workers
+    generate it while the master deduplicates (``PartGenerator`` keeps two chunks' successors).
+    The master's part is sized so that its whole cycle, deduplication included, takes as long as
+    a worker's part: then neither waits for the other, and no process crosses a pipe for it.
     """
 
-    def __init__(self, actions: int, parts: int, labels: LabelInterner | None, known_labels: int) -> None:
-        self.actions = actions
-        self.parts = parts
-        self.submitted: int | None = None
-        """The size of the chunk the workers are generating and the master has not collected."""
-        self.labels = labels
+    def __init__(self, explorer: Explorer[S], helpers: int) -> None:
+        self.explorer = explorer
+        self.actions = len(explorer.model.actions)
+        self.helpers = helpers
+        self.serial = 0
+        """The serial number of the last chunk submitted."""
+        self.submitted: tuple[list[S], npt.NDArray[np.int32], int] | None = None
+        """The master's part of the chunk the workers are generating (with its ids), and the chunk's size."""
+        self.own: _OwnPart[S] | Exception | None = None
+        """The master's part of the submitted chunk once generated (or what generating it raised)."""
+        self.own_share = 1 / (helpers + 1)
+        """The fraction of a chunk the master generates itself."""
+        self._replied_at: float | None = None
+        """When the master last had every worker's reply: its own cycle's work starts there."""
+        self.labels = None if explorer.graph is None else explorer.graph.label_keys
         """The master's label table, when it records the graph: workers intern labels in tables of
         their own, and report the labels new to them, which the master interns in part order (so
         every id is the one the one-process search gives)."""
-        self.translations = [list(range(known_labels)) for _ in range(parts)]
-        """Per worker, its label ids to the master's (a forked worker starts with the master's table)."""
+        self.translations = [list(range(self.known_labels())) for _ in range(helpers)]
+        """Per worker, its label ids to the master's."""
 
-    def start(self, part: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        """Have worker ``part`` generate the successors of ``chunk`` and keep them."""
+    def known_labels(self) -> int:
+        """How many labels a new worker's table starts with (a forked one starts with the master's)."""
+        return 0
+
+    def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
+        """Have worker ``part`` generate the successors of ``chunk`` (chunk ``serial``) and keep them."""
         raise NotImplementedError
 
     def replies(self) -> list[GenerateReply]:
         """Each worker's reply to its last ``start``, in part order."""
         raise NotImplementedError
 
-    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, tuple[list[S], Judged | None]]:
-        """The successors at the given local indices, from each asked worker, with its ``judge`` of them."""
+    def between_slices(self) -> None:
+        """Run between the slices of the master's own part: read what the workers sent meanwhile."""
+
+    def ask(self, serial: int, asked: dict[int, list[int]]) -> None:
+        """Ask each worker in ``asked`` for the successors of chunk ``serial`` at the given local indices."""
+        raise NotImplementedError
+
+    def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
+        """The asked workers' answers: the successors, with their ``judge`` of them."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -758,10 +777,12 @@ class WorkerPool(Generic[S]):
 
     def submit(self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
         """Start generating ``chunk``'s successors; ``generate`` on the same chunk collects them."""
-        bounds = np.linspace(0, len(chunk), self.parts + 1).astype(int).tolist()
+        self.serial += 1
+        own = round(self.own_share * len(chunk))
+        bounds = np.linspace(own, len(chunk), self.helpers + 1).astype(int).tolist()
         for part, (low, high) in enumerate(pairwise(bounds)):
-            self.start(part, chunk[low:high], chunk_ids[low:high])
-        self.submitted = len(chunk)
+            self.start(part, self.serial, chunk[low:high], chunk_ids[low:high])
+        self.submitted = (chunk[:own], chunk_ids[:own], len(chunk))
 
     def generate(
         self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
@@ -772,24 +793,38 @@ class WorkerPool(Generic[S]):
         npt.NDArray[np.int32] | None,
     ]:
         """Per-action counts and fingerprints of the chunk's successors, a fetch of some by index (the
-        chunk was ``submit``-ted already when the previous one's states were fetched, or now), and,
+        chunk was ``submit``-ted already while the previous one was deduplicated, or now), and,
         when the graph is recorded, each successor's label id."""
+        pipelined = self.submitted is not None
         if self.submitted is None:
             self.submit(chunk, chunk_ids)
-        assert self.submitted == len(chunk)
-        self.submitted = None
+        assert self.submitted is not None
+        own_states, size = len(self.submitted[0]), self.submitted[2]
+        assert size == len(chunk)
+        self._generate_own()
+        own, self.own, self.submitted = self.own, None, None
+        if isinstance(own, Exception):
+            raise own
+        assert own is not None
+        serial = self.serial
+        waiting = time.perf_counter()
         replies = self.replies()
         for reply in replies:
             if reply[0] == "failure":
                 raise ActionFailure(reply[1], reply[2], reply[3])
             if reply[0] == "error":
                 raise SpecError(reply[1])
-        counts = np.concatenate([reply[1] for reply in replies])
-        fps = np.concatenate([reply[2] for reply in replies])
+        if pipelined and self._replied_at is not None:
+            overhead = waiting - self._replied_at - own.seconds
+            self._balance(own_states, own.seconds, overhead, size, replies)
+        self._replied_at = time.perf_counter()
+        counts = np.concatenate([own.counts.ravel()] + [reply[1] for reply in replies])
+        fps = np.concatenate([own.fps] + [reply[2] for reply in replies])
         label_ids = None
-        if self.labels is not None:
-            label_ids = np.concatenate([self._interned(part, reply[3]) for part, reply in enumerate(replies)])
-        offsets = np.cumsum([0] + [len(reply[2]) for reply in replies])
+        if own.labels is not None:
+            interned = [self._interned(part, reply[3]) for part, reply in enumerate(replies)]
+            label_ids = np.concatenate([own.labels, *interned])
+        offsets = np.cumsum([0, len(own.fps)] + [len(reply[2]) for reply in replies])
 
         def fetch(indices: list[int]) -> tuple[list[S], Judged | None]:
             """The successors at ``indices`` (ascending, so the parts' answers concatenate in order)."""
@@ -797,15 +832,48 @@ class WorkerPool(Generic[S]):
             assert (np.diff(where) >= 0).all(), "fetched out of chunk order"
             wanted = np.asarray(indices, dtype=np.int64)
             asked = {
-                part: (wanted[where == part] - offsets[part]).tolist()
-                for part in range(self.parts)
+                part - 1: (wanted[where == part] - offsets[part]).tolist()
+                for part in range(1, self.helpers + 1)
                 if (where == part).any()
             }
-            got = self.fetch_parts(asked)
-            states = [state for part in sorted(got) for state in got[part][0]]
-            return states, Judged.concatenate([got[part][1] for part in sorted(got)])
+            self.ask(serial, asked)
+            self._generate_own()  # the next chunk's, while the workers answer
+            mine = [own.successors[j] for j in wanted[where == 0].tolist()]
+            judged = self.explorer.judge(mine)
+            got = self.answers(list(asked))
+            states = mine + [state for part in sorted(got) for state in got[part][0]]
+            return states, Judged.concatenate([judged] + [got[part][1] for part in sorted(got)])
 
         return counts.reshape(len(chunk), self.actions), fps, fetch, label_ids
+
+    def _generate_own(self) -> None:
+        """Generate the master's part of the submitted chunk, once; what it raises is kept for
+        ``generate`` to raise, after the chunk before it is done."""
+        if self.submitted is None or self.own is not None:
+            return
+        chunk, chunk_ids, _ = self.submitted
+        began = time.perf_counter()
+        try:
+            pairs, successors, counts, fps = self.explorer._generate(chunk, chunk_ids, self.between_slices)
+            labels = None if self.labels is None else self.explorer._label_ids(pairs, counts)
+        except Exception as error:
+            self.own = error
+            return
+        self.own = _OwnPart(successors, counts, fps, labels, time.perf_counter() - began)
+
+    def _balance(
+        self, own_states: int, own_seconds: float, overhead: float, size: int, replies: list[GenerateReply]
+    ) -> None:
+        """Size the master's next part so that its ``overhead`` (deduplication, fetching, admitting)
+        and its generation take as long as a worker's part: ``overhead + s * own_rate =
+        (size - s) / helpers * worker_rate``, from the rates measured on this chunk."""
+        worker_states = size - own_states
+        worker_rate = sum(reply[4] for reply in replies) / max(worker_states, 1)
+        own_rate = own_seconds / own_states if own_states else worker_rate
+        per_helper = worker_rate / self.helpers
+        wanted = (size * per_helper - overhead) / (own_rate + per_helper) / size
+        fair = 1 / (self.helpers + 1)
+        self.own_share = (self.own_share + min(max(wanted, 0.0), fair)) / 2
 
     def _interned(self, part: int, labels: WorkerLabels) -> npt.NDArray[np.int32]:
         """A worker's label ids as the master's, interning the labels new to the worker in its order."""
@@ -817,48 +885,82 @@ class WorkerPool(Generic[S]):
         return np.asarray(translation, dtype=np.int32)[local_ids]
 
 
+@dataclass(frozen=True)
+class _OwnPart(Generic[S]):
+    """The master's part of a chunk, generated."""
+
+    successors: list[S]
+    counts: npt.NDArray[np.int64]
+    fps: npt.NDArray[np.int64]
+    labels: npt.NDArray[np.int32] | None
+    seconds: float
+
+
 WorkerLabels = tuple[npt.NDArray[np.int32], int, list[tuple[int, tuple[Any, ...]]]]
 """A worker's label ids of its successors, the first id new to its table, and the new labels' keys."""
 
 GenerateReply = tuple[Any, ...]
-"""``("ok", counts, fingerprints, labels)`` (``labels``: ``WorkerLabels`` when the graph is
-recorded, else None), ``("failure", message, state, state id)`` or ``("error", message)``."""
+"""``("ok", counts, fingerprints, labels, seconds)`` (``labels``: ``WorkerLabels`` when the graph
+is recorded, else None; ``seconds`` the part took, fetches answered meanwhile included),
+``("failure", message, state, state id)`` or ``("error", message)``."""
 
 
-def generate_part(explorer: Explorer[S], chunk: list[S], chunk_ids: Any) -> tuple[GenerateReply, list[S]]:
-    """A worker's reply for one part of a chunk, and the successors it keeps for the fetches."""
-    labels: WorkerLabels | None = None
-    try:
-        pairs, successors, counts, fps = explorer._generate(chunk, chunk_ids)
-        if explorer.graph is not None:
-            known = explorer.graph.label_keys
-            first_new = len(known)
-            local_ids = explorer._label_ids(pairs, counts)
-            labels = (local_ids, first_new, list(islice(known, first_new, None)))
-    except ActionFailure as failure:
-        return ("failure", str(failure), failure.state, failure.state_id), []
-    except Exception as error:
-        return ("error", str(error)), []
-    return ("ok", counts.ravel(), fps, labels), successors
+class PartGenerator(Generic[S]):
+    """A worker's side of the pool, on its copy of the explorer: it generates its part of each chunk
+    and keeps the successors of the last two, since the master fetches one chunk's new states
+    while the next is generated."""
 
+    def __init__(self, explorer: Explorer[S]) -> None:
+        self.explorer = explorer
+        self.kept: dict[int, list[S]] = {}
+        """Successors by chunk serial number, until fetched or two chunks old."""
 
-def fetch_part(
-    explorer: Explorer[S], successors: list[S], indices: list[int]
-) -> tuple[list[S], Judged | None]:
-    """A worker's answer to a fetch: the successors asked for, and its ``judge`` of them."""
-    states = [successors[j] for j in indices]
-    return states, explorer.judge(states)
+    def generate(
+        self,
+        serial: int,
+        chunk: list[S],
+        chunk_ids: npt.NDArray[np.int32],
+        between: Callable[[], None] | None = None,
+    ) -> GenerateReply:
+        """The reply for chunk ``serial``'s part ``chunk``; ``between`` runs between slices."""
+        began = time.perf_counter()
+        for old in [kept for kept in self.kept if kept < serial - 1]:
+            del self.kept[old]
+        explorer = self.explorer
+        labels: WorkerLabels | None = None
+        try:
+            pairs, successors, counts, fps = explorer._generate(chunk, chunk_ids, between)
+            if explorer.graph is not None:
+                known = explorer.graph.label_keys
+                first_new = len(known)
+                local_ids = explorer._label_ids(pairs, counts)
+                labels = (local_ids, first_new, list(islice(known, first_new, None)))
+        except ActionFailure as failure:
+            return ("failure", str(failure), failure.state, failure.state_id)
+        except Exception as error:
+            return ("error", str(error))
+        self.kept[serial] = successors
+        return ("ok", counts.ravel(), fps, labels, time.perf_counter() - began)
+
+    def fetch(self, serial: int, indices: list[int]) -> tuple[list[S], Judged | None]:
+        """The successors of chunk ``serial`` at ``indices``, and the explorer's ``judge`` of them."""
+        successors = self.kept.pop(serial)
+        states = [successors[j] for j in indices]
+        return states, self.explorer.judge(states)
 
 
 class _Processes(WorkerPool[S]):
     """Forked worker processes: they hold the model (closures included) without pickling it."""
 
     def __init__(self, explorer: Explorer[S], count: int) -> None:
-        labels = None if explorer.graph is None else explorer.graph.label_keys
-        super().__init__(len(explorer.model.actions), count, labels, 0 if labels is None else len(labels))
+        super().__init__(explorer, count)
         context = multiprocessing.get_context("fork")
         self.connections: list[Connection] = []
         self.processes: list[BaseProcess] = []
+        self.inbox: list[list[tuple[Any, ...]]] = [[] for _ in range(count)]
+        """Per worker, what it sent that the master has read but not yet used: a fetch's answer read
+        between slices of the master's own part (so the worker need not wait to send it), or a reply
+        to the next chunk that came before that answer."""
         for _ in range(count):
             mine, theirs = context.Pipe()
             process = context.Process(target=_serve, args=(explorer, theirs), daemon=True)
@@ -867,16 +969,38 @@ class _Processes(WorkerPool[S]):
             self.connections.append(mine)
             self.processes.append(process)
 
-    def start(self, part: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.connections[part].send(("generate", chunk, chunk_ids))
+    def known_labels(self) -> int:
+        return 0 if self.labels is None else len(self.labels)
+
+    def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
+        self.connections[part].send(("generate", serial, chunk, chunk_ids))
 
     def replies(self) -> list[GenerateReply]:
-        return [connection.recv() for connection in self.connections]
+        return [self._take(part, answer=False) for part in range(self.helpers)]
 
-    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, tuple[list[S], Judged | None]]:
+    def ask(self, serial: int, asked: dict[int, list[int]]) -> None:
         for part, local in asked.items():
-            self.connections[part].send(("fetch", local))
-        return {part: self.connections[part].recv() for part in asked}
+            self.connections[part].send(("fetch", serial, local))
+
+    def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
+        return {part: self._take(part, answer=True)[1:] for part in asked}
+
+    def between_slices(self) -> None:
+        for part, connection in enumerate(self.connections):
+            while connection.poll():
+                self.inbox[part].append(connection.recv())
+
+    def _take(self, part: int, answer: bool) -> tuple[Any, ...]:
+        """Worker ``part``'s next fetch answer (``answer``) or reply to a chunk; the other kind waits."""
+        inbox = self.inbox[part]
+        for index, kept in enumerate(inbox):
+            if (kept[0] == "fetched") == answer:
+                return inbox.pop(index)
+        while True:
+            message: tuple[Any, ...] = self.connections[part].recv()
+            if (message[0] == "fetched") == answer:
+                return message
+            inbox.append(message)
 
     def close(self) -> None:
         for connection in self.connections:
@@ -893,17 +1017,26 @@ def _pick_unjudged(items: list[S], indices: list[int]) -> tuple[list[S], Judged 
 
 
 def _serve(explorer: Explorer[Any], connection: Connection) -> None:
-    """A worker process's loop: generate a part of a chunk, keep its successors, hand out those asked for."""
-    successors: list[Any] = []
-    while True:
-        request = connection.recv()
+    """A worker process's loop: generate parts of chunks, and hand out the successors asked for,
+    also between the slices of a generation (the master asks for the previous chunk's then)."""
+    generator = PartGenerator(explorer)
+
+    def answer(request: tuple[Any, ...]) -> None:
         if request[0] == "stop":
-            return
+            raise SystemExit(0)
         if request[0] == "fetch":
-            connection.send(fetch_part(explorer, successors, request[1]))
-            continue
-        reply, successors = generate_part(explorer, request[1], request[2])
-        connection.send(reply)
+            connection.send(("fetched", *generator.fetch(request[1], request[2])))
+        else:
+            connection.send(generator.generate(request[1], request[2], request[3], answer_waiting))
+
+    def answer_waiting() -> None:
+        while connection.poll():
+            request = connection.recv()
+            assert request[0] != "generate", "a chunk was submitted before the last one was collected"
+            answer(request)
+
+    while True:
+        answer(connection.recv())
 
 
 def label_at_failure(action: Action[Any], exc: BaseException) -> str:

@@ -7,7 +7,8 @@ plain immutable value (int, bool, IntEnum, tuple, NamedTuple, frozenset, frozen
 dataclass).
 
 Why 64 bits and not 128: the visited table stores each fingerprint twice (by id
-and in the sorted index), so 64 bits keep it at 20 bytes per state, and the
+and in its fingerprint set, whose slots are 30 to 60% full), so 64 bits keep it at
+25 to 39 bytes per state instead of 47 to 73, and the
 probability that a run merges two distinct states stays small and is reported for
 every run, as TLC reports it (``collision_estimates``): about 2e-3 for 60 M
 distinct states with ten successors each.
@@ -61,6 +62,10 @@ class CollisionEstimates:
         return {"optimistic": self.optimistic, "observed": self.observed}
 
 
+_GAP_BLOCK = 1 << 22
+"""Sorted fingerprints compared per block when looking for the smallest gap."""
+
+
 def collision_estimates(
     distinct: int, generated: int, fingerprints: npt.NDArray[np.int64]
 ) -> CollisionEstimates:
@@ -69,5 +74,8 @@ def collision_estimates(
     if len(fingerprints) < 2:
         return CollisionEstimates(optimistic, 0.0)
     ordered = np.sort(fingerprints.view(np.uint64))
-    smallest_gap = int(np.diff(ordered).min())
+    smallest_gap = min(  # by blocks: a whole np.diff would double the sorted copy's memory
+        int(np.diff(ordered[start : start + _GAP_BLOCK + 1]).min())
+        for start in range(0, len(ordered) - 1, _GAP_BLOCK)
+    )
     return CollisionEstimates(optimistic, 1.0 / smallest_gap if smallest_gap else 1.0)

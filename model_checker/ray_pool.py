@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
-from model_checker.engine import Explorer, GenerateReply, Judged, WorkerPool, fetch_part, generate_part
+from model_checker.engine import Explorer, GenerateReply, Judged, PartGenerator, WorkerPool
 from model_checker.model import Model, Predicate, S, SpecError
 
 LOCAL = "local"
@@ -27,22 +27,22 @@ LOCAL = "local"
 
 
 class _Generator:
-    """A Ray actor: one worker's part of each chunk."""
+    """A Ray actor: one worker's part of each chunk. It runs two calls at a time, so that the master's
+    fetch of one chunk's new states is answered while the next chunk is generated."""
 
     def __init__(
         self, model: Model[Any], record_graph: bool, invariants: list[str], predicates: list[Predicate[Any]]
     ) -> None:
-        self.explorer: Explorer[Any] = Explorer(
+        explorer: Explorer[Any] = Explorer(
             model, record_graph=record_graph, invariants=invariants, predicates=predicates
         )
-        self.successors: list[Any] = []
+        self.generator = PartGenerator(explorer)
 
-    def generate(self, chunk: list[Any], chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
-        reply, self.successors = generate_part(self.explorer, chunk, chunk_ids)
-        return reply
+    def generate(self, serial: int, chunk: list[Any], chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
+        return self.generator.generate(serial, chunk, chunk_ids)
 
-    def fetch(self, indices: list[int]) -> tuple[list[Any], Judged | None]:
-        return fetch_part(self.explorer, self.successors, indices)
+    def fetch(self, serial: int, indices: list[int]) -> tuple[list[Any], Judged | None]:
+        return self.generator.fetch(serial, indices)
 
 
 _RemoteGenerator = ray.remote(num_cpus=1)(_Generator)
@@ -68,34 +68,38 @@ def cluster_cpus() -> int:
 
 
 class RayPool(WorkerPool[S]):
-    """``workers`` Ray actors on the cluster at ``address``."""
+    """The master and ``actors`` Ray actors on the cluster at ``address``."""
 
-    def __init__(self, explorer: Explorer[S], address: str, workers: int) -> None:
-        labels = None if explorer.graph is None else explorer.graph.label_keys
-        super().__init__(len(explorer.model.actions), workers, labels, 0)
-        connect(address, workers)
+    def __init__(self, explorer: Explorer[S], address: str, actors: int) -> None:
+        super().__init__(explorer, actors)
+        connect(address, actors + 1)
         model = ray.put(explorer.model)
-        recording = labels is not None
+        recording = self.labels is not None
         invariants = [name for name, _ in explorer.invariants]
         self.actors: list[Any] = [
-            _RemoteGenerator.remote(model, recording, invariants, explorer.predicates) for _ in range(workers)
+            _RemoteGenerator.options(max_concurrency=2).remote(
+                model, recording, invariants, explorer.predicates
+            )
+            for _ in range(actors)
         ]
         """Actor handles (Ray's stubs do not type their remote methods)."""
-        self.pending: list[Any] = [None] * workers
+        self.pending: list[Any] = [None] * actors
+        self.fetching: dict[int, Any] = {}
+        """The object references of the fetches asked for, by actor."""
 
-    def start(self, part: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.pending[part] = self.actors[part].generate.remote(chunk, chunk_ids)
+    def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
+        self.pending[part] = self.actors[part].generate.remote(serial, chunk, chunk_ids)
 
     def replies(self) -> list[GenerateReply]:
         replies: list[GenerateReply] = ray.get(self.pending)
         return replies
 
-    def fetch_parts(self, asked: dict[int, list[int]]) -> dict[int, tuple[list[S], Judged | None]]:
-        parts = list(asked)
-        answers: list[tuple[list[S], Judged | None]] = ray.get(
-            [self.actors[part].fetch.remote(asked[part]) for part in parts]
-        )
-        return dict(zip(parts, answers, strict=True))
+    def ask(self, serial: int, asked: dict[int, list[int]]) -> None:
+        self.fetching = {part: self.actors[part].fetch.remote(serial, local) for part, local in asked.items()}
+
+    def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
+        answers: list[tuple[list[S], Judged | None]] = ray.get([self.fetching[part] for part in asked])
+        return dict(zip(asked, answers, strict=True))
 
     def close(self) -> None:
         for actor in self.actors:

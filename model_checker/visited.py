@@ -5,13 +5,15 @@ contiguous id range. Per state the table keeps
 
 * its fingerprint, by id (8 bytes), to rebuild traces by re-expanding parents,
 * its parent's id (4 bytes),
-* the fingerprint again in a sorted index with the matching id (8 + 4 bytes),
-  for vectorised membership tests with ``np.searchsorted``.
+* the fingerprint again in an open-addressing set (``model_checker._visited``, C),
+  kept at most 60% full: 8 bytes a slot, and 4 more for the state's id when the
+  search records its graph (an edge needs the id of a known successor).
 
-The sorted index is two-tiered (a large main array and a small recent one,
-merged when the recent one outgrows a fraction of the main one) so that adding
-a batch costs O(batch + recent) instead of O(all states): amortised, each
-fingerprint is moved a logarithmic number of times.
+A sorted index searched with ``np.searchsorted`` served before the set: at tens
+of millions of states each lookup missed the cache a dozen times, and the
+lookups took a third of the master's time on TwoPhase RM=10; a probe of the
+set misses about once. The set's arrays are numpy arrays, so the table pickles
+into checkpoints as it is.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from model_checker import _visited
+
 Int64Array = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
 
-_MERGE_FRACTION = 8
-"""Merge the recent tier into the main one when it exceeds 1/_MERGE_FRACTION of it."""
+_MAX_LOAD = 0.6
+"""The set grows (doubling) before an insertion could fill more than this fraction of its slots."""
+
+_INITIAL_SLOTS = 1 << 12
 
 
 class GrowableArray:
@@ -59,72 +65,58 @@ class GrowableArray:
         return self._size * self._data.itemsize
 
 
-class _SortedIndex:
-    """A sorted fingerprint array with the id of each fingerprint."""
-
-    def __init__(self) -> None:
-        self.fps: Int64Array = np.empty(0, dtype=np.int64)
-        self.ids: Int32Array = np.empty(0, dtype=np.int32)
-
-    def positions(self, fps: Int64Array) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
-        """Insertion positions of ``fps`` and whether each is already present."""
-        pos = np.searchsorted(self.fps, fps)
-        if len(self.fps) == 0:
-            return pos, np.zeros(len(fps), dtype=bool)
-        found = self.fps[np.minimum(pos, len(self.fps) - 1)] == fps
-        return pos, found
-
-    def insert(self, pos: npt.NDArray[np.intp], fps: Int64Array, ids: Int32Array) -> None:
-        """Insert sorted, absent ``fps`` at the positions ``positions`` returned."""
-        self.fps = np.insert(self.fps, pos, fps)
-        self.ids = np.insert(self.ids, pos, ids)
-
-    def merge(self, other: _SortedIndex) -> None:
-        """Absorb ``other`` (disjoint from this index)."""
-        pos, _ = self.positions(other.fps)
-        self.insert(pos, other.fps, other.ids)
-
-
 class VisitedTable:
     """Fingerprints seen so far, with ids in discovery order and parent links."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_ids: bool = False) -> None:
         self.fps_by_id = GrowableArray(np.int64)
         self.parents = GrowableArray(np.int32)
-        self._main = _SortedIndex()
-        self._recent = _SortedIndex()
+        self._keys: Int64Array = np.zeros(_INITIAL_SLOTS + 1, dtype=np.int64)
+        """The set's slots (0: empty), and last the presence of the fingerprint 0."""
+        self._ids: Int32Array | None = np.zeros(_INITIAL_SLOTS + 1, dtype=np.int32) if with_ids else None
+        """Each slot's state id, when the table answers ``ids_of``."""
 
     def __len__(self) -> int:
         return len(self.fps_by_id)
 
-    def contains(self, fps: Int64Array) -> npt.NDArray[np.bool_]:
-        """For each fingerprint, whether it is in the table."""
-        return self._main.positions(fps)[1] | self._recent.positions(fps)[1]
+    def insert_new(
+        self, fps: Int64Array, limit: int | None = None, with_ids: bool = False
+    ) -> tuple[npt.NDArray[np.int64], Int32Array | None, bool]:
+        """Enter the fingerprints of ``fps`` not yet in the table, in order, at most ``limit`` of them:
+        the positions in ``fps`` of those entered (first occurrences, in order), each fingerprint's id
+        when ``with_ids`` (-1 for one left out), and whether the limit left any out. Their ids are
+        ``len(self)`` onwards once ``record`` stores them, which must come next."""
+        self._reserve(len(fps))
+        positions = np.empty(len(fps), dtype=np.int64)
+        successor_ids = np.empty(len(fps), dtype=np.int32) if with_ids else None
+        if with_ids and self._ids is None:
+            raise ValueError("this table was made without ids")
+        fps = np.ascontiguousarray(fps, dtype=np.int64)
+        allowed = len(fps) if limit is None else limit
+        inserted, dropped = _visited.insert_new(
+            self._keys, self._ids, fps, len(self), allowed, positions, successor_ids
+        )
+        return positions[:inserted], successor_ids, dropped
 
-    def ids_of(self, fps: Int64Array) -> Int32Array:
-        """Ids of fingerprints that are all in the table."""
-        out = np.empty(len(fps), dtype=np.int32)
-        pos, found = self._main.positions(fps)
-        out[found] = self._main.ids[pos[found]]
-        rest = ~found
-        pos_recent = np.searchsorted(self._recent.fps, fps[rest])
-        out[rest] = self._recent.ids[pos_recent]
-        return out
-
-    def add(self, fps: Int64Array, parents: Int32Array) -> range:
-        """Add new, distinct fingerprints (in discovery order); returns their ids."""
+    def record(self, fps: Int64Array, parents: Int32Array) -> range:
+        """Store the states ``insert_new`` just entered (in its order), with their parents; their ids."""
         first = len(self)
-        ids = np.arange(first, first + len(fps), dtype=np.int32)
         self.fps_by_id.extend(fps)
         self.parents.extend(parents)
-        order = np.argsort(fps, kind="stable")
-        sorted_fps = fps[order]
-        pos, _ = self._recent.positions(sorted_fps)
-        self._recent.insert(pos, sorted_fps, ids[order])
-        if len(self._recent.fps) * _MERGE_FRACTION > len(self._main.fps):
-            self._main.merge(self._recent)
-            self._recent = _SortedIndex()
         return range(first, first + len(fps))
+
+    def _reserve(self, incoming: int) -> None:
+        """Grow the set so that ``incoming`` more fingerprints keep it under ``_MAX_LOAD``."""
+        slots = len(self._keys) - 1
+        needed = len(self) + incoming
+        if needed <= _MAX_LOAD * slots:
+            return
+        while needed > _MAX_LOAD * slots:
+            slots *= 2
+        keys = np.zeros(slots + 1, dtype=np.int64)
+        ids = None if self._ids is None else np.zeros(slots + 1, dtype=np.int32)
+        _visited.rehash(self._keys, self._ids, keys, ids)
+        self._keys, self._ids = keys, ids
 
     def fingerprint(self, state_id: int) -> int:
         """The fingerprint of one state."""
@@ -141,12 +133,10 @@ class VisitedTable:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held per the layout in the module docstring."""
+        """Bytes held per the layout in the module docstring (the set's empty slots included)."""
         return (
             self.fps_by_id.nbytes
             + self.parents.nbytes
-            + self._main.fps.nbytes
-            + self._main.ids.nbytes
-            + self._recent.fps.nbytes
-            + self._recent.ids.nbytes
+            + self._keys.nbytes
+            + (0 if self._ids is None else self._ids.nbytes)
         )

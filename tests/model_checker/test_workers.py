@@ -3,11 +3,13 @@ the same counts, coverage, verdicts and shortest counterexamples."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import model_checker.engine as engine
 from model_checker.checker import check
@@ -21,8 +23,12 @@ from tests.model_checker.test_engine import random_graphs
 
 @pytest.fixture(autouse=True)
 def every_chunk_in_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small models too go through the workers (they otherwise stay in the master)."""
+    """Small models too go through the workers (they otherwise stay in the master), in levels of
+    several chunks and parts of several slices, so that a chunk's new states are fetched while
+    the next is generated: between its slices, or after it."""
     monkeypatch.setattr(engine, "PARALLEL_MIN_STATES", 1)
+    monkeypatch.setattr(engine, "CHUNK_STATES", 64)
+    monkeypatch.setattr(engine, "SLICE_STATES", 8)
 
 
 @pytest.mark.parametrize("workers", [2, 3])
@@ -31,6 +37,21 @@ def test_two_phase_is_the_same_search_with_workers(workers: int) -> None:
     many = check(two_phase(5), liveness=False, workers=workers)
     assert search_figures(many) == search_figures(one) and many.stats["workers"] == workers
     assert (many.distinct_states, many.generated_states, many.depth) == (8_832, 58_146, 17)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_the_search_is_the_same_whatever_part_of_each_chunk_the_master_takes(
+    shares: random.Random,
+) -> None:
+    """The master sizes its own part by measured times; any size, none or all, gives the same search."""
+    one = check(two_phase(4), record_graph=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            engine.WorkerPool, "_balance", lambda pool, *_: setattr(pool, "own_share", shares.random())
+        )
+        many = check(two_phase(4), record_graph=True, workers=3)
+    assert search_figures(many) == search_figures(one) and graph_figures(many) == graph_figures(one)
 
 
 def test_a_pbft_violation_has_the_same_shortest_trace_with_workers() -> None:

@@ -1,0 +1,6 @@
+from typing import Any
+
+def insert_new(
+    keys: Any, ids: Any, fps: Any, first_id: int, limit: int, new_positions: Any, successor_ids: Any, /
+) -> tuple[int, bool]: ...
+def rehash(keys: Any, ids: Any, new_keys: Any, new_ids: Any, /) -> None: ...
