@@ -868,12 +868,13 @@ class WorkerPool(Generic[S]):
         and its generation take as long as a worker's part: ``overhead + s * own_rate =
         (size - s) / helpers * worker_rate``, from the rates measured on this chunk."""
         worker_states = size - own_states
-        worker_rate = sum(reply[4] for reply in replies) / max(worker_states, 1)
+        if worker_states == 0:
+            return
+        worker_rate = sum(reply[4] for reply in replies) / worker_states
         own_rate = own_seconds / own_states if own_states else worker_rate
         per_helper = worker_rate / self.helpers
         wanted = (size * per_helper - overhead) / (own_rate + per_helper) / size
-        fair = 1 / (self.helpers + 1)
-        self.own_share = (self.own_share + min(max(wanted, 0.0), fair)) / 2
+        self.own_share = (self.own_share + min(max(wanted, 0.0), 1.0)) / 2
 
     def _interned(self, part: int, labels: WorkerLabels) -> npt.NDArray[np.int32]:
         """A worker's label ids as the master's, interning the labels new to the worker in its order."""

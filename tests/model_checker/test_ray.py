@@ -33,8 +33,10 @@ def local_cluster() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def every_chunk_in_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small models too go through the actors (they otherwise stay in the master)."""
+    """Small models too go through the actors (they otherwise stay in the master), in levels of
+    several chunks, so that an actor answers a chunk's fetch while it generates the next."""
     monkeypatch.setattr(engine, "PARALLEL_MIN_STATES", 1)
+    monkeypatch.setattr(engine, "CHUNK_STATES", 64)
 
 
 def test_two_phase_is_the_same_search_on_ray() -> None:
