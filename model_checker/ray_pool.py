@@ -12,6 +12,8 @@ model given as ``package.module:attribute`` importable there too).
 
 from __future__ import annotations
 
+import gc
+import pickle
 from typing import Any
 
 import numpy as np
@@ -33,16 +35,26 @@ class _Generator:
     def __init__(
         self, model: Model[Any], record_graph: bool, invariants: list[str], predicates: list[Predicate[Any]]
     ) -> None:
+        # As in the master (``Explorer.run``): states are acyclic, and the cyclic collector's passes
+        # over the kept successors cost more than generating them (2.5x the time a part took).
+        gc.disable()
         explorer: Explorer[Any] = Explorer(
             model, record_graph=record_graph, invariants=invariants, predicates=predicates
         )
         self.generator = PartGenerator(explorer)
 
-    def generate(self, serial: int, chunk: list[Any], chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
-        return self.generator.generate(serial, chunk, chunk_ids)
+    def generate(self, serial: int, encoded_chunk: bytes, chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
+        return self.generator.generate(serial, pickle.loads(encoded_chunk), chunk_ids)
 
-    def fetch(self, serial: int, indices: list[int]) -> tuple[list[Any], Judged | None]:
-        return self.generator.fetch(serial, indices)
+    def fetch(self, serial: int, indices: list[int]) -> bytes:
+        return _encoded(self.generator.fetch(serial, indices))
+
+
+def _encoded(states: Any) -> bytes:
+    """States pickled by the standard pickler, in C: Ray's cloudpickle calls back into Python for
+    every object, which cost more than generating the states (as forked workers' pipes do, the
+    states' classes must be importable)."""
+    return pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 _RemoteGenerator = ray.remote(num_cpus=1)(_Generator)
@@ -88,7 +100,7 @@ class RayPool(WorkerPool[S]):
         """The object references of the fetches asked for, by actor."""
 
     def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.pending[part] = self.actors[part].generate.remote(serial, chunk, chunk_ids)
+        self.pending[part] = self.actors[part].generate.remote(serial, _encoded(chunk), chunk_ids)
 
     def replies(self) -> list[GenerateReply]:
         replies: list[GenerateReply] = ray.get(self.pending)
@@ -98,8 +110,8 @@ class RayPool(WorkerPool[S]):
         self.fetching = {part: self.actors[part].fetch.remote(serial, local) for part, local in asked.items()}
 
     def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
-        answers: list[tuple[list[S], Judged | None]] = ray.get([self.fetching[part] for part in asked])
-        return dict(zip(asked, answers, strict=True))
+        answers: list[bytes] = ray.get([self.fetching[part] for part in asked])
+        return {part: pickle.loads(answer) for part, answer in zip(asked, answers, strict=True)}
 
     def close(self) -> None:
         for actor in self.actors:
