@@ -88,7 +88,7 @@ def register(
         "--workers",
         type=int,
         metavar="N",
-        help="processes generating successors (safety-only searches; default: one per core, or per CPU of "
+        help="processes generating successors, the master included (default: one per core, or per CPU of "
         "the Ray cluster)",
     )
     checker.add_argument(

@@ -725,7 +725,7 @@ class WorkerPool(Generic[S]):
     concatenated in chunk order. The next chunk is submitted before that fetch, so the workers
     generate it while the master deduplicates (``PartGenerator`` keeps two chunks' successors).
     The master's part is sized so that its whole cycle, deduplication included, takes as long as
-    a worker's part: then neither waits for the other, and no process crosses a pipe for it.
+    a worker's part: then neither waits for the other, and the master's part crosses no pipe.
     """
 
     def __init__(self, explorer: Explorer[S], helpers: int) -> None:
