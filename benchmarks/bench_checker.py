@@ -135,6 +135,7 @@ def _worker(name: str, constants: dict[str, Any], liveness: bool) -> None:
         "visited_bytes_per_state": result.memory.visited_table / result.distinct_states
         if result.memory
         else 0.0,
+        "graph_bytes": result.memory.graph if result.memory else 0,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "properties": {p.name: p.status for p in result.properties},
         **{k: v for k, v in result.stats.items() if isinstance(v, (int, float))},
