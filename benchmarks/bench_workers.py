@@ -15,7 +15,8 @@ process would take too long); a speed-up is then over the smallest count run (``
 ``--no-ray`` skips Ray, ``--timeout S`` ends a run (its whole process group) after S seconds and
 records it as timed out, and ``--out PATH`` writes elsewhere; the file is rewritten after every run,
 so a run cut short keeps what it measured. ``benchmarks/results/workers_16_cores.json`` was
-measured so, on a 16-core machine (its ``notes`` give the command).
+measured so, on a 16-core machine, and ``benchmarks/results/workers_pbft_window.json`` on this
+one (their ``notes`` give the command).
 """
 
 from __future__ import annotations
