@@ -627,13 +627,14 @@ class Explorer(Generic[S]):
         if not pairs:
             return
         flat = per_action.ravel()
-        starts = (np.cumsum(flat) - flat).reshape(per_action.shape)
+        ends = np.cumsum(flat)
+        starts = (ends - flat).reshape(per_action.shape)
         fired = per_action > 0
         first_rows = np.argmax(fired, axis=0)  # first state of the chunk where each action fired
         firsts = starts[first_rows, np.arange(per_action.shape[1])][fired.any(axis=0)]
         spaced = np.linspace(0, len(pairs) - 1, _SAMPLES_PER_CHUNK).astype(np.int64)
         for j in unique(np.concatenate([spaced, firsts])).tolist():
-            self._verify_item(pairs, j, per_action, chunk, ids)
+            self._verify_item(pairs, j, ends, chunk, ids)
 
     def _verify_all(
         self,
@@ -642,19 +643,21 @@ class Explorer(Generic[S]):
         chunk: list[S],
         ids: Any,
     ) -> None:
+        ends = np.cumsum(per_action.ravel())
         for j in range(len(pairs)):
-            self._verify_item(pairs, j, per_action, chunk, ids)
+            self._verify_item(pairs, j, ends, chunk, ids)
 
     def _verify_item(
         self,
         pairs: list[tuple[tuple[Any, ...], S]],
         j: int,
-        per_action: npt.NDArray[np.int64],
+        ends: npt.NDArray[np.int64],
         chunk: list[S],
         ids: Any,
     ) -> None:
+        """Check ``pairs[j]``; ``ends``: the cumulated successor counts per (state, action)."""
         n_actions = len(self.model.actions)
-        slot = int(np.searchsorted(np.cumsum(per_action.ravel()), j, side="right"))
+        slot = int(np.searchsorted(ends, j, side="right"))
         action = self.model.actions[slot % n_actions]
         item = pairs[j]
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], tuple)):
