@@ -36,7 +36,7 @@ class _Generator:
         self, model: Model[Any], record_graph: bool, invariants: list[str], predicates: list[Predicate[Any]]
     ) -> None:
         # As in the master (``Explorer.run``): states are acyclic, and the cyclic collector's passes
-        # over the kept successors cost more than generating them (2.5x the time a part took).
+        # over the kept successors cost about as much as generating them.
         gc.disable()
         explorer: Explorer[Any] = Explorer(
             model, record_graph=record_graph, invariants=invariants, predicates=predicates
