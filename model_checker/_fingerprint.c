@@ -231,10 +231,15 @@ static int fingerprint_record(PyObject *value, uint64_t *out) {
     return status;
 }
 
+/* Containers walked so far: ``walk`` compares it before and after a walk to tell a container of
+ * plain ints (walking it again costs what a memo slot costs) from one holding containers. */
+static size_t containers_walked;
+
 static int walk_container(PyObject *value, uint64_t *out) {
     if (Py_EnterRecursiveCall(" while fingerprinting a state")) {
         return -1;
     }
+    containers_walked++;
     int status;
     if (PyTuple_Check(value)) { /* NamedTuples too: they compare equal to plain tuples */
         status = fingerprint_tuple(value, out);
@@ -247,9 +252,11 @@ static int walk_container(PyObject *value, uint64_t *out) {
     return status;
 }
 
-/* A part of a state: sets and tuples of more than MEMO_MIN_SIZE items go through the memo
- * (a tuple whose fingerprint was computed holds only values the walk accepts, all immutable;
- * its fingerprint reads its items alone). */
+/* A part of a state: sets and tuples of more than MEMO_MIN_SIZE items that hold containers go
+ * through the memo (a tuple whose fingerprint was computed holds only values the walk accepts,
+ * all immutable; its fingerprint reads its items alone). One of ints only is walked again each
+ * time instead: as cheap as a lookup, and it leaves the slots to the parts worth keeping, such
+ * as a message set shared by every successor of a state, where most such tuples are new. */
 #define MEMO_MIN_SIZE 2
 static int walk(PyObject *value, uint64_t *out) {
     if (PyLong_Check(value)) { /* int, bool and IntEnum members: == by integer value */
@@ -271,8 +278,12 @@ static int walk(PyObject *value, uint64_t *out) {
         *out = slot->fingerprint;
         return 0;
     }
+    size_t before = containers_walked;
     if (walk_container(value, out) < 0) {
         return -1;
+    }
+    if (containers_walked == before + 1) {
+        return 0;
     }
     Py_INCREF(value);
     Py_XSETREF(slot->value, value);
