@@ -252,12 +252,14 @@ static int walk_container(PyObject *value, uint64_t *out) {
     return status;
 }
 
-/* A part of a state: sets and tuples of more than MEMO_MIN_SIZE items that hold containers go
- * through the memo (a tuple whose fingerprint was computed holds only values the walk accepts,
- * all immutable; its fingerprint reads its items alone). One of ints only is walked again each
- * time instead: as cheap as a lookup, and it leaves the slots to the parts worth keeping, such
- * as a message set shared by every successor of a state, where most such tuples are new. */
+/* A part of a state: sets and tuples of more than MEMO_MIN_SIZE items go through the memo (a
+ * tuple whose fingerprint was computed holds only values the walk accepts, all immutable; its
+ * fingerprint reads its items alone), except one of at most FLAT_MAX_SIZE ints only: walking it
+ * again costs about what a lookup does, and most such tuples are new in each successor (a
+ * tuple of per-node states), so the slots are left to the parts worth keeping, such as a
+ * message set shared by every successor of a state. */
 #define MEMO_MIN_SIZE 2
+#define FLAT_MAX_SIZE 16
 static int walk(PyObject *value, uint64_t *out) {
     if (PyLong_Check(value)) { /* int, bool and IntEnum members: == by integer value */
         return fingerprint_int(value, out);
@@ -282,7 +284,7 @@ static int walk(PyObject *value, uint64_t *out) {
     if (walk_container(value, out) < 0) {
         return -1;
     }
-    if (containers_walked == before + 1) {
+    if (containers_walked == before + 1 && size <= FLAT_MAX_SIZE) {
         return 0;
     }
     Py_INCREF(value);

@@ -303,3 +303,14 @@ def test_collision_estimates_follow_tlc() -> None:
     assert result.collisions is not None
     assert result.collisions.optimistic == pytest.approx(288 * (1_146 - 288) / 2**64)
     assert 0 < result.collisions.observed < 1e-6
+
+
+def test_the_memo_keeps_shared_parts_and_not_small_tuples_of_ints() -> None:
+    """A memoised part gains the memo's reference. A large flat set shared by successors must be
+    memoised (walking it again would cost a thousand mixes); a small tuple of ints, new in most
+    successors, is walked again instead, so it leaves the slots to such parts."""
+    shared = frozenset(range(1_000))
+    small = tuple(range(7))
+    before = sys.getrefcount(shared), sys.getrefcount(small)
+    fingerprint((shared, small, 0))
+    assert (sys.getrefcount(shared), sys.getrefcount(small)) == (before[0] + 1, before[1])
