@@ -731,7 +731,7 @@ class WorkerPool(Generic[S]):
     a worker's part: then neither waits for the other, and the master's part crosses no pipe.
     """
 
-    def __init__(self, explorer: Explorer[S], helpers: int) -> None:
+    def __init__(self, explorer: Explorer[S], helpers: int, known_labels: int = 0) -> None:
         self.explorer = explorer
         self.actions = len(explorer.model.actions)
         self.helpers = helpers
@@ -749,12 +749,9 @@ class WorkerPool(Generic[S]):
         """The master's label table, when it records the graph: workers intern labels in tables of
         their own, and report the labels new to them, which the master interns in part order (so
         every id is the one the one-process search gives)."""
-        self.translations = [list(range(self.known_labels())) for _ in range(helpers)]
-        """Per worker, its label ids to the master's."""
-
-    def known_labels(self) -> int:
-        """How many labels a new worker's table starts with (a forked one starts with the master's)."""
-        return 0
+        self.translations = [list(range(known_labels)) for _ in range(helpers)]
+        """Per worker, its label ids to the master's (``known_labels``: how many labels a new
+        worker's table starts with; a forked one starts with the master's)."""
 
     def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
         """Have worker ``part`` generate the successors of ``chunk`` (chunk ``serial``) and keep them."""
@@ -957,7 +954,7 @@ class _Processes(WorkerPool[S]):
     """Forked worker processes: they hold the model (closures included) without pickling it."""
 
     def __init__(self, explorer: Explorer[S], count: int) -> None:
-        super().__init__(explorer, count)
+        super().__init__(explorer, count, 0 if explorer.graph is None else len(explorer.graph.label_keys))
         context = multiprocessing.get_context("fork")
         self.connections: list[Connection] = []
         self.processes: list[BaseProcess] = []
@@ -972,9 +969,6 @@ class _Processes(WorkerPool[S]):
             theirs.close()
             self.connections.append(mine)
             self.processes.append(process)
-
-    def known_labels(self) -> int:
-        return 0 if self.labels is None else len(self.labels)
 
     def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
         self.connections[part].send(("generate", serial, chunk, chunk_ids))

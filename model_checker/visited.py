@@ -86,11 +86,11 @@ class VisitedTable:
         the positions in ``fps`` of those entered (first occurrences, in order), each fingerprint's id
         when ``with_ids`` (-1 for one left out), and whether the limit left any out. Their ids are
         ``len(self)`` onwards once ``record`` stores them, which must come next."""
+        if with_ids and self._ids is None:
+            raise ValueError("this table was made without ids")
         self._reserve(len(fps))
         positions = np.empty(len(fps), dtype=np.int64)
         successor_ids = np.empty(len(fps), dtype=np.int32) if with_ids else None
-        if with_ids and self._ids is None:
-            raise ValueError("this table was made without ids")
         fps = np.ascontiguousarray(fps, dtype=np.int64)
         allowed = len(fps) if limit is None else limit
         inserted, dropped = _visited.insert_new(
