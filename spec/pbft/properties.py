@@ -12,7 +12,7 @@ from itertools import pairwise
 
 from model_checker.model import Fairness, Property, eventually, leads_to, weak_fairness
 from spec.pbft.protocol import Pbft
-from spec.pbft.state import NULL, Ops, State
+from spec.pbft.state import NULL, Logs, Ops, State
 from spec.quorum import reply_quorum, view_change_join
 
 # --------------------------------------------------------------------------- invariants
@@ -25,49 +25,43 @@ def agreement(p: Pbft, s: State) -> bool:
     return all(decided.setdefault(n, d) == d for n, d in s.decided)
 
 
-def executed_prefix(p: Pbft, s: State) -> bool:
+def executed_prefix(p: Pbft, logs: Logs) -> bool:
     """ExecutedPrefix (C&L 4: a replicated state machine; every honest replica executes the same
     sequence): of any two honest executed logs, one is a prefix of the other."""
-    logs = sorted((s.replicas[i].executed for i in p.honest), key=len)
-    return all(shorter == longer[: len(shorter)] for shorter, longer in pairwise(logs))
+    ordered = sorted(logs, key=len)
+    return all(shorter == longer[: len(shorter)] for shorter, longer in pairwise(ordered))
 
 
-def only_sent_requests_executed(p: Pbft, s: State) -> bool:
+def only_sent_requests_executed(p: Pbft, logs: Logs) -> bool:
     """OnlySentRequestsExecuted (C&L 4.1: requests are signed by their clients): honest replicas
     execute only requests some client sent, or null requests."""
-    return all(op == NULL or p.client_sent(op) for i in p.honest for op in s.replicas[i].executed)
+    return all(op == NULL or p.client_sent(op) for ops in logs for op in ops)
 
 
-def executed_at_most_once(p: Pbft, s: State) -> bool:
+def executed_at_most_once(p: Pbft, logs: Logs) -> bool:
     """ExecutedAtMostOnce (C&L 4.1: timestamps give exactly-once semantics): no honest replica
     executes a request twice."""
-    for i in p.honest:
-        ops = [op for op in s.replicas[i].executed if op != NULL]
-        if len(ops) != len(set(ops)):
+    for ops in logs:
+        requests = [op for op in ops if op != NULL]
+        if len(requests) != len(set(requests)):
             return False
     return True
 
 
-def checkpoint_agreement(p: Pbft, s: State) -> bool:
+def checkpoint_agreement(p: Pbft, logs: Logs) -> bool:
     """CheckpointAgreement (C&L 4.3): at most one state is certified stable per sequence number,
     and it is the executed prefix of every honest replica that got that far."""
     certified: dict[int, Ops] = {}
-    for n, st in p.stable_checkpoints(s):
+    for n, st in p.certified_checkpoints(logs):
         if certified.setdefault(n, st) != st:
             return False
-    return all(
-        s.replicas[i].executed[:n] == st
-        for n, st in certified.items()
-        for i in p.honest
-        if len(s.replicas[i].executed) >= n
-    )
+    return all(ops[:n] == st for n, st in certified.items() for ops in logs if len(ops) >= n)
 
 
-def client_accepts_only_correct_results(p: Pbft, s: State) -> bool:
+def client_accepts_only_correct_results(p: Pbft, logs: Logs) -> bool:
     """ClientAcceptsOnlyCorrectResults (C&L 4.1: the client waits for f + 1 matching replies): any
     result that reply_quorum(f) replicas (Byzantine ones replying anything) can vouch for is
     the result the request has in the longest honest executed log."""
-    logs = [s.replicas[i].executed for i in p.honest]
     longest = max(logs, key=len)
     for request in p.requests:
         if request not in longest:
@@ -84,24 +78,38 @@ def client_accepts_only_correct_results(p: Pbft, s: State) -> bool:
     return True
 
 
-def on_every_honest_log(p: Pbft, holds: Callable[[Ops], bool], s: State) -> bool:
+def on_logs(p: Pbft, holds: Callable[[Pbft, Logs], bool]) -> Callable[[State], bool]:
+    """An invariant of the honest executed logs as a state predicate, memoised by the logs: states
+    differ mostly in messages, and few distinct tuples of logs recur (hundreds on ``pbft``)."""
+    memo: dict[Logs, bool] = {}
+
+    def on(s: State) -> bool:
+        logs = p.honest_logs(s)
+        found = memo.get(logs)
+        if found is None:
+            found = memo[logs] = holds(p, logs)
+        return found
+
+    return on
+
+
+def on_every_honest_log(holds: Callable[[Ops], bool]) -> Callable[[Pbft, Logs], bool]:
     """An application invariant (a predicate on one executed log) on every honest replica's log."""
-    return all(holds(ops) for ops in {s.replicas[i].executed for i in p.honest})
+    return lambda p, logs: all(holds(ops) for ops in set(logs))
 
 
 def invariants(p: Pbft) -> dict[str, Callable[[State], bool]]:
     """PBFT's invariants, then the application's on every honest log."""
-    found: dict[str, Callable[[State], bool]] = {
-        "Agreement": partial(agreement, p),
-        "ExecutedPrefix": partial(executed_prefix, p),
-        "OnlySentRequestsExecuted": partial(only_sent_requests_executed, p),
-        "ExecutedAtMostOnce": partial(executed_at_most_once, p),
-        "CheckpointAgreement": partial(checkpoint_agreement, p),
-        "ClientAcceptsOnlyCorrectResults": partial(client_accepts_only_correct_results, p),
+    of_logs: dict[str, Callable[[Pbft, Logs], bool]] = {
+        "ExecutedPrefix": executed_prefix,
+        "OnlySentRequestsExecuted": only_sent_requests_executed,
+        "ExecutedAtMostOnce": executed_at_most_once,
+        "CheckpointAgreement": checkpoint_agreement,
+        "ClientAcceptsOnlyCorrectResults": client_accepts_only_correct_results,
+        **{name: on_every_honest_log(holds) for name, holds in p.app.invariants.items()},
     }
-    for name, holds in p.app.invariants.items():
-        found[name] = partial(on_every_honest_log, p, holds)
-    return found
+    memoised = {name: on_logs(p, holds) for name, holds in of_logs.items()}
+    return {"Agreement": partial(agreement, p), **memoised}
 
 
 # --------------------------------------------------------------------------- liveness

@@ -29,6 +29,7 @@ from spec.pbft import reductions
 from spec.pbft.config import COUNTER, Application, PbftBug, PbftConfig
 from spec.pbft.state import (
     NULL,
+    Logs,
     NewView,
     Ops,
     Proposals,
@@ -161,13 +162,25 @@ class Pbft:
 
     def checkpoints_of(self, r: Replica) -> Iterator[tuple[int, Ops]]:
         """The CHECKPOINT(n, state) messages replica r has multicast: one per K-th executed request."""
+        return self._checkpoints_after(r.executed)
+
+    def _checkpoints_after(self, executed: Ops) -> Iterator[tuple[int, Ops]]:
         interval = self.config.checkpoint_interval
-        for n in range(interval, len(r.executed) + 1, interval):
-            yield n, r.executed[:n]
+        for n in range(interval, len(executed) + 1, interval):
+            yield n, executed[:n]
+
+    def honest_logs(self, s: State) -> Logs:
+        """The honest replicas' executed logs, in replica order."""
+        return tuple([s.replicas[i].executed for i in self.honest])
 
     def stable_checkpoints(self, s: State) -> frozenset[tuple[int, Ops]]:
         """(seq, state) certified by a quorum of matching CHECKPOINTs (C&L 4.3)."""
-        votes = Counter(chain.from_iterable(self.checkpoints_of(s.replicas[i]) for i in self.honest))
+        return self.certified_checkpoints(self.honest_logs(s))
+
+    def certified_checkpoints(self, logs: Logs) -> frozenset[tuple[int, Ops]]:
+        """The stable checkpoints of honest replicas that executed ``logs``: a replica's CHECKPOINTs
+        follow from its log alone, and Byzantine ones vouch for any."""
+        votes = Counter(chain.from_iterable(map(self._checkpoints_after, logs)))
         needed = self.quorum - self.byzantine_votes
         return frozenset(c for c, count in votes.items() if count >= needed)
 
@@ -252,10 +265,14 @@ class Pbft:
             return [] if self.byzantine_silent else self.new_view_options(s, view, own=None)
         return sorted(nv for nv in s.new_views if nv.view == view)
 
+    def readable(self, s: State) -> reductions.Readable:
+        """What of ``s``'s messages its future steps can still read (spec.pbft.reductions.readable)."""
+        return reductions.readable(self, s)
+
     def collect(self, s: State, parent: State) -> State:
         """``s`` without the messages that became unreadable in the step from ``parent``
         (spec.pbft.reductions.collect)."""
-        return reductions.collect(self, s, reductions.readable(self, parent))
+        return reductions.collect(self, s, self.readable(parent))
 
     # ----------------------------------------------------------------- actions
 

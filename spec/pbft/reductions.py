@@ -39,6 +39,13 @@ def new_view_pending(p: Pbft, s: State, view: int) -> bool:
     )
 
 
+def watermarks(p: Pbft, s: State) -> tuple[tuple[int, bool, int], ...]:
+    """Each honest replica's view, whether it is changing views, and its low watermark: all that
+    ``readable`` reads of a state."""
+    replicas = s.replicas
+    return tuple([(replicas[i].view, replicas[i].changing, replicas[i].stable) for i in p.honest])
+
+
 def readable(p: Pbft, s: State) -> Readable:
     """The views whose PREPAREs are live, the views whose NEW-VIEW is pending, and the lowest honest
     low watermark. Each only shrinks or grows monotonically along a behaviour."""
@@ -64,7 +71,7 @@ def collect(p: Pbft, s: State, before: Readable) -> State:
     * COMMITs at or below every honest replica's low watermark (C&L 4.3's
       garbage collection; ``decided`` keeps what Agreement needs).
     """
-    now = readable(p, s)
+    now = p.readable(s)
     if now == before:
         return s  # the parent was collected and nothing more became unreadable
     views_changed = now.prepare_views != before.prepare_views
@@ -107,8 +114,12 @@ def symmetry(p: Pbft) -> Callable[[State], Hashable] | None:
         return None
 
     def representative(s: State) -> Hashable:
+        records = [s.replicas[j] for j in slots]
+        ordered = sorted(records, key=hash)
+        if ordered == records:
+            return s  # already the representative: equal records in place are the same state
         replicas = list(s.replicas)
-        for slot, record in zip(slots, sorted((replicas[j] for j in slots), key=hash), strict=True):
+        for slot, record in zip(slots, ordered, strict=True):
             replicas[slot] = record
         return s._replace(replicas=tuple(replicas))
 

@@ -2,12 +2,13 @@
 
 The checker expands one state at a time: it runs every action on a state,
 then moves on. Several actions read the same facts of that state (vote
-tallies, stable checkpoints, what was readable before the step), and
-``Quiescent`` asks whether any other action was enabled, which the checker
-has just found out. So this subclass remembers each fact for the state last
-seen (by identity: the checker holds that state while it runs the actions)
-and notes which actions produced a successor. The memos change no result:
-``Pbft`` computes the same values afresh.
+tallies, stable checkpoints), and ``Quiescent`` asks whether any other action
+was enabled, which the checker has just found out. So this subclass remembers
+each fact for the state last seen (by identity: the checker holds that state
+while it runs the actions) and notes which actions produced a successor. Facts
+that read a small part of the state (what is readable, from the watermarks;
+stable checkpoints, from the executed logs) are memoised by that part, across
+states. The memos change no result: ``Pbft`` computes the same values afresh.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from model_checker.model import Action
 from spec.pbft import reductions
 from spec.pbft.config import COUNTER, Application, PbftConfig
 from spec.pbft.protocol import Pbft, Step, enabled
-from spec.pbft.state import Ops, State, Tally
+from spec.pbft.state import Logs, Ops, State, Tally
 
 
 class SearchPbft(Pbft):
@@ -34,8 +35,10 @@ class SearchPbft(Pbft):
         self._tally = Tally(Counter(), Counter())
         self._stable_of: State | None = None
         self._stable: frozenset[tuple[int, Ops]] = frozenset()
-        self._collected_after: State | None = None
-        self._readable_before = reductions.Readable(frozenset(), frozenset(), 0)
+        self._readable: dict[tuple[tuple[int, bool, int], ...], reductions.Readable] = {}
+        """By ``reductions.watermarks``, all that ``readable`` reads: a few dozen entries."""
+        self._certified_by_logs: dict[Logs, frozenset[tuple[int, Ops]]] = {}
+        """By the honest executed logs, all that ``certified_checkpoints`` reads."""
         self._probe_state: State | None = None
         self._probe_calls = 0
         self._probe_enabled = False
@@ -50,10 +53,18 @@ class SearchPbft(Pbft):
             self._stable, self._stable_of = super().stable_checkpoints(s), s
         return self._stable
 
-    def collect(self, s: State, parent: State) -> State:
-        if parent is not self._collected_after:
-            self._readable_before, self._collected_after = reductions.readable(self, parent), parent
-        return reductions.collect(self, s, self._readable_before)
+    def certified_checkpoints(self, logs: Logs) -> frozenset[tuple[int, Ops]]:
+        found = self._certified_by_logs.get(logs)
+        if found is None:
+            found = self._certified_by_logs[logs] = super().certified_checkpoints(logs)
+        return found
+
+    def readable(self, s: State) -> reductions.Readable:
+        key = reductions.watermarks(self, s)
+        found = self._readable.get(key)
+        if found is None:
+            found = self._readable[key] = super().readable(s)
+        return found
 
     def actions(self) -> tuple[Action[State], ...]:
         """Next, each progress action noting whether it produced a successor (for ``quiescent``)."""

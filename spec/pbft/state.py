@@ -16,6 +16,9 @@ NULL = 0
 Ops = tuple[int, ...]
 """An executed log: the digest executed at sequence numbers 1, 2, ... (NULL for no-ops)."""
 
+Logs = tuple[Ops, ...]
+"""The honest replicas' executed logs, in replica order: all that most invariants read."""
+
 Proposals = tuple[tuple[int, int], ...]
 """NEW-VIEW's O: (sequence, digest) pairs in sequence order."""
 

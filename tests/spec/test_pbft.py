@@ -15,7 +15,7 @@ from model_checker.checker import check
 from model_checker.model import Model, SpecError
 from spec import pbft
 from spec.models import MODELS
-from spec.pbft import NULL, Pbft, PbftBug, PbftConfig, State, ViewChange
+from spec.pbft import NULL, Pbft, PbftBug, PbftConfig, SearchPbft, State, ViewChange, properties, reductions
 
 SMALL = dict(
     replicas=4, faulty=1, byzantine=(0,), requests=2, max_view=1, checkpoint_interval=1, window=1, max_seq=1
@@ -225,3 +225,29 @@ def test_search_memos_change_no_successor(name: str, choices: list[int]) -> None
     for s in random_walk(model, choices):
         searched = [(a.name, Counter(a.step(s))) for a in model.actions]
         assert searched == [(a.name, Counter(a.step(s))) for a in pure]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.sampled_from(["none", "reexecute", "commit_at_f_plus_1"]),
+    st.lists(st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=30), max_size=4),
+)
+def test_memos_by_part_of_the_state_give_what_a_fresh_protocol_computes(
+    bug: str, walks: list[list[int]]
+) -> None:
+    """The memos keyed by a part of the state (readable by watermarks, stable checkpoints and the
+    log invariants by the honest logs), warmed on earlier walks, agree with a protocol that
+    computes each state afresh, violated invariants included."""
+    model = build(bug=bug, checkpoint_interval=2, window=2)
+    config = PbftConfig.of(model.constants)
+    search = SearchPbft(config)
+    warm = properties.invariants(search)
+    for choices in walks:
+        for s in random_walk(model, choices):
+            pure = Pbft(config)
+            assert search.readable(s) == reductions.readable(pure, s)
+            assert search.stable_checkpoints(s) == pure.stable_checkpoints(s)
+            fresh = properties.invariants(pure)
+            assert {name: holds(s) for name, holds in warm.items()} == {
+                name: holds(s) for name, holds in fresh.items()
+            }
