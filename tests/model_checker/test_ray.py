@@ -46,6 +46,14 @@ def test_two_phase_is_the_same_search_on_ray() -> None:
     assert distributed.stats["workers"] == 2 and distributed.stats["ray"] == "auto"
 
 
+def test_an_actor_pauses_a_large_part_to_answer_a_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of many slices (the actor's process keeps the default SLICE_STATES): the fetch of one
+    chunk, asked while the actor generates the next, pauses that generation at a slice."""
+    monkeypatch.setattr(engine, "CHUNK_STATES", 4_096)
+    one = check(two_phase(6), liveness=False)
+    assert search_figures(check(two_phase(6), liveness=False, workers=2, ray="auto")) == search_figures(one)
+
+
 def test_a_pbft_violation_has_the_same_shortest_trace_on_ray() -> None:
     model = all_models()["pbft-tiny"].instantiate({"bug": "commit_at_f_plus_1"})
     assert search_figures(check(model, liveness=False, workers=2, ray="auto")) == search_figures(
