@@ -260,6 +260,17 @@ static int walk_container(PyObject *value, uint64_t *out) {
  * message set shared by every successor of a state. */
 #define MEMO_MIN_SIZE 2
 #define FLAT_MAX_SIZE 16
+
+/* Whether a tuple holds ints only: one of at most FLAT_MAX_SIZE items is walked without probing
+ * the memo, whose slot, a likely cache miss, would not hold it (it is never stored). */
+static inline int ints_only(PyObject *tuple) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tuple); i++) {
+        if (!PyLong_Check(PyTuple_GET_ITEM(tuple, i))) {
+            return 0;
+        }
+    }
+    return 1;
+}
 static int walk(PyObject *value, uint64_t *out) {
     if (PyLong_Check(value)) { /* int, bool and IntEnum members: == by integer value */
         return fingerprint_int(value, out);
@@ -272,7 +283,7 @@ static int walk(PyObject *value, uint64_t *out) {
     } else {
         size = 0;
     }
-    if (size <= MEMO_MIN_SIZE) {
+    if (size <= MEMO_MIN_SIZE || (size <= FLAT_MAX_SIZE && PyTuple_Check(value) && ints_only(value))) {
         return walk_container(value, out);
     }
     struct memo_slot *slot = memo_slot_of(value);
