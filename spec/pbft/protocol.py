@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from itertools import chain, combinations, product
-from operator import attrgetter
 from typing import Any
 
 from model_checker.model import Action
@@ -45,8 +44,6 @@ from spec.pbft.state import (
 from spec.quorum import prepare_quorum, quorum, view_change_join
 
 Step = Callable[[State], Iterable[tuple[Any, State]]]
-
-_EXECUTED = attrgetter("executed")
 """An action's step function."""
 
 
@@ -174,7 +171,7 @@ class Pbft:
 
     def honest_logs(self, s: State) -> Logs:
         """The honest replicas' executed logs, in replica order."""
-        return tuple(map(_EXECUTED, map(s.replicas.__getitem__, self.honest)))
+        return tuple([s.replicas[i].executed for i in self.honest])
 
     def stable_checkpoints(self, s: State) -> frozenset[tuple[int, Ops]]:
         """(seq, state) certified by a quorum of matching CHECKPOINTs (C&L 4.3)."""
