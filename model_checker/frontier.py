@@ -8,12 +8,11 @@ each class and takes a small fraction of that. Past ``memory_budget`` bytes of
 encoded blocks, further blocks go to a temporary file and are read back in
 order, as TLC's disk queue does; ids stay in memory (4 bytes a state).
 
-Only a frontier with a memory budget encodes; without one the blocks stay lists
-of states. A decoded state shares no object with its parent's successors, which
-the identity-keyed caches of the fingerprint walker and of ``SearchPbft`` lose;
-with one process that costs nothing measurable (``pbft``: 30.3 s plain, 31.0 s
-encoded), but with two processes the master, whose part is serial, decodes every
-chunk, and ``pbft`` takes 19.3 to 19.9 s plain against 22.6 to 23.4 s encoded.
+A frontier encodes unless told not to. With one process that is also faster:
+``pbft-window`` took 272 s and 428 MiB encoded, 292 s and 655 MiB as objects (run
+side by side). With workers the master, whose part is serial, would decode every
+chunk before pickling parts of it again (``pbft``: 19.3 to 19.9 s as objects, 22.6
+to 23.4 s encoded), so the search keeps objects there unless a budget is set.
 
 Pickle is the codec because the frontier never leaves the process and is
 never compared: equality and identity of states are the fingerprint's job.
@@ -41,8 +40,10 @@ class Frontier(Generic[S]):
     """States in first-in, first-out order; with a ``memory_budget``, encoded and spilled to disk past
     that many bytes."""
 
-    def __init__(self, memory_budget: int | None = None) -> None:
+    def __init__(self, memory_budget: int | None = None, encode: bool = True) -> None:
         self.memory_budget = memory_budget
+        self.encode = encode or memory_budget is not None
+        """Whether blocks are pickled (always, under a budget)."""
         self._blocks: deque[Block] = deque()
         self._spill: IO[bytes] | None = None
         self.count = 0
@@ -61,11 +62,11 @@ class Frontier(Generic[S]):
         if not states:
             return
         self.count += len(states)
-        if self.memory_budget is None:
+        if not self.encode:
             self._blocks.append((states, ids))
             return
         data = pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
-        if self.encoded_bytes + len(data) > self.memory_budget:
+        if self.memory_budget is not None and self.encoded_bytes + len(data) > self.memory_budget:
             spill = self._spill_file()
             offset = spill.seek(0, 2)
             spill.write(data)
@@ -113,10 +114,10 @@ class Frontier(Generic[S]):
 
     @classmethod
     def of_encoded(
-        cls, blocks: list[tuple[bytes, npt.NDArray[np.int32]]], memory_budget: int | None
+        cls, blocks: list[tuple[bytes, npt.NDArray[np.int32]]], memory_budget: int | None, encode: bool = True
     ) -> Frontier[S]:
         """A frontier holding ``blocks`` (from ``encoded``), spilling past ``memory_budget``."""
-        frontier: Frontier[S] = cls(memory_budget)
+        frontier: Frontier[S] = cls(memory_budget, encode)
         for data, ids in blocks:
             frontier.append(pickle.loads(data), ids)
         return frontier
