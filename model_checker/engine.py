@@ -259,10 +259,10 @@ class Explorer(Generic[S]):
         self._stop = False
         self._bounded = False
         self.workers = max(workers, 1)
+        """Processes generating successors."""
         self._encode_frontier = self.workers == 1
         """Keep the frontier encoded without a budget too: faster with one process, slower with
         workers (``model_checker.frontier``)."""
-        """Processes generating successors."""
         self.ray = ray
         """Where the workers run: None for forked processes here, else a Ray address (``ray_pool``)."""
         self._workers: WorkerPool[S] | None = None

@@ -37,8 +37,8 @@ frontier has no budget) and their ids."""
 
 
 class Frontier(Generic[S]):
-    """States in first-in, first-out order; with a ``memory_budget``, encoded and spilled to disk past
-    that many bytes."""
+    """States in first-in, first-out order, encoded unless ``encode`` is False; with a
+    ``memory_budget``, always encoded and spilled to disk past that many bytes."""
 
     def __init__(self, memory_budget: int | None = None, encode: bool = True) -> None:
         self.memory_budget = memory_budget
