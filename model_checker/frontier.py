@@ -33,7 +33,7 @@ S = TypeVar("S")
 
 Block = tuple[bytes | tuple[int, int] | list[Any], npt.NDArray[np.int32]]
 """Encoded states (or their (offset, length) in the spill file, or the states themselves when the
-frontier has no budget) and their ids."""
+frontier does not encode) and their ids."""
 
 
 class Frontier(Generic[S]):
