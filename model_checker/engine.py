@@ -36,6 +36,7 @@ import numpy.typing as npt
 from model_checker import checkpoint
 from model_checker.arrays import unique
 from model_checker.fingerprint import fingerprint as fingerprint_value
+from model_checker.fingerprint import fingerprint_array
 from model_checker.frontier import Frontier
 from model_checker.model import Action, Label, Model, Predicate, S, SpecError, check_plain
 from model_checker.visited import GrowableArray, VisitedTable
@@ -609,7 +610,7 @@ class Explorer(Generic[S]):
         key = self.key
         try:
             keys: Iterable[Hashable] = states if key is None else map(key, states)
-            return np.fromiter(map(fingerprint_value, keys), dtype=np.int64, count=len(states))
+            return fingerprint_array(keys, len(states))
         except Exception as exc:
             for index, state in enumerate(states):
                 check_plain(state if key is None else key(state), f"state {index} of the batch")

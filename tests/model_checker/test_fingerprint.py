@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from model_checker import fingerprint as fingerprint_module
 from model_checker.checker import check
 from model_checker.examples.two_phase import two_phase
-from model_checker.fingerprint import fingerprint
+from model_checker.fingerprint import fingerprint, fingerprint_array
 from model_checker.model import Action, Model, SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,6 +197,23 @@ def test_distinct_values_have_distinct_fingerprints(values: list[object]) -> Non
         if all(value != other for other in unequal):
             unequal.append(value)
     assert len({fingerprint(v) for v in unequal}) == len(unequal)
+
+
+@given(st.lists(plain_values, max_size=30), st.integers(0, 40))
+def test_a_batch_is_each_value_fingerprinted_in_order(values: list[object], count: int) -> None:
+    """``count`` only sizes the buffer: fewer or more values than it still come back, in order."""
+    expected = [fingerprint(v) for v in values]
+    assert fingerprint_array(values, count).tolist() == expected
+    assert fingerprint_array(iter(values), count).tolist() == expected
+
+
+def test_a_batch_rejects_what_a_single_fingerprint_rejects() -> None:
+    with pytest.raises(TypeError, match="float is not a plain immutable value"):
+        fingerprint_array([(1, 2), (3, 1.5)], 2)
+    with pytest.raises(ZeroDivisionError):
+        fingerprint_array((1 // (2 - i) for i in range(3)), 3)
+    with pytest.raises(ValueError, match="negative"):
+        fingerprint_array([], -1)
 
 
 def test_ints_hash_merges_are_distinct_fingerprints() -> None:
