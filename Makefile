@@ -7,7 +7,7 @@ SUDO  := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: check test bench clean
 
-$(STAMP): pyproject.toml model_checker/_fingerprint.c model_checker/_visited.c pot_impl/training/_rounding.c
+$(STAMP): pyproject.toml model_checker/_codec.c model_checker/_fingerprint.c model_checker/_visited.c pot_impl/training/_rounding.c
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: the local 2.13.0 file is a CPU build; a looser pin pulls GBs of CUDA wheels.

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from model_checker.model import Model, SpecError
 
-FORMAT = 2
+FORMAT = 3
 """Bumped whenever what a checkpoint holds changes; an older file is refused, not misread."""
 
 

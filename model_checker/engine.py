@@ -33,7 +33,7 @@ from typing import Any, Generic
 import numpy as np
 import numpy.typing as npt
 
-from model_checker import checkpoint
+from model_checker import checkpoint, codec
 from model_checker.arrays import unique
 from model_checker.fingerprint import fingerprint as fingerprint_value
 from model_checker.fingerprint import fingerprint_array
@@ -975,7 +975,7 @@ class _Processes(WorkerPool[S]):
             self.processes.append(process)
 
     def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.connections[part].send(("generate", serial, chunk, chunk_ids))
+        self.connections[part].send(("generate", serial, codec.encode(chunk), chunk_ids))
 
     def replies(self) -> list[GenerateReply]:
         return [self._take(part, answer=False) for part in range(self.helpers)]
@@ -985,7 +985,8 @@ class _Processes(WorkerPool[S]):
             self.connections[part].send(("fetch", serial, local))
 
     def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
-        return {part: self._take(part, answer=True)[1:] for part in asked}
+        answers = {part: self._take(part, answer=True) for part in asked}
+        return {part: (codec.decode(states), judged) for part, (_, states, judged) in answers.items()}
 
     def between_slices(self) -> None:
         for part, connection in enumerate(self.connections):
@@ -1027,9 +1028,11 @@ def _serve(explorer: Explorer[Any], connection: Connection) -> None:
         if request[0] == "stop":
             raise SystemExit(0)
         if request[0] == "fetch":
-            connection.send(("fetched", *generator.fetch(request[1], request[2])))
+            states, judged = generator.fetch(request[1], request[2])
+            connection.send(("fetched", codec.encode(states), judged))
         else:
-            connection.send(generator.generate(request[1], request[2], request[3], answer_waiting))
+            chunk = codec.decode(request[2])
+            connection.send(generator.generate(request[1], chunk, request[3], answer_waiting))
 
     def answer_waiting() -> None:
         while connection.poll():

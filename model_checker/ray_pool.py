@@ -13,7 +13,6 @@ model given as ``package.module:attribute`` importable there too).
 from __future__ import annotations
 
 import gc
-import pickle
 import threading
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
+from model_checker import codec
 from model_checker.engine import Explorer, GenerateReply, Judged, PartGenerator, WorkerPool
 from model_checker.model import Model, Predicate, S, SpecError
 
@@ -50,24 +50,18 @@ class _Generator:
         self.no_fetch.set()
 
     def generate(self, serial: int, encoded_chunk: bytes, chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
-        return self.generator.generate(serial, pickle.loads(encoded_chunk), chunk_ids, self._await_fetch)
+        return self.generator.generate(serial, codec.decode(encoded_chunk), chunk_ids, self._await_fetch)
 
     def _await_fetch(self) -> None:
         self.no_fetch.wait()
 
-    def fetch(self, serial: int, indices: list[int]) -> bytes:
+    def fetch(self, serial: int, indices: list[int]) -> tuple[bytes, Judged | None]:
         self.no_fetch.clear()
         try:
-            return _encoded(self.generator.fetch(serial, indices))
+            states, judged = self.generator.fetch(serial, indices)
+            return codec.encode(states), judged
         finally:
             self.no_fetch.set()
-
-
-def _encoded(states: Any) -> bytes:
-    """States pickled by the standard pickler, in C: Ray's cloudpickle calls back into Python for
-    every object, which cost more than generating the states (as forked workers' pipes do, the
-    states' classes must be importable)."""
-    return pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 _RemoteGenerator = ray.remote(num_cpus=1)(_Generator)
@@ -113,7 +107,7 @@ class RayPool(WorkerPool[S]):
         """The object references of the fetches asked for, by actor."""
 
     def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.pending[part] = self.actors[part].generate.remote(serial, _encoded(chunk), chunk_ids)
+        self.pending[part] = self.actors[part].generate.remote(serial, codec.encode(chunk), chunk_ids)
 
     def replies(self) -> list[GenerateReply]:
         replies: list[GenerateReply] = ray.get(self.pending)
@@ -123,8 +117,11 @@ class RayPool(WorkerPool[S]):
         self.fetching = {part: self.actors[part].fetch.remote(serial, local) for part, local in asked.items()}
 
     def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
-        answers: list[bytes] = ray.get([self.fetching[part] for part in asked])
-        return {part: pickle.loads(answer) for part, answer in zip(asked, answers, strict=True)}
+        answers: list[tuple[bytes, Judged | None]] = ray.get([self.fetching[part] for part in asked])
+        return {
+            part: (codec.decode(states), judged)
+            for part, (states, judged) in zip(asked, answers, strict=True)
+        }
 
     def close(self) -> None:
         for actor in self.actors:
