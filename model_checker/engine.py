@@ -261,9 +261,6 @@ class Explorer(Generic[S]):
         self._bounded = False
         self.workers = max(workers, 1)
         """Processes generating successors."""
-        self._encode_frontier = self.workers == 1
-        """Keep the frontier encoded without a budget too: faster with one process, slower with
-        workers (``model_checker.frontier``)."""
         self.ray = ray
         """Where the workers run: None for forked processes here, else a Ray address (``ray_pool``)."""
         self._workers: WorkerPool[S] | None = None
@@ -301,7 +298,7 @@ class Explorer(Generic[S]):
             no_parents = np.full(len(first), -1, dtype=np.int32)
             states, ids = self._admit([initial[j] for j in first.tolist()], no_parents, fps[first])
             initial_ids = ids.tolist()
-            frontier: Frontier[S] = Frontier(self.memory_budget, self._encode_frontier)
+            frontier: Frontier[S] = Frontier(self.memory_budget)
             frontier.append(states, ids)
             peak_frontier = len(frontier)
             depth = 1
@@ -313,7 +310,7 @@ class Explorer(Generic[S]):
             # At the depth bound the last level is still expanded, to learn whether
             # anything lies beyond it (and to find its deadlocks), but nothing is added.
             probing = self.max_depth is not None and depth >= self.max_depth
-            following: Frontier[S] = Frontier(self.memory_budget, self._encode_frontier)
+            following: Frontier[S] = Frontier(self.memory_budget)
             level_start = len(self.visited)
             level = len(frontier)
             chunks = frontier.chunks(CHUNK_STATES)
@@ -420,7 +417,7 @@ class Explorer(Generic[S]):
         for name in self._RESUMED_FIELDS:
             setattr(self, name, found.explorer[name])
         self._seconds_before = found.seconds
-        frontier: Frontier[S] = Frontier.of_encoded(found.frontier, self.memory_budget, self._encode_frontier)
+        frontier: Frontier[S] = Frontier.of_encoded(found.frontier, self.memory_budget)
         return frontier, found.depth, found.initial_ids, found.peak_frontier
 
     def _initial_states(self) -> list[S]:

@@ -3,20 +3,19 @@
 A level's states arrive as the new states of each expanded chunk and leave, in
 the same order, as the chunks of the next level. Held as Python objects they
 were most of a search's memory (about 1 KB a state on PaxosCommit-size
-models); pickled, a block of a few thousand states shares one reference to
-each class and takes a small fraction of that. Past ``memory_budget`` bytes of
-encoded blocks, further blocks go to a temporary file and are read back in
-order, as TLC's disk queue does; ids stay in memory (4 bytes a state).
+models); encoded by ``model_checker.codec``, which keeps the parts states share
+shared, a block of a few thousand states takes a small fraction of that. Past
+``memory_budget`` bytes of encoded blocks, further blocks go to a temporary
+file and are read back in order, as TLC's disk queue does; ids stay in memory
+(4 bytes a state).
 
-A frontier encodes unless told not to. With one process that is also faster:
-``pbft-window`` took 272 s and 428 MiB encoded, 292 s and 655 MiB as objects (run
-side by side). With workers the master, whose part is serial, would decode every
-chunk before pickling parts of it again (``pbft``: 19.3 to 19.9 s as objects, 22.6
-to 23.4 s encoded), so the search keeps objects there unless a budget is set.
+Encoding costs less than it saves, also in time: ``pbft-window`` with two processes took
+141 s and 392 MiB encoded, 149 s and 643 MiB as objects, and one process on ``pbft`` 26.3
+to 26.6 s against 27.9 to 28.3 s (interleaved runs). Only a small model with workers, whose
+levels are single chunks, pays for it: ``pbft`` with two processes, 17.6 s against 16.1 to
+16.9 s.
 
-The codec is ``model_checker.codec``: like pickle it keeps the parts states share
-shared, and it reads and writes NamedTuples without calling back into Python. The
-bytes are never compared: equality and identity of states are the fingerprint's job.
+The bytes are never compared: equality and identity of states are the fingerprint's job.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from __future__ import annotations
 import tempfile
 from collections import deque
 from collections.abc import Iterator
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -33,19 +32,16 @@ from model_checker import codec
 
 S = TypeVar("S")
 
-Block = tuple[bytes | tuple[int, int] | list[Any], npt.NDArray[np.int32]]
-"""Encoded states (or their (offset, length) in the spill file, or the states themselves when the
-frontier does not encode) and their ids."""
+Block = tuple[bytes | tuple[int, int], npt.NDArray[np.int32]]
+"""Encoded states (or their (offset, length) in the spill file) and their ids."""
 
 
 class Frontier(Generic[S]):
-    """States in first-in, first-out order, encoded unless ``encode`` is False; with a
-    ``memory_budget``, always encoded and spilled to disk past that many bytes."""
+    """States in first-in, first-out order, encoded; with a ``memory_budget``, spilled to disk past
+    that many bytes."""
 
-    def __init__(self, memory_budget: int | None = None, encode: bool = True) -> None:
+    def __init__(self, memory_budget: int | None = None) -> None:
         self.memory_budget = memory_budget
-        self.encode = encode or memory_budget is not None
-        """Whether blocks are encoded (always, under a budget)."""
         self._blocks: deque[Block] = deque()
         self._spill: IO[bytes] | None = None
         self.count = 0
@@ -64,9 +60,6 @@ class Frontier(Generic[S]):
         if not states:
             return
         self.count += len(states)
-        if not self.encode:
-            self._blocks.append((states, ids))
-            return
         data = codec.encode(states)
         if self.memory_budget is not None and self.encoded_bytes + len(data) > self.memory_budget:
             spill = self._spill_file()
@@ -86,9 +79,7 @@ class Frontier(Generic[S]):
         ids: list[npt.NDArray[np.int32]] = []
         while self._blocks:
             block, block_ids = self._blocks.popleft()
-            if isinstance(block, list):
-                states += block
-            elif isinstance(block, bytes):
+            if isinstance(block, bytes):
                 self.encoded_bytes -= len(block)
                 states += codec.decode(block)
             else:
@@ -109,17 +100,15 @@ class Frontier(Generic[S]):
         """Every block, read back from disk where spilled, in order (the frontier is unchanged)."""
         return [(self._bytes_of(block), ids) for block, ids in self._blocks]
 
-    def _bytes_of(self, block: bytes | tuple[int, int] | list[Any]) -> bytes:
-        if isinstance(block, list):
-            return codec.encode(block)
+    def _bytes_of(self, block: bytes | tuple[int, int]) -> bytes:
         return block if isinstance(block, bytes) else self._read(*block)
 
     @classmethod
     def of_encoded(
-        cls, blocks: list[tuple[bytes, npt.NDArray[np.int32]]], memory_budget: int | None, encode: bool = True
+        cls, blocks: list[tuple[bytes, npt.NDArray[np.int32]]], memory_budget: int | None
     ) -> Frontier[S]:
         """A frontier holding ``blocks`` (from ``encoded``), spilling past ``memory_budget``."""
-        frontier: Frontier[S] = cls(memory_budget, encode)
+        frontier: Frontier[S] = cls(memory_budget)
         for data, ids in blocks:
             frontier.append(codec.decode(data), ids)
         return frontier

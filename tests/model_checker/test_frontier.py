@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,12 +20,11 @@ STATES = st.tuples(st.integers(), st.frozensets(st.integers(0, 9), max_size=3), 
     st.lists(st.lists(STATES, max_size=12), max_size=8),
     st.integers(1, 10),
     st.sampled_from([None, 0, 64, 400]),
-    st.booleans(),
 )
 def test_chunks_give_back_every_state_and_id_in_order(
-    blocks: list[list[tuple[int, frozenset[int], str]]], size: int, budget: int | None, encode: bool
+    blocks: list[list[tuple[int, frozenset[int], str]]], size: int, budget: int | None
 ) -> None:
-    frontier: Frontier[tuple[int, frozenset[int], str]] = Frontier(budget, encode)
+    frontier: Frontier[tuple[int, frozenset[int], str]] = Frontier(budget)
     every, first_id = [], 0
     for block in blocks:
         frontier.append(block, np.arange(first_id, first_id + len(block), dtype=np.int32))
@@ -41,18 +41,11 @@ def test_chunks_give_back_every_state_and_id_in_order(
     assert all(len(states) == size for states, _ in chunks[:-1]) and len(frontier) == 0
 
 
-def test_a_search_spilling_its_frontier_to_disk_is_the_same_search() -> None:
-    whole = check(two_phase(5), liveness=False)
-    spilled = check(two_phase(5), liveness=False, memory_budget=1)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_search_spilling_its_frontier_to_disk_is_the_same_search(workers: int) -> None:
+    whole = check(two_phase(5), liveness=False, workers=workers)
+    spilled = check(two_phase(5), liveness=False, workers=workers, memory_budget=1)
     assert search_figures(spilled) == search_figures(whole)
     assert spilled.memory is not None and whole.memory is not None
     assert spilled.memory.spilled_bytes > 0 and spilled.memory.frontier_bytes == 0
-    assert whole.memory.spilled_bytes == 0 and whole.memory.frontier_bytes > 0  # one process: encoded
-
-
-def test_without_a_budget_only_a_search_with_workers_keeps_its_frontier_as_objects() -> None:
-    """With workers the master would decode every chunk only to pickle parts of it again."""
-    parallel = check(two_phase(5), liveness=False, workers=2)
-    assert parallel.memory is not None and parallel.memory.frontier_bytes == 0
-    budgeted = check(two_phase(5), liveness=False, workers=2, memory_budget=2**30)
-    assert budgeted.memory is not None and budgeted.memory.frontier_bytes > 0
+    assert whole.memory.spilled_bytes == 0 and whole.memory.frontier_bytes > 0
