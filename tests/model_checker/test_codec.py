@@ -45,7 +45,7 @@ values = st.recursive(
     atoms,
     lambda inner: st.one_of(
         st.lists(inner, max_size=5).map(tuple),
-        st.frozensets(inner, max_size=5),
+        st.lists(inner, max_size=5).map(frozenset),  # no uniqueness filter, whose retries repr the strategy
         st.tuples(inner, inner).map(lambda pair: Point(*pair)),
     ),
     max_leaves=25,
