@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations, pairwise
-from typing import Any
+from typing import Any, NamedTuple
+
+from hypothesis import strategies as st
 
 from model_checker.checker import CheckResult
 from model_checker.model import Action, Fairness, Label, Model, Property
 from model_checker.trace import Trace
+
+
+class Point(NamedTuple):
+    """A NamedTuple among generated values."""
+
+    x: Any
+    y: Any
+
+
+def nested_values(
+    atoms: st.SearchStrategy[Any], *containers: st.SearchStrategy[Any], max_leaves: int
+) -> st.SearchStrategy[Any]:
+    """``atoms`` nested in tuples, frozensets, Points and ``containers``."""
+    return st.recursive(
+        atoms,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=5).map(tuple),
+            st.lists(inner, max_size=5).map(frozenset),  # no uniqueness filter, whose retries repr it
+            st.tuples(inner, inner).map(lambda pair: Point(*pair)),
+            *containers,
+        ),
+        max_leaves=max_leaves,
+    )
+
 
 Edges = Mapping[int, Sequence[tuple[str, int]]]
 """state -> [(action name, target)]; the action's parameter is the target."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from model_checker import codec
+from tests.model_checker.helpers import Point, nested_values
 
 
 class Colour(enum.IntEnum):
@@ -19,11 +19,6 @@ class Colour(enum.IntEnum):
     GREEN = 2
     FAR = 1000
     BELOW = -7
-
-
-class Point(NamedTuple):
-    x: object
-    y: object
 
 
 class Labelled(tuple[int, ...]):
@@ -41,15 +36,7 @@ atoms = st.one_of(
     st.booleans(),
     st.sampled_from(Colour),
 )
-values = st.recursive(
-    atoms,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=5).map(tuple),
-        st.lists(inner, max_size=5).map(frozenset),  # no uniqueness filter, whose retries repr the strategy
-        st.tuples(inner, inner).map(lambda pair: Point(*pair)),
-    ),
-    max_leaves=25,
-)
+values = nested_values(atoms, max_leaves=25)
 
 
 def same(a: object, b: object) -> bool:

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 from hypothesis import given
@@ -22,6 +21,7 @@ from model_checker.checker import check
 from model_checker.examples.two_phase import two_phase
 from model_checker.fingerprint import fingerprint, fingerprint_array
 from model_checker.model import Action, Model, SpecError
+from tests.model_checker.helpers import Point, nested_values
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,11 +123,6 @@ class Colour(enum.IntEnum):
     GREEN = 2
 
 
-class Point(NamedTuple):
-    x: int
-    y: int
-
-
 @dataclass(frozen=True)
 class Record:
     a: int
@@ -147,18 +142,8 @@ atoms = st.one_of(
     st.booleans(),
     st.sampled_from(Colour),
 )
-plain_values = st.recursive(
-    atoms,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=5).map(tuple),
-        st.lists(inner, max_size=5).map(frozenset),  # no uniqueness filter, whose retries repr the strategy
-        st.tuples(inner, inner).map(lambda pair: Point(*pair)),
-        st.tuples(st.integers(-5, 5), st.frozensets(st.integers(-5, 5), max_size=4)).map(
-            lambda pair: Record(*pair)
-        ),
-    ),
-    max_leaves=20,
-)
+records = st.builds(Record, st.integers(-5, 5), st.frozensets(st.integers(-5, 5), max_size=4))
+plain_values = nested_values(atoms, records, max_leaves=20)
 
 
 def _respelled(value: object) -> object:
@@ -173,7 +158,7 @@ def _respelled(value: object) -> object:
         items = tuple(_respelled(item) for item in value)
         if isinstance(value, Point) or len(items) != 2:
             return tuple(items)
-        return Point(*items)  # type: ignore[arg-type]
+        return Point(*items)
     assert isinstance(value, frozenset)
     return frozenset(_respelled(item) for item in reversed(list(value)))
 
