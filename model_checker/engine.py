@@ -972,7 +972,7 @@ class _Processes(WorkerPool[S]):
             self.processes.append(process)
 
     def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.connections[part].send(("generate", serial, codec.encode(chunk), chunk_ids))
+        self.connections[part].send(("generate", serial, codec.dumps(chunk), chunk_ids))
 
     def replies(self) -> list[GenerateReply]:
         return [self._take(part, answer=False) for part in range(self.helpers)]
@@ -983,7 +983,7 @@ class _Processes(WorkerPool[S]):
 
     def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
         answers = {part: self._take(part, answer=True) for part in asked}
-        return {part: (codec.decode(states), judged) for part, (_, states, judged) in answers.items()}
+        return {part: (codec.loads(states), judged) for part, (_, states, judged) in answers.items()}
 
     def between_slices(self) -> None:
         for part, connection in enumerate(self.connections):
@@ -1026,9 +1026,9 @@ def _serve(explorer: Explorer[Any], connection: Connection) -> None:
             raise SystemExit(0)
         if request[0] == "fetch":
             states, judged = generator.fetch(request[1], request[2])
-            connection.send(("fetched", codec.encode(states), judged))
+            connection.send(("fetched", codec.dumps(states), judged))
         else:
-            chunk = codec.decode(request[2])
+            chunk = codec.loads(request[2])
             connection.send(generator.generate(request[1], chunk, request[3], answer_waiting))
 
     def answer_waiting() -> None:

@@ -32,8 +32,11 @@ from model_checker import codec
 
 S = TypeVar("S")
 
-Block = tuple[bytes | tuple[int, int], npt.NDArray[np.int32]]
-"""Encoded states (or their (offset, length) in the spill file) and their ids."""
+Spilled = tuple[int, int, tuple[type, ...] | None]
+"""Where an encoded batch's bytes lie in the spill file (offset, length), and its classes."""
+
+Block = tuple[codec.Encoded | Spilled, npt.NDArray[np.int32]]
+"""Encoded states (in memory or spilled) and their ids."""
 
 
 class Frontier(Generic[S]):
@@ -60,15 +63,15 @@ class Frontier(Generic[S]):
         if not states:
             return
         self.count += len(states)
-        data = codec.encode(states)
+        encoded = data, classes = codec.encode(states)
         if self.memory_budget is not None and self.encoded_bytes + len(data) > self.memory_budget:
             spill = self._spill_file()
             offset = spill.seek(0, 2)
             spill.write(data)
             self.spilled_bytes += len(data)
-            self._blocks.append(((offset, len(data)), ids))
+            self._blocks.append(((offset, len(data), classes), ids))
         else:
-            self._blocks.append((data, ids))
+            self._blocks.append((encoded, ids))
             self.encoded_bytes += len(data)
             self.peak_encoded_bytes = max(self.peak_encoded_bytes, self.encoded_bytes)
 
@@ -79,11 +82,9 @@ class Frontier(Generic[S]):
         ids: list[npt.NDArray[np.int32]] = []
         while self._blocks:
             block, block_ids = self._blocks.popleft()
-            if isinstance(block, bytes):
-                self.encoded_bytes -= len(block)
-                states += codec.decode(block)
-            else:
-                states += codec.decode(self._read(*block))
+            if len(block) == 2:
+                self.encoded_bytes -= len(block[0])
+            states += codec.decode(self._in_memory(block))
             ids.append(block_ids)
             while len(states) >= size:
                 joined = np.concatenate(ids)
@@ -97,11 +98,17 @@ class Frontier(Generic[S]):
         self.close()
 
     def encoded(self) -> list[tuple[bytes, npt.NDArray[np.int32]]]:
-        """Every block, read back from disk where spilled, in order (the frontier is unchanged)."""
-        return [(self._bytes_of(block), ids) for block, ids in self._blocks]
+        """Every block as self-contained bytes (``codec.to_bytes``), read back from disk where
+        spilled, in order (the frontier is unchanged)."""
+        return [(codec.to_bytes(self._in_memory(block)), ids) for block, ids in self._blocks]
 
-    def _bytes_of(self, block: bytes | tuple[int, int]) -> bytes:
-        return block if isinstance(block, bytes) else self._read(*block)
+    def _in_memory(self, block: codec.Encoded | Spilled) -> codec.Encoded:
+        if len(block) == 2:
+            return block
+        offset, length, classes = block
+        assert self._spill is not None
+        self._spill.seek(offset)
+        return self._spill.read(length), classes
 
     @classmethod
     def of_encoded(
@@ -110,7 +117,7 @@ class Frontier(Generic[S]):
         """A frontier holding ``blocks`` (from ``encoded``), spilling past ``memory_budget``."""
         frontier: Frontier[S] = cls(memory_budget)
         for data, ids in blocks:
-            frontier.append(codec.decode(data), ids)
+            frontier.append(codec.loads(data), ids)
         return frontier
 
     def close(self) -> None:
@@ -123,8 +130,3 @@ class Frontier(Generic[S]):
         if self._spill is None:
             self._spill = tempfile.TemporaryFile(prefix="pot-frontier-")  # noqa: SIM115 (closed by close)
         return self._spill
-
-    def _read(self, offset: int, length: int) -> bytes:
-        assert self._spill is not None
-        self._spill.seek(offset)
-        return self._spill.read(length)

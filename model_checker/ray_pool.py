@@ -50,7 +50,7 @@ class _Generator:
         self.no_fetch.set()
 
     def generate(self, serial: int, encoded_chunk: bytes, chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
-        return self.generator.generate(serial, codec.decode(encoded_chunk), chunk_ids, self._await_fetch)
+        return self.generator.generate(serial, codec.loads(encoded_chunk), chunk_ids, self._await_fetch)
 
     def _await_fetch(self) -> None:
         self.no_fetch.wait()
@@ -59,7 +59,7 @@ class _Generator:
         self.no_fetch.clear()
         try:
             states, judged = self.generator.fetch(serial, indices)
-            return codec.encode(states), judged
+            return codec.dumps(states), judged
         finally:
             self.no_fetch.set()
 
@@ -107,7 +107,7 @@ class RayPool(WorkerPool[S]):
         """The object references of the fetches asked for, by actor."""
 
     def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.pending[part] = self.actors[part].generate.remote(serial, codec.encode(chunk), chunk_ids)
+        self.pending[part] = self.actors[part].generate.remote(serial, codec.dumps(chunk), chunk_ids)
 
     def replies(self) -> list[GenerateReply]:
         replies: list[GenerateReply] = ray.get(self.pending)
@@ -119,8 +119,7 @@ class RayPool(WorkerPool[S]):
     def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
         answers: list[tuple[bytes, Judged | None]] = ray.get([self.fetching[part] for part in asked])
         return {
-            part: (codec.decode(states), judged)
-            for part, (states, judged) in zip(asked, answers, strict=True)
+            part: (codec.loads(states), judged) for part, (states, judged) in zip(asked, answers, strict=True)
         }
 
     def close(self) -> None:
