@@ -283,7 +283,7 @@ done:
 
 typedef struct {
     const unsigned char *at, *end;
-    PyObject **containers; /* borrowed: each is held by its parent or the result list */
+    PyObject **containers; /* held here too: corrupt bytes may make a set drop an equal duplicate */
     size_t count, capacity;
     PyObject *classes;     /* tuple */
     PyObject **small;      /* per class, its members of value 0 to SMALL_MEMBERS - 1, as met */
@@ -357,7 +357,7 @@ static PyObject *remember(Decoder *d, PyObject *container) {
         d->containers = grown;
         d->capacity = capacity;
     }
-    d->containers[d->count++] = container;
+    d->containers[d->count++] = Py_NewRef(container);
     return container;
 }
 
@@ -495,6 +495,9 @@ static PyObject *decode(PyObject *module, PyObject *args) {
     if (result != NULL && d.at != d.end) {
         Py_CLEAR(result);
         corrupt();
+    }
+    for (size_t i = 0; i < d.count; i++) {
+        Py_DECREF(d.containers[i]);
     }
     PyMem_Free(d.containers);
     for (Py_ssize_t i = 0; d.small != NULL && i < slots; i++) {

@@ -121,3 +121,11 @@ def test_states_of_a_local_class_are_searched_in_one_process_and_refused_clearly
     assert result.verdict == "ok" and result.distinct_states == 5_001
     with pytest.raises(SpecError, match="need classes defined at module level"):
         check(_local_class_model(), deadlock=False, workers=2)
+
+
+def test_a_reference_to_a_duplicate_a_set_dropped_reads_the_duplicate() -> None:
+    """Corrupt bytes can list two equal items in a set, which keeps one: a later reference to the
+    other must still find it alive."""
+    int_1, tuple_1, frozenset_2, seen = (0, 2), (4, 1), (6, 2), (7,)
+    payload = bytes([2, *frozenset_2, *tuple_1, *int_1, *tuple_1, *int_1, *seen, 1])
+    assert codec.decode((payload, ())) == [frozenset({(1,)}), (1,)]
