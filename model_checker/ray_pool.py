@@ -13,6 +13,7 @@ model given as ``package.module:attribute`` importable there too).
 from __future__ import annotations
 
 import gc
+import pickle
 import threading
 from typing import Any
 
@@ -55,13 +56,19 @@ class _Generator:
     def _await_fetch(self) -> None:
         self.no_fetch.wait()
 
-    def fetch(self, serial: int, indices: list[int]) -> tuple[bytes, Judged | None]:
+    def fetch(self, serial: int, indices: list[int]) -> bytes:
         self.no_fetch.clear()
         try:
             states, judged = self.generator.fetch(serial, indices)
-            return codec.dumps(states), judged
+            return _answer_bytes(codec.dumps(states), judged)
         finally:
             self.no_fetch.set()
+
+
+def _answer_bytes(states: bytes, judged: Judged | None) -> bytes:
+    """A fetch's answer as one bytes object, pickled by the standard pickler in C: Ray's own
+    serializer calls back into Python for every object, which cost more than generating states."""
+    return pickle.dumps((states, judged), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 _RemoteGenerator = ray.remote(num_cpus=1)(_Generator)
@@ -117,9 +124,11 @@ class RayPool(WorkerPool[S]):
         self.fetching = {part: self.actors[part].fetch.remote(serial, local) for part, local in asked.items()}
 
     def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
-        answers: list[tuple[bytes, Judged | None]] = ray.get([self.fetching[part] for part in asked])
+        answers: list[bytes] = ray.get([self.fetching[part] for part in asked])
+        unpacked = [pickle.loads(answer) for answer in answers]
         return {
-            part: (codec.loads(states), judged) for part, (states, judged) in zip(asked, answers, strict=True)
+            part: (codec.loads(states), judged)
+            for part, (states, judged) in zip(asked, unpacked, strict=True)
         }
 
     def close(self) -> None:
