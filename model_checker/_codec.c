@@ -1,8 +1,8 @@
 /* Plain values to bytes and back: the codec of the frontier and of the workers' pipes.
  *
  * pickle calls back into Python twice for every NamedTuple (its __getnewargs__ when
- * saving, its generated __new__ when loading): on PBFT's states that was four fifths of
- * the time of a round trip. This codec writes the values the fingerprint walker accepts
+ * saving, its generated __new__ when loading): it wrote PBFT's states at 5.8 us a state,
+ * the same values as plain tuples at 1.6 us. This codec writes the values the fingerprint walker accepts
  * (ints of at most 64 bits, bools, IntEnum members, tuples and their subclasses without
  * an instance dict, frozensets) with no call into Python, and keeps sharing: a container
  * met again in the same call is written as a reference to its first copy, as pickle's memo
