@@ -150,11 +150,11 @@ def check(
     processes generate successors (and label the graph's edges) in parallel, with the
     same counts, graph and traces as one; with ``ray`` (a Ray address, or ``local``)
     they are actors on that Ray cluster. ``record_graph`` keeps the explored state
-    graph in the result. The frontier is kept encoded (with workers, only under a budget);
-    ``memory_budget`` bounds the bytes of it held in memory, spilling the rest of a level to a
-    temporary file. With ``checkpoint_dir`` the search saves itself there at the end of a level at
-    most every ``checkpoint_every_s``; with ``resume_dir`` it starts from the checkpoint found
-    there for this model (``model_checker.checkpoint``).
+    graph in the result. The frontier is kept encoded; ``memory_budget`` bounds the bytes of it
+    held in memory, spilling the rest of a level to a temporary file. With ``checkpoint_dir`` the
+    search saves itself there at the end of a level at most every ``checkpoint_every_s``; with
+    ``resume_dir`` it starts from the checkpoint found there for this model
+    (``model_checker.checkpoint``).
     """
     model = with_properties(model, properties)
     temporal = liveness and bool(model.properties)

@@ -754,8 +754,9 @@ class WorkerPool(Generic[S]):
         """Per worker, its label ids to the master's (``known_labels``: how many labels a new
         worker's table starts with; a forked one starts with the master's)."""
 
-    def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        """Have worker ``part`` generate the successors of ``chunk`` (chunk ``serial``) and keep them."""
+    def start(self, part: int, serial: int, chunk: bytes, chunk_ids: npt.NDArray[np.int32]) -> None:
+        """Have worker ``part`` generate the successors of ``chunk`` (chunk ``serial``'s part, as
+        ``codec.dumps`` bytes) and keep them."""
         raise NotImplementedError
 
     def replies(self) -> list[GenerateReply]:
@@ -769,8 +770,9 @@ class WorkerPool(Generic[S]):
         """Ask each worker in ``asked`` for the successors of chunk ``serial`` at the given local indices."""
         raise NotImplementedError
 
-    def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
-        """The asked workers' answers: the successors, with their ``judge`` of them."""
+    def answers(self, asked: list[int]) -> dict[int, tuple[bytes, Judged | None]]:
+        """The asked workers' answers: the successors as ``codec.dumps`` bytes, with their ``judge``
+        of them."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -782,7 +784,7 @@ class WorkerPool(Generic[S]):
         own = round(self.own_share * len(chunk))
         bounds = np.linspace(own, len(chunk), self.helpers + 1).astype(int).tolist()
         for part, (low, high) in enumerate(pairwise(bounds)):
-            self.start(part, self.serial, chunk[low:high], chunk_ids[low:high])
+            self.start(part, self.serial, codec.dumps(chunk[low:high]), chunk_ids[low:high])
         self.submitted = (chunk[:own], chunk_ids[:own], len(chunk))
 
     def generate(
@@ -842,7 +844,7 @@ class WorkerPool(Generic[S]):
             mine = [own.successors[j] for j in wanted[where == 0].tolist()]
             judged = self.explorer.judge(mine)
             got = self.answers(list(asked))
-            states = mine + [state for part in sorted(got) for state in got[part][0]]
+            states = mine + [state for part in sorted(got) for state in codec.loads(got[part][0])]
             return states, Judged.concatenate([judged] + [got[part][1] for part in sorted(got)])
 
         return counts.reshape(len(chunk), self.actions), fps, fetch, label_ids
@@ -920,11 +922,13 @@ class PartGenerator(Generic[S]):
     def generate(
         self,
         serial: int,
-        chunk: list[S],
+        encoded_chunk: bytes,
         chunk_ids: npt.NDArray[np.int32],
         between: Callable[[], None] | None = None,
     ) -> GenerateReply:
-        """The reply for chunk ``serial``'s part ``chunk``; ``between`` runs between slices."""
+        """The reply for chunk ``serial``'s part (``codec.dumps`` bytes); ``between`` runs between
+        slices."""
+        chunk: list[S] = codec.loads(encoded_chunk)
         began = time.perf_counter()
         for old in [kept for kept in self.kept if kept < serial - 1]:
             del self.kept[old]
@@ -944,11 +948,12 @@ class PartGenerator(Generic[S]):
         self.kept[serial] = successors
         return ("ok", counts.ravel(), fps, labels, time.perf_counter() - began)
 
-    def fetch(self, serial: int, indices: list[int]) -> tuple[list[S], Judged | None]:
-        """The successors of chunk ``serial`` at ``indices``, and the explorer's ``judge`` of them."""
+    def fetch(self, serial: int, indices: list[int]) -> tuple[bytes, Judged | None]:
+        """The successors of chunk ``serial`` at ``indices`` (``codec.dumps`` bytes), and the
+        explorer's ``judge`` of them."""
         successors = self.kept.pop(serial)
         states = [successors[j] for j in indices]
-        return states, self.explorer.judge(states)
+        return codec.dumps(states), self.explorer.judge(states)
 
 
 class _Processes(WorkerPool[S]):
@@ -971,8 +976,8 @@ class _Processes(WorkerPool[S]):
             self.connections.append(mine)
             self.processes.append(process)
 
-    def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.connections[part].send(("generate", serial, codec.dumps(chunk), chunk_ids))
+    def start(self, part: int, serial: int, chunk: bytes, chunk_ids: npt.NDArray[np.int32]) -> None:
+        self.connections[part].send(("generate", serial, chunk, chunk_ids))
 
     def replies(self) -> list[GenerateReply]:
         return [self._take(part, answer=False) for part in range(self.helpers)]
@@ -981,9 +986,8 @@ class _Processes(WorkerPool[S]):
         for part, local in asked.items():
             self.connections[part].send(("fetch", serial, local))
 
-    def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
-        answers = {part: self._take(part, answer=True) for part in asked}
-        return {part: (codec.loads(states), judged) for part, (_, states, judged) in answers.items()}
+    def answers(self, asked: list[int]) -> dict[int, tuple[bytes, Judged | None]]:
+        return {part: self._take(part, answer=True)[1:] for part in asked}
 
     def between_slices(self) -> None:
         for part, connection in enumerate(self.connections):
@@ -1025,11 +1029,9 @@ def _serve(explorer: Explorer[Any], connection: Connection) -> None:
         if request[0] == "stop":
             raise SystemExit(0)
         if request[0] == "fetch":
-            states, judged = generator.fetch(request[1], request[2])
-            connection.send(("fetched", codec.dumps(states), judged))
+            connection.send(("fetched", *generator.fetch(request[1], request[2])))
         else:
-            chunk = codec.loads(request[2])
-            connection.send(generator.generate(request[1], chunk, request[3], answer_waiting))
+            connection.send(generator.generate(request[1], request[2], request[3], answer_waiting))
 
     def answer_waiting() -> None:
         while connection.poll():

@@ -82,7 +82,7 @@ class Frontier(Generic[S]):
         ids: list[npt.NDArray[np.int32]] = []
         while self._blocks:
             block, block_ids = self._blocks.popleft()
-            if len(block) == 2:
+            if len(block) == 2:  # in memory: a Spilled block has three fields
                 self.encoded_bytes -= len(block[0])
             states += codec.decode(self._in_memory(block))
             ids.append(block_ids)
@@ -103,7 +103,7 @@ class Frontier(Generic[S]):
         return [(codec.to_bytes(self._in_memory(block)), ids) for block, ids in self._blocks]
 
     def _in_memory(self, block: codec.Encoded | Spilled) -> codec.Encoded:
-        if len(block) == 2:
+        if len(block) == 2:  # in memory: a Spilled block has three fields
             return block
         offset, length, classes = block
         assert self._spill is not None

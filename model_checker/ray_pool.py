@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
-from model_checker import codec
 from model_checker.engine import Explorer, GenerateReply, Judged, PartGenerator, WorkerPool
 from model_checker.model import Model, Predicate, S, SpecError
 
@@ -51,7 +50,7 @@ class _Generator:
         self.no_fetch.set()
 
     def generate(self, serial: int, encoded_chunk: bytes, chunk_ids: npt.NDArray[np.int32]) -> GenerateReply:
-        return self.generator.generate(serial, codec.loads(encoded_chunk), chunk_ids, self._await_fetch)
+        return self.generator.generate(serial, encoded_chunk, chunk_ids, self._await_fetch)
 
     def _await_fetch(self) -> None:
         self.no_fetch.wait()
@@ -59,8 +58,7 @@ class _Generator:
     def fetch(self, serial: int, indices: list[int]) -> bytes:
         self.no_fetch.clear()
         try:
-            states, judged = self.generator.fetch(serial, indices)
-            return _answer_bytes(codec.dumps(states), judged)
+            return _answer_bytes(*self.generator.fetch(serial, indices))
         finally:
             self.no_fetch.set()
 
@@ -113,8 +111,8 @@ class RayPool(WorkerPool[S]):
         self.fetching: dict[int, Any] = {}
         """The object references of the fetches asked for, by actor."""
 
-    def start(self, part: int, serial: int, chunk: list[S], chunk_ids: npt.NDArray[np.int32]) -> None:
-        self.pending[part] = self.actors[part].generate.remote(serial, codec.dumps(chunk), chunk_ids)
+    def start(self, part: int, serial: int, chunk: bytes, chunk_ids: npt.NDArray[np.int32]) -> None:
+        self.pending[part] = self.actors[part].generate.remote(serial, chunk, chunk_ids)
 
     def replies(self) -> list[GenerateReply]:
         replies: list[GenerateReply] = ray.get(self.pending)
@@ -123,13 +121,9 @@ class RayPool(WorkerPool[S]):
     def ask(self, serial: int, asked: dict[int, list[int]]) -> None:
         self.fetching = {part: self.actors[part].fetch.remote(serial, local) for part, local in asked.items()}
 
-    def answers(self, asked: list[int]) -> dict[int, tuple[list[S], Judged | None]]:
+    def answers(self, asked: list[int]) -> dict[int, tuple[bytes, Judged | None]]:
         answers: list[bytes] = ray.get([self.fetching[part] for part in asked])
-        unpacked = [pickle.loads(answer) for answer in answers]
-        return {
-            part: (codec.loads(states), judged)
-            for part, (states, judged) in zip(asked, unpacked, strict=True)
-        }
+        return {part: pickle.loads(answer) for part, answer in zip(asked, answers, strict=True)}
 
     def close(self) -> None:
         for actor in self.actors:
