@@ -21,7 +21,7 @@ import gc
 import multiprocessing
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, islice, pairwise
 from multiprocessing.connection import Connection
@@ -37,7 +37,7 @@ from model_checker import checkpoint, codec
 from model_checker.arrays import unique
 from model_checker.fingerprint import fingerprint as fingerprint_value
 from model_checker.fingerprint import fingerprint_array
-from model_checker.frontier import Frontier
+from model_checker.frontier import Chunk, Frontier
 from model_checker.model import Action, Label, Model, Predicate, S, SpecError, check_plain
 from model_checker.visited import GrowableArray, VisitedTable
 
@@ -306,35 +306,42 @@ class Explorer(Generic[S]):
             frontier, depth, initial_ids, peak_frontier = resumed
             self._resumed_depth = depth
         last_checkpoint = time.perf_counter()
-        while frontier and not self._stop:
+        # The next level's chunks and its first chunk, when taken out as this level ended (``_early``).
+        carried: tuple[Iterator[Chunk[S]], Chunk[S]] | None = None
+        while (frontier or carried) and not self._stop:
             # At the depth bound the last level is still expanded, to learn whether
             # anything lies beyond it (and to find its deadlocks), but nothing is added.
             probing = self.max_depth is not None and depth >= self.max_depth
             following: Frontier[S] = Frontier(self.memory_budget)
             level_start = len(self.visited)
-            level = len(frontier)
-            chunks = frontier.chunks(CHUNK_STATES)
-            chunk = next(chunks, None)
+            if carried is None:
+                chunks = frontier.chunks(CHUNK_STATES)
+                chunk = next(chunks, None)
+            else:
+                (chunks, chunk), carried = carried, None
+            level = len(frontier) + (0 if chunk is None else len(chunk[0]))
+            checkpoint_due = self._checkpoint_due(last_checkpoint)
             while chunk is not None:
                 upcoming = next(chunks, None)  # decoded now, so the workers can start on it early
+                if upcoming is None and self._early(probing, checkpoint_due, following):
+                    following_chunks = following.chunks(CHUNK_STATES)
+                    carried = following_chunks, next(following_chunks)
+                    upcoming = carried[1]
                 following.append(*self._expand_chunk(*chunk, probing, upcoming))
-                queue = len(frontier) + (len(upcoming[0]) if upcoming else 0) + len(following)
-                peak_frontier = max(peak_frontier, level + len(following))
+                ahead = len(upcoming[0]) if upcoming else 0
+                queue = len(frontier) + ahead + len(following)
+                peak_frontier = max(peak_frontier, level + len(following) + (ahead if carried else 0))
                 self._report(queue, depth + int(len(self.visited) > level_start))
                 if self._stop:
                     break
-                chunk = upcoming
+                chunk = upcoming if carried is None else None
             self._retire(frontier)
             if len(self.visited) > level_start:
                 depth += 1
             frontier = following
             if self._bounded or probing:
                 break
-            if (
-                self.checkpoint_dir is not None
-                and not self._stop
-                and time.perf_counter() - last_checkpoint >= self.checkpoint_every_s
-            ):
+            if checkpoint_due and carried is None and not self._stop:
                 self._checkpoint(frontier, depth, initial_ids, peak_frontier)
                 last_checkpoint = time.perf_counter()
         self._retire(frontier)
@@ -363,6 +370,29 @@ class Explorer(Generic[S]):
             graph=self.graph,
             predicate_values=self.predicate_values,
             resumed_depth=self._resumed_depth,
+        )
+
+    def _checkpoint_due(self, last_checkpoint: float) -> bool:
+        """Whether the level about to be expanded ends with a checkpoint."""
+        return self.checkpoint_dir is not None and (
+            time.perf_counter() - last_checkpoint >= self.checkpoint_every_s
+        )
+
+    def _early(self, probing: bool, checkpoint_due: bool, following: Frontier[S]) -> bool:
+        """Whether to hand the workers the next level's first chunk with this level's last one.
+
+        Otherwise they would wait, at every level's end, while the master deduplicates the last
+        chunk. Its states are already in ``following`` (new states of earlier chunks), and
+        generating them early changes nothing but when: deduplication stays in order, so ids,
+        counts and depths are those of a level-by-level search. Not when the search ends with this
+        level (``probing``) or saves ``following`` after it (a checkpoint must hold the whole level).
+        """
+        return (
+            self._workers is not None
+            and not probing
+            and not checkpoint_due
+            and not self._bounded
+            and len(following) >= CHUNK_STATES
         )
 
     def _retire(self, frontier: Frontier[S]) -> None:

@@ -38,6 +38,9 @@ Spilled = tuple[int, int, tuple[type, ...] | None]
 Block = tuple[codec.Encoded | Spilled, npt.NDArray[np.int32]]
 """Encoded states (in memory or spilled) and their ids."""
 
+Chunk = tuple[list[S], npt.NDArray[np.int32]]
+"""Decoded states and their ids, as the search expands them."""
+
 
 class Frontier(Generic[S]):
     """States in first-in, first-out order, encoded; with a ``memory_budget``, spilled to disk past
@@ -75,9 +78,10 @@ class Frontier(Generic[S]):
             self.encoded_bytes += len(data)
             self.peak_encoded_bytes = max(self.peak_encoded_bytes, self.encoded_bytes)
 
-    def chunks(self, size: int) -> Iterator[tuple[list[S], npt.NDArray[np.int32]]]:
+    def chunks(self, size: int) -> Iterator[Chunk[S]]:
         """The states in order, decoded in chunks of ``size`` (the last may be smaller), each taken out
-        of the frontier as it is yielded."""
+        of the frontier as it is yielded. States appended meanwhile are yielded too, so a search may
+        take a level's first chunk out while the level is still being filled."""
         states: list[S] = []
         ids: list[npt.NDArray[np.int32]] = []
         while self._blocks:

@@ -3,8 +3,10 @@ the same counts, coverage, verdicts and shortest counterexamples."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from model_checker.examples.two_phase import two_phase
 from model_checker.model import Action, Model, Property, always_eventually, strong_fairness, weak_fairness
 from pot.registry import all_models
 from tests.model_checker.helpers import Edges, graph_figures, graph_model, search_figures
+from tests.model_checker.test_checkpoint import Interrupted, interrupt_after
 from tests.model_checker.test_engine import random_graphs
 
 
@@ -52,6 +55,58 @@ def test_the_search_is_the_same_whatever_part_of_each_chunk_the_master_takes(
         )
         many = check(two_phase(4), record_graph=True, workers=3)
     assert search_figures(many) == search_figures(one) and graph_figures(many) == graph_figures(one)
+
+
+def early_starts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record each time the search hands the workers a level's first chunk before that level."""
+    decide = engine.Explorer._early
+    started: list[bool] = []
+
+    def recorded(explorer: engine.Explorer[Any], *args: Any) -> bool:
+        early = decide(explorer, *args)
+        if early:
+            started.append(True)
+        return early
+
+    monkeypatch.setattr(engine.Explorer, "_early", recorded)
+    return started
+
+
+@pytest.mark.parametrize(
+    "bounds", [{}, {"max_states": 3_000}, {"max_depth": 9}], ids=["whole", "state-bound", "depth-bound"]
+)
+def test_a_level_started_while_the_last_one_ends_is_the_same_search(
+    bounds: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers generate a level's first chunk while the master deduplicates the level before;
+    ids, counts and depths stay those of the one-process search, bounds included."""
+    one = check(two_phase(5), liveness=False, **bounds)
+    started = early_starts(monkeypatch)
+    many = check(two_phase(5), liveness=False, workers=2, **bounds)
+    assert started and search_figures(many) == search_figures(one)
+    assert many.incomplete_reason == one.incomplete_reason
+    assert many.memory.peak_frontier_states == one.memory.peak_frontier_states
+
+
+def test_a_level_that_ends_in_a_checkpoint_is_saved_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint falls due every other level: those levels are not started early, so the saved
+    frontier holds the whole next level, and the search resumed from it is the same search."""
+    whole = check(two_phase(5), liveness=False)
+    levels = itertools.count()
+    monkeypatch.setattr(
+        engine.Explorer,
+        "_checkpoint_due",
+        lambda explorer, last: explorer.checkpoint_dir is not None and next(levels) % 2 == 1,
+    )
+    started = early_starts(monkeypatch)
+    interrupt_after(3, monkeypatch)
+    with pytest.raises(Interrupted):
+        check(two_phase(5), liveness=False, workers=2, checkpoint_dir=tmp_path)
+    assert started
+    resumed = check(two_phase(5), liveness=False, workers=2, resume_dir=tmp_path)
+    assert resumed.stats["resumed_at_depth"] is not None and search_figures(resumed) == search_figures(whole)
 
 
 def test_a_pbft_violation_has_the_same_shortest_trace_with_workers() -> None:
