@@ -474,24 +474,26 @@ class Explorer(Generic[S]):
         """Expand ``chunk``; returns the new states to expand next and their ids.
 
         When ``probing``, new successors are not added; finding any marks the search bounded.
-        With workers, the ``upcoming`` chunk of the same level is handed to them as soon as this
-        one's successors are counted: they generate it while the master deduplicates this one,
-        and answer its fetch between slices.
+        With workers, the ``upcoming`` chunk (the next of this level, or the next level's first) is
+        handed to them as soon as they have replied with this one's successors: they generate it
+        while the master deduplicates this one, and answer this one's fetch between its slices.
         """
         fetch: Callable[[list[int]], tuple[list[S], Judged | None]]
         if self._workers is None and self.workers > 1 and len(chunk) >= PARALLEL_MIN_STATES:
             self._workers = self._pool()
+        workers = self._workers
+        handed = upcoming if upcoming is not None and len(upcoming[0]) >= PARALLEL_MIN_STATES else None
         recording = self.graph is not None
         label_ids: npt.NDArray[np.int32] | None = None
-        if self._workers is None or len(chunk) < PARALLEL_MIN_STATES:
+        if workers is None or len(chunk) < PARALLEL_MIN_STATES:
+            if workers is not None and handed is not None:
+                workers.submit(*handed)
             pairs, successors, per_action, fps = self._generate(chunk, chunk_ids)
             fetch = functools.partial(_pick_unjudged, successors)
             if recording:
                 label_ids = self._label_ids(pairs, per_action)
         else:
-            per_action, fps, fetch, label_ids = self._workers.generate(chunk, chunk_ids)
-        if self._workers is not None and upcoming is not None and len(upcoming[0]) >= PARALLEL_MIN_STATES:
-            self._workers.submit(*upcoming)
+            per_action, fps, fetch, label_ids = workers.generate(chunk, chunk_ids, handed)
         n_actions = len(self.model.actions)
         ends_array = np.cumsum(per_action.ravel())
         self._count_coverage(per_action)
@@ -756,8 +758,9 @@ class WorkerPool(Generic[S]):
     worker returns the per-action counts and fingerprints of its successors and keeps the
     successors themselves until the master, having deduplicated the whole chunk in order, fetches
     the new ones. Ids, counts and traces are those of the one-process search: the parts are
-    concatenated in chunk order. The next chunk is submitted before that fetch, so the workers
-    generate it while the master deduplicates (``PartGenerator`` keeps two chunks' successors).
+    concatenated in chunk order. The next chunk is submitted as soon as the workers have replied,
+    so they generate it while the master deduplicates, and answer the fetch between its slices
+    (``PartGenerator`` keeps two chunks' successors).
     The master's part is sized so that its whole cycle, deduplication included, takes as long as
     a worker's part: then neither waits for the other, and the master's part crosses no pipe.
     """
@@ -818,7 +821,7 @@ class WorkerPool(Generic[S]):
         self.submitted = (chunk[:own], chunk_ids[:own], len(chunk))
 
     def generate(
-        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32]
+        self, chunk: list[S], chunk_ids: npt.NDArray[np.int32], upcoming: Chunk[S] | None = None
     ) -> tuple[
         npt.NDArray[np.int64],
         npt.NDArray[np.int64],
@@ -826,31 +829,35 @@ class WorkerPool(Generic[S]):
         npt.NDArray[np.int32] | None,
     ]:
         """Per-action counts and fingerprints of the chunk's successors, a fetch of some by index (the
-        chunk was ``submit``-ted already while the previous one was deduplicated, or now), and,
-        when the graph is recorded, each successor's label id."""
+        chunk was ``submit``-ted already, or is now), and, when the graph is recorded, each
+        successor's label id. The ``upcoming`` chunk is submitted as soon as the workers' replies
+        are in: a worker goes on to it without waiting for the master to deduplicate this one."""
         pipelined = self.submitted is not None
         if self.submitted is None:
             self.submit(chunk, chunk_ids)
         assert self.submitted is not None
         own_states, size = len(self.submitted[0]), self.submitted[2]
         assert size == len(chunk)
+        serial = self.serial
         self._generate_own()
         own, self.own, self.submitted = self.own, None, None
         if isinstance(own, Exception):
             raise own
         assert own is not None
-        serial = self.serial
         waiting = time.perf_counter()
         replies = self.replies()
+        replied = time.perf_counter()
         for reply in replies:
             if reply[0] == "failure":
                 raise ActionFailure(reply[1], reply[2], reply[3])
             if reply[0] == "error":
                 raise SpecError(reply[1])
+        if upcoming is not None:
+            self.submit(*upcoming)
         if pipelined and self._replied_at is not None:
             overhead = waiting - self._replied_at - own.seconds
             self._balance(own_states, own.seconds, overhead, size, replies)
-        self._replied_at = time.perf_counter()
+        self._replied_at = replied
         counts = np.concatenate([own.counts.ravel()] + [reply[1] for reply in replies])
         fps = np.concatenate([own.fps] + [reply[2] for reply in replies])
         label_ids = None
