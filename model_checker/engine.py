@@ -37,7 +37,7 @@ from model_checker import checkpoint, codec
 from model_checker.arrays import unique
 from model_checker.fingerprint import fingerprint as fingerprint_value
 from model_checker.fingerprint import fingerprint_array
-from model_checker.frontier import Chunk, Frontier
+from model_checker.frontier import Chunk, Frontier, NewStates
 from model_checker.model import Action, Label, Model, Predicate, S, SpecError, check_plain
 from model_checker.visited import GrowableArray, VisitedTable
 
@@ -296,10 +296,12 @@ class Explorer(Generic[S]):
             first, _, dropped = self.visited.insert_new(fps, self.max_states)
             self._bounded |= dropped
             no_parents = np.full(len(first), -1, dtype=np.int32)
-            states, ids = self._admit([initial[j] for j in first.tolist()], no_parents, fps[first])
+            states, ids = self._admit(
+                NewStates.of([initial[j] for j in first.tolist()]), no_parents, fps[first]
+            )
             initial_ids = ids.tolist()
             frontier: Frontier[S] = Frontier(self.memory_budget)
-            frontier.append(states, ids)
+            frontier.extend(states, ids)
             peak_frontier = len(frontier)
             depth = 1
         else:
@@ -327,7 +329,7 @@ class Explorer(Generic[S]):
                     following_chunks = following.chunks(CHUNK_STATES)
                     carried = following_chunks, next(following_chunks)
                     upcoming = carried[1]
-                following.append(*self._expand_chunk(*chunk, probing, upcoming))
+                following.extend(*self._expand_chunk(*chunk, probing, upcoming))
                 ahead = len(upcoming[0]) if upcoming else 0
                 queue = len(frontier) + ahead + len(following)
                 peak_frontier = max(peak_frontier, level + len(following) + (ahead if carried else 0))
@@ -470,7 +472,7 @@ class Explorer(Generic[S]):
         chunk_ids: npt.NDArray[np.int32],
         probing: bool = False,
         upcoming: tuple[list[S], npt.NDArray[np.int32]] | None = None,
-    ) -> tuple[list[S], npt.NDArray[np.int32]]:
+    ) -> tuple[NewStates[S], npt.NDArray[np.int32]]:
         """Expand ``chunk``; returns the new states to expand next and their ids.
 
         When ``probing``, new successors are not added; finding any marks the search bounded.
@@ -478,7 +480,7 @@ class Explorer(Generic[S]):
         handed to them as soon as they have replied with this one's successors: they generate it
         while the master deduplicates this one, and answer this one's fetch between its slices.
         """
-        fetch: Callable[[list[int]], tuple[list[S], Judged | None]]
+        fetch: Callable[[list[int]], tuple[NewStates[S], Judged | None]]
         if self._workers is None and self.workers > 1 and len(chunk) >= PARALLEL_MIN_STATES:
             self._workers = self._pool()
         workers = self._workers
@@ -571,14 +573,14 @@ class Explorer(Generic[S]):
 
     def _admit(
         self,
-        candidates: list[S],
+        candidates: NewStates[S],
         parents: npt.NDArray[np.int32],
         fps: npt.NDArray[np.int64],
         judged: Judged | None = None,
-    ) -> tuple[list[S], npt.NDArray[np.int32]]:
+    ) -> tuple[NewStates[S], npt.NDArray[np.int32]]:
         """Record the states ``visited.insert_new`` just entered, check them; returns those to expand
         next, with ids. ``judged``: what ``judge`` gave for ``candidates`` in a worker, so the master
-        need not."""
+        need not (nor decode a worker's states, unless a constraint drops some)."""
         id_range = self.visited.record(fps, parents)
         ids = np.arange(id_range.start, id_range.stop, dtype=np.int32)
         for index, (name, invariant) in enumerate(self.invariants):
@@ -587,7 +589,7 @@ class Explorer(Generic[S]):
             holds = (
                 judged.invariants[index]
                 if judged is not None
-                else self._evaluate(f"invariant {name}", invariant, candidates, ids)
+                else self._evaluate(f"invariant {name}", invariant, candidates.states(), ids)
             )
             if not holds.all():
                 self._violate(name, "invariant", int(ids[np.argmin(holds)]))
@@ -595,16 +597,17 @@ class Explorer(Generic[S]):
             values.extend(
                 judged.predicates[index]
                 if judged is not None
-                else self._evaluate("a temporal property's predicate", predicate, candidates, ids)
+                else self._evaluate("a temporal property's predicate", predicate, candidates.states(), ids)
             )
         if self.model.constraint is None:
             return candidates, ids
+        states = candidates.states()
         keep = (
             judged.constraint
             if judged is not None and judged.constraint is not None
-            else self._evaluate("the state constraint", self.model.constraint, candidates, ids)
+            else self._evaluate("the state constraint", self.model.constraint, states, ids)
         )
-        return list(compress(candidates, keep.tolist())), ids[keep]
+        return NewStates.of(list(compress(states, keep.tolist()))), ids[keep]
 
     def judge(self, states: list[S]) -> Judged | None:
         """Every invariant, temporal predicate and the state constraint on ``states``: a worker
@@ -825,7 +828,7 @@ class WorkerPool(Generic[S]):
     ) -> tuple[
         npt.NDArray[np.int64],
         npt.NDArray[np.int64],
-        Callable[[list[int]], tuple[list[S], Judged | None]],
+        Callable[[list[int]], tuple[NewStates[S], Judged | None]],
         npt.NDArray[np.int32] | None,
     ]:
         """Per-action counts and fingerprints of the chunk's successors, a fetch of some by index (the
@@ -866,7 +869,7 @@ class WorkerPool(Generic[S]):
             label_ids = np.concatenate([own.labels, *interned])
         offsets = np.cumsum([0, len(own.fps)] + [len(reply[2]) for reply in replies])
 
-        def fetch(indices: list[int]) -> tuple[list[S], Judged | None]:
+        def fetch(indices: list[int]) -> tuple[NewStates[S], Judged | None]:
             """The successors at ``indices`` (ascending, so the parts' answers concatenate in order)."""
             where = np.searchsorted(offsets, indices, side="right") - 1
             assert (np.diff(where) >= 0).all(), "fetched out of chunk order"
@@ -881,7 +884,8 @@ class WorkerPool(Generic[S]):
             mine = [own.successors[j] for j in wanted[where == 0].tolist()]
             judged = self.explorer.judge(mine)
             got = self.answers(list(asked))
-            states = mine + [state for part in sorted(got) for state in codec.loads(got[part][0])]
+            theirs = [(codec.from_bytes(got[part][0]), len(asked[part])) for part in sorted(got)]
+            states = NewStates([(mine, len(mine)), *theirs])
             return states, Judged.concatenate([judged] + [got[part][1] for part in sorted(got)])
 
         return counts.reshape(len(chunk), self.actions), fps, fetch, label_ids
@@ -1053,8 +1057,8 @@ class _Processes(WorkerPool[S]):
                 process.kill()
 
 
-def _pick_unjudged(items: list[S], indices: list[int]) -> tuple[list[S], Judged | None]:
-    return [items[j] for j in indices], None
+def _pick_unjudged(items: list[S], indices: list[int]) -> tuple[NewStates[S], Judged | None]:
+    return NewStates.of([items[j] for j in indices]), None
 
 
 def _serve(explorer: Explorer[Any], connection: Connection) -> None:

@@ -1,7 +1,7 @@
 """The breadth-first frontier, kept compact: one BFS level's states as encoded blocks.
 
-A level's states arrive as the new states of each expanded chunk and leave, in
-the same order, as the chunks of the next level. Held as Python objects they
+A level's states arrive as the new states of each expanded chunk (a worker's as
+the bytes it sent) and leave, in the same order, as the chunks of the next level. Held as Python objects they
 were most of a search's memory (about 1 KB a state on PaxosCommit-size
 models); encoded by ``model_checker.codec``, which keeps the parts states share
 shared, a block of a few thousand states takes a small fraction of that. Past
@@ -42,6 +42,35 @@ Chunk = tuple[list[S], npt.NDArray[np.int32]]
 """Decoded states and their ids, as the search expands them."""
 
 
+class NewStates(Generic[S]):
+    """A chunk's new states in order, in pieces: lists of states, or batches still encoded as a
+    worker sent them, each with its count. The master, which has the workers' judgement of
+    theirs, queues them without decoding and encoding them again."""
+
+    def __init__(self, pieces: list[tuple[list[S] | codec.Encoded, int]]) -> None:
+        self.pieces = pieces
+
+    @classmethod
+    def of(cls, states: list[S]) -> NewStates[S]:
+        return cls([(states, len(states))])
+
+    def __len__(self) -> int:
+        return sum(count for _, count in self.pieces)
+
+    def states(self) -> list[S]:
+        """Every state, decoded (once: the pieces become one list)."""
+        if len(self.pieces) != 1 or not isinstance(self.pieces[0][0], list):
+            decoded = [
+                state
+                for piece, _ in self.pieces
+                for state in (piece if isinstance(piece, list) else codec.decode(piece))
+            ]
+            self.pieces = [(decoded, len(decoded))]
+        only = self.pieces[0][0]
+        assert isinstance(only, list)
+        return only
+
+
 class Frontier(Generic[S]):
     """States in first-in, first-out order, encoded; with a ``memory_budget``, spilled to disk past
     that many bytes."""
@@ -63,10 +92,25 @@ class Frontier(Generic[S]):
 
     def append(self, states: list[S], ids: npt.NDArray[np.int32]) -> None:
         """Add ``states`` (with their ids) after those already held."""
-        if not states:
-            return
-        self.count += len(states)
-        encoded = data, classes = codec.encode(states)
+        if states:
+            self.append_encoded(codec.encode(states), ids)
+
+    def extend(self, new: NewStates[S], ids: npt.NDArray[np.int32]) -> None:
+        """Add ``new``'s states (with their ids), keeping its encoded pieces as they are."""
+        start = 0
+        for piece, count in new.pieces:
+            if count:
+                piece_ids = ids[start : start + count]
+                if isinstance(piece, list):
+                    self.append(piece, piece_ids)
+                else:
+                    self.append_encoded(piece, piece_ids)
+            start += count
+
+    def append_encoded(self, encoded: codec.Encoded, ids: npt.NDArray[np.int32]) -> None:
+        """Add a batch already encoded, of ``len(ids)`` states."""
+        self.count += len(ids)
+        data, classes = encoded
         if self.memory_budget is not None and self.encoded_bytes + len(data) > self.memory_budget:
             spill = self._spill_file()
             offset = spill.seek(0, 2)

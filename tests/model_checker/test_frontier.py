@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model_checker import codec
 from model_checker.checker import check
 from model_checker.examples.two_phase import two_phase
-from model_checker.frontier import Frontier
+from model_checker.frontier import Frontier, NewStates
 from tests.model_checker.helpers import search_figures
 
 STATES = st.tuples(st.integers(), st.frozensets(st.integers(0, 9), max_size=3), st.text(max_size=3))
 
+PLAIN = st.tuples(st.integers(-(2**63), 2**63 - 1), st.frozensets(st.integers(0, 9), max_size=3))
+"""States the codec writes itself (``STATES`` hold strings, so their batches are pickled)."""
+
+Block = list[tuple[int, frozenset[int], str]] | list[tuple[int, frozenset[int]]]
+
+
+BLOCKS = st.tuples(st.one_of(st.lists(STATES, max_size=12), st.lists(PLAIN, max_size=12)), st.booleans())
+"""A block of states, and whether it comes encoded."""
+
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.lists(STATES, max_size=12), max_size=8),
+    st.lists(st.lists(BLOCKS, max_size=3), max_size=6),
     st.integers(1, 10),
     st.sampled_from([None, 0, 64, 400]),
 )
 def test_chunks_give_back_every_state_and_id_in_order(
-    blocks: list[list[tuple[int, frozenset[int], str]]], size: int, budget: int | None
+    batches: list[list[tuple[Block, bool]]], size: int, budget: int | None
 ) -> None:
-    frontier: Frontier[tuple[int, frozenset[int], str]] = Frontier(budget)
-    every, first_id = [], 0
-    for block in blocks:
-        frontier.append(block, np.arange(first_id, first_id + len(block), dtype=np.int32))
-        every += block
-        first_id += len(block)
+    """Each batch of new states comes in pieces, some as objects and some already encoded (a
+    worker's); the chunks give them all back in order, with their ids."""
+    frontier: Frontier[Any] = Frontier(budget)
+    every: list[Any] = []
+    for batch in batches:
+        pieces = [(codec.encode(block) if encoded else block, len(block)) for block, encoded in batch]
+        new: NewStates[Any] = NewStates(pieces)
+        frontier.extend(new, np.arange(len(every), len(every) + len(new), dtype=np.int32))
+        every += [state for block, _ in batch for state in block]
     assert len(frontier) == len(every)
     if budget == 0 and every:
         assert frontier.spilled_bytes > 0 and frontier.encoded_bytes == 0

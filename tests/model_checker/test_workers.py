@@ -3,6 +3,7 @@ the same counts, coverage, verdicts and shortest counterexamples."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import model_checker.engine as engine
 from model_checker.checker import check
 from model_checker.engine import ActionFailure
 from model_checker.examples.two_phase import two_phase
+from model_checker.frontier import Frontier, NewStates
 from model_checker.model import Action, Model, Property, always_eventually, strong_fairness, weak_fairness
 from pot.registry import all_models
 from tests.model_checker.helpers import Edges, graph_figures, graph_model, search_figures
@@ -76,7 +78,7 @@ def early_starts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     "bounds", [{}, {"max_states": 3_000}, {"max_depth": 9}], ids=["whole", "state-bound", "depth-bound"]
 )
 def test_a_level_started_while_the_last_one_ends_is_the_same_search(
-    bounds: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    bounds: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The workers generate a level's first chunk while the master deduplicates the level before;
     ids, counts and depths stay those of the one-process search, bounds included."""
@@ -85,6 +87,7 @@ def test_a_level_started_while_the_last_one_ends_is_the_same_search(
     many = check(two_phase(5), liveness=False, workers=2, **bounds)
     assert started and search_figures(many) == search_figures(one)
     assert many.incomplete_reason == one.incomplete_reason
+    assert many.memory is not None and one.memory is not None
     assert many.memory.peak_frontier_states == one.memory.peak_frontier_states
 
 
@@ -107,6 +110,39 @@ def test_a_level_that_ends_in_a_checkpoint_is_saved_whole(
     assert started
     resumed = check(two_phase(5), liveness=False, workers=2, resume_dir=tmp_path)
     assert resumed.stats["resumed_at_depth"] is not None and search_figures(resumed) == search_figures(whole)
+
+
+def test_the_master_queues_a_workers_new_states_without_decoding_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker judges the new states it sends; the master puts its bytes in the frontier as they
+    came, and decodes them only when the next level's chunks are cut."""
+    decoded: list[Any] = []
+    queued: list[Any] = []
+    states, extend = NewStates.states, Frontier.extend
+
+    def decoding(new: NewStates[Any]) -> list[Any]:
+        decoded.extend(piece for piece, _ in new.pieces if not isinstance(piece, list))
+        return states(new)
+
+    def queueing(frontier: Frontier[Any], new: NewStates[Any], ids: Any) -> None:
+        queued.extend(piece for piece, _ in new.pieces if not isinstance(piece, list))
+        extend(frontier, new, ids)
+
+    monkeypatch.setattr(NewStates, "states", decoding)
+    monkeypatch.setattr(Frontier, "extend", queueing)
+    one = check(two_phase(5), liveness=False)
+    assert search_figures(check(two_phase(5), liveness=False, workers=2)) == search_figures(one)
+    assert queued and not decoded
+
+
+def test_a_constraint_gives_the_same_search_with_workers() -> None:
+    """States the constraint rejects are kept but not expanded; a worker's are dropped from the
+    bytes it sent."""
+    model = dataclasses.replace(two_phase(5), constraint=lambda s: len(s[3]) < 4)
+    one = check(model, liveness=False)
+    many = check(model, liveness=False, workers=2)
+    assert search_figures(many) == search_figures(one) and one.distinct_states < 8_832
 
 
 def test_a_pbft_violation_has_the_same_shortest_trace_with_workers() -> None:
