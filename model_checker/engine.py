@@ -753,11 +753,6 @@ class Explorer(Generic[S]):
             self.progress(Progress(len(self.visited), queue, depth, now - self._started))
 
 
-_WAITED = 0.001
-"""Seconds of waiting for the workers' replies after which the master takes their arrival as the
-end of the workers' cycle."""
-
-
 class WorkerPool(Generic[S]):
     """The master and ``helpers`` workers generating successors together, chunk by chunk; subclasses
     say how the workers run.
@@ -787,12 +782,6 @@ class WorkerPool(Generic[S]):
         """The fraction of a chunk the master generates itself."""
         self._replied_at: float | None = None
         """When the master last had every worker's reply: its own cycle's work starts there."""
-        self._submitted_at = 0.0
-        """When the master finished sending the workers their parts of the last chunk submitted."""
-        self.unmeasured = 0.0
-        """Seconds of a worker's cycle its own clock misses (reading and decoding its part, sending
-        the reply), learnt where the master waited for a reply: without them the master took too
-        small a part and waited about 7% of the time on ``pbft-window``."""
         self.labels = None if explorer.graph is None else explorer.graph.label_keys
         """The master's label table, when it records the graph: workers intern labels in tables of
         their own, and report the labels new to them, which the master interns in part order (so
@@ -833,7 +822,6 @@ class WorkerPool(Generic[S]):
         for part, (low, high) in enumerate(pairwise(bounds)):
             self.start(part, self.serial, codec.dumps(chunk[low:high]), chunk_ids[low:high])
         self.submitted = (chunk[:own], chunk_ids[:own], len(chunk))
-        self._submitted_at = time.perf_counter()
 
     def generate(
         self, chunk: list[S], chunk_ids: npt.NDArray[np.int32], upcoming: Chunk[S] | None = None
@@ -853,7 +841,7 @@ class WorkerPool(Generic[S]):
         assert self.submitted is not None
         own_states, size = len(self.submitted[0]), self.submitted[2]
         assert size == len(chunk)
-        serial, submitted_at = self.serial, self._submitted_at
+        serial = self.serial
         self._generate_own()
         own, self.own, self.submitted = self.own, None, None
         if isinstance(own, Exception):
@@ -869,9 +857,6 @@ class WorkerPool(Generic[S]):
                 raise SpecError(reply[1])
         if upcoming is not None:
             self.submit(*upcoming)
-        if replied - waiting > _WAITED:  # the reply came while the master waited: it times the worker
-            missed = replied - submitted_at - max(reply[4] for reply in replies)
-            self.unmeasured = (self.unmeasured + max(missed, 0.0)) / 2
         if pipelined and self._replied_at is not None:
             overhead = waiting - self._replied_at - own.seconds
             self._balance(own_states, own.seconds, overhead, size, replies)
@@ -929,7 +914,7 @@ class WorkerPool(Generic[S]):
         worker_states = size - own_states
         if worker_states == 0:
             return
-        worker_rate = (sum(reply[4] for reply in replies) + self.helpers * self.unmeasured) / worker_states
+        worker_rate = sum(reply[4] for reply in replies) / worker_states
         own_rate = own_seconds / own_states if own_states else worker_rate
         per_helper = worker_rate / self.helpers
         wanted = (size * per_helper - overhead) / (own_rate + per_helper) / size
@@ -961,8 +946,8 @@ WorkerLabels = tuple[npt.NDArray[np.int32], int, list[tuple[int, tuple[Any, ...]
 
 GenerateReply = tuple[Any, ...]
 """``("ok", counts, fingerprints, labels, seconds)`` (``labels``: ``WorkerLabels`` when the graph
-is recorded, else None; ``seconds`` the part took, fetches answered meanwhile included),
-``("failure", message, state, state id)`` or ``("error", message)``."""
+is recorded, else None; ``seconds`` the part took, its decoding and the fetches answered
+meanwhile included), ``("failure", message, state, state id)`` or ``("error", message)``."""
 
 
 class PartGenerator(Generic[S]):
@@ -984,8 +969,8 @@ class PartGenerator(Generic[S]):
     ) -> GenerateReply:
         """The reply for chunk ``serial``'s part (``codec.dumps`` bytes); ``between`` runs between
         slices."""
+        began = time.perf_counter()  # decoding counts: the master sizes its part by this time
         chunk: list[S] = codec.loads(encoded_chunk)
-        began = time.perf_counter()
         for old in [kept for kept in self.kept if kept < serial - 1]:
             del self.kept[old]
         explorer = self.explorer
