@@ -471,7 +471,7 @@ class Explorer(Generic[S]):
         chunk: list[S],
         chunk_ids: npt.NDArray[np.int32],
         probing: bool = False,
-        upcoming: tuple[list[S], npt.NDArray[np.int32]] | None = None,
+        upcoming: Chunk[S] | None = None,
     ) -> tuple[NewStates[S], npt.NDArray[np.int32]]:
         """Expand ``chunk``; returns the new states to expand next and their ids.
 

@@ -1,13 +1,13 @@
 """The breadth-first frontier, kept compact: one BFS level's states as encoded blocks.
 
 A level's states arrive as the new states of each expanded chunk (a worker's as
-the bytes it sent) and leave, in the same order, as the chunks of the next level. Held as Python objects they
-were most of a search's memory (about 1 KB a state on PaxosCommit-size
-models); encoded by ``model_checker.codec``, which keeps the parts states share
-shared, a block of a few thousand states takes a small fraction of that. Past
-``memory_budget`` bytes of encoded blocks, further blocks go to a temporary
-file and are read back in order, as TLC's disk queue does; ids stay in memory
-(4 bytes a state).
+the bytes it sent) and leave, in the same order, as the chunks of the next
+level. Held as Python objects they were most of a search's memory (about 1 KB a
+state on PaxosCommit-size models); encoded by ``model_checker.codec``, which
+keeps the parts states share shared, a block of a few thousand states takes a
+small fraction of that. Past ``memory_budget`` bytes of encoded blocks, further
+blocks go to a temporary file and are read back in order, as TLC's disk queue
+does; ids stay in memory (4 bytes a state).
 
 Encoding costs less than it saves, also in time: ``pbft-window`` with two processes took
 141 s and 392 MiB encoded, 149 s and 643 MiB as objects, and one process on ``pbft`` 26.3
