@@ -782,6 +782,13 @@ class WorkerPool(Generic[S]):
         """The fraction of a chunk the master generates itself."""
         self._replied_at: float | None = None
         """When the master last had every worker's reply: its own cycle's work starts there."""
+        self._submitted_at = 0.0
+        """When the master finished sending the workers their parts of the last chunk submitted."""
+        self.unmeasured = 0.0
+        """Seconds of a worker's cycle its own clock misses (reading its part, sending the reply),
+        learnt from the chunks whose replies the master had to wait for: from submission to reply
+        they time the worker's whole cycle. A reply that had begun to arrive teaches nothing (the
+        master was busy elsewhere meanwhile, and reading a large reply is not waiting)."""
         self.labels = None if explorer.graph is None else explorer.graph.label_keys
         """The master's label table, when it records the graph: workers intern labels in tables of
         their own, and report the labels new to them, which the master interns in part order (so
@@ -797,6 +804,10 @@ class WorkerPool(Generic[S]):
 
     def replies(self) -> list[GenerateReply]:
         """Each worker's reply to its last ``start``, in part order."""
+        raise NotImplementedError
+
+    def replied(self) -> bool:
+        """Whether every worker's reply to its last ``start`` has begun to arrive."""
         raise NotImplementedError
 
     def between_slices(self) -> None:
@@ -822,6 +833,7 @@ class WorkerPool(Generic[S]):
         for part, (low, high) in enumerate(pairwise(bounds)):
             self.start(part, self.serial, codec.dumps(chunk[low:high]), chunk_ids[low:high])
         self.submitted = (chunk[:own], chunk_ids[:own], len(chunk))
+        self._submitted_at = time.perf_counter()
 
     def generate(
         self, chunk: list[S], chunk_ids: npt.NDArray[np.int32], upcoming: Chunk[S] | None = None
@@ -841,13 +853,14 @@ class WorkerPool(Generic[S]):
         assert self.submitted is not None
         own_states, size = len(self.submitted[0]), self.submitted[2]
         assert size == len(chunk)
-        serial = self.serial
+        serial, submitted_at = self.serial, self._submitted_at
         self._generate_own()
         own, self.own, self.submitted = self.own, None, None
         if isinstance(own, Exception):
             raise own
         assert own is not None
         waiting = time.perf_counter()
+        waited = not self.replied()
         replies = self.replies()
         replied = time.perf_counter()
         for reply in replies:
@@ -857,6 +870,9 @@ class WorkerPool(Generic[S]):
                 raise SpecError(reply[1])
         if upcoming is not None:
             self.submit(*upcoming)
+        if waited:
+            missed = replied - submitted_at - max(reply[4] for reply in replies)
+            self.unmeasured = (self.unmeasured + max(missed, 0.0)) / 2
         if pipelined and self._replied_at is not None:
             overhead = waiting - self._replied_at - own.seconds
             self._balance(own_states, own.seconds, overhead, size, replies)
@@ -914,7 +930,7 @@ class WorkerPool(Generic[S]):
         worker_states = size - own_states
         if worker_states == 0:
             return
-        worker_rate = sum(reply[4] for reply in replies) / worker_states
+        worker_rate = (sum(reply[4] for reply in replies) + self.helpers * self.unmeasured) / worker_states
         own_rate = own_seconds / own_states if own_states else worker_rate
         per_helper = worker_rate / self.helpers
         wanted = (size * per_helper - overhead) / (own_rate + per_helper) / size
@@ -1022,6 +1038,12 @@ class _Processes(WorkerPool[S]):
 
     def replies(self) -> list[GenerateReply]:
         return [self._take(part, answer=False) for part in range(self.helpers)]
+
+    def replied(self) -> bool:
+        return all(
+            any(kept[0] != "fetched" for kept in inbox) or connection.poll()
+            for inbox, connection in zip(self.inbox, self.connections, strict=True)
+        )
 
     def ask(self, serial: int, asked: dict[int, list[int]]) -> None:
         for part, local in asked.items():

@@ -118,6 +118,10 @@ class RayPool(WorkerPool[S]):
         replies: list[GenerateReply] = ray.get(self.pending)
         return replies
 
+    def replied(self) -> bool:
+        ready, _ = ray.wait(self.pending, num_returns=len(self.pending), timeout=0)
+        return len(ready) == len(self.pending)
+
     def ask(self, serial: int, asked: dict[int, list[int]]) -> None:
         self.fetching = {part: self.actors[part].fetch.remote(serial, local) for part, local in asked.items()}
 

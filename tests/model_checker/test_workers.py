@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,53 @@ def test_a_constraint_gives_the_same_search_with_workers() -> None:
     one = check(model, liveness=False)
     many = check(model, liveness=False, workers=2)
     assert search_figures(many) == search_figures(one) and one.distinct_states < 8_832
+
+
+def learnt_delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record, chunk by chunk, the time the master believes a worker's own clock misses."""
+    balance = engine.WorkerPool._balance
+    learnt: list[float] = []
+
+    def recorded(pool: engine.WorkerPool[Any], *args: Any) -> None:
+        learnt.append(pool.unmeasured)
+        balance(pool, *args)
+
+    monkeypatch.setattr(engine.WorkerPool, "_balance", recorded)
+    return learnt
+
+
+def test_the_master_learns_what_a_workers_clock_misses_from_replies_it_waits_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker loses 20 ms a part before its clock starts; the master, waiting for each reply,
+    learns about that much and sizes its part with it."""
+    generate = engine.PartGenerator.generate
+
+    def late(generator: engine.PartGenerator[Any], *args: Any) -> engine.GenerateReply:
+        time.sleep(0.02)
+        return generate(generator, *args)
+
+    monkeypatch.setattr(engine.PartGenerator, "generate", late)
+    learnt = learnt_delays(monkeypatch)
+    check(two_phase(4), liveness=False, workers=2)
+    assert learnt and 0.01 < learnt[-1] < 0.2
+
+
+def test_a_reply_in_before_the_master_looks_teaches_it_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The master is slow (20 ms a part of its own), so each reply is in before it looks for it.
+    The time since submission then measures the master, not the worker: counted as the worker's,
+    it would make the master take ever more of each chunk."""
+    generate_own = engine.WorkerPool._generate_own
+
+    def slow(pool: engine.WorkerPool[Any]) -> None:
+        if pool.submitted is not None and pool.own is None:
+            time.sleep(0.02)
+        generate_own(pool)
+
+    monkeypatch.setattr(engine.WorkerPool, "_generate_own", slow)
+    learnt = learnt_delays(monkeypatch)
+    check(two_phase(4), liveness=False, workers=2)
+    assert learnt and max(learnt) == 0.0
 
 
 def test_a_pbft_violation_has_the_same_shortest_trace_with_workers() -> None:
