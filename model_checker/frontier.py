@@ -54,21 +54,17 @@ class NewStates(Generic[S]):
     def of(cls, states: list[S]) -> NewStates[S]:
         return cls([(states, len(states))])
 
-    def __len__(self) -> int:
-        return sum(count for _, count in self.pieces)
-
     def states(self) -> list[S]:
         """Every state, decoded (once: the pieces become one list)."""
-        if len(self.pieces) != 1 or not isinstance(self.pieces[0][0], list):
-            decoded = [
-                state
-                for piece, _ in self.pieces
-                for state in (piece if isinstance(piece, list) else codec.decode(piece))
-            ]
-            self.pieces = [(decoded, len(decoded))]
-        only = self.pieces[0][0]
-        assert isinstance(only, list)
-        return only
+        if len(self.pieces) == 1 and isinstance(self.pieces[0][0], list):
+            return self.pieces[0][0]
+        decoded = [
+            state
+            for piece, _ in self.pieces
+            for state in (piece if isinstance(piece, list) else codec.decode(piece))
+        ]
+        self.pieces = [(decoded, len(decoded))]
+        return decoded
 
 
 class Frontier(Generic[S]):

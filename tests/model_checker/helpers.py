@@ -6,8 +6,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations, pairwise
 from typing import Any, NamedTuple
 
+import pytest
 from hypothesis import strategies as st
 
+from model_checker import engine
 from model_checker.checker import CheckResult
 from model_checker.model import Action, Fairness, Label, Model, Property
 from model_checker.trace import Trace
@@ -235,3 +237,23 @@ def graph_figures(result: CheckResult) -> tuple[Any, ...]:
     assert graph is not None
     labels = [graph.label(i) for i in range(len(graph.label_keys))]
     return (graph.indptr.tolist(), graph.targets.tolist(), graph.labels.tolist(), labels)
+
+
+class Interrupted(Exception):
+    """What ``interrupt_after`` stops a search with."""
+
+
+def interrupt_after(checkpoints: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop the search, as Ctrl-C or a lost machine would, once it has written ``checkpoints``
+    checkpoints (whatever it did after the last one is lost either way)."""
+    written = engine.Explorer._checkpoint
+    count = 0
+
+    def then_stop(explorer: engine.Explorer[Any], *args: Any) -> None:
+        nonlocal count
+        written(explorer, *args)
+        count += 1
+        if count == checkpoints:
+            raise Interrupted
+
+    monkeypatch.setattr(engine.Explorer, "_checkpoint", then_stop)

@@ -7,32 +7,11 @@ from typing import Any
 
 import pytest
 
-from model_checker import engine
 from model_checker.checker import check
 from model_checker.examples.two_phase import two_phase
 from model_checker.model import SpecError
 from pot.registry import all_models
-from tests.model_checker.helpers import graph_figures, search_figures
-
-
-class Interrupted(Exception):
-    pass
-
-
-def interrupt_after(checkpoints: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stop the search, as Ctrl-C or a lost machine would, once it has written ``checkpoints``
-    checkpoints (whatever it did after the last one is lost either way)."""
-    written = engine.Explorer._checkpoint
-    count = 0
-
-    def then_stop(explorer: engine.Explorer[Any], *args: Any) -> None:
-        nonlocal count
-        written(explorer, *args)
-        count += 1
-        if count == checkpoints:
-            raise Interrupted
-
-    monkeypatch.setattr(engine.Explorer, "_checkpoint", then_stop)
+from tests.model_checker.helpers import Interrupted, graph_figures, interrupt_after, search_figures
 
 
 @pytest.mark.parametrize(

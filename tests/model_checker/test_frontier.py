@@ -42,8 +42,8 @@ def test_chunks_give_back_every_state_and_id_in_order(
     every: list[Any] = []
     for batch in batches:
         pieces = [(codec.encode(block) if encoded else block, len(block)) for block, encoded in batch]
-        new: NewStates[Any] = NewStates(pieces)
-        frontier.extend(new, np.arange(len(every), len(every) + len(new), dtype=np.int32))
+        count = sum(len(block) for block, _ in batch)
+        frontier.extend(NewStates(pieces), np.arange(len(every), len(every) + count, dtype=np.int32))
         every += [state for block, _ in batch for state in block]
     assert len(frontier) == len(every)
     if budget == 0 and every:

@@ -22,8 +22,14 @@ from model_checker.examples.two_phase import two_phase
 from model_checker.frontier import Frontier, NewStates
 from model_checker.model import Action, Model, Property, always_eventually, strong_fairness, weak_fairness
 from pot.registry import all_models
-from tests.model_checker.helpers import Edges, graph_figures, graph_model, search_figures
-from tests.model_checker.test_checkpoint import Interrupted, interrupt_after
+from tests.model_checker.helpers import (
+    Edges,
+    Interrupted,
+    graph_figures,
+    graph_model,
+    interrupt_after,
+    search_figures,
+)
 from tests.model_checker.test_engine import random_graphs
 
 
