@@ -9,25 +9,34 @@ atomically, to ``DIR/MODEL.checkpoint`` at the end of a level at most every
 it had never stopped (same counts, coverage, traces and verdict: tested by
 interrupting a search and resuming it).
 
-The file is a pickle: like the specification a user passes to ``pot check``,
-it is trusted input, to be resumed only from a directory one wrote oneself.
+The file is a header (a magic string with the format, and the BLAKE2b digest of
+what follows) and a pickle: like the specification a user passes to ``pot
+check``, it is trusted input, to be resumed only from a directory one wrote
+oneself. The digest is there for files that a full disk, a copy or a bit flip
+damaged: one such byte in the frontier could otherwise decode to another state
+and resume a different search.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from model_checker.model import Model, SpecError
 
-FORMAT = 3
+FORMAT = 4
 """Bumped whenever what a checkpoint holds changes; an older file is refused, not misread."""
+
+MAGIC = b"pot-checkpoint/%d\n" % FORMAT
+DIGEST_SIZE = 32
+BLOCK = 1 << 20
 
 
 @dataclass
@@ -44,7 +53,6 @@ class Checkpoint:
     """The explorer's fields that change as it searches (visited table, counters, graph)."""
     frontier: list[tuple[bytes, npt.NDArray[np.int32]]] = field(default_factory=list)
     """The next level's encoded blocks and their ids."""
-    format: int = FORMAT
 
 
 def run_key(
@@ -67,7 +75,11 @@ def save(directory: Path, model: Model[Any], checkpoint: Checkpoint) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with partial.open("wb") as out:
-            pickle.dump(checkpoint, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.write(MAGIC + bytes(DIGEST_SIZE))
+            digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
+            pickle.dump(checkpoint, _Digesting(out, digest), protocol=pickle.HIGHEST_PROTOCOL)
+            out.seek(len(MAGIC))
+            out.write(digest.digest())
         os.replace(partial, target)
     except OSError as error:
         raise SpecError(f"cannot write the checkpoint {target}: {error.strerror or error}") from None
@@ -81,14 +93,38 @@ def load(directory: Path, model: Model[Any], run: tuple[Any, ...]) -> Checkpoint
         return None
     try:
         with source.open("rb") as stream:
+            if stream.read(len(MAGIC)) != MAGIC:
+                raise SpecError(f"{source}: not a checkpoint of this version of the checker; start afresh")
+            if stream.read(DIGEST_SIZE) != _digest_of_rest(stream):
+                raise SpecError(f"{source}: damaged (its digest does not match its contents); start afresh")
+            stream.seek(len(MAGIC) + DIGEST_SIZE)
             checkpoint = pickle.load(stream)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as error:
         raise SpecError(f"{source}: not a readable checkpoint ({error})") from None
-    if not isinstance(checkpoint, Checkpoint) or checkpoint.format != FORMAT:
-        raise SpecError(f"{source}: written by another version of the checker; start afresh")
+    if not isinstance(checkpoint, Checkpoint):
+        raise SpecError(f"{source}: not a checkpoint of this version of the checker; start afresh")
     if checkpoint.run != run:
         raise SpecError(
             f"{source}: written by another run of {model.name} (constants, invariants, deadlock or "
             "liveness differ); resume with the same ones, or start afresh"
         )
     return checkpoint
+
+
+class _Digesting:
+    """A binary file that digests what is written through it (what ``pickle.dump`` needs)."""
+
+    def __init__(self, out: IO[bytes], digest: hashlib.blake2b) -> None:
+        self._out = out
+        self._digest = digest
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        return self._out.write(data)
+
+
+def _digest_of_rest(stream: IO[bytes]) -> bytes:
+    digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
+    while block := stream.read(BLOCK):
+        digest.update(block)
+    return digest.digest()

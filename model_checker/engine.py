@@ -449,7 +449,13 @@ class Explorer(Generic[S]):
         for name in self._RESUMED_FIELDS:
             setattr(self, name, found.explorer[name])
         self._seconds_before = found.seconds
-        frontier: Frontier[S] = Frontier.of_encoded(found.frontier, self.memory_budget)
+        try:
+            frontier: Frontier[S] = Frontier.of_encoded(found.frontier, self.memory_budget)
+        except (ValueError, TypeError) as error:
+            raise SpecError(
+                f"{checkpoint.path_for(self.resume_dir, self.model)}: its states do not decode with this "
+                f"code of {self.model.name} ({error}); resume with the code that wrote it, or start afresh"
+            ) from None
         return frontier, found.depth, found.initial_ids, found.peak_frontier
 
     def _initial_states(self) -> list[S]:
