@@ -101,6 +101,12 @@ class Change:
     def pot_impl_only(self) -> bool:
         return bool(self.touched) and all(path.startswith("pot_impl/") for path in self.touched)
 
+    @property
+    def scope(self) -> str:
+        if not self.touched:
+            return "nothing to judge"
+        return "pot_impl only" if self.pot_impl_only else "touches more than pot_impl"
+
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 
@@ -713,10 +719,8 @@ class AuditReport:
         }
 
     def summary(self) -> str:
-        scope = "pot_impl only" if self.change.pot_impl_only else "touches more than pot_impl"
-        lines = [
-            f"{self.verdict.upper()} {self.change.description} ({len(self.change.touched)} files, {scope})"
-        ]
+        change = self.change
+        lines = [f"{self.verdict.upper()} {change.description} ({len(change.touched)} files, {change.scope})"]
         bases = {(base.model, base.mode): base for base in self.base_cases or []}
         for case in self.cases:
             base = bases.get((case.model, case.mode))

@@ -220,7 +220,7 @@ def audit(data: dict[str, Any], ident: str) -> str:
     pairs = [
         ("base", f"<code>{esc(str(base)[:12])}</code>" if base else "–"),
         ("files touched", figure(len(touched))),
-        ("scope", esc(scope)),
+        ("scope", esc(scope) if touched else "nothing to judge"),
         ("time", f"{figure(data.get('seconds'))} s"),
     ]
     parts = [facts(pairs)]

@@ -29,6 +29,7 @@ from conformance.audit import (
     unaffected_cases,
 )
 from pot.cli import main
+from report import sections as html
 from tests.schemas import assert_schema
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -218,6 +219,13 @@ def test_a_test_failure_names_the_failing_tests() -> None:
     report = audit.AuditReport(Change("a change", "base", ["pot_impl/x.py"], {}))
     report.tests = audit.TestsResult(["tests/impl/test_x.py", "tests/impl/test_z.py"], False, output)
     assert report.failures == ["tests failed: tests/impl/test_x.py::test_y"]
+
+
+def test_an_empty_change_is_accepted_as_nothing_to_judge(tmp_path: Path) -> None:
+    report = audit.AuditReport(Change("the working tree (no uncommitted change)", "base", [], {}))
+    assert report.verdict == "accept"
+    assert report.summary().splitlines()[0].endswith("(0 files, nothing to judge)")
+    assert "nothing to judge" in html.audit(report.to_json(), "audit")
 
 
 def test_with_keep_going_every_judge_finishes(tmp_path: Path) -> None:
