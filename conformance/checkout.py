@@ -3,7 +3,8 @@
 ``pot audit`` and ``pot conform --mutants`` judge source code, so they act on
 the git checkout of the current directory, never on the installed package
 (which has no tests and may be another version). A copy is built in place
-(the fingerprint extension), so the judged tree runs its own compiled code.
+(the C extensions its pyproject.toml declares), so the judged tree runs its own
+compiled code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 PACKAGES = ("pot", "spec", "model_checker", "pot_impl", "conformance", "report")
@@ -54,22 +56,29 @@ def copy_sources(source: Path, destination: Path) -> Path:
     return destination
 
 
-EXTENSIONS = (
-    ("model_checker._fingerprint", "model_checker/_fingerprint.c", ("-O3",)),
-    ("model_checker._visited", "model_checker/_visited.c", ("-O3",)),
-    ("pot_impl.training._rounding", "pot_impl/training/_rounding.c", ("-O3", "-ffp-contract=off")),
-)
-"""The compiled parts of a tree, as pyproject.toml declares them: module, source, compiler flags."""
+def extensions(root: Path) -> list[tuple[str, list[str], list[str]]]:
+    """The compiled parts the tree at ``root`` declares in its pyproject.toml (module, sources,
+    compiler flags): the judged tree's own, so a change that adds or edits one is built as it says.
+    Raises ValueError, saying why, when the file cannot be read as such."""
+    source = root / "pyproject.toml"
+    try:
+        declared = tomllib.loads(source.read_text(encoding="utf-8"))
+        modules = declared.get("tool", {}).get("setuptools", {}).get("ext-modules", [])
+        return [(m["name"], list(m["sources"]), list(m.get("extra-compile-args", []))) for m in modules]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as error:  # TOML and UTF-8 errors
+        raise ValueError(f"{source}: cannot read its C extensions ({error!r})") from None
 
 
 def build_extensions(root: Path) -> str | None:
     """Build the compiled parts of the tree at ``root`` in place; an error message, or None."""
-    present = [(name, source, flags) for name, source, flags in EXTENSIONS if (root / source).exists()]
+    try:
+        present = extensions(root)
+    except ValueError as error:
+        return str(error)
     if not present:
         return None
     modules = ", ".join(
-        f"Extension({name!r}, [{source!r}], extra_compile_args={list(flags)!r})"
-        for name, source, flags in present
+        f"Extension({name!r}, {sources!r}, extra_compile_args={flags!r})" for name, sources, flags in present
     )
     program = (
         "from setuptools import Distribution, Extension\n"
@@ -83,5 +92,5 @@ def build_extensions(root: Path) -> str | None:
     )
     if built.returncode:
         tail = "\n".join((built.stderr or built.stdout).strip().splitlines()[-20:])
-        return f"building {', '.join(source for _, source, _ in present)} failed:\n" + tail
+        return f"building {', '.join(name for name, _, _ in present)} failed:\n" + tail
     return None

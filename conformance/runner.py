@@ -21,7 +21,7 @@ from typing import Any
 
 from conformance.bridge_core import Bridge, BridgeError, ForkableBridge
 from conformance.checkout import CheckoutError, project_checkout
-from conformance.mutants import run_mutants
+from conformance.mutants import run_catalogue
 from conformance.replay import ReplayReport, replay, walk
 from conformance.stateful import stateful_check
 from model_checker.cli import UsageError as ConstantUsageError
@@ -299,9 +299,10 @@ def _mutants_checkout() -> None:
 def run_mutant_catalogue(report: ConformanceReport, model_name: str, seed: int) -> None:
     """``--mutants``: the trace & mutants engineer's catalogue (conformance.mutants), on this model."""
     try:
-        results = run_mutants(model=model_name, seed=seed)
+        results, calibration = run_catalogue(model=model_name, seed=seed)
     except CheckoutError as error:
         raise UsageError(f"--mutants: {error}") from None
+    report.notes += [f"mutation mode {name} not used: {why}" for name, why in calibration.skipped.items()]
     report.mutants += [
         {
             "name": result.name,

@@ -1,13 +1,13 @@
 """Run the conformance suite against every mutant, each in a scratch copy of the repository.
 
-``run_mutants()`` (what ``pot conform --mutants`` calls):
+``run_catalogue()`` (what ``pot conform --mutants`` calls):
 
 1. copies the source packages and tests of the checkout in the current
    directory to a temporary directory (the working tree is never touched) and
    builds its extension there;
 2. calibrates: runs every mode on the unpatched copy and keeps the cases
    that conform there (a mutant is killed only by a case the original
-   passes), dropping modes that are unavailable or never conform;
+   passes), dropping modes that never conform there (saying why);
 3. for each mutant, patches one file of the copy, runs the modes in order
    in subprocesses with ``PYTHONPATH`` set to the copy, stops at the first
    mode that fails a calibrated case, and restores the file. A case that gives
@@ -83,7 +83,6 @@ class Mode:
     argv: Callable[[Sequence[str], bool], list[str]]
     """The command for some cases; the flag asks it to stop at the first failing case."""
     parse: Callable[[subprocess.CompletedProcess[str], Sequence[str]], list[CaseOutcome]]
-    available: Callable[[Path], bool] = lambda root: True
     timeout_s: float | None = None
     """This mode's own time limit (the runner's default otherwise); no verdict in time kills nothing."""
 
@@ -172,18 +171,8 @@ def _bridge_mode(
             "-m", "pot", "conform", cases[0], "--mode", mode, "--seed", str(seed), *extra, "--json"
         ),
         _bridge_parse,
-        _has_pot_conform,
         timeout_s,
     )
-
-
-def _has_pot_conform(root: Path) -> bool:
-    """Whether the copy's ``pot`` has the ``conform`` command (the bridge engineer wires it)."""
-    environment = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
-    finished = subprocess.run(
-        _python("-m", "pot", "conform", "--help"), cwd=root, env=environment, capture_output=True, check=False
-    )
-    return finished.returncode == 0
 
 
 def default_modes(
@@ -274,15 +263,15 @@ def calibrate(modes: Sequence[Mode], root: Path, timeout_s: float) -> Calibratio
     """Keep each mode's cases that conform on the unpatched copy at ``root``."""
     calibration = Calibration()
     for mode in modes:
-        if not mode.available(root):
-            calibration.skipped[mode.name] = "not available in this checkout"
-            continue
         outcomes = run_mode(mode, root, mode.cases, timeout_s, stop_at_first=False)
         passing = tuple(o.case for o in outcomes if o.ok)
         if passing:
             calibration.modes.append(dataclasses.replace(mode, cases=passing))
         else:
-            calibration.skipped[mode.name] = "no case conforms on the unpatched implementation"
+            first = outcomes[0]
+            calibration.skipped[mode.name] = (
+                f"no case conforms on the unpatched implementation ({first.case}: {first.detail})"
+            )
     return calibration
 
 
@@ -349,18 +338,3 @@ def run_catalogue(
             if progress is not None:
                 progress(result)
         return results, calibration
-
-
-def run_mutants(
-    names: list[str] | None = None,
-    *,
-    modes: Sequence[Mode] | None = None,
-    model: str = BRIDGE_MODEL,
-    seed: int = 0,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    progress: Callable[[MutantResult], None] | None = None,
-) -> list[MutantResult]:
-    """The entry point for ``pot conform --mutants``: one ``MutantResult`` per mutant judged."""
-    return run_catalogue(names, modes=modes, model=model, seed=seed, timeout_s=timeout_s, progress=progress)[
-        0
-    ]

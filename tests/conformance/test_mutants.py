@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance import runner
 from conformance.checkout import CheckoutError, copy_sources
 from conformance.mutants import CATALOGUE, Edit, Mutant, MutantError, default_modes, run_catalogue
-from conformance.mutants.campaign import Calibration, CaseOutcome, Mode, judge
+from conformance.mutants.campaign import Calibration, CaseOutcome, Mode, calibrate, judge
 from conformance.mutants.plan_differential import compare
 
 REQUIRED_BUGS = 16
@@ -104,6 +105,29 @@ def test_a_mutant_that_only_times_out_is_undecided_not_killed() -> None:
         result = judge(mutant, calibration, root, timeout_s=0.5)
     assert result.outcome == "undecided" and not result.killed
     assert result.mode == "sleeps" and "no verdict within" in result.detail
+
+
+def test_a_mode_no_case_conforms_in_on_the_unpatched_copy_is_dropped_saying_why(tmp_path: Path) -> None:
+    broken = Mode(
+        "broken",
+        ("only",),
+        lambda cases, stop: [sys.executable, "-c", "raise SystemExit('ImportError: no _codec here')"],
+        lambda finished, cases: [CaseOutcome(cases[0], False, None, finished.stderr.strip())],
+    )
+    calibration = calibrate([broken], tmp_path, timeout_s=60)
+    assert calibration.modes == []
+    assert "(only: ImportError: no _codec here)" in calibration.skipped["broken"]
+
+
+def test_pot_conform_mutants_notes_the_modes_it_could_not_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    skipped = Calibration(skipped={"ledger-replay": "no case conforms on the unpatched implementation"})
+    monkeypatch.setattr(runner, "run_catalogue", lambda **options: ([], skipped))
+    report = runner.ConformanceReport("pbft-tiny", "stateful")
+    runner.run_mutant_catalogue(report, "pbft-tiny", 0)
+    assert report.notes == [
+        "mutation mode ledger-replay not used: no case conforms on the unpatched implementation"
+    ]
+    assert "note: mutation mode ledger-replay not used" in report.summary()
 
 
 def test_the_catalogue_needs_a_checkout_in_the_current_directory(
