@@ -16,8 +16,9 @@
 Modes, in order: ``sim-trace`` and ``sim-adversary`` (``conformance.mutants.probe``:
 seeded simulations checked by the simulator and by trace validation against
 the spec), ``new-view-plan`` (the implementation's O against the spec's on
-random V sets), ``ledger-replay`` (the bridge's replay of ``ledger-tiny``
-through ``python -m pot conform``), the bridge's ``replay`` (time-bounded)
+random V sets), ``ledger-replay`` and ``dispute-replay`` (the bridge's replays of
+``ledger-tiny`` and ``ledger-dispute`` through ``python -m pot conform``), the bridge's
+``replay`` (time-bounded)
 and ``stateful`` runs of the chosen model, then ``impl-tests`` (the
 implementation's own ledger and sampling tests).
 """
