@@ -7,7 +7,7 @@ import pytest
 from model_checker.checker import check
 from model_checker.model import SpecError
 from spec import combined
-from spec.models import MODELS
+from spec.models import COMBINED_MODELS, MODELS
 from spec.pbft import NULL
 
 
@@ -32,7 +32,7 @@ def test_default_checks_its_four_liveness_properties_through_its_companions() ->
         "EveryOrderEventuallyFinalized",
         "ClientReceivesReplies",
     } <= temporal
-    assert all(model.fairness for model in companions)  # properties under fairness, not plain
+    assert all(model.fairness for model in companions if model.properties)  # under fairness, not plain
 
 
 def test_default_has_what_make_check_promises() -> None:
@@ -42,6 +42,10 @@ def test_default_has_what_make_check_promises() -> None:
     assert constants["requests"] >= 2 and constants["max_seq"] >= 2
     assert constants["max_view"] >= 1  # a view change
     assert constants["checkpoint_interval"] <= constants["max_seq"]  # a stable checkpoint
+    concurrent = [
+        MODELS[name].defaults for name in MODELS["default"].companions if name in combined_models()
+    ]  # the ledger with two sequence numbers in flight, and the same view change
+    assert any(c["window"] >= 2 and c["max_seq"] >= 2 and c["max_view"] >= 1 for c in concurrent)
 
 
 def test_combined_tiny_checks_pbft_and_ledger_invariants() -> None:
@@ -85,3 +89,16 @@ def test_the_rounds_amounts_are_model_constants() -> None:
 def test_combined_requests_bounded_by_the_round() -> None:
     with pytest.raises(SpecError, match="requests"):
         MODELS["tiny"].instantiate({"requests": len(combined.ROUND) + 1})
+
+
+def combined_models() -> set[str]:
+    return {spec.name for spec in COMBINED_MODELS}
+
+
+def test_default_window_refutes_a_commit_quorum_bug_with_two_sequence_numbers_in_flight() -> None:
+    result = check(MODELS["default-window"].instantiate({"bug": "commit_at_f_plus_1"}), liveness=False)
+    violated = [p for p in result.properties if p.status == "violated"]
+    assert result.verdict == "violation" and violated[0].name == "Agreement"
+    trace = violated[0].counterexample
+    assert trace is not None
+    assert not MODELS["default-window"].instantiate().invariants["Agreement"](trace.steps[-1].state)
