@@ -4,7 +4,7 @@
 
 1. copies the source packages and tests of the checkout in the current
    directory to a temporary directory (the working tree is never touched) and
-   builds its extension there;
+   builds the C extensions its pyproject.toml declares there;
 2. calibrates: runs every mode on the unpatched copy and keeps the cases
    that conform there (a mutant is killed only by a case the original
    passes), dropping modes that never conform there (saying why);
@@ -16,11 +16,10 @@
 Modes, in order: ``sim-trace`` and ``sim-adversary`` (``conformance.mutants.probe``:
 seeded simulations checked by the simulator and by trace validation against
 the spec), ``new-view-plan`` (the implementation's O against the spec's on
-random V sets), ``ledger-replay`` and ``dispute-replay`` (the bridge's replays of
-``ledger-tiny`` and ``ledger-dispute`` through ``python -m pot conform``), the bridge's
-``replay`` (time-bounded)
-and ``stateful`` runs of the chosen model, then ``impl-tests`` (the
-implementation's own ledger and sampling tests).
+random V sets), ``ledger-replay`` and ``dispute-replay`` (the bridge's replays
+of ``ledger-tiny`` and ``ledger-dispute`` through ``python -m pot conform``), the
+bridge's ``replay`` (time-bounded) and ``stateful`` runs of the chosen model,
+then ``impl-tests`` (the implementation's own ledger and sampling tests).
 """
 
 from __future__ import annotations
