@@ -139,6 +139,7 @@ def test_the_catalogue_needs_a_checkout_in_the_current_directory(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 21 mutants take about 6 minutes here, past the project's 300 s
 def test_the_whole_catalogue_is_killed() -> None:
     results, calibration = run_catalogue()
     survivors = [r.name for r in results if not r.killed]
