@@ -103,6 +103,7 @@ def test_a_change_nothing_executes_is_unverified_with_its_lines(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the whole fast tier on the changed tree and on its base, under coverage
 @pytest.mark.usefixtures("in_repository")
 def test_harmless_patch_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     patch = patch_file(
