@@ -36,7 +36,6 @@ FORMAT = 4
 
 MAGIC = b"pot-checkpoint/%d\n" % FORMAT
 DIGEST_SIZE = 32
-BLOCK = 1 << 20
 
 
 @dataclass
@@ -76,7 +75,7 @@ def save(directory: Path, model: Model[Any], checkpoint: Checkpoint) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         with partial.open("wb") as out:
             out.write(MAGIC + bytes(DIGEST_SIZE))
-            digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
+            digest = _new_digest()
             pickle.dump(checkpoint, _Digesting(out, digest), protocol=pickle.HIGHEST_PROTOCOL)
             out.seek(len(MAGIC))
             out.write(digest.digest())
@@ -95,7 +94,7 @@ def load(directory: Path, model: Model[Any], run: tuple[Any, ...]) -> Checkpoint
         with source.open("rb") as stream:
             if stream.read(len(MAGIC)) != MAGIC:
                 raise SpecError(f"{source}: not a checkpoint of this version of the checker; start afresh")
-            if stream.read(DIGEST_SIZE) != _digest_of_rest(stream):
+            if stream.read(DIGEST_SIZE) != hashlib.file_digest(stream, _new_digest).digest():
                 raise SpecError(f"{source}: damaged (its digest does not match its contents); start afresh")
             stream.seek(len(MAGIC) + DIGEST_SIZE)
             checkpoint = pickle.load(stream)
@@ -123,8 +122,5 @@ class _Digesting:
         return self._out.write(data)
 
 
-def _digest_of_rest(stream: IO[bytes]) -> bytes:
-    digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
-    while block := stream.read(BLOCK):
-        digest.update(block)
-    return digest.digest()
+def _new_digest() -> hashlib.blake2b:
+    return hashlib.blake2b(digest_size=DIGEST_SIZE)

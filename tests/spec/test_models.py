@@ -42,9 +42,9 @@ def test_default_has_what_make_check_promises() -> None:
     assert constants["requests"] >= 2 and constants["max_seq"] >= 2
     assert constants["max_view"] >= 1  # a view change
     assert constants["checkpoint_interval"] <= constants["max_seq"]  # a stable checkpoint
-    concurrent = [
-        MODELS[name].defaults for name in MODELS["default"].companions if name in combined_models()
-    ]  # the ledger with two sequence numbers in flight, and the same view change
+    combined = {spec.name for spec in COMBINED_MODELS}
+    concurrent = [MODELS[name].defaults for name in MODELS["default"].companions if name in combined]
+    # the ledger with two sequence numbers in flight, and the same view change
     assert any(c["window"] >= 2 and c["max_seq"] >= 2 and c["max_view"] >= 1 for c in concurrent)
 
 
@@ -89,10 +89,6 @@ def test_the_rounds_amounts_are_model_constants() -> None:
 def test_combined_requests_bounded_by_the_round() -> None:
     with pytest.raises(SpecError, match="requests"):
         MODELS["tiny"].instantiate({"requests": len(combined.ROUND) + 1})
-
-
-def combined_models() -> set[str]:
-    return {spec.name for spec in COMBINED_MODELS}
 
 
 def test_default_window_refutes_a_commit_quorum_bug_with_two_sequence_numbers_in_flight() -> None:
